@@ -1,0 +1,78 @@
+"""Internal control-flow exceptions of the e500 core.
+
+They carry architectural events (interrupts, debug exits, power-off) from instruction handlers and
+devices up to the run loop in :mod:`emulator.cpu`, which turns each into guest state or a vCPU exit.
+None of them ever escapes ``Cpu.run``. Imports: standard library only.
+"""
+
+from __future__ import annotations
+
+# Interrupt vector offsets registers (IVORn), Book E numbering.
+IVOR_CRITICAL_INPUT = 0
+IVOR_MACHINE_CHECK = 1
+IVOR_DATA_STORAGE = 2
+IVOR_INSTRUCTION_STORAGE = 3
+IVOR_EXTERNAL_INPUT = 4
+IVOR_ALIGNMENT = 5
+IVOR_PROGRAM = 6
+IVOR_FP_UNAVAILABLE = 7
+IVOR_SYSTEM_CALL = 8
+IVOR_DECREMENTER = 10
+IVOR_FIXED_INTERVAL_TIMER = 11
+IVOR_WATCHDOG = 12
+IVOR_DATA_TLB_ERROR = 13
+IVOR_INSTRUCTION_TLB_ERROR = 14
+IVOR_DEBUG = 15
+IVOR_SPE_UNAVAILABLE = 32
+IVOR_HYPERVISOR_PRIVILEGE = 41
+
+# Exception syndrome register bits (reg_booke.h).
+ESR_PIL = 0x08000000
+ESR_PPR = 0x04000000
+ESR_PTR = 0x02000000
+ESR_FP = 0x01000000
+ESR_ST = 0x00800000
+ESR_DLK = 0x00200000
+ESR_ILK = 0x00100000
+ESR_BO = 0x00020000
+ESR_SPV = 0x00000080
+
+
+class Interrupt(Exception):
+    """An architectural interrupt raised while executing one instruction.
+
+    ``after`` is True when the save register must hold the address of the next instruction
+    (system call); otherwise it holds the address of the faulting instruction.
+    ``esr``/``dear`` are written only when not None, as Book E says for each interrupt type.
+    """
+
+    __slots__ = ("after", "dear", "esr", "ivor")
+
+    def __init__(self, ivor: int, *, esr: int | None = None, dear: int | None = None,
+                 after: bool = False) -> None:
+        super().__init__(ivor)
+        self.ivor = ivor
+        self.esr = esr
+        self.dear = dear
+        self.after = after
+
+
+class HostDebugExit(Exception):
+    """A debug event owned by the host debugger: the vCPU returns KVM_EXIT_DEBUG."""
+
+    __slots__ = ("address", "status")
+
+    def __init__(self, address: int, status: int) -> None:
+        super().__init__(address, status)
+        self.address = address
+        self.status = status
+
+
+class PowerOff(Exception):
+    """The board's power-off GPIO was written; ``status`` is the guest's exit status."""
+
+    __slots__ = ("status",)
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
