@@ -1,0 +1,3 @@
+"""Placeholder: supervisor-level instruction handlers (filled in by the core work)."""
+
+SPECS: list = []
