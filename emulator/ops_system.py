@@ -1,3 +1,343 @@
-"""Placeholder: supervisor-level instruction handlers (filled in by the core work)."""
+"""Supervisor-level, SPR, synchronisation, cache, TLB and unavailable-unit instruction handlers.
 
-SPECS: list = []
+Each entry of :data:`SPECS` is an :class:`emulator.isa.InstructionSpec` whose ``build(word)`` returns
+a handler ``(cpu, pc) -> next pc`` with the instruction's fields pre-extracted. ``privileged=True``
+makes :mod:`emulator.isa` wrap the handler with the MSR[PR] -> ESR[PPR] check.
+
+Choices (documented in the report and here):
+- mfspr/mtspr: SPR number bit 0x10 set -> privileged (ESR[PPR] in problem state). An unknown SPR with
+  bit 0x10 clear -> ESR[PIL]. An unknown privileged SPR in supervisor state is a no-op, as in QEMU
+  (the e500 manual leaves it undefined). A write to a read-only SPR is treated like an unknown SPR.
+- FP (e500mc) and SPE (e500v2) arithmetic and loads/stores are not implemented: with MSR[FP]=0 /
+  MSR[SPE]=0 they raise FP unavailable / SPE unavailable (ESR[SPV]); otherwise ESR[PIL]. Embedded
+  scalar single-precision (efs*) is not gated by MSR[SPE] and is always ESR[PIL] here.
+- Cache hints and flushes are no-ops (no cache model); dcbz zeroes its 32-byte line through ordinary
+  stores, so translation faults and DAC watches apply; icbi drops decoded instructions of its line.
+  User-mode cache locking with MSR[UCLE]=0 raises a DSI with ESR[DLK]/[ILK].
+
+Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.exceptions`, :mod:`emulator.models`,
+:mod:`emulator.cpu` for type checking only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from emulator.exceptions import (
+    ESR_DLK,
+    ESR_ILK,
+    ESR_PIL,
+    ESR_PPR,
+    ESR_SPV,
+    IVOR_DATA_STORAGE,
+    IVOR_FP_UNAVAILABLE,
+    IVOR_PROGRAM,
+    IVOR_SPE_UNAVAILABLE,
+    IVOR_SYSTEM_CALL,
+    Interrupt,
+)
+from emulator.isa import InstructionSpec
+from emulator.models import MSR_EE, MSR_FP, MSR_PR, MSR_SPE, MSR_UCLE
+
+if TYPE_CHECKING:
+    from emulator.cpu import Cpu
+
+SystemHandler = Callable[["Cpu", int], int]
+
+CACHE_LINE = 32
+_SPR_PRIVILEGED_BIT = 0x10
+_SPR_SRR0, _SPR_SRR1 = 26, 27
+_SPR_CSRR0, _SPR_CSRR1 = 58, 59
+_SPR_MCSRR0, _SPR_MCSRR1 = 570, 571
+_SPR_DSRR0, _SPR_DSRR1 = 574, 575
+_E500MC = frozenset({"e500mc"})
+_E500V2 = frozenset({"e500v2"})
+
+
+def _rd(word: int) -> int:
+    return (word >> 21) & 31
+
+
+def _ra(word: int) -> int:
+    return (word >> 16) & 31
+
+
+def _rb(word: int) -> int:
+    return (word >> 11) & 31
+
+
+def _spr_number(word: int) -> int:
+    field = (word >> 11) & 0x3FF
+    return ((field & 0x1F) << 5) | (field >> 5)
+
+
+def _x_form_ea(word: int) -> Callable[[Cpu], int]:
+    ra, rb = _ra(word), _rb(word)
+    if ra == 0:
+        return lambda cpu: cpu.gpr[rb]
+    return lambda cpu: (cpu.gpr[ra] + cpu.gpr[rb]) & 0xFFFFFFFF
+
+
+# --- MSR ------------------------------------------------------------------------------------------
+def build_mfmsr(word: int) -> SystemHandler:
+    rd = _rd(word)
+
+    def mfmsr(cpu: Cpu, pc: int) -> int:
+        cpu.gpr[rd] = cpu.msr
+        return pc + 4
+    return mfmsr
+
+
+def build_mtmsr(word: int) -> SystemHandler:
+    rs = _rd(word)
+
+    def mtmsr(cpu: Cpu, pc: int) -> int:
+        cpu.set_msr(cpu.gpr[rs])
+        return pc + 4
+    return mtmsr
+
+
+def build_wrtee(word: int) -> SystemHandler:
+    rs = _rd(word)
+
+    def wrtee(cpu: Cpu, pc: int) -> int:
+        cpu.set_msr((cpu.msr & ~MSR_EE) | (cpu.gpr[rs] & MSR_EE))
+        return pc + 4
+    return wrtee
+
+
+def build_wrteei(word: int) -> SystemHandler:
+    enable = MSR_EE if word & 0x8000 else 0
+
+    def wrteei(cpu: Cpu, pc: int) -> int:
+        cpu.set_msr((cpu.msr & ~MSR_EE) | enable)
+        return pc + 4
+    return wrteei
+
+
+# --- SPRs -----------------------------------------------------------------------------------------
+def build_mfspr(word: int) -> SystemHandler:
+    rd, spr = _rd(word), _spr_number(word)
+    privileged = bool(spr & _SPR_PRIVILEGED_BIT)
+
+    def mfspr(cpu: Cpu, pc: int) -> int:
+        if privileged and cpu.msr & MSR_PR:
+            raise Interrupt(IVOR_PROGRAM, esr=ESR_PPR)
+        reader = cpu.spr_readers.get(spr)
+        if reader is None:
+            if privileged:
+                return pc + 4      # QEMU: unknown privileged SPR in supervisor state is a no-op
+            raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)
+        cpu.gpr[rd] = reader() & 0xFFFFFFFF
+        return pc + 4
+    return mfspr
+
+
+def build_mtspr(word: int) -> SystemHandler:
+    rs, spr = _rd(word), _spr_number(word)
+    privileged = bool(spr & _SPR_PRIVILEGED_BIT)
+
+    def mtspr(cpu: Cpu, pc: int) -> int:
+        if privileged and cpu.msr & MSR_PR:
+            raise Interrupt(IVOR_PROGRAM, esr=ESR_PPR)
+        writer = cpu.spr_writers.get(spr)
+        if writer is None:
+            if privileged:
+                return pc + 4
+            raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)
+        writer(cpu.gpr[rs])
+        return pc + 4
+    return mtspr
+
+
+# --- returns and system call ----------------------------------------------------------------------
+def _build_return(save0: int, save1: int) -> Callable[[int], SystemHandler]:
+    def build(word: int) -> SystemHandler:
+        def return_from_interrupt(cpu: Cpu, pc: int) -> int:
+            sprs = cpu.sprs
+            target = sprs[save0] & ~3
+            cpu.set_msr(sprs[save1])
+            return target
+        return return_from_interrupt
+    return build
+
+
+def build_sc(word: int) -> SystemHandler:
+    def sc(cpu: Cpu, pc: int) -> int:
+        raise Interrupt(IVOR_SYSTEM_CALL, after=True)
+    return sc
+
+
+# --- no-ops: synchronisation and cache hints ------------------------------------------------------
+def build_nop(word: int) -> SystemHandler:
+    def no_operation(cpu: Cpu, pc: int) -> int:
+        return pc + 4
+    return no_operation
+
+
+def build_dcbz(word: int) -> SystemHandler:
+    effective_address = _x_form_ea(word)
+
+    def dcbz(cpu: Cpu, pc: int) -> int:
+        line = effective_address(cpu) & ~(CACHE_LINE - 1)
+        store32 = cpu.store32
+        for offset in range(0, CACHE_LINE, 4):
+            store32(line + offset, 0)
+        return pc + 4
+    return dcbz
+
+
+def build_icbi(word: int) -> SystemHandler:
+    effective_address = _x_form_ea(word)
+
+    def icbi(cpu: Cpu, pc: int) -> int:
+        pa = cpu.translate_debug(effective_address(cpu))
+        if pa is not None:
+            cpu.invalidate_physical(pa & ~(CACHE_LINE - 1), CACHE_LINE)
+        return pc + 4
+    return icbi
+
+
+def _build_cache_lock(esr_bit: int) -> Callable[[int], SystemHandler]:
+    def build(word: int) -> SystemHandler:
+        effective_address = _x_form_ea(word)
+
+        def cache_lock(cpu: Cpu, pc: int) -> int:
+            msr = cpu.msr
+            if msr & MSR_PR and not msr & MSR_UCLE:
+                raise Interrupt(IVOR_DATA_STORAGE, esr=esr_bit, dear=effective_address(cpu))
+            return pc + 4
+        return cache_lock
+    return build
+
+
+# --- TLB management (delegated to the MMU) --------------------------------------------------------
+def build_tlbwe(word: int) -> SystemHandler:
+    def tlbwe(cpu: Cpu, pc: int) -> int:
+        cpu.mmu.tlbwe()
+        cpu.translation_changed()
+        return pc + 4
+    return tlbwe
+
+
+def build_tlbre(word: int) -> SystemHandler:
+    def tlbre(cpu: Cpu, pc: int) -> int:
+        cpu.mmu.tlbre()
+        return pc + 4
+    return tlbre
+
+
+def build_tlbsx(word: int) -> SystemHandler:
+    effective_address = _x_form_ea(word)
+
+    def tlbsx(cpu: Cpu, pc: int) -> int:
+        cpu.mmu.tlbsx(effective_address(cpu))
+        return pc + 4
+    return tlbsx
+
+
+def build_tlbivax(word: int) -> SystemHandler:
+    effective_address = _x_form_ea(word)
+
+    def tlbivax(cpu: Cpu, pc: int) -> int:
+        cpu.mmu.tlbivax(effective_address(cpu))
+        cpu.translation_changed()
+        return pc + 4
+    return tlbivax
+
+
+# --- wait, ehpriv ---------------------------------------------------------------------------------
+def build_wait(word: int) -> SystemHandler:
+    def wait(cpu: Cpu, pc: int) -> int:
+        cpu.enter_wait()
+        return pc + 4
+    return wait
+
+
+def build_ehpriv(word: int) -> SystemHandler:
+    def ehpriv(cpu: Cpu, pc: int) -> int:
+        cpu.ehpriv(pc)
+        return pc + 4  # not reached: ehpriv always exits or interrupts
+    return ehpriv
+
+
+# --- unavailable units ----------------------------------------------------------------------------
+def build_fp(word: int) -> SystemHandler:
+    def floating_point(cpu: Cpu, pc: int) -> int:
+        if not cpu.msr & MSR_FP:
+            raise Interrupt(IVOR_FP_UNAVAILABLE)
+        raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)  # FP arithmetic is not implemented
+    return floating_point
+
+
+_EFS_FIRST, _EFS_END = 0x2C0, 0x2E0   # embedded scalar single-precision: not gated by MSR[SPE]
+
+
+def build_spe(word: int) -> SystemHandler:
+    scalar_single = _EFS_FIRST <= (word & 0x7FF) < _EFS_END
+
+    def spe(cpu: Cpu, pc: int) -> int:
+        if not scalar_single and not cpu.msr & MSR_SPE:
+            raise Interrupt(IVOR_SPE_UNAVAILABLE, esr=ESR_SPV)
+        raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)  # SPE/EFP arithmetic is not implemented
+    return spe
+
+
+def _x(mnemonic: str, xo: int, build: Callable[[int], SystemHandler], *, primary: int = 31,
+       privileged: bool = False, models: frozenset[str] | None = None, cycles: int = 1) -> InstructionSpec:
+    extra = {} if models is None else {"models": models}
+    return InstructionSpec(mnemonic=mnemonic, primary=primary, xo=xo, xo_bits=10,
+                           build=build, cycles=cycles, privileged=privileged, **extra)  # type: ignore[arg-type]
+
+
+SPECS: list[InstructionSpec] = [
+    _x("mfmsr", 83, build_mfmsr, privileged=True),
+    _x("mtmsr", 146, build_mtmsr, privileged=True, cycles=2),
+    _x("wrtee", 131, build_wrtee, privileged=True),
+    _x("wrteei", 163, build_wrteei, privileged=True),
+    _x("mfspr", 339, build_mfspr),
+    _x("mtspr", 467, build_mtspr),
+    _x("mftb", 371, build_mfspr),
+    _x("rfi", 50, _build_return(_SPR_SRR0, _SPR_SRR1), primary=19, privileged=True, cycles=2),
+    _x("rfci", 51, _build_return(_SPR_CSRR0, _SPR_CSRR1), primary=19, privileged=True, cycles=2),
+    _x("rfdi", 39, _build_return(_SPR_DSRR0, _SPR_DSRR1), primary=19, privileged=True, cycles=2,
+       models=_E500MC),
+    _x("rfmci", 38, _build_return(_SPR_MCSRR0, _SPR_MCSRR1), primary=19, privileged=True, cycles=2),
+    InstructionSpec(mnemonic="sc", primary=17, xo=None, xo_bits=0, build=build_sc,  # type: ignore[arg-type]
+                    cycles=2),
+    _x("isync", 150, build_nop, primary=19),
+    _x("msync", 598, build_nop),
+    _x("mbar", 854, build_nop),
+    _x("dcbz", 1014, build_dcbz),
+    _x("dcbf", 86, build_nop),
+    _x("dcbst", 54, build_nop),
+    _x("dcbi", 470, build_nop, privileged=True),
+    _x("dcbt", 278, build_nop),
+    _x("dcbtst", 246, build_nop),
+    _x("dcba", 758, build_nop),
+    _x("icbi", 982, build_icbi),
+    _x("icbt", 22, build_nop),
+    _x("dcbtls", 166, _build_cache_lock(ESR_DLK)),
+    _x("dcbtstls", 134, _build_cache_lock(ESR_DLK)),
+    _x("dcblc", 390, _build_cache_lock(ESR_DLK)),
+    _x("icbtls", 486, _build_cache_lock(ESR_ILK)),
+    _x("icblc", 230, _build_cache_lock(ESR_ILK)),
+    _x("tlbwe", 978, build_tlbwe, privileged=True),
+    _x("tlbre", 946, build_tlbre, privileged=True),
+    _x("tlbsx", 914, build_tlbsx, privileged=True),
+    _x("tlbivax", 786, build_tlbivax, privileged=True),
+    _x("tlbsync", 566, build_nop, privileged=True),
+    _x("wait", 62, build_wait, models=_E500MC),
+    _x("ehpriv", 270, build_ehpriv, models=_E500MC),
+    *[InstructionSpec(mnemonic=name, primary=primary, xo=None, xo_bits=0, build=build_fp,  # type: ignore[arg-type]
+                      models=_E500MC)
+      for primary, name in ((48, "lfs"), (49, "lfsu"), (50, "lfd"), (51, "lfdu"), (52, "stfs"),
+                            (53, "stfsu"), (54, "stfd"), (55, "stfdu"),
+                            (59, "fp-single"), (63, "fp-double"))],
+    *[_x(name, xo, build_fp, models=_E500MC)
+      for xo, name in ((535, "lfsx"), (567, "lfsux"), (599, "lfdx"), (631, "lfdux"), (663, "stfsx"),
+                       (695, "stfsux"), (727, "stfdx"), (759, "stfdux"), (983, "stfiwx"))],
+    InstructionSpec(mnemonic="spe", primary=4, xo=None, xo_bits=0, build=build_spe,  # type: ignore[arg-type]
+                    models=_E500V2),
+]

@@ -1,0 +1,955 @@
+"""The e500 core: architectural state, the run loop, precise interrupts, SPRs, memory access, debug.
+
+``Cpu(model, bus, mmu)`` executes pre-decoded instruction handlers (from :mod:`emulator.isa`) out of
+a decode cache keyed by effective address, one cache set per translation context (MSR[PR|IS|DS]).
+Data accesses go through per-page caches (EA page -> RAM offset) for RAM pages that no watch covers;
+everything else takes the slow path through :class:`emulator.mmu.Mmu` and the physical bus.
+Time base and timers derive from the cycle counter (see :mod:`emulator.timers`), so N single steps and
+one ``run(N)`` end in identical state. Guest faults never escape ``run``; they become interrupts.
+
+Deviations from QEMU (we follow the e500 manual / Book E): MSR on interrupt entry keeps CE/ME/DE for
+non-critical interrupts (QEMU keeps only ME); SRR1 on a program interrupt is a plain MSR copy; the
+debug interrupt uses CSRR0/1 on e500v2 and DSRR0/1 on e500mc (QEMU writes both); IAC/DAC/TRAP debug
+events are modelled; DEC stops at 0 with TCR[ARE]=0. A bus error (access to unmapped physical space)
+is a machine check (MCSRR0/1, MCAR, MCSR bus-error bits; checkstop stop when MSR[ME]=0).
+
+Imports: standard library, the other ``emulator`` core modules (never ``gdbstub`` or ``trio``).
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.debug import (
+    DBCR0_IC,
+    DBCR0_IDM,
+    DBCR0_TRAP,
+    DBSR_EVENTS,
+    DBSR_IC,
+    DBSR_IDE,
+    DBSR_TRAP,
+    KVMPPC_DEBUG_BREAKPOINT,
+    KVMPPC_DEBUG_WATCH_READ,
+    KVMPPC_DEBUG_WATCH_WRITE,
+    SPR_DAC1,
+    SPR_DAC2,
+    SPR_DBCR0,
+    SPR_DBCR1,
+    SPR_DBCR2,
+    SPR_DBSR,
+    SPR_IAC1,
+    SPR_IAC2,
+    GuestDebug,
+    HostDebug,
+)
+from emulator.exceptions import (
+    ESR_PTR,
+    ESR_ST,
+    IVOR_CRITICAL_INPUT,
+    IVOR_DATA_STORAGE,
+    IVOR_DATA_TLB_ERROR,
+    IVOR_DEBUG,
+    IVOR_HYPERVISOR_PRIVILEGE,
+    IVOR_INSTRUCTION_STORAGE,
+    IVOR_INSTRUCTION_TLB_ERROR,
+    IVOR_MACHINE_CHECK,
+    IVOR_PROGRAM,
+    IVOR_WATCHDOG,
+    HostDebugExit,
+    Interrupt,
+    PowerOff,
+)
+from emulator.mmu import Access, ProtectionFault, TlbMiss
+from emulator.models import (
+    MODELS,
+    MSR_CE,
+    MSR_DE,
+    MSR_DS,
+    MSR_EE,
+    MSR_IS,
+    MSR_ME,
+    MSR_PR,
+    MSR_WE,
+    CpuModel,
+)
+from emulator.timers import (
+    SPR_DEC,
+    SPR_DECAR,
+    SPR_TBL_READ,
+    SPR_TBL_WRITE,
+    SPR_TBU_READ,
+    SPR_TBU_WRITE,
+    SPR_TCR,
+    SPR_TSR,
+    Timers,
+)
+
+Handler = Callable[["Cpu", int], int]
+DecodeFn = Callable[[int, str], tuple[Any, Handler, int]]
+
+# SPR numbers (reference e500-core.md 1.1, 3.1, 5.1, 6; Linux reg_booke.h).
+SPR_XER = 1
+SPR_LR = 8
+SPR_CTR = 9
+SPR_SRR0 = 26
+SPR_SRR1 = 27
+SPR_CSRR0 = 58
+SPR_CSRR1 = 59
+SPR_DEAR = 61
+SPR_ESR = 62
+SPR_IVPR = 63
+SPR_USPRG0 = 256
+SPR_SPRG3R = 259   # 259..263: SPRG3R..SPRG7R, user-readable aliases
+SPR_SPRG0 = 272    # 272..279: SPRG0..SPRG7 (supervisor)
+SPR_PIR = 286
+SPR_PVR = 287
+SPR_EPCR = 307
+SPR_MSRP = 311
+SPR_LPIDR = 338
+SPR_IVOR0 = 400    # IVOR0..15 = 400..415
+SPR_IVOR32 = 528   # IVOR32..37 = 528..533
+SPR_IVOR38 = 432   # IVOR38..41 = 432..435
+SPR_SPEFSCR = 512
+SPR_L1CFG0 = 515
+SPR_L1CFG1 = 516
+SPR_ATBL = 526
+SPR_ATBU = 527
+SPR_MCSRR0 = 570
+SPR_MCSRR1 = 571
+SPR_MCSR = 572
+SPR_MCAR = 573
+SPR_DSRR0 = 574
+SPR_DSRR1 = 575
+SPR_HID1 = 1009
+SPR_L1CSR0 = 1010
+SPR_L1CSR1 = 1011
+SPR_BUCSR = 1013
+SPR_SVR = 1023
+# MMU SPRs whose writes change translation (PID0-2, MMUCSR0).
+_TRANSLATION_SPRS = frozenset({48, 633, 634, 1012})
+
+SPR_PRIVILEGED_BIT = 0x10
+
+# MCSR bus-error bits (Linux reg_booke.h e500 MCSR_BUS_*; UNVERIFIED against the manual).
+MCSR_MCP = 0x80000000
+MCSR_BUS_IAERR = 0x00000080
+MCSR_BUS_RAERR = 0x00000040
+MCSR_BUS_WAERR = 0x00000020
+
+# Which save/restore pair each interrupt class uses.
+_CRITICAL_IVORS = frozenset({IVOR_CRITICAL_INPUT, IVOR_WATCHDOG})
+
+PAGE_SHIFT = 12
+PAGE_MASK = 0xFFF
+PAGE_SIZE = 1 << PAGE_SHIFT
+_CONTEXT_BITS = MSR_PR | MSR_IS | MSR_DS
+_NEVER = 1 << 80
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+
+class StopKind(enum.Enum):
+    BUDGET = "budget exhausted"
+    HOST_DEBUG = "host debug exit"
+    POWER_OFF = "power-off"
+    IDLE = "waiting with no interrupt source that can ever fire"
+    WATCHDOG_RESET = "watchdog reset"
+    CHECKSTOP = "checkstop (machine check with MSR[ME]=0)"
+
+
+@dataclass(frozen=True)
+class StopReason:
+    """Why ``run``/``step`` returned. ``address``/``status`` for HOST_DEBUG, ``status`` for POWER_OFF
+    (exit status) and WATCHDOG_RESET (TCR[WRC])."""
+
+    kind: StopKind
+    address: int = 0
+    status: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} (address={self.address:#x}, status={self.status:#x})"
+
+
+STOP_BUDGET = StopReason(StopKind.BUDGET)
+
+
+class _Context:
+    """Caches valid for one translation context (MSR[PR|IS|DS] value)."""
+
+    __slots__ = ("decoded", "read_pages", "write_pages")
+
+    def __init__(self) -> None:
+        self.decoded: dict[int, tuple[Handler, int]] = {}
+        self.read_pages: dict[int, int] = {}
+        self.write_pages: dict[int, int] = {}
+
+
+class Cpu:
+    """One e500 core. See the module docstring and docs/architecture.md."""
+
+    def __init__(self, model: CpuModel | str, bus: Any, mmu: Any, *, decode: DecodeFn | None = None) -> None:
+        self.model: CpuModel = MODELS[model] if isinstance(model, str) else model
+        self.bus = bus
+        self.mmu = mmu
+        if decode is None:
+            from emulator import isa  # deferred: isa imports the handler modules, which name Cpu
+
+            decode = isa.decode
+        self._decode = decode
+        self._ram = bus.ram
+        self._ram_size: int = bus.ram_size
+        self._word_decode_cache: dict[int, tuple[Handler, int]] = {}
+        self.sw_dispatch: dict[int, int] = {}
+        self._patches: dict[int, int] = {}
+        self.host_debug = HostDebug()
+        self.guest_debug = GuestDebug()
+        self.timers = Timers()
+        self._build_spr_table()
+        self.reset()
+
+    # ------------------------------------------------------------------------------------------
+    # state
+    # ------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Architectural reset state (the board then applies the QEMU ``-kernel`` boot state)."""
+        self.gpr: list[int] = [0] * 32
+        self.gpr_hi: list[int] = [0] * 32
+        self.acc = 0
+        self.spefscr = 0
+        self.fpr: list[int] = [0] * 32
+        self.fpscr = 0
+        self.pc = 0xFFFFFFFC
+        self.msr = 0
+        self.cr = 0
+        self.lr = 0
+        self.ctr = 0
+        self.xer = 0
+        self.reservation: int | None = None
+        self.instructions = 0
+        self.cycles = 0
+        self.waiting = False
+        self.sprs: dict[int, int] = dict.fromkeys(self._plain_sprs, 0)
+        self.sprs[SPR_PIR] = 0
+        self.guest_debug = GuestDebug()
+        self.timers.reset()
+        self._poweroff: int | None = None
+        self._checkstop = False
+        self._event_at = 0
+        self._slow = False
+        self._contexts: dict[int, _Context] = {}
+        self._code_index: dict[int, list[tuple[dict[int, tuple[Handler, int]], int]]] = {}
+        self._code_pages: dict[int, int] = {}   # PA page -> number of decoded words in it
+        self._mmu_generation = getattr(self.mmu, "generation", 0)
+        self._recompute_debug_state()
+        self._select_context()
+
+    @property
+    def num_iac(self) -> int:
+        return self.model.num_iac
+
+    def set_msr(self, value: int) -> None:
+        """Write the MSR as mtmsr/rfi do: keep only implemented bits, switch caches, re-check events."""
+        value &= self.model.msr_mask
+        old = self.msr
+        self.msr = value
+        changed = old ^ value
+        if changed & _CONTEXT_BITS:
+            self._select_context()
+        if changed & (MSR_EE | MSR_CE | MSR_DE | MSR_WE | _CONTEXT_BITS):
+            self._event_at = 0
+
+    def set_external_input(self, asserted: bool) -> None:
+        self.timers.external_input = asserted
+        self._event_at = 0
+
+    def set_critical_input(self, asserted: bool) -> None:
+        self.timers.critical_input = asserted
+        self._event_at = 0
+
+    # ------------------------------------------------------------------------------------------
+    # caches
+    # ------------------------------------------------------------------------------------------
+    def _select_context(self) -> None:
+        key = self.msr & _CONTEXT_BITS
+        context = self._contexts.get(key)
+        if context is None:
+            context = self._contexts[key] = _Context()
+        self._decoded = context.decoded
+        self._read_pages = context.read_pages
+        self._write_pages = context.write_pages
+        self._event_at = 0
+
+    def flush_translation_caches(self) -> None:
+        """Forget every cached translation and decoded instruction (TLB/PID/debug change)."""
+        for context in self._contexts.values():
+            context.decoded.clear()
+            context.read_pages.clear()
+            context.write_pages.clear()
+        self._code_index.clear()
+        self._code_pages.clear()
+        self._mmu_generation = getattr(self.mmu, "generation", 0)
+        self._event_at = 0
+
+    def _flush_data_caches(self) -> None:
+        for context in self._contexts.values():
+            context.read_pages.clear()
+            context.write_pages.clear()
+
+    def translation_changed(self) -> None:
+        """Called after tlbwe/tlbivax/MMU SPR writes: drop caches if the MMU says anything changed."""
+        if getattr(self.mmu, "generation", 0) != self._mmu_generation:
+            self.flush_translation_caches()
+
+    def invalidate_physical(self, pa: int, length: int) -> None:
+        """Drop decoded instructions overlapping [pa, pa+length) (debugger/DMA writes, icbi)."""
+        if not self._code_pages:
+            return
+        word = pa & ~3
+        end = pa + length
+        while word < end:
+            if (word >> PAGE_SHIFT) in self._code_pages:
+                self._invalidate_code_word(word)
+            word += 4
+
+    def _invalidate_code_word(self, pa_word: int) -> None:
+        users = self._code_index.pop(pa_word, None)
+        if users is None:
+            return
+        for decoded, ea in users:
+            decoded.pop(ea, None)
+        page = pa_word >> PAGE_SHIFT
+        remaining = self._code_pages.get(page, 0) - 1
+        if remaining <= 0:
+            self._code_pages.pop(page, None)
+        else:
+            self._code_pages[page] = remaining
+
+    def patch_instruction(self, pa: int, word: int) -> None:
+        """Fetch-side overlay for a debugger soft breakpoint: only instruction fetch sees ``word``."""
+        self._patches[pa & ~3] = word & 0xFFFFFFFF
+        self._invalidate_code_word(pa & ~3)
+
+    def unpatch_instruction(self, pa: int) -> None:
+        self._patches.pop(pa & ~3, None)
+        self._invalidate_code_word(pa & ~3)
+
+    # ------------------------------------------------------------------------------------------
+    # debug configuration
+    # ------------------------------------------------------------------------------------------
+    def set_host_debug(self, cfg: HostDebug) -> None:
+        cfg.validate(self.model.num_iac, self.model.num_dac)
+        self.host_debug = cfg
+        self._recompute_debug_state()
+
+    def _recompute_debug_state(self) -> None:
+        host, guest = self.host_debug, self.guest_debug
+        host_on = host.enabled
+        self._iac_addresses: frozenset[int] = frozenset(
+            [a & ~3 for a in host.iac] if host_on else []) | frozenset(guest.iac_addresses())
+        self._iac_every_fetch = guest.iac_needs_every_fetch()
+        self._host_watches = list(host.dac) if host_on else []
+        watched: set[int] = set()
+        all_slow = False
+        for watch in self._host_watches:
+            watched.update(range(watch.start >> PAGE_SHIFT, ((watch.end_exclusive - 1) >> PAGE_SHIFT) + 1))
+        guest_ranges = guest.dac_page_ranges()
+        if guest_ranges is None:
+            all_slow = True
+        else:
+            for start, end in guest_ranges:
+                first, last = start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT
+                if last - first > 4096:
+                    all_slow = True
+                    break
+                watched.update(range(first, last + 1))
+        self._watched_pages = watched
+        self._all_data_slow = all_slow
+        self._dac_active = bool(self._host_watches) or guest.dac_enabled()
+        self.flush_translation_caches()
+
+    # ------------------------------------------------------------------------------------------
+    # memory access (handlers)
+    # ------------------------------------------------------------------------------------------
+    def load8(self, ea: int) -> int:
+        base = self._read_pages.get(ea >> PAGE_SHIFT)
+        if base is not None:
+            return self._ram[base | (ea & PAGE_MASK)]
+        return self._slow_load(ea, 1)
+
+    def load16(self, ea: int) -> int:
+        base = self._read_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and ea & PAGE_MASK <= 0xFFE:
+            return _U16.unpack_from(self._ram, base | (ea & PAGE_MASK))[0]
+        return self._slow_load(ea, 2)
+
+    def load32(self, ea: int) -> int:
+        base = self._read_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and ea & PAGE_MASK <= 0xFFC:
+            return _U32.unpack_from(self._ram, base | (ea & PAGE_MASK))[0]
+        return self._slow_load(ea, 4)
+
+    def store8(self, ea: int, value: int) -> None:
+        base = self._write_pages.get(ea >> PAGE_SHIFT)
+        if base is not None:
+            self._ram[base | (ea & PAGE_MASK)] = value & 0xFF
+            return
+        self._slow_store(ea, 1, value & 0xFF)
+
+    def store16(self, ea: int, value: int) -> None:
+        base = self._write_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and ea & PAGE_MASK <= 0xFFE:
+            _U16.pack_into(self._ram, base | (ea & PAGE_MASK), value & 0xFFFF)
+            return
+        self._slow_store(ea, 2, value & 0xFFFF)
+
+    def store32(self, ea: int, value: int) -> None:
+        base = self._write_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and ea & PAGE_MASK <= 0xFFC:
+            _U32.pack_into(self._ram, base | (ea & PAGE_MASK), value & 0xFFFFFFFF)
+            return
+        self._slow_store(ea, 4, value & 0xFFFFFFFF)
+
+    def _translate_data(self, ea: int, access: Access, is_write: bool) -> int:
+        msr = self.msr
+        try:
+            return self.mmu.translate(ea, access, msr)
+        except TlbMiss:
+            self.mmu.load_miss_defaults(ea, access, msr)
+            raise Interrupt(IVOR_DATA_TLB_ERROR, esr=ESR_ST if is_write else 0, dear=ea) from None
+        except ProtectionFault:
+            raise Interrupt(IVOR_DATA_STORAGE, esr=ESR_ST if is_write else 0, dear=ea) from None
+
+    def _page_cacheable(self, ea: int, pa: int) -> bool:
+        return (pa + PAGE_MASK < self._ram_size and not self._all_data_slow
+                and (ea >> PAGE_SHIFT) not in self._watched_pages)
+
+    def _check_watches(self, ea: int, size: int, is_write: bool) -> None:
+        for watch in self._host_watches:
+            if (watch.write if is_write else watch.read) and ea < watch.end_exclusive \
+                    and ea + size > watch.start:
+                address = min(max(ea, watch.start), watch.end_exclusive - 1)
+                status = KVMPPC_DEBUG_WATCH_WRITE if is_write else KVMPPC_DEBUG_WATCH_READ
+                raise HostDebugExit(address, status)
+        guest = self.guest_debug
+        bits = guest.dac_hits(ea, size, is_write, self.msr)
+        if bits:
+            if self.msr & MSR_DE:
+                guest.dbsr |= bits
+                raise Interrupt(IVOR_DEBUG)
+            # Delayed (imprecise) event: the access completes; the interrupt comes when DE is set.
+            guest.dbsr |= bits | DBSR_IDE
+
+    def _slow_load(self, ea: int, size: int) -> int:
+        ea &= 0xFFFFFFFF
+        if self._dac_active:
+            self._check_watches(ea, size, False)
+        if (ea & PAGE_MASK) + size > PAGE_SIZE:
+            return self._split_load(ea, size)
+        pa = self._translate_data(ea, Access.READ, False)
+        if self._page_cacheable(ea, pa):
+            self._read_pages[ea >> PAGE_SHIFT] = pa & ~PAGE_MASK
+            return int.from_bytes(self._ram[pa:pa + size], "big")
+        return self._physical_read(pa, size, ea)
+
+    def _split_load(self, ea: int, size: int) -> int:
+        # A misaligned access that crosses a page: translate every byte first (precise fault).
+        addresses = [self._translate_data((ea + i) & 0xFFFFFFFF, Access.READ, False) for i in range(size)]
+        value = 0
+        for i, pa in enumerate(addresses):
+            value = (value << 8) | self._physical_read(pa, 1, ea + i)
+        return value
+
+    def _slow_store(self, ea: int, size: int, value: int) -> None:
+        ea &= 0xFFFFFFFF
+        if self._dac_active:
+            self._check_watches(ea, size, True)
+        if (ea & PAGE_MASK) + size > PAGE_SIZE:
+            addresses = [self._translate_data((ea + i) & 0xFFFFFFFF, Access.WRITE, True) for i in range(size)]
+            for i, pa in enumerate(addresses):
+                self._physical_write(pa, 1, (value >> (8 * (size - 1 - i))) & 0xFF, ea + i)
+            return
+        pa = self._translate_data(ea, Access.WRITE, True)
+        if self._page_cacheable(ea, pa) and (pa >> PAGE_SHIFT) not in self._code_pages:
+            self._write_pages[ea >> PAGE_SHIFT] = pa & ~PAGE_MASK
+        self._physical_write(pa, size, value, ea)
+
+    def _physical_read(self, pa: int, size: int, ea: int) -> int:
+        if pa + size <= self._ram_size:
+            return int.from_bytes(self._ram[pa:pa + size], "big")
+        try:
+            return self.bus.read(pa, size)
+        except Exception as error:
+            if type(error).__name__ != "BusError":
+                raise
+            raise self._machine_check(pa, MCSR_BUS_RAERR) from None
+
+    def _physical_write(self, pa: int, size: int, value: int, ea: int) -> None:
+        if pa + size <= self._ram_size:
+            if self._code_pages and (pa >> PAGE_SHIFT) in self._code_pages:
+                self.invalidate_physical(pa, size)
+            self._ram[pa:pa + size] = value.to_bytes(size, "big")
+            return
+        try:
+            self.bus.write(pa, size, value)
+        except Exception as error:
+            if type(error).__name__ != "BusError":
+                raise
+            raise self._machine_check(pa, MCSR_BUS_WAERR) from None
+        status = self.bus.poweroff_status
+        if status is not None:
+            self._poweroff = status
+            self._event_at = 0
+
+    def _machine_check(self, pa: int, cause: int) -> Interrupt:
+        self.sprs[SPR_MCAR] = pa & 0xFFFFFFFF
+        self.sprs[SPR_MCSR] |= MCSR_MCP | cause
+        return Interrupt(IVOR_MACHINE_CHECK)
+
+    def translate_debug(self, ea: int) -> int | None:
+        """Data-space translation for the debugger: no interrupts, no MAS updates, no DAC checks."""
+        for access, msr in ((Access.READ, self.msr), (Access.READ, self.msr & ~MSR_PR),
+                            (Access.FETCH, self.msr & ~MSR_PR)):
+            try:
+                return self.mmu.translate(ea & 0xFFFFFFFF, access, msr)
+            except TlbMiss:
+                return None
+            except ProtectionFault:
+                continue
+        return None
+
+    # ------------------------------------------------------------------------------------------
+    # instruction fetch / decode
+    # ------------------------------------------------------------------------------------------
+    def _fetch_decode(self, pc: int) -> tuple[Handler, int]:
+        msr = self.msr
+        try:
+            pa = self.mmu.translate(pc, Access.FETCH, msr)
+        except TlbMiss:
+            self.mmu.load_miss_defaults(pc, Access.FETCH, msr)
+            raise Interrupt(IVOR_INSTRUCTION_TLB_ERROR) from None
+        except ProtectionFault:
+            raise Interrupt(IVOR_INSTRUCTION_STORAGE, esr=0) from None
+        word = self._patches.get(pa)
+        in_ram = pa + 4 <= self._ram_size
+        if word is None:
+            if in_ram:
+                word = _U32.unpack_from(self._ram, pa)[0]
+            else:
+                try:
+                    word = self.bus.read(pa, 4)
+                except Exception as error:
+                    if type(error).__name__ != "BusError":
+                        raise
+                    raise self._machine_check(pa, MCSR_BUS_IAERR) from None
+        entry = self._word_decode_cache.get(word)
+        if entry is None:
+            _spec, handler, cycles = self._decode(word, self.model.name)
+            entry = self._word_decode_cache[word] = (handler, cycles)
+        if self._iac_every_fetch or pc in self._iac_addresses:
+            entry = (self._iac_wrapper(entry[0]), entry[1])
+        if in_ram:
+            decoded = self._decoded
+            decoded[pc] = entry
+            self._code_index.setdefault(pa, []).append((decoded, pc))
+            page = pa >> PAGE_SHIFT
+            count = self._code_pages.get(page)
+            if count is None:
+                # The page now holds code: stores to it must take the slow path to invalidate.
+                base = page << PAGE_SHIFT
+                for context in self._contexts.values():
+                    stale = [k for k, v in context.write_pages.items() if v == base]
+                    for k in stale:
+                        del context.write_pages[k]
+                count = 0
+            self._code_pages[page] = count + 1
+        return entry
+
+    def _iac_wrapper(self, handler: Handler) -> Handler:
+        def check_iac(cpu: Cpu, pc: int) -> int:
+            host = cpu.host_debug
+            if host.enabled and pc in [a & ~3 for a in host.iac]:
+                raise HostDebugExit(pc, KVMPPC_DEBUG_BREAKPOINT)
+            guest = cpu.guest_debug
+            bits = guest.iac_hits(pc, cpu.msr)
+            if bits:
+                if cpu.msr & MSR_DE:
+                    guest.dbsr |= bits
+                    raise Interrupt(IVOR_DEBUG)
+                guest.dbsr |= bits | DBSR_IDE
+            return handler(cpu, pc)
+        return check_iac
+
+    # ------------------------------------------------------------------------------------------
+    # traps and special instructions (called by handlers)
+    # ------------------------------------------------------------------------------------------
+    def trap(self, pc: int) -> None:
+        """A tw/twi whose condition is true: debugger breakpoint, guest debug event or program trap."""
+        host = self.host_debug
+        if host.enabled and host.sw_breakpoints and pc in self.sw_dispatch:
+            raise HostDebugExit(pc, 0)
+        guest = self.guest_debug
+        if guest.dbcr0 & DBCR0_TRAP and guest.dbcr0 & DBCR0_IDM:
+            if self.msr & MSR_DE:
+                guest.dbsr |= DBSR_TRAP
+                raise Interrupt(IVOR_DEBUG)
+            # DE=0: logged as a delayed event and the program interrupt still happens (reference 1.7).
+            guest.dbsr |= DBSR_TRAP | DBSR_IDE
+        raise Interrupt(IVOR_PROGRAM, esr=ESR_PTR)
+
+    def ehpriv(self, pc: int) -> None:
+        """ehpriv: the host's soft breakpoint if in the dispatch table, else hypervisor privilege."""
+        host = self.host_debug
+        if host.enabled and host.sw_breakpoints and pc in self.sw_dispatch:
+            raise HostDebugExit(pc, 0)
+        # E.HV: ehpriv always raises the embedded hypervisor privilege interrupt (QEMU gives PIL).
+        raise Interrupt(IVOR_HYPERVISOR_PRIVILEGE)
+
+    def enter_wait(self) -> None:
+        self.waiting = True
+        self._event_at = 0
+
+    # ------------------------------------------------------------------------------------------
+    # interrupts
+    # ------------------------------------------------------------------------------------------
+    def deliver_interrupt(self, ivor: int, save_pc: int, *, esr: int | None = None,
+                          dear: int | None = None) -> None:
+        """Enter interrupt ``ivor``: save registers, ESR/DEAR, new MSR, pc = IVPR | IVORn."""
+        msr = self.msr
+        sprs = self.sprs
+        if ivor == IVOR_DEBUG:
+            if self.model.debug_uses_dsrr:
+                sprs[SPR_DSRR0], sprs[SPR_DSRR1] = save_pc, msr
+            else:
+                sprs[SPR_CSRR0], sprs[SPR_CSRR1] = save_pc, msr
+            new_msr = msr & MSR_ME
+        elif ivor in _CRITICAL_IVORS:
+            sprs[SPR_CSRR0], sprs[SPR_CSRR1] = save_pc, msr
+            new_msr = msr & MSR_ME
+        elif ivor == IVOR_MACHINE_CHECK:
+            sprs[SPR_MCSRR0], sprs[SPR_MCSRR1] = save_pc, msr
+            new_msr = 0
+        else:
+            sprs[SPR_SRR0], sprs[SPR_SRR1] = save_pc, msr
+            new_msr = msr & (MSR_CE | MSR_ME | MSR_DE)
+        if esr is not None:
+            sprs[SPR_ESR] = esr
+        if dear is not None:
+            sprs[SPR_DEAR] = dear & 0xFFFFFFFF
+        self.waiting = False
+        self.set_msr(new_msr)
+        self.pc = (sprs[SPR_IVPR] & 0xFFFF0000) | (self._ivor(ivor) & 0xFFF0)
+
+    def _ivor(self, ivor: int) -> int:
+        if ivor < 16:
+            return self.sprs.get(SPR_IVOR0 + ivor, 0)
+        if ivor < 38:
+            return self.sprs.get(SPR_IVOR32 + ivor - 32, 0)
+        return self.sprs.get(SPR_IVOR38 + ivor - 38, 0)
+
+    def _raise_interrupt_at(self, exc: Interrupt, pc: int) -> StopReason | None:
+        """Deliver a synchronous interrupt raised by the instruction at ``pc``."""
+        if exc.ivor == IVOR_MACHINE_CHECK and not self.msr & MSR_ME:
+            self._checkstop = True
+            self.pc = pc
+            return StopReason(StopKind.CHECKSTOP, pc)
+        self.deliver_interrupt(exc.ivor, (pc + 4) & 0xFFFFFFFF if exc.after else pc,
+                               esr=exc.esr, dear=exc.dear)
+        return None
+
+    def _pending_async(self) -> int | None:
+        msr = self.msr
+        guest = self.guest_debug
+        if msr & MSR_DE and guest.dbcr0 & DBCR0_IDM and guest.dbsr & DBSR_EVENTS:
+            return IVOR_DEBUG
+        return self.timers.pending_interrupt(msr)
+
+    # ------------------------------------------------------------------------------------------
+    # run loop
+    # ------------------------------------------------------------------------------------------
+    def _boundary(self) -> StopReason | None:
+        """Work done between instructions when an event is due: timers, MMU, pending interrupts."""
+        if self._poweroff is not None:
+            return StopReason(StopKind.POWER_OFF, self.pc, self._poweroff)
+        if self._checkstop:
+            return StopReason(StopKind.CHECKSTOP, self.pc)
+        if getattr(self.mmu, "generation", 0) != self._mmu_generation:
+            self.flush_translation_caches()
+        timers = self.timers
+        timers.advance(self.cycles)
+        if timers.reset_request is not None:
+            return StopReason(StopKind.WATCHDOG_RESET, self.pc, timers.reset_request)
+        if self.waiting or self.msr & MSR_WE:
+            stop = self._idle_until_interrupt()
+            if stop is not None:
+                return stop
+        ivor = self._pending_async()
+        if ivor is not None:
+            self.deliver_interrupt(ivor, self.pc)
+        self._event_at = timers.next_event_cycle()
+        guest = self.guest_debug
+        self._slow = (self.host_debug.enabled and self.host_debug.single_step) or bool(
+            guest.dbcr0 & DBCR0_IC and guest.dbcr0 & DBCR0_IDM and self.msr & MSR_DE)
+        return None
+
+    def _idle_until_interrupt(self) -> StopReason | None:
+        timers = self.timers
+        for _ in range(100_000):
+            if self._pending_async() is not None:
+                self.waiting = False
+                return None
+            if not timers.could_ever_interrupt(self.msr):
+                return StopReason(StopKind.IDLE, self.pc)
+            self.cycles = max(self.cycles, timers.next_event_cycle())
+            timers.advance(self.cycles)
+            if timers.reset_request is not None:
+                return StopReason(StopKind.WATCHDOG_RESET, self.pc, timers.reset_request)
+        return STOP_BUDGET
+
+    def step(self) -> StopReason:
+        """Execute exactly one instruction (or take one pending interrupt)."""
+        stop = self._boundary()
+        if stop is not None:
+            return stop
+        if self.waiting or self.msr & MSR_WE:
+            return STOP_BUDGET
+        return self._step_one()
+
+    def _step_one(self) -> StopReason:
+        pc = self.pc
+        entry: tuple[Handler, int] | None = None
+        try:
+            entry = self._decoded.get(pc)
+            if entry is None:
+                entry = self._fetch_decode(pc)
+            next_pc = entry[0](self, pc)
+        except Interrupt as exc:
+            if exc.after and entry is not None:
+                self.instructions += 1
+                self.cycles += entry[1]
+            stop = self._raise_interrupt_at(exc, pc)
+            return stop or self._after_step(self.pc, completed=False)
+        except HostDebugExit as exit_:
+            self.pc = pc
+            return StopReason(StopKind.HOST_DEBUG, exit_.address, exit_.status)
+        except PowerOff as power:
+            self._poweroff = power.status
+            self.pc = pc
+            return StopReason(StopKind.POWER_OFF, pc, power.status)
+        self.pc = next_pc & 0xFFFFFFFF
+        self.instructions += 1
+        self.cycles += entry[1]
+        return self._after_step(self.pc, completed=True)
+
+    def _after_step(self, next_pc: int, *, completed: bool) -> StopReason:
+        guest = self.guest_debug
+        if (completed and guest.dbcr0 & DBCR0_IC and guest.dbcr0 & DBCR0_IDM
+                and self.msr & MSR_DE):
+            guest.dbsr |= DBSR_IC
+            self.deliver_interrupt(IVOR_DEBUG, next_pc)
+        self._event_at = 0
+        host = self.host_debug
+        if host.enabled and host.single_step:
+            if self._poweroff is not None:
+                return StopReason(StopKind.POWER_OFF, self.pc, self._poweroff)
+            return StopReason(StopKind.HOST_DEBUG, self.pc, 0)
+        return STOP_BUDGET
+
+    def run(self, max_instructions: int) -> StopReason:
+        """Run up to ``max_instructions`` instructions; return why it stopped."""
+        remaining = max_instructions
+        self._event_at = 0
+        while True:
+            if self.cycles >= self._event_at:
+                stop = self._boundary()
+                if stop is not None:
+                    return stop
+            if remaining <= 0:
+                return STOP_BUDGET
+            if self.waiting or self.msr & MSR_WE:
+                self._event_at = 0
+                continue
+            if self._slow:
+                stop = self._step_one()
+                remaining -= 1
+                if stop is not STOP_BUDGET:
+                    return stop
+                continue
+            done, stop_or_none = self._run_fast(remaining)
+            remaining -= done
+            if stop_or_none is not None:
+                return stop_or_none
+
+    def _run_fast(self, limit: int) -> tuple[int, StopReason | None]:
+        """The hot loop. Returns (instructions retired, stop reason or None)."""
+        get = self._decoded.get
+        pc = self.pc
+        cycles = self.cycles
+        done = 0
+        entry: tuple[Handler, int] | None = None
+        try:
+            while done < limit:
+                entry = get(pc)
+                if entry is None:
+                    entry = self._fetch_decode(pc)
+                self.cycles = cycles
+                pc = entry[0](self, pc)
+                cycles += entry[1]
+                done += 1
+                if cycles >= self._event_at:
+                    break
+        except Interrupt as exc:
+            if exc.after and entry is not None:
+                cycles += entry[1]
+                done += 1
+            self.cycles = cycles
+            self.instructions += done
+            self._event_at = 0
+            return done, self._raise_interrupt_at(exc, pc)
+        except HostDebugExit as exit_:
+            self.cycles = cycles
+            self.instructions += done
+            self.pc = pc
+            return done, StopReason(StopKind.HOST_DEBUG, exit_.address, exit_.status)
+        except PowerOff as power:
+            self.cycles = cycles
+            self.instructions += done
+            self.pc = pc
+            self._poweroff = power.status
+            return done, StopReason(StopKind.POWER_OFF, pc, power.status)
+        self.pc = pc & 0xFFFFFFFF
+        self.cycles = cycles
+        self.instructions += done
+        return done, None
+
+    # ------------------------------------------------------------------------------------------
+    # SPRs
+    # ------------------------------------------------------------------------------------------
+    def _build_spr_table(self) -> None:
+        """Per-model SPR readers/writers. Plain SPRs are storage in ``self.sprs``."""
+        model = self.model
+        plain = [SPR_SRR0, SPR_SRR1, SPR_CSRR0, SPR_CSRR1, SPR_DEAR, SPR_ESR, SPR_IVPR, SPR_USPRG0,
+                 *range(SPR_SPRG0, SPR_SPRG0 + 8), SPR_PIR, SPR_MCSRR0, SPR_MCSRR1, SPR_MCAR,
+                 SPR_DSRR0, SPR_DSRR1, SPR_HID1, SPR_L1CSR0, SPR_L1CSR1, SPR_BUCSR]
+        for ivor in model.ivors:
+            plain.append(self._ivor_spr(ivor))
+        if model.has_hypervisor:
+            plain += [SPR_EPCR, SPR_MSRP, SPR_LPIDR]
+        self._plain_sprs = plain
+        readers: dict[int, Callable[[], int]] = {}
+        writers: dict[int, Callable[[int], None]] = {}
+        sprs_of = self._sprs_view
+        for spr in plain:
+            readers[spr] = (lambda n: lambda: sprs_of()[n])(spr)
+            writers[spr] = (lambda n: lambda v: sprs_of().__setitem__(n, v))(spr)
+        for offset in range(5):
+            readers[SPR_SPRG3R + offset] = (lambda n: lambda: sprs_of()[n])(SPR_SPRG0 + 3 + offset)
+        # IVPR and IVORs: low bits are not implemented.
+        writers[SPR_IVPR] = lambda v: sprs_of().__setitem__(SPR_IVPR, v & 0xFFFF0000)
+        for ivor in model.ivors:
+            spr = self._ivor_spr(ivor)
+            writers[spr] = (lambda n: lambda v: sprs_of().__setitem__(n, v & 0xFFF0))(spr)
+        writers[SPR_ESR] = lambda v: sprs_of().__setitem__(SPR_ESR, v)
+        readers[SPR_MCSR] = lambda: sprs_of()[SPR_MCSR]
+        writers[SPR_MCSR] = lambda v: sprs_of().__setitem__(SPR_MCSR, sprs_of()[SPR_MCSR] & ~v)  # w1c
+        plain.append(SPR_MCSR)
+        # L1CSRn[CFI] and [CLFC] are self-clearing commands.
+        writers[SPR_L1CSR0] = lambda v: sprs_of().__setitem__(SPR_L1CSR0, v & ~0x00000102)
+        writers[SPR_L1CSR1] = lambda v: sprs_of().__setitem__(SPR_L1CSR1, v & ~0x00000102)
+        # User-level registers.
+        readers[SPR_XER] = lambda: self.xer
+        writers[SPR_XER] = lambda v: setattr(self, "xer", v & 0xE000007F)
+        readers[SPR_LR] = lambda: self.lr
+        writers[SPR_LR] = lambda v: setattr(self, "lr", v)
+        readers[SPR_CTR] = lambda: self.ctr
+        writers[SPR_CTR] = lambda v: setattr(self, "ctr", v)
+        if model.has_spe:
+            readers[SPR_SPEFSCR] = lambda: self.spefscr
+            writers[SPR_SPEFSCR] = lambda v: setattr(self, "spefscr", v)
+        # Identification.
+        readers[SPR_PVR] = lambda: model.pvr
+        readers[1023] = lambda: model.svr
+        readers[SPR_L1CFG0] = lambda: model.l1cfg0
+        readers[SPR_L1CFG1] = lambda: model.l1cfg1
+        # Timers.
+        timers = self.timers
+        readers[SPR_TBL_READ] = lambda: timers.tb(self.cycles) & 0xFFFFFFFF
+        readers[SPR_TBU_READ] = lambda: timers.tb(self.cycles) >> 32
+        readers[SPR_ATBL] = readers[SPR_TBL_READ]
+        readers[SPR_ATBU] = readers[SPR_TBU_READ]
+        writers[SPR_TBL_WRITE] = self._timer_writer(timers.write_tbl)
+        writers[SPR_TBU_WRITE] = self._timer_writer(timers.write_tbu)
+        readers[SPR_DEC] = lambda: timers.dec(self.cycles)
+        writers[SPR_DEC] = self._timer_writer(timers.write_dec)
+        writers[SPR_DECAR] = self._timer_writer(timers.write_decar)
+        readers[SPR_TCR] = lambda: timers.tcr
+        writers[SPR_TCR] = self._timer_writer(timers.write_tcr)
+        readers[SPR_TSR] = lambda: timers.tsr
+        writers[SPR_TSR] = self._timer_writer(timers.write_tsr)
+        # Debug (guest-owned copy, see emulator.debug).
+        for spr, name in ((SPR_DBCR0, "dbcr0"), (SPR_DBCR1, "dbcr1"), (SPR_DBCR2, "dbcr2"),
+                          (SPR_IAC1, "iac1"), (SPR_IAC2, "iac2"), (SPR_DAC1, "dac1"), (SPR_DAC2, "dac2"),
+                          (SPR_DBSR, "dbsr")):
+            readers[spr] = (lambda attr: lambda: getattr(self.guest_debug, attr))(name)
+            writers[spr] = self._debug_writer(name)
+        # MMU registers are the MMU's.
+        mmu = self.mmu
+        for spr in range(1024):
+            if spr not in readers and mmu.handles_spr(spr):
+                readers[spr] = (lambda n: lambda: mmu.read_spr(n))(spr)
+                writers[spr] = self._mmu_writer(spr)
+        self.spr_readers = readers
+        self.spr_writers = writers
+
+    def _sprs_view(self) -> dict[int, int]:
+        return self.sprs
+
+    @staticmethod
+    def _ivor_spr(ivor: int) -> int:
+        if ivor < 16:
+            return SPR_IVOR0 + ivor
+        if ivor < 38:
+            return SPR_IVOR32 + ivor - 32
+        return SPR_IVOR38 + ivor - 38
+
+    def _timer_writer(self, write: Callable[[int, int], None]) -> Callable[[int], None]:
+        def write_timer(value: int) -> None:
+            write(self.cycles, value)
+            self._event_at = 0
+        return write_timer
+
+    def _debug_writer(self, name: str) -> Callable[[int], None]:
+        def write_debug(value: int) -> None:
+            guest = self.guest_debug
+            if name == "dbsr":
+                guest.dbsr &= ~value & 0xFFFFFFFF
+            else:
+                setattr(guest, name, value & 0xFFFFFFFF)
+                self._recompute_debug_state()
+            self._event_at = 0
+        return write_debug
+
+    def _mmu_writer(self, spr: int) -> Callable[[int], None]:
+        def write_mmu(value: int) -> None:
+            self.mmu.write_spr(spr, value)
+            if spr in _TRANSLATION_SPRS:
+                self.flush_translation_caches()
+            else:
+                self.translation_changed()
+        return write_mmu
+
+    def read_spr(self, spr: int) -> int:
+        """Debugger read: no privilege check; 0 for an unknown SPR."""
+        reader = self.spr_readers.get(spr)
+        return reader() & 0xFFFFFFFF if reader is not None else 0
+
+    def write_spr(self, spr: int, value: int) -> None:
+        """Debugger write: side effects as a guest mtspr (w1c, timers); ignores unknown SPRs."""
+        writer = self.spr_writers.get(spr)
+        if writer is not None:
+            writer(value & 0xFFFFFFFF)
+
