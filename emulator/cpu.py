@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emulator.bus import BusError
 from emulator.debug import (
     DBCR0_IC,
     DBCR0_IDM,
@@ -483,9 +484,7 @@ class Cpu:
             return int.from_bytes(self._ram[pa:pa + size], "big")
         try:
             return self.bus.read(pa, size)
-        except Exception as error:
-            if type(error).__name__ != "BusError":
-                raise
+        except BusError:
             raise self._machine_check(pa, MCSR_BUS_RAERR) from None
 
     def _physical_write(self, pa: int, size: int, value: int, ea: int) -> None:
@@ -496,9 +495,7 @@ class Cpu:
             return
         try:
             self.bus.write(pa, size, value)
-        except Exception as error:
-            if type(error).__name__ != "BusError":
-                raise
+        except BusError:
             raise self._machine_check(pa, MCSR_BUS_WAERR) from None
         status = self.bus.poweroff_status
         if status is not None:
@@ -542,9 +539,7 @@ class Cpu:
             else:
                 try:
                     word = self.bus.read(pa, 4)
-                except Exception as error:
-                    if type(error).__name__ != "BusError":
-                        raise
+                except BusError:
                     raise self._machine_check(pa, MCSR_BUS_IAERR) from None
         entry = self._word_decode_cache.get(word)
         if entry is None:
@@ -785,7 +780,7 @@ class Cpu:
                 return stop_or_none
 
     def _run_fast(self, limit: int) -> tuple[int, StopReason | None]:
-        """The hot loop. Returns (instructions retired, stop reason or None)."""
+        """The hot loop. Returns (budget used, stop reason or None)."""
         get = self._decoded.get
         pc = self.pc
         cycles = self.cycles
@@ -809,7 +804,8 @@ class Cpu:
             self.cycles = cycles
             self.instructions += done
             self._event_at = 0
-            return done, self._raise_interrupt_at(exc, pc)
+            # A faulting instruction uses one unit of budget so a guest stuck in a fault loop still stops.
+            return done if exc.after else done + 1, self._raise_interrupt_at(exc, pc)
         except HostDebugExit as exit_:
             self.cycles = cycles
             self.instructions += done
