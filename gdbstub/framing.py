@@ -1,0 +1,255 @@
+"""Sans-I/O framing of the GDB remote serial protocol.
+
+Turns the raw byte stream from gdb into events (packets, Ctrl-C interrupts, acks, naks, bad checksums,
+oversize packets) and turns reply payloads into ``$...#xx`` frames. It also produces the bytes the
+protocol itself owes the peer (``+``/``-`` acks in ack mode, the resend of the last packet on a nak);
+the caller collects those with :meth:`Framer.take_outgoing`. No I/O happens here.
+
+Imports: standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Bytes that must be escaped inside a packet body ('}' followed by byte ^ 0x20).
+ESCAPE_CHAR = 0x7D
+_ESCAPE_XOR = 0x20
+_NEEDS_ESCAPE = re.compile(rb"[$#}*]")
+# Runs of 4 or more identical bytes, for optional run-length encoding of replies.
+_RUN = re.compile(rb"(.)\1{3,}", re.DOTALL)
+# Repeat-count bytes gdb forbids in run-length encoding ('#' and '$' would break framing).
+_FORBIDDEN_RLE_COUNTS = frozenset((ord("#") - 29, ord("$") - 29))
+_MAX_RLE_EXTRA = 126 - 29
+
+INTERRUPT_BYTE = 0x03
+DEFAULT_MAX_PACKET = 0x20000
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """A complete, checksum-verified packet; ``payload`` is unescaped and run-length decoded."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """A 0x03 byte outside any packet: gdb's Ctrl-C."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A ``+`` from gdb."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nak:
+    """A ``-`` from gdb; the framer has already queued a resend of the last packet."""
+
+
+@dataclass(frozen=True, slots=True)
+class BadChecksum:
+    """A packet whose checksum did not match; it was dropped (and naked in ack mode)."""
+
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Oversize:
+    """A packet longer than the framer's bound; its bytes were discarded without being buffered."""
+
+    length: int
+
+
+Event = Packet | Interrupt | Ack | Nak | BadChecksum | Oversize
+
+_ACK_EVENT = Ack()
+_NAK_EVENT = Nak()
+_INTERRUPT_EVENT = Interrupt()
+
+
+def checksum(data: bytes) -> int:
+    return sum(data) & 0xFF
+
+
+def escape(payload: bytes) -> bytes:
+    """Escape ``$ # } *`` so that any byte string can travel in a packet body."""
+    if _NEEDS_ESCAPE.search(payload) is None:
+        return payload
+    return _NEEDS_ESCAPE.sub(lambda match: bytes((ESCAPE_CHAR, match.group()[0] ^ _ESCAPE_XOR)), payload)
+
+
+def _rle_run(match: re.Match[bytes]) -> bytes:
+    run = match.group()
+    char = run[:1]
+    remaining = len(run)
+    out = bytearray()
+    while remaining > 0:
+        extra = min(remaining - 1, _MAX_RLE_EXTRA)
+        if extra in _FORBIDDEN_RLE_COUNTS:
+            extra = min(_FORBIDDEN_RLE_COUNTS) - 1
+        if extra < 3:
+            out += char * remaining
+            break
+        out += char + b"*" + bytes((extra + 29,))
+        remaining -= extra + 1
+    return bytes(out)
+
+
+def run_length_encode(body: bytes) -> bytes:
+    """Compress runs of an escaped body with gdb's ``X*n`` encoding."""
+    return _RUN.sub(_rle_run, body)
+
+
+def decode_body(body: bytes) -> bytes:
+    """Undo ``}`` escapes and ``*`` run-length encoding of a raw packet body."""
+    if b"}" not in body and b"*" not in body:
+        return body
+    out = bytearray()
+    index = 0
+    length = len(body)
+    while index < length:
+        byte = body[index]
+        if byte == ESCAPE_CHAR and index + 1 < length:
+            out.append(body[index + 1] ^ _ESCAPE_XOR)
+            index += 2
+        elif byte == 0x2A and out and index + 1 < length:  # '*': repeat the previous byte
+            out += bytes((out[-1],)) * (body[index + 1] - 29)
+            index += 2
+        else:
+            out.append(byte)
+            index += 1
+    return bytes(out)
+
+
+def frame(payload: bytes, *, rle: bool = False) -> bytes:
+    """Build ``$body#xx`` from a reply payload (escaped, optionally run-length encoded)."""
+    body = escape(payload)
+    if rle:
+        body = run_length_encode(body)
+    return b"$" + body + b"#%02x" % checksum(body)
+
+
+class Framer:
+    """Stateful decoder for one connection plus the protocol-level bytes it owes the peer."""
+
+    def __init__(self, max_packet: int = DEFAULT_MAX_PACKET, *, rle: bool = False) -> None:
+        self.max_packet = max_packet
+        self.no_ack = False
+        self.rle = rle
+        self._buffer = bytearray()
+        self._in_packet = False
+        self._skipping = 0          # bytes of an oversize packet discarded so far (0 = not skipping)
+        self._skip_tail = -1        # checksum bytes still to discard after an oversize packet's '#'
+        self._outgoing = bytearray()
+        self._last_sent = b""
+
+    def encode(self, payload: bytes) -> bytes:
+        """Frame one reply and remember it for a resend on a nak."""
+        framed = frame(payload, rle=self.rle)
+        self._last_sent = framed
+        return framed
+
+    def take_outgoing(self) -> bytes:
+        """Bytes the protocol owes the peer (acks, naks, resends) since the last call."""
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    def feed(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        position = 0
+        length = len(data)
+        while position < length:
+            if self._skip_tail >= 0:
+                take = min(self._skip_tail, length - position)
+                position += take
+                self._skip_tail -= take
+                if self._skip_tail == 0:
+                    self._skip_tail = -1
+                    events.append(Oversize(self._skipping))
+                    self._skipping = 0
+                    if not self.no_ack:
+                        # Acked so gdb does not resend forever; the caller answers with an error.
+                        self._outgoing += b"+"
+                continue
+            if self._skipping:
+                hash_at = data.find(b"#", position)
+                if hash_at < 0:
+                    self._skipping += length - position
+                    return events
+                self._skipping += hash_at - position
+                position = hash_at + 1
+                self._skip_tail = 2
+                continue
+            if self._in_packet:
+                position = self._continue_packet(data, position, events)
+                continue
+            byte = data[position]
+            if byte == 0x24:  # '$'
+                self._in_packet = True
+                self._buffer.clear()
+                position += 1
+            elif byte == 0x2B:  # '+'
+                events.append(_ACK_EVENT)
+                position += 1
+            elif byte == 0x2D:  # '-'
+                events.append(_NAK_EVENT)
+                if not self.no_ack and self._last_sent:
+                    self._outgoing += self._last_sent
+                position += 1
+            elif byte == INTERRUPT_BYTE:
+                events.append(_INTERRUPT_EVENT)
+                position += 1
+            else:
+                # Garbage between packets: skip to the next byte that means something.
+                position += 1
+        return events
+
+    def _continue_packet(self, data: bytes, position: int, events: list[Event]) -> int:
+        """Consume bytes of the packet being received; returns the new position in ``data``."""
+        buffer = self._buffer
+        hash_at = buffer.find(b"#")
+        if hash_at < 0:
+            found = data.find(b"#", position)
+            end = len(data) if found < 0 else found + 1
+            if len(buffer) + (end - position) > self.max_packet + 1:
+                # Bounded memory: drop what we have and discard the rest of this packet.
+                self._skipping = len(buffer) + (end - position)
+                self._in_packet = False
+                buffer.clear()
+                if found < 0:
+                    return len(data)
+                self._skip_tail = 2
+                return end
+            buffer += data[position:end]
+            position = end
+            if found < 0:
+                return position
+            hash_at = len(buffer) - 1
+        need = hash_at + 3 - len(buffer)
+        if need > 0:
+            take = data[position:position + need]
+            buffer += take
+            position += len(take)
+            if len(buffer) < hash_at + 3:
+                return position
+        body = bytes(buffer[:hash_at])
+        received = bytes(buffer[hash_at + 1:hash_at + 3])
+        self._in_packet = False
+        buffer.clear()
+        try:
+            expected = int(received, 16)
+        except ValueError:
+            expected = -1
+        if expected != checksum(body):
+            events.append(BadChecksum(body))
+            if not self.no_ack:
+                self._outgoing += b"-"
+            return position
+        if not self.no_ack:
+            self._outgoing += b"+"
+        events.append(Packet(decode_body(body)))
+        return position

@@ -1,0 +1,235 @@
+"""The TCP front end: the only module of the stub that touches sockets (trio).
+
+:class:`GdbServer` listens on 127.0.0.1:PORT (port 0 picks a free one) and prints exactly one line
+``listening on 127.0.0.1:PORT`` to stderr when ready. One gdb at a time: a second connection is logged
+and closed at once. The guest is halted at its entry until gdb resumes it (like QEMU ``-S``). While the
+guest runs, the vCPU executes in slices sized to take about :data:`SLICE_SECONDS`, and between slices the
+server yields to trio so the receiver task can pick up a Ctrl-C (0x03), which is answered with ``T02``.
+
+Lifecycle choices: a dropped connection stops the guest, drops gdb's breakpoints and keeps the guest
+state for the next gdb. ``D`` removes gdb's points and lets the guest run on (without a debugger) until
+the next gdb connects, which halts it. ``k``/``vKill`` reset the guest to the boot state of its image and
+close the connection; the server stays up for a new gdb. A guest that powered off is reset when the next
+gdb connects.
+
+Imports: standard library, trio, and the sans-I/O modules of :mod:`gdbstub`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any, TextIO
+
+import trio
+
+from gdbstub.framing import BadChecksum, Framer, Interrupt, Oversize, Packet
+from gdbstub.session import PACKET_SIZE, Detach, Kill, Resume, Session, StartNoAck
+from gdbstub.target import Target
+
+log = logging.getLogger("gdbstub.server")
+
+SLICE_SECONDS = 0.004
+INITIAL_BUDGET = 5_000
+MIN_BUDGET = 500
+MAX_BUDGET = 200_000
+_RECEIVE_SIZE = 65536
+
+_DISCONNECTED = "disconnected"
+_DETACHED = "detached"
+_KILLED = "killed"
+
+
+class _Connection:
+    """One gdb connection: framer, session, and the inbox filled by the receiver task."""
+
+    def __init__(self, stream: trio.SocketStream, target: Target) -> None:
+        self.stream = stream
+        self.framer = Framer(max_packet=PACKET_SIZE + 64)
+        self.session = Session(target)
+        self.send_inbox, self.inbox = trio.open_memory_channel[bytes](64)
+        self.pending: list[Packet] = []
+
+    async def send(self, data: bytes) -> None:
+        if data:
+            await self.stream.send_all(data)
+
+    async def receive_loop(self) -> None:
+        try:
+            while True:
+                data = await self.stream.receive_some(_RECEIVE_SIZE)
+                await self.send_inbox.send(data)
+                if not data:
+                    return
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.send_inbox.send(b"")
+
+
+class GdbServer:
+    """Serve one guest to one gdb at a time."""
+
+    def __init__(self, vcpu: Any, model_name: str, *, host: str = "127.0.0.1", port: int = 0,
+                 announce: TextIO | None = None) -> None:
+        self.target = Target(vcpu, model_name)
+        self.host = host
+        self.port = port
+        self.announce = announce if announce is not None else sys.stderr
+        self.budget = INITIAL_BUDGET
+        self._busy = False
+        self._detached_scope: trio.CancelScope | None = None
+        self._detached_done: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+        port = listeners[0].socket.getsockname()[1]
+        print(f"listening on {self.host}:{port}", file=self.announce, flush=True)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started(port)
+            await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        peer = _peer_name(stream)
+        if self._busy:
+            log.warning("refusing connection from %s: a gdb is already attached", peer)
+            await stream.aclose()
+            return
+        self._busy = True
+        log.info("gdb connected from %s", peer)
+        try:
+            await self._stop_detached_guest()
+            if self.target.exited is not None:
+                self.target.reset()
+            outcome = await self._serve_connection(stream)
+            log.info("gdb %s (%s)", outcome, peer)
+            if outcome == _KILLED:
+                self.target.reset()
+            elif outcome == _DETACHED and self._nursery is not None:
+                self._nursery.start_soon(self._run_detached)
+            else:
+                self.target.remove_all_points()
+        finally:
+            self._busy = False
+            with trio.move_on_after(1):
+                await stream.aclose()
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> str:
+        connection = _Connection(stream, self.target)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(connection.receive_loop)
+                outcome = await self._command_loop(connection)
+                nursery.cancel_scope.cancel()
+                return outcome
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            if connection.session.running:
+                connection.session.interrupt()
+            return _DISCONNECTED
+
+    async def _command_loop(self, connection: _Connection) -> str:
+        while True:
+            while connection.pending:
+                outcome = await self._answer(connection, connection.pending.pop(0))
+                if outcome is not None:
+                    return outcome
+            data = await connection.inbox.receive()
+            if not data:
+                return _DISCONNECTED
+            events = connection.framer.feed(data)
+            await connection.send(connection.framer.take_outgoing())
+            for event in events:
+                if isinstance(event, Packet):
+                    connection.pending.append(event)
+                elif isinstance(event, Oversize):
+                    await connection.send(connection.framer.encode(b"E22"))
+                elif isinstance(event, BadChecksum):
+                    log.debug("bad checksum on %r", event.raw[:64])
+
+    async def _answer(self, connection: _Connection, packet: Packet) -> str | None:
+        framer = connection.framer
+        for reply in connection.session.handle(packet.payload):
+            if isinstance(reply, bytes):
+                await connection.send(framer.encode(reply))
+            elif isinstance(reply, StartNoAck):
+                framer.no_ack = True
+            elif isinstance(reply, Resume):
+                outcome = await self._run_guest(connection, reply)
+                if outcome is not None:
+                    return outcome
+            elif isinstance(reply, Detach):
+                return _DETACHED
+            elif isinstance(reply, Kill):
+                return _KILLED
+        return None
+
+    async def _run_guest(self, connection: _Connection, action: Resume) -> str | None:
+        session = connection.session
+        session.begin_resume(action)
+        while True:
+            started = time.perf_counter()
+            reply = session.run_slice(self.budget)
+            elapsed = time.perf_counter() - started
+            if reply is not None:
+                await connection.send(connection.framer.encode(reply))
+                return None
+            self._tune_budget(elapsed)
+            # Yield so the receiver task can read the socket, then look for Ctrl-C.
+            await trio.sleep(0)
+            while True:
+                try:
+                    data = connection.inbox.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                if not data:
+                    session.interrupt()
+                    return _DISCONNECTED
+                events = connection.framer.feed(data)
+                await connection.send(connection.framer.take_outgoing())
+                for event in events:
+                    if isinstance(event, Interrupt) and session.running:
+                        stop = session.interrupt()
+                        if stop is not None:
+                            await connection.send(connection.framer.encode(stop))
+                    elif isinstance(event, Packet):
+                        # All-stop gdb sends nothing but Ctrl-C while running; keep anything else.
+                        connection.pending.append(event)
+            if not session.running:
+                return None
+
+    def _tune_budget(self, elapsed: float) -> None:
+        if elapsed <= 0:
+            self.budget = min(MAX_BUDGET, self.budget * 2)
+            return
+        wanted = int(self.budget * SLICE_SECONDS / elapsed)
+        self.budget = max(MIN_BUDGET, min(MAX_BUDGET, (self.budget + wanted) // 2))
+
+    async def _run_detached(self) -> None:
+        """Let the guest run on after ``D`` until it powers off or the next gdb connects."""
+        done = trio.Event()
+        self._detached_done = done
+        with trio.CancelScope() as scope:
+            self._detached_scope = scope
+            try:
+                self.target.prepare_resume(step=False)
+                while self.target.exited is None:
+                    self.target.run_slice(self.budget)
+                    await trio.sleep(0)
+                log.info("guest powered off with status %d while detached", self.target.exited)
+            finally:
+                self._detached_scope = None
+                done.set()
+
+    async def _stop_detached_guest(self) -> None:
+        if self._detached_scope is not None and self._detached_done is not None:
+            self._detached_scope.cancel()
+            await self._detached_done.wait()
+
+
+def _peer_name(stream: trio.SocketStream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]
+        return f"{host}:{port}"
+    except (OSError, ValueError):
+        return "unknown peer"

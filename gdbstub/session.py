@@ -1,0 +1,537 @@
+"""Sans-I/O command layer of the stub: one gdb packet payload in, reply values out.
+
+:class:`Session` keeps what was negotiated with gdb (qSupported features, multiprocess thread ids, no-ack
+mode) and dispatches each packet to a handler through a dict keyed by the packet's leading bytes.
+Handlers return a list of :data:`Reply` values: ``bytes`` payloads to frame and send (possibly several
+``O`` packets before the final one) or actions for the server (:class:`Resume`, :class:`Detach`,
+:class:`Kill`, :class:`StartNoAck`). They never touch sockets. Resuming is also sans-I/O: the server
+calls :meth:`Session.run_slice` repeatedly (checking the socket in between) and sends the stop reply it
+eventually returns. No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad
+addresses ``E14``, and bugs ``E01`` plus a log line.
+
+Imports: standard library and :mod:`gdbstub.target`, :mod:`gdbstub.registers`.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
+from gdbstub.target import SIGINT, SIGTRAP, StopEvent, Target, TargetError
+
+log = logging.getLogger("gdbstub.session")
+
+# Largest packet payload we accept and advertise; m/X/qXfer replies are bounded by it.
+PACKET_SIZE = 0x20000
+# Largest `m` reply in bytes of memory (two hex digits each).
+MAX_MEMORY_READ = (PACKET_SIZE - 16) // 2
+PID = 1
+TID = 1
+# Registers expedited in every T stop reply: what gdb reads at each stop to find the frame.
+EXPEDITED_REGNUMS = (REGNUM_SP, 31, REGNUM_PC, REGNUM_MSR, REGNUM_LR)
+_OUTPUT_CHUNK = 400   # characters of monitor output per O packet
+
+OK = b"OK"
+EMPTY = b""
+E_FAULT = b"E14"
+E_INVALID = b"E22"
+E_INTERNAL = b"E01"
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Run the guest: continue, single-step, or step while pc stays in ``step_range``."""
+
+    step: bool
+    step_range: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Detach:
+    """gdb detached: let the guest run on and wait for the next gdb."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """gdb killed the guest: end this connection (the server resets the guest)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartNoAck:
+    """Switch the framer to no-ack mode after sending the OK that precedes this action."""
+
+
+Reply = bytes | Resume | Detach | Kill | StartNoAck
+
+
+class BadPacket(ValueError):
+    """Malformed arguments: answered with E22."""
+
+
+def _hex_int(text: bytes) -> int:
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise BadPacket(f"not hex: {text!r}") from None
+
+
+def _address_length(text: bytes) -> tuple[int, int]:
+    address, sep, length = text.partition(b",")
+    if not sep:
+        raise BadPacket("expected ADDR,LENGTH")
+    return _hex_int(address), _hex_int(length)
+
+
+def _parse_tid(text: bytes) -> tuple[int, int]:
+    """Parse ``pP.T``, ``pP``, ``T`` (hex, -1 = all, 0 = any) into (pid, tid)."""
+    def number(part: bytes) -> int:
+        return -1 if part == b"-1" else _hex_int(part)
+    if text.startswith(b"p"):
+        pid_text, dot, tid_text = text[1:].partition(b".")
+        return number(pid_text), number(tid_text) if dot else -1
+    return -1, number(text)
+
+
+def _tid_matches_our_thread(pid: int, tid: int) -> bool:
+    return pid in (-1, 0, PID) and tid in (-1, 0, TID)
+
+
+class Session:
+    """Protocol state of one gdb connection over one :class:`Target`."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.multiprocess = False
+        self.gdb_swbreak = False
+        self.gdb_hwbreak = False
+        self.no_ack = False
+        self.last_stop = StopEvent(signal=SIGTRAP)
+        self._running: Resume | None = None
+        self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
+            b"?": self._stop_status, b"g": self._read_g, b"G": self._write_g, b"p": self._read_p,
+            b"P": self._write_p, b"m": self._read_m, b"M": self._write_m, b"X": self._write_x,
+            b"c": self._continue, b"s": self._step, b"C": self._continue_signal, b"S": self._step_signal,
+            b"Z": self._insert, b"z": self._remove, b"H": self._set_thread, b"T": self._thread_alive,
+            b"D": self._detach, b"k": self._kill, b"q": self._query, b"Q": self._set, b"v": self._v_packet,
+        }
+        self._queries: dict[bytes, Callable[[bytes], list[Reply]]] = {
+            b"qSupported": self._q_supported, b"qC": self._q_current_thread,
+            b"qfThreadInfo": self._q_first_thread, b"qsThreadInfo": lambda _: [b"l"],
+            b"qThreadExtraInfo": self._q_thread_extra, b"qAttached": lambda _: [b"1"],
+            b"qOffsets": lambda _: [b"Text=0;Data=0;Bss=0"], b"qTStatus": lambda _: [EMPTY],
+            b"qSymbol": lambda _: [OK], b"qRcmd": self._q_monitor, b"qXfer": self._q_xfer,
+        }
+
+    # -- entry points ----------------------------------------------------------------------------
+
+    def handle(self, payload: bytes) -> list[Reply]:
+        """Answer one packet. Never raises."""
+        handler = self._handlers.get(payload[:1])
+        if handler is None:
+            return [EMPTY]
+        try:
+            return handler(payload)
+        except BadPacket as error:
+            log.debug("malformed %r: %s", payload[:64], error)
+            return [E_INVALID]
+        except TargetError as error:
+            log.debug("target refused %r: %s", payload[:64], error)
+            # E14 / E22 as QEMU writes them: the errno's decimal digits.
+            return [b"E%02d" % (error.code if 0 < error.code < 100 else errno.EINVAL)]
+        except Exception:
+            log.exception("internal error handling %r", payload[:64])
+            return [E_INTERNAL]
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None
+
+    def begin_resume(self, action: Resume) -> None:
+        """Arm the target for ``action``; then call :meth:`run_slice` until it returns a reply."""
+        self.target.prepare_resume(step=action.step, step_range=action.step_range)
+        self._running = action
+
+    def run_slice(self, budget: int) -> bytes | None:
+        """Run up to ``budget`` instructions; the stop reply once the guest stopped, else None."""
+        if self._running is None:
+            return self.stop_reply(self.last_stop)
+        try:
+            stop = self.target.run_slice(budget)
+        except Exception:
+            log.exception("guest run failed")
+            stop = StopEvent(signal=SIGTRAP)
+        if stop is None:
+            return None
+        return self._stopped(stop)
+
+    def interrupt(self) -> bytes | None:
+        """Ctrl-C: stop a running guest (T02). None if it was not running (gdb expects nothing)."""
+        if self._running is None:
+            return None
+        return self._stopped(StopEvent(signal=SIGINT))
+
+    def _stopped(self, stop: StopEvent) -> bytes:
+        self._running = None
+        try:
+            self.target.prepare_resume(step=False)
+        except TargetError:
+            log.exception("cannot disarm single-step")
+        self.last_stop = stop
+        return self.stop_reply(stop)
+
+    def resume_blocking(self, action: Resume, budget: int = 100_000, max_slices: int = 10_000) -> bytes:
+        """Run until the guest stops (tests and the no-gdb path); T02 if it never does."""
+        self.begin_resume(action)
+        for _ in range(max_slices):
+            reply = self.run_slice(budget)
+            if reply is not None:
+                return reply
+        return self.interrupt() or b""
+
+    # -- stop replies ----------------------------------------------------------------------------
+
+    def thread_id(self) -> bytes:
+        return b"p%x.%x" % (PID, TID) if self.multiprocess else b"%x" % TID
+
+    def stop_reply(self, stop: StopEvent) -> bytes:
+        if stop.exit_status is not None:
+            return b"W%02x" % stop.exit_status + (b";process:%x" % PID if self.multiprocess else b"")
+        parts = [b"T%02x" % stop.signal]
+        registers = self.target.registers
+        for regnum in EXPEDITED_REGNUMS:
+            reg = registers.by_regnum[regnum]
+            try:
+                value = self.target.read_register(reg)
+            except TargetError:
+                continue
+            parts.append(b"%02x:%s;" % (regnum, registers.encode(reg, value)))
+        parts.append(b"thread:%s;" % self.thread_id())
+        if stop.reason in ("watch", "rwatch", "awatch") and stop.data_address is not None:
+            parts.append(b"%s:%x;" % (stop.reason.encode(), stop.data_address))
+        elif stop.reason == "swbreak" and self.gdb_swbreak:
+            parts.append(b"swbreak:;")
+        elif stop.reason == "hwbreak" and self.gdb_hwbreak:
+            parts.append(b"hwbreak:;")
+        return b"".join(parts)
+
+    def _stop_status(self, payload: bytes) -> list[Reply]:
+        if self.target.exited is not None:
+            return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
+        return [self.stop_reply(self.last_stop)]
+
+    # -- registers -------------------------------------------------------------------------------
+
+    def _read_g(self, payload: bytes) -> list[Reply]:
+        return [self.target.read_g()]
+
+    def _write_g(self, payload: bytes) -> list[Reply]:
+        try:
+            data = bytes.fromhex(payload[1:].decode("ascii"))
+            values = self.target.registers.split_g(data)
+        except ValueError as error:
+            raise BadPacket(str(error)) from None
+        for reg, value in values:
+            self.target.write_register(reg, value)
+        return [OK]
+
+    def _read_p(self, payload: bytes) -> list[Reply]:
+        reg = self.target.register_by_regnum(_hex_int(payload[1:]))
+        return [self.target.registers.encode(reg, self.target.read_register(reg))]
+
+    def _write_p(self, payload: bytes) -> list[Reply]:
+        regnum, sep, value = payload[1:].partition(b"=")
+        if not sep:
+            raise BadPacket("expected P n=value")
+        reg = self.target.register_by_regnum(_hex_int(regnum))
+        try:
+            decoded = self.target.registers.decode(reg, value)
+        except ValueError as error:
+            raise BadPacket(str(error)) from None
+        self.target.write_register(reg, decoded)
+        return [OK]
+
+    # -- memory ----------------------------------------------------------------------------------
+
+    def _read_m(self, payload: bytes) -> list[Reply]:
+        address, length = _address_length(payload[1:])
+        if length > MAX_MEMORY_READ:
+            raise BadPacket("read longer than PacketSize allows")
+        try:
+            return [self.target.read_memory(address, length).hex().encode()]
+        except TargetError:
+            # A read crossing into unmapped space returns what is readable up to the fault.
+            data = self._read_prefix(address, length)
+            if not data:
+                raise
+            return [data.hex().encode()]
+
+    def _read_prefix(self, address: int, length: int) -> bytes:
+        pieces = []
+        end = address + length
+        while address < end:
+            chunk = min(end, (address | 0xFFF) + 1) - address
+            try:
+                pieces.append(self.target.read_memory(address, chunk))
+            except TargetError:
+                break
+            address += chunk
+        return b"".join(pieces)
+
+    def _write_m(self, payload: bytes) -> list[Reply]:
+        header, sep, hex_data = payload[1:].partition(b":")
+        if not sep:
+            raise BadPacket("expected M addr,len:data")
+        address, length = _address_length(header)
+        try:
+            data = bytes.fromhex(hex_data.decode("ascii"))
+        except ValueError:
+            raise BadPacket("bad hex data") from None
+        if len(data) != length:
+            raise BadPacket("length mismatch")
+        self.target.write_memory(address, data)
+        return [OK]
+
+    def _write_x(self, payload: bytes) -> list[Reply]:
+        header, sep, data = payload[1:].partition(b":")
+        if not sep:
+            raise BadPacket("expected X addr,len:data")
+        address, length = _address_length(header)
+        if len(data) != length:
+            raise BadPacket("length mismatch")
+        self.target.write_memory(address, data)
+        return [OK]
+
+    # -- execution -------------------------------------------------------------------------------
+
+    def _resume(self, action: Resume, address_text: bytes) -> list[Reply]:
+        if address_text:
+            self.target.write_register(self.target.registers.by_regnum[REGNUM_PC], _hex_int(address_text))
+        if self.target.exited is not None:
+            return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
+        return [action]
+
+    def _continue(self, payload: bytes) -> list[Reply]:
+        return self._resume(Resume(step=False), payload[1:])
+
+    def _step(self, payload: bytes) -> list[Reply]:
+        return self._resume(Resume(step=True), payload[1:])
+
+    def _continue_signal(self, payload: bytes) -> list[Reply]:
+        # The guest has no signals to deliver (as in QEMU); the number is checked and dropped.
+        signal, _, address = payload[1:].partition(b";")
+        _hex_int(signal)
+        return self._resume(Resume(step=False), address)
+
+    def _step_signal(self, payload: bytes) -> list[Reply]:
+        signal, _, address = payload[1:].partition(b";")
+        _hex_int(signal)
+        return self._resume(Resume(step=True), address)
+
+    def _v_packet(self, payload: bytes) -> list[Reply]:
+        if payload == b"vCont?":
+            return [b"vCont;c;C;s;S;t;r"]
+        if payload.startswith(b"vCont;"):
+            return self._v_cont(payload[6:])
+        if payload == b"vMustReplyEmpty":
+            return [EMPTY]
+        if payload.startswith(b"vKill"):
+            return [OK, Kill()]
+        return [EMPTY]
+
+    def _v_cont(self, actions: bytes) -> list[Reply]:
+        """Apply the leftmost action whose thread id matches our only thread (gdb's rule)."""
+        chosen: tuple[bytes, tuple[int, int] | None] | None = None
+        for action_text in actions.split(b";"):
+            action, colon, tid_text = action_text.partition(b":")
+            if colon:
+                pid, tid = _parse_tid(tid_text)
+                if not _tid_matches_our_thread(pid, tid):
+                    raise BadPacket(f"unknown thread {tid_text!r}")
+            kind = action[:1]
+            step_range: tuple[int, int] | None = None
+            if kind in (b"C", b"S"):
+                _hex_int(action[1:])
+            elif kind == b"r":
+                step_range = _address_length(action[1:])
+            elif action not in (b"c", b"s", b"t"):
+                raise BadPacket(f"bad vCont action {action!r}")
+            if chosen is None:
+                chosen = (kind, step_range)
+        if chosen is None:
+            raise BadPacket("vCont without actions")
+        kind, step_range = chosen
+        if kind == b"t":
+            # All-stop: our only thread is already stopped.
+            return [self.stop_reply(StopEvent(signal=0))]
+        return self._resume(Resume(step=kind in (b"s", b"S", b"r"), step_range=step_range), b"")
+
+    def _insert(self, payload: bytes) -> list[Reply]:
+        z_type, address, kind = self._z_args(payload)
+        self.target.insert_point(z_type, address, kind)
+        return [OK]
+
+    def _remove(self, payload: bytes) -> list[Reply]:
+        z_type, address, kind = self._z_args(payload)
+        self.target.remove_point(z_type, address, kind)
+        return [OK]
+
+    @staticmethod
+    def _z_args(payload: bytes) -> tuple[int, int, int]:
+        fields = payload[1:].split(b";", 1)[0].split(b",")
+        if len(fields) != 3:
+            raise BadPacket("expected Ztype,addr,kind")
+        z_type, address, kind = (_hex_int(field) for field in fields)
+        if z_type > 4:
+            raise BadPacket("unknown Z type")
+        if address >= 1 << 32:
+            raise TargetError(errno.EFAULT, "address beyond 32 bits")
+        return z_type, address, kind
+
+    # -- threads and process ---------------------------------------------------------------------
+
+    def _set_thread(self, payload: bytes) -> list[Reply]:
+        if payload[1:2] not in (b"g", b"c") or len(payload) < 3:
+            raise BadPacket("expected Hg/Hc tid")
+        pid, tid = _parse_tid(payload[2:])
+        if not _tid_matches_our_thread(pid, tid):
+            raise BadPacket("no such thread")
+        return [OK]
+
+    def _thread_alive(self, payload: bytes) -> list[Reply]:
+        pid, tid = _parse_tid(payload[1:])
+        if not (pid in (-1, PID) and tid == TID):
+            raise BadPacket("no such thread")
+        return [OK]
+
+    def _detach(self, payload: bytes) -> list[Reply]:
+        if payload[1:2] == b";":
+            if _hex_int(payload[2:]) != PID:
+                raise BadPacket("no such process")
+        elif len(payload) > 1:
+            raise BadPacket("expected D or D;pid")
+        self.target.remove_all_points()
+        return [OK, Detach()]
+
+    def _kill(self, payload: bytes) -> list[Reply]:
+        return [Kill()]
+
+    def _set(self, payload: bytes) -> list[Reply]:
+        if payload == b"QStartNoAckMode":
+            self.no_ack = True
+            return [OK, StartNoAck()]
+        return [EMPTY]
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def _query(self, payload: bytes) -> list[Reply]:
+        name = payload
+        for separator in (b":", b","):
+            name = name.split(separator, 1)[0]
+        handler = self._queries.get(name)
+        return handler(payload) if handler is not None else [EMPTY]
+
+    def _q_supported(self, payload: bytes) -> list[Reply]:
+        offered = set(payload.partition(b":")[2].split(b";"))
+        self.multiprocess = b"multiprocess+" in offered
+        self.gdb_swbreak = b"swbreak+" in offered
+        self.gdb_hwbreak = b"hwbreak+" in offered
+        features = [b"PacketSize=%x" % PACKET_SIZE, b"qXfer:features:read+", b"qXfer:memory-map:read+",
+                    b"qXfer:threads:read+", b"vContSupported+", b"QStartNoAckMode+"]
+        if self.gdb_swbreak:
+            features.append(b"swbreak+")
+        if self.gdb_hwbreak:
+            features.append(b"hwbreak+")
+        if self.multiprocess:
+            features.append(b"multiprocess+")
+        return [b";".join(features)]
+
+    def _q_current_thread(self, payload: bytes) -> list[Reply]:
+        if payload != b"qC":
+            return [EMPTY]
+        return [b"QC" + self.thread_id()]
+
+    def _q_first_thread(self, payload: bytes) -> list[Reply]:
+        return [b"m" + self.thread_id()]
+
+    def _q_thread_extra(self, payload: bytes) -> list[Reply]:
+        pid, tid = _parse_tid(payload.partition(b",")[2])
+        if not _tid_matches_our_thread(pid, tid):
+            raise BadPacket("no such thread")
+        state = "running" if self.running else "halted"
+        return [f"{self.target.model.name} vCPU 0 [{state}]".encode().hex().encode()]
+
+    def _q_xfer(self, payload: bytes) -> list[Reply]:
+        fields = payload.split(b":")
+        if len(fields) != 5 or fields[2] != b"read":
+            return [EMPTY]
+        obj, annex = fields[1], fields[3].decode("ascii", "replace")
+        offset, length = _address_length(fields[4])
+        if obj == b"features":
+            document = self.target.registers.documents.get(annex)
+            if document is None:
+                return [b"E00"]
+        elif obj == b"memory-map" and not annex:
+            document = self._memory_map()
+        elif obj == b"threads" and not annex:
+            document = (b'<?xml version="1.0"?>\n<threads>\n<thread id="%s" core="0" name="%s"/>\n'
+                        b"</threads>\n" % (self.thread_id(), self.target.model.name.encode()))
+        else:
+            return [EMPTY] if obj not in (b"features", b"memory-map", b"threads") else [b"E00"]
+        if offset > len(document):
+            return [b"E00"]
+        length = min(length, PACKET_SIZE - 16)
+        window = document[offset:offset + length]
+        more = offset + length < len(document)
+        return [(b"m" if more else b"l") + window]
+
+    def _memory_map(self) -> bytes:
+        ram = self.target.ram_size() or 0
+        # Everything above RAM stays accessible: the MMU may map any effective address (CCSR etc.).
+        regions = []
+        if ram:
+            regions.append(f'  <memory type="ram" start="0x0" length="{ram:#x}"/>\n')
+        regions.append(f'  <memory type="ram" start="{ram:#x}" length="{(1 << 32) - ram:#x}"/>\n')
+        return ('<?xml version="1.0"?>\n<!DOCTYPE memory-map PUBLIC "+//IDN gnu.org//DTD GDB Memory Map V1.0//EN"'
+                ' "http://sourceware.org/gdb/gdb-memory-map.dtd">\n<memory-map>\n'
+                + "".join(regions) + "</memory-map>\n").encode()
+
+    # -- monitor ---------------------------------------------------------------------------------
+
+    def _q_monitor(self, payload: bytes) -> list[Reply]:
+        hex_command = payload.partition(b",")[2]
+        if not hex_command or len(hex_command) % 2:
+            raise BadPacket("qRcmd needs hex text")
+        try:
+            command = bytes.fromhex(hex_command.decode("ascii")).decode("utf-8", "replace").strip()
+        except ValueError:
+            raise BadPacket("qRcmd needs hex text") from None
+        text = self.monitor(command)
+        replies: list[Reply] = [b"O" + text[i:i + _OUTPUT_CHUNK].encode().hex().encode()
+                                for i in range(0, len(text), _OUTPUT_CHUNK)]
+        replies.append(OK)
+        return replies
+
+    def monitor(self, command: str) -> str:
+        """Run one `monitor` command and return its text output."""
+        words = command.split()
+        if words in ([], ["help"]):
+            return ("monitor commands:\n"
+                    "  help        this text\n"
+                    "  regs        dump the Book E special-purpose registers\n"
+                    "  info tlb    list the valid TLB entries\n"
+                    "  reset       reset the guest to the boot state of its image\n"
+                    "  debug       show debugger and guest debug-facility state\n")
+        if words in (["regs"], ["spr"], ["info", "registers"]):
+            return self.target.describe_sprs()
+        if words == ["info", "tlb"]:
+            return self.target.describe_tlb()
+        if words == ["reset"]:
+            self.target.reset(keep_points=True)
+            self.last_stop = StopEvent(signal=SIGTRAP)
+            return "guest reset\n"
+        if words == ["debug"]:
+            return self.target.describe_debug_state()
+        return f"unknown monitor command {command!r}; try 'monitor help'\n"

@@ -1,0 +1,402 @@
+"""Adapter between gdb's view of a target and the KVM-shaped :class:`emulator.kvm.Vcpu`.
+
+It owns the debugger bookkeeping a KVM user (QEMU's kvm.c) would own: the counted software breakpoint
+set (Vcpu's dispatch table), the list of hardware breakpoints/watchpoints turned into a
+``struct kvm_guest_debug`` on every change, and the translation of ``kvm_run`` exits into
+:class:`StopEvent` values (signal, stop reason, data address) that :mod:`gdbstub.session` formats.
+Registers go through :mod:`gdbstub.registers`; errors surface as :class:`TargetError` with the errno
+that becomes the ``E`` reply. No gdb packet syntax and no I/O here.
+
+Imports: standard library, ``construct``, :mod:`emulator.kvm`, :mod:`emulator.models`,
+:mod:`emulator.debug` (KVM status constants) and :mod:`gdbstub.registers`.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import construct as cs
+
+from emulator.debug import KVMPPC_DEBUG_BREAKPOINT, KVMPPC_DEBUG_WATCH_READ, KVMPPC_DEBUG_WATCH_WRITE
+from emulator.models import MODELS
+from gdbstub.registers import REGNUM_PC, RegisterDef, RegisterTable
+
+# uapi linux/kvm.h and asm/kvm.h (reference kvm-qemu-gdb-debug.md 1.1-1.2).
+KVM_EXIT_DEBUG = 4
+KVM_EXIT_INTR = 10
+KVM_EXIT_SYSTEM_EVENT = 24
+KVM_GUESTDBG_ENABLE = 0x1
+KVM_GUESTDBG_SINGLESTEP = 0x2
+KVM_GUESTDBG_USE_SW_BP = 0x00010000
+KVM_GUESTDBG_USE_HW_BP = 0x00020000
+KVM_MAX_HW_POINTS = 16
+
+# struct kvm_guest_debug (264 bytes, native byte order as the ioctl would pass it). The uapi leaves
+# bp[n].reserved unused; we carry the watched length there because Book E DAC range mode needs it.
+KvmGuestDebugBp = cs.Struct("addr" / cs.Int64un, "type" / cs.Int32un, "length" / cs.Int32un)
+KvmGuestDebug = cs.Struct(
+    "control" / cs.Int32un,
+    "pad" / cs.Int32un,
+    "bp" / cs.Array(KVM_MAX_HW_POINTS, KvmGuestDebugBp),
+)
+# kvm_run offsets: exit_reason @8, exit union @32 (debug.arch.address @32, status @40;
+# system_event.type @32, data[0] @40).
+_RUN_EXIT_REASON = struct.Struct("=I")
+_RUN_U64 = struct.Struct("=Q")
+_RUN_U32 = struct.Struct("=I")
+
+# gdb Z/z types.
+Z_SOFTWARE = 0
+Z_HARDWARE = 1
+Z_WRITE = 2
+Z_READ = 3
+Z_ACCESS = 4
+_WATCH_REASON = {Z_WRITE: "watch", Z_READ: "rwatch", Z_ACCESS: "awatch"}
+_Z_TO_KVM = {Z_HARDWARE: KVMPPC_DEBUG_BREAKPOINT, Z_WRITE: KVMPPC_DEBUG_WATCH_WRITE,
+             Z_READ: KVMPPC_DEBUG_WATCH_READ, Z_ACCESS: KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE}
+
+SIGINT = 2
+SIGTRAP = 5
+
+
+class TargetError(Exception):
+    """A request the target refused; ``code`` is the errno for the ``E`` reply (14 = EFAULT, 22 = EINVAL)."""
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(message or errno.errorcode.get(code, str(code)))
+        self.code = code
+
+
+class VcpuLike(Protocol):
+    """The part of :class:`emulator.kvm.Vcpu` the adapter uses (docs/architecture.md "The vCPU")."""
+
+    kvm_run: bytearray
+
+    def run(self, max_instructions: int | None = None) -> int: ...
+    def set_guest_debug(self, data: bytes) -> None: ...
+    def insert_sw_breakpoint(self, ea: int) -> None: ...
+    def remove_sw_breakpoint(self, ea: int) -> None: ...
+    def get_reg(self, name: str) -> int: ...
+    def set_reg(self, name: str, value: int) -> None: ...
+    def read_memory(self, ea: int, n: int) -> bytes: ...
+    def write_memory(self, ea: int, data: bytes) -> None: ...
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StopEvent:
+    """Why the guest stopped. ``exit_status`` set means it powered off (``W`` reply)."""
+
+    signal: int = SIGTRAP
+    reason: str | None = None          # "swbreak" | "hwbreak" | "watch" | "rwatch" | "awatch"
+    data_address: int | None = None
+    exit_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HwPoint:
+    z_type: int
+    address: int
+    length: int
+
+
+def _errno_of(error: Exception, default: int) -> int:
+    code = getattr(error, "errno", None)
+    if isinstance(code, int) and code:
+        return code
+    if error.args and isinstance(error.args[0], int):
+        return error.args[0]
+    return default
+
+
+class Target:
+    """gdb-facing operations on one vCPU."""
+
+    def __init__(self, vcpu: Any, model_name: str) -> None:
+        self.vcpu = vcpu
+        self.model = MODELS[model_name]
+        names = getattr(vcpu, "register_names", None)
+        available = frozenset(names()) if callable(names) else None
+        self.registers = RegisterTable(model_name, available)
+        self.sw_breakpoints: dict[int, int] = {}     # address -> insert count
+        self.hw_points: list[HwPoint] = []
+        self._hw_counts: dict[HwPoint, int] = {}
+        self._single_step = False
+        self._range: tuple[int, int] | None = None
+        self._debug_applied: bytes | None = None
+        self.exited: int | None = None             # power-off status once the guest has powered off
+
+    # -- registers -------------------------------------------------------------------------------
+
+    def read_register(self, reg: RegisterDef) -> int:
+        try:
+            return int(self.vcpu.get_reg(reg.key))
+        except Exception as error:
+            raise TargetError(errno.EFAULT, f"cannot read {reg.name}: {error}") from error
+
+    def write_register(self, reg: RegisterDef, value: int) -> None:
+        try:
+            self.vcpu.set_reg(reg.key, value)
+        except Exception as error:
+            raise TargetError(errno.EFAULT, f"cannot write {reg.name}: {error}") from error
+
+    def read_g(self) -> bytes:
+        table = self.registers
+        get = self.vcpu.get_reg
+        return b"".join(table.encode(reg, get(reg.key)) for reg in table.g_registers)
+
+    def register_by_regnum(self, regnum: int) -> RegisterDef:
+        reg = self.registers.by_regnum.get(regnum)
+        if reg is None:
+            raise TargetError(errno.EFAULT, f"no register {regnum}")
+        return reg
+
+    @property
+    def pc(self) -> int:
+        return int(self.vcpu.get_reg("pc"))
+
+    # -- memory ----------------------------------------------------------------------------------
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        if length == 0:
+            return b""
+        if address + length > 1 << 32:
+            raise TargetError(errno.EFAULT, "address beyond 32 bits")
+        try:
+            return bytes(self.vcpu.read_memory(address, length))
+        except Exception as error:
+            raise TargetError(errno.EFAULT, f"read {address:#x}+{length}: {error}") from error
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        if not data:
+            return
+        if address + len(data) > 1 << 32:
+            raise TargetError(errno.EFAULT, "address beyond 32 bits")
+        try:
+            self.vcpu.write_memory(address, data)
+        except Exception as error:
+            raise TargetError(errno.EFAULT, f"write {address:#x}+{len(data)}: {error}") from error
+
+    # -- breakpoints and watchpoints -------------------------------------------------------------
+
+    def insert_point(self, z_type: int, address: int, kind: int) -> None:
+        if z_type == Z_SOFTWARE:
+            count = self.sw_breakpoints.get(address, 0)
+            if count == 0:
+                try:
+                    self.vcpu.insert_sw_breakpoint(address)
+                except Exception as error:
+                    raise TargetError(_errno_of(error, errno.EFAULT), str(error)) from error
+                self._update_debug()
+            self.sw_breakpoints[address] = count + 1
+            return
+        point = self._hw_point(z_type, address, kind)
+        count = self._hw_counts.get(point, 0)
+        if count == 0:
+            self.hw_points.append(point)
+            try:
+                self._update_debug()
+            except TargetError:
+                self.hw_points.remove(point)
+                self._update_debug()
+                raise
+        self._hw_counts[point] = count + 1
+
+    def remove_point(self, z_type: int, address: int, kind: int) -> None:
+        if z_type == Z_SOFTWARE:
+            count = self.sw_breakpoints.get(address, 0)
+            if count == 0:
+                raise TargetError(errno.EINVAL, f"no breakpoint at {address:#x}")
+            if count == 1:
+                del self.sw_breakpoints[address]
+                try:
+                    self.vcpu.remove_sw_breakpoint(address)
+                except Exception as error:
+                    raise TargetError(_errno_of(error, errno.ENOENT), str(error)) from error
+                self._update_debug()
+            else:
+                self.sw_breakpoints[address] = count - 1
+            return
+        point = self._hw_point(z_type, address, kind)
+        count = self._hw_counts.get(point, 0)
+        if count == 0:
+            raise TargetError(errno.EINVAL, f"no such hardware point {point}")
+        if count == 1:
+            del self._hw_counts[point]
+            self.hw_points.remove(point)
+            self._update_debug()
+        else:
+            self._hw_counts[point] = count - 1
+
+    def remove_all_points(self) -> None:
+        """Forget every debugger point (detach, kill, new connection)."""
+        for address in list(self.sw_breakpoints):
+            try:
+                self.vcpu.remove_sw_breakpoint(address)
+            except Exception:  # the entry is gone either way; nothing to restore
+                pass
+        self.sw_breakpoints.clear()
+        self.hw_points.clear()
+        self._hw_counts.clear()
+        self._single_step = False
+        self._range = None
+        self._update_debug()
+
+    def _hw_point(self, z_type: int, address: int, kind: int) -> HwPoint:
+        if z_type not in _Z_TO_KVM:
+            raise TargetError(errno.EINVAL, f"unsupported Z type {z_type}")
+        if not 0 <= address < 1 << 32:
+            raise TargetError(errno.EINVAL, "address beyond 32 bits")
+        length = 4 if z_type == Z_HARDWARE else kind
+        if length <= 0 or address + length > 1 << 32:
+            raise TargetError(errno.EINVAL, f"bad length {kind}")
+        return HwPoint(z_type, address, length)
+
+    def guest_debug_bytes(self) -> bytes:
+        """The ``struct kvm_guest_debug`` matching the current breakpoints and step mode."""
+        control = 0
+        if self.sw_breakpoints:
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP
+        if self.hw_points:
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP
+        if self._single_step:
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
+        bps = [{"addr": p.address, "type": _Z_TO_KVM[p.z_type], "length": p.length} for p in self.hw_points]
+        bps += [{"addr": 0, "type": 0, "length": 0}] * (KVM_MAX_HW_POINTS - len(bps))
+        return bytes(KvmGuestDebug.build({"control": control, "pad": 0, "bp": bps}))
+
+    def _update_debug(self) -> None:
+        iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE)
+        dacs = len(self.hw_points) - iacs
+        if iacs > self.model.num_iac or dacs > self.model.num_dac:
+            raise TargetError(errno.ENOSPC, "out of debug comparators")
+        data = self.guest_debug_bytes()
+        if data == self._debug_applied:
+            return
+        try:
+            self.vcpu.set_guest_debug(data)
+        except Exception as error:
+            raise TargetError(_errno_of(error, errno.EINVAL), str(error)) from error
+        self._debug_applied = data
+
+    # -- execution -------------------------------------------------------------------------------
+
+    def prepare_resume(self, *, step: bool, step_range: tuple[int, int] | None = None) -> None:
+        """Arm single-step (for ``s`` and range stepping) before a sequence of :meth:`run_slice` calls."""
+        self._single_step = step or step_range is not None
+        self._range = step_range
+        self._update_debug()
+
+    def run_slice(self, budget: int) -> StopEvent | None:
+        """Run up to ``budget`` instructions; a stop event, or None if the guest is still running."""
+        if self.exited is not None:
+            return StopEvent(exit_status=self.exited)
+        vcpu = self.vcpu
+        if self._single_step:
+            # One instruction per run() while stepping; range stepping keeps going inside the range.
+            for _ in range(max(1, budget)):
+                reason = vcpu.run(1)
+                stop = self._exit_to_stop(reason)
+                if stop is None:
+                    continue
+                if stop.reason is None and stop.exit_status is None and self._range is not None:
+                    start, end = self._range
+                    if start <= self.pc < end:
+                        continue
+                return stop
+            return None
+        return self._exit_to_stop(vcpu.run(budget))
+
+    def _exit_to_stop(self, reason: int) -> StopEvent | None:
+        run = self.vcpu.kvm_run
+        if reason == KVM_EXIT_INTR:
+            return None
+        if reason == KVM_EXIT_SYSTEM_EVENT:
+            status = _RUN_U64.unpack_from(run, 40)[0] & 0xFF
+            self.exited = status
+            return StopEvent(exit_status=status)
+        if reason != KVM_EXIT_DEBUG:
+            return StopEvent(signal=SIGTRAP)
+        address = _RUN_U64.unpack_from(run, 32)[0]
+        status = _RUN_U32.unpack_from(run, 40)[0]
+        if status & KVMPPC_DEBUG_BREAKPOINT:
+            return StopEvent(reason="hwbreak")
+        if status & (KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE):
+            return StopEvent(reason=self._watch_reason(address, status), data_address=address)
+        if self._single_step:
+            return StopEvent()
+        if address in self.sw_breakpoints and self.pc == address:
+            return StopEvent(reason="swbreak")
+        return StopEvent()
+
+    def _watch_reason(self, address: int, status: int) -> str:
+        """Map a DAC exit back to the Z2/Z3/Z4 gdb inserted that covers ``address``."""
+        wanted = (Z_WRITE, Z_ACCESS) if status & KVMPPC_DEBUG_WATCH_WRITE else (Z_READ, Z_ACCESS)
+        best: HwPoint | None = None
+        for point in self.hw_points:
+            if point.z_type in wanted and point.address <= address < point.address + point.length:
+                best = point
+                break
+        if best is None:
+            for point in self.hw_points:
+                if point.z_type in _WATCH_REASON and point.address <= address < point.address + point.length:
+                    best = point
+                    break
+        return _WATCH_REASON[best.z_type] if best is not None else "awatch"
+
+    def reset(self, *, keep_points: bool = False) -> None:
+        """Back to the image's boot state; gdb's points are dropped (kill) or re-armed (monitor reset)."""
+        sw_points = dict(self.sw_breakpoints)
+        hw_counts = dict(self._hw_counts)
+        self.remove_all_points()
+        self.vcpu.reset()
+        self.exited = None
+        self._debug_applied = None
+        if keep_points:
+            for address, count in sw_points.items():
+                self.vcpu.insert_sw_breakpoint(address)
+                self.sw_breakpoints[address] = count
+            self.hw_points = list(hw_counts)
+            self._hw_counts = hw_counts
+        self._update_debug()
+
+    # -- monitor helpers -------------------------------------------------------------------------
+
+    def describe_debug_state(self) -> str:
+        describe = getattr(self.vcpu, "describe_debug_state", None)
+        lines = [f"gdb sw breakpoints: {', '.join(f'{a:#x}' for a in self.sw_breakpoints) or 'none'}",
+                 "gdb hw points: " + (", ".join(f"Z{p.z_type} {p.address:#x}/{p.length}"
+                                               for p in self.hw_points) or "none")]
+        if callable(describe):
+            lines.append(str(describe()))
+        return "\n".join(lines) + "\n"
+
+    def describe_tlb(self) -> str:
+        machine = getattr(self.vcpu, "machine", None)
+        mmu = getattr(machine, "mmu", None)
+        entries = getattr(mmu, "entries", None)
+        if not callable(entries):
+            return "TLB view not available from this vCPU\n"
+        return "".join(f"{entry}\n" for entry in entries()) or "no valid TLB entries\n"
+
+    def describe_sprs(self) -> str:
+        lines = []
+        for reg in self.registers.registers:
+            if reg.group != "spr":
+                continue
+            try:
+                lines.append(f"{reg.name:<10} {self.read_register(reg):#010x}")
+            except TargetError:
+                lines.append(f"{reg.name:<10} <unavailable>")
+        return "\n".join(lines) + "\n"
+
+    def ram_size(self) -> int | None:
+        bus = getattr(getattr(self.vcpu, "machine", None), "bus", None)
+        size = getattr(bus, "ram_size", None)
+        return size if isinstance(size, int) else None
+
+
+__all__ = ["REGNUM_PC", "StopEvent", "Target", "TargetError"]
