@@ -1,0 +1,739 @@
+"""The KVM-shaped vCPU: the only door the gdb stub uses into the emulated e500 guest.
+
+:class:`Vcpu` wraps a :class:`emulator.board.Machine` the way Linux KVM (booke) wraps a real core:
+``run()`` fills a ``struct kvm_run`` area and returns an exit reason, ``set_guest_debug()`` takes a
+``struct kvm_guest_debug`` exactly as ``KVM_SET_GUEST_DEBUG`` does, and soft breakpoints are a
+dispatch table of patched addresses (the booke design discussed on kvm-ppc, where only addresses in the
+table exit to the host and any other trap goes to the guest).
+
+The uapi structures are declared once here with ``construct``. Their byte order is the *host* order of
+the uapi, and the host of these structures is this emulator; we use big-endian, the order of a ppc
+host, chosen in one place (:data:`UAPI_BYTE_ORDER`). Field offsets used on the hot exit path are derived
+from the construct declarations at import time and written with precompiled :mod:`struct` packers:
+building a construct container per exit costs tens of microseconds, a ``pack_into`` well under one.
+
+Extensions beyond the uapi (documented where used):
+- ``kvm_guest_debug_arch.bp[n].reserved`` is the watched length in bytes for a watchpoint (0 = the
+  aligned word that holds ``addr``, which is what one DAC compares in the uapi); a watch wider than one
+  aligned word takes both DACs (range mode).
+- all sixteen ``bp`` entries are read, and slots are limited by the model's IAC/DAC count, not by
+  Linux's "first four entries".
+
+Imports: standard library, ``construct`` and the core modules of :mod:`emulator`
+(never ``gdbstub`` or ``trio``).
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import construct as cs
+
+from emulator import cpu as cpu_module
+from emulator import mmu as mmu_module
+from emulator import timers as timers_module
+from emulator.cpu import StopKind, StopReason
+from emulator.debug import (
+    KVMPPC_DEBUG_BREAKPOINT,
+    KVMPPC_DEBUG_NONE,
+    KVMPPC_DEBUG_WATCH_READ,
+    KVMPPC_DEBUG_WATCH_WRITE,
+    SPR_DAC1,
+    SPR_DAC2,
+    SPR_DBCR0,
+    SPR_DBCR1,
+    SPR_DBCR2,
+    SPR_DBSR,
+    SPR_IAC1,
+    SPR_IAC2,
+    DataWatch,
+    HostDebug,
+)
+from emulator.models import MSR_EE, SW_BREAK_EHPRIV_1, SW_BREAK_TRAP
+
+__all__ = [
+    "KVMPPC_DEBUG_BREAKPOINT",
+    "KVMPPC_DEBUG_NONE",
+    "KVMPPC_DEBUG_WATCH_READ",
+    "KVMPPC_DEBUG_WATCH_WRITE",
+    "KVMPPC_INST_EHPRIV_DEBUG",
+    "KVMPPC_INST_SW_BREAKPOINT",
+    "KVM_EXIT_DEBUG",
+    "KVM_EXIT_INTERNAL_ERROR",
+    "KVM_EXIT_INTR",
+    "KVM_EXIT_SYSTEM_EVENT",
+    "KVM_EXIT_UNKNOWN",
+    "KVM_GUESTDBG_ENABLE",
+    "KVM_GUESTDBG_SINGLESTEP",
+    "KVM_GUESTDBG_USE_HW_BP",
+    "KVM_GUESTDBG_USE_SW_BP",
+    "KVM_REG_PPC_DEBUG_INST",
+    "KVM_SYSTEM_EVENT_RESET",
+    "KVM_SYSTEM_EVENT_SHUTDOWN",
+    "ExitInfo",
+    "KvmError",
+    "SoftBreakpoint",
+    "Vcpu",
+    "kvm_debug_exit_arch",
+    "kvm_guest_debug",
+    "kvm_guest_debug_arch",
+    "kvm_run",
+]
+
+# ----------------------------------------------------------------------------------------------
+# uapi constants (include/uapi/linux/kvm.h, arch/powerpc/include/uapi/asm/kvm.h)
+# ----------------------------------------------------------------------------------------------
+KVM_EXIT_UNKNOWN = 0
+KVM_EXIT_DEBUG = 4
+KVM_EXIT_INTR = 10
+KVM_EXIT_INTERNAL_ERROR = 17
+KVM_EXIT_SYSTEM_EVENT = 24
+
+EXIT_REASON_NAMES: dict[int, str] = {
+    KVM_EXIT_UNKNOWN: "KVM_EXIT_UNKNOWN",
+    KVM_EXIT_DEBUG: "KVM_EXIT_DEBUG",
+    KVM_EXIT_INTR: "KVM_EXIT_INTR",
+    KVM_EXIT_INTERNAL_ERROR: "KVM_EXIT_INTERNAL_ERROR",
+    KVM_EXIT_SYSTEM_EVENT: "KVM_EXIT_SYSTEM_EVENT",
+}
+
+KVM_SYSTEM_EVENT_SHUTDOWN = 1
+KVM_SYSTEM_EVENT_RESET = 2
+
+KVM_INTERNAL_ERROR_EMULATION = 1
+
+KVM_GUESTDBG_ENABLE = 0x00000001
+KVM_GUESTDBG_SINGLESTEP = 0x00000002
+KVM_GUESTDBG_USE_SW_BP = 0x00010000
+KVM_GUESTDBG_USE_HW_BP = 0x00020000
+_GUESTDBG_KNOWN = (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP
+                   | KVM_GUESTDBG_USE_HW_BP)
+_DEBUG_TYPE_KNOWN = KVMPPC_DEBUG_BREAKPOINT | KVMPPC_DEBUG_WATCH_WRITE | KVMPPC_DEBUG_WATCH_READ
+
+# Soft-breakpoint opcodes: "ehpriv 1" (the original booke KVM opcode) and current KVM's illegal one.
+KVMPPC_INST_EHPRIV_DEBUG = SW_BREAK_EHPRIV_1
+KVMPPC_INST_SW_BREAKPOINT = 0x00DDDD00
+
+# ONE_REG id: KVM_REG_PPC | KVM_REG_SIZE_U32 | 0x8b ("special instruction for software breakpoint").
+KVM_REG_PPC = 0x1000000000000000
+KVM_REG_SIZE_U32 = 0x0020000000000000
+KVM_REG_PPC_DEBUG_INST = KVM_REG_PPC | KVM_REG_SIZE_U32 | 0x8B
+
+KVM_GUEST_DEBUG_BP_COUNT = 16
+KVM_RUN_EXIT_UNION_SIZE = 256
+KVM_SYNC_REGS_SIZE = 2048
+
+# ----------------------------------------------------------------------------------------------
+# uapi structures
+# ----------------------------------------------------------------------------------------------
+UAPI_BYTE_ORDER: Literal["big", "little"] = "big"
+"""Byte order of every uapi structure here (the host order; ppc hosts are big-endian)."""
+
+_BIG = UAPI_BYTE_ORDER == "big"
+_STRUCT_PREFIX = ">" if _BIG else "<"
+_U8 = cs.Int8ub
+_U16 = cs.Int16ub if _BIG else cs.Int16ul
+_U32 = cs.Int32ub if _BIG else cs.Int32ul
+_U64 = cs.Int64ub if _BIG else cs.Int64ul
+
+kvm_debug_exit_arch = cs.Struct(
+    "address" / _U64,
+    "status" / _U32,
+    "reserved" / _U32,
+)
+
+kvm_guest_debug_breakpoint = cs.Struct(
+    "addr" / _U64,
+    "type" / _U32,
+    # uapi: reserved. Here: watched length in bytes for a watchpoint (0 = the aligned word).
+    "reserved" / _U32,
+)
+
+kvm_guest_debug_arch = cs.Struct(
+    "bp" / cs.Array(KVM_GUEST_DEBUG_BP_COUNT, kvm_guest_debug_breakpoint),
+)
+
+kvm_guest_debug = cs.Struct(
+    "control" / _U32,
+    "pad" / _U32,
+    "arch" / kvm_guest_debug_arch,
+)
+
+# The anonymous exit union of struct kvm_run, restricted to the members a ppc vCPU reports. construct
+# has no anonymous members, so it is the field ``exit`` here (C: ``run->debug`` is ``run.exit.debug``).
+kvm_run_exit = cs.Padded(KVM_RUN_EXIT_UNION_SIZE, cs.Union(
+    None,
+    "hw" / cs.Struct("hardware_exit_reason" / _U64),
+    "debug" / cs.Struct("arch" / kvm_debug_exit_arch),
+    "internal" / cs.Struct(
+        "suberror" / _U32,
+        "ndata" / _U32,
+        "data" / cs.Array(16, _U64),
+    ),
+    "system_event" / cs.Struct(
+        "type" / _U32,
+        "ndata" / _U32,
+        "data" / cs.Array(16, _U64),
+    ),
+    "padding" / cs.Bytes(KVM_RUN_EXIT_UNION_SIZE),
+))
+
+kvm_run = cs.Struct(
+    "request_interrupt_window" / _U8,
+    "immediate_exit" / _U8,
+    "padding1" / cs.Padding(6),
+    "exit_reason" / _U32,
+    "ready_for_interrupt_injection" / _U8,
+    "if_flag" / _U8,
+    "flags" / _U16,
+    "cr8" / _U64,
+    "apic_base" / _U64,
+    "exit" / kvm_run_exit,
+    "kvm_valid_regs" / _U64,
+    "kvm_dirty_regs" / _U64,
+    "s" / cs.Bytes(KVM_SYNC_REGS_SIZE),
+)
+
+
+def field_offset(struct_con: cs.Construct, *path: str | int) -> int:
+    """Byte offset of a (nested) field of a fixed-size construct: ``field_offset(kvm_run, "exit",
+    "debug", "arch", "status")``; an int in the path indexes an Array."""
+    offset = 0
+    con: Any = struct_con
+    for step in path:
+        while isinstance(con, cs.Subconstruct) and not isinstance(con, cs.Array):
+            con = con.subcon
+        if isinstance(step, int):
+            if not isinstance(con, cs.Array):
+                raise TypeError(f"index {step} into a non-array {con!r}")
+            offset += step * con.subcon.sizeof()
+            con = con.subcon
+            continue
+        if isinstance(con, cs.Struct):
+            for sub in con.subcons:
+                if sub.name == step:
+                    con = sub
+                    break
+                offset += sub.sizeof()
+            else:
+                raise KeyError(step)
+        elif isinstance(con, cs.Union):
+            con = next((sub for sub in con.subcons if sub.name == step), None)
+            if con is None:
+                raise KeyError(step)
+        else:
+            raise TypeError(f"cannot find {step!r} in {con!r}")
+    return offset
+
+
+KVM_RUN_SIZE = kvm_run.sizeof()
+KVM_GUEST_DEBUG_SIZE = kvm_guest_debug.sizeof()
+
+_OFF_IMMEDIATE_EXIT = field_offset(kvm_run, "immediate_exit")
+_OFF_EXIT_REASON = field_offset(kvm_run, "exit_reason")
+_OFF_IF_FLAG = field_offset(kvm_run, "if_flag")
+_OFF_EXIT_UNION = field_offset(kvm_run, "exit")
+_OFF_DEBUG_ADDRESS = field_offset(kvm_run, "exit", "debug", "arch", "address")
+_OFF_DEBUG_STATUS = field_offset(kvm_run, "exit", "debug", "arch", "status")
+_OFF_HW_REASON = field_offset(kvm_run, "exit", "hw", "hardware_exit_reason")
+_OFF_SYSTEM_EVENT_TYPE = field_offset(kvm_run, "exit", "system_event", "type")
+_OFF_SYSTEM_EVENT_NDATA = field_offset(kvm_run, "exit", "system_event", "ndata")
+_OFF_SYSTEM_EVENT_DATA0 = field_offset(kvm_run, "exit", "system_event", "data", 0)
+_OFF_INTERNAL_SUBERROR = field_offset(kvm_run, "exit", "internal", "suberror")
+_OFF_INTERNAL_NDATA = field_offset(kvm_run, "exit", "internal", "ndata")
+_OFF_INTERNAL_DATA0 = field_offset(kvm_run, "exit", "internal", "data", 0)
+
+_PACK_U8 = struct.Struct(_STRUCT_PREFIX + "B")
+_PACK_U32 = struct.Struct(_STRUCT_PREFIX + "I")
+_PACK_U64 = struct.Struct(_STRUCT_PREFIX + "Q")
+# Consecutive fields written together on an exit: {u64 address, u32 status} and {u32, u32, u64}.
+_PACK_DEBUG_ARCH = struct.Struct(_STRUCT_PREFIX + "QI")
+_PACK_EVENT_HEAD = struct.Struct(_STRUCT_PREFIX + "IIQ")
+assert _OFF_DEBUG_STATUS == _OFF_DEBUG_ADDRESS + 8
+assert _OFF_SYSTEM_EVENT_DATA0 == _OFF_SYSTEM_EVENT_TYPE + 8 == _OFF_SYSTEM_EVENT_NDATA + 4
+assert _OFF_INTERNAL_DATA0 == _OFF_INTERNAL_SUBERROR + 8
+_ZERO_EXIT_UNION = bytes(KVM_RUN_EXIT_UNION_SIZE)
+
+# Instructions per Cpu.run call when run() has no budget, so immediate_exit is noticed promptly.
+_UNBOUNDED_SLICE = 1 << 16
+
+_PAGE_SIZE = 1 << cpu_module.PAGE_SHIFT
+_PAGE_MASK = _PAGE_SIZE - 1
+_M32 = 0xFFFFFFFF
+
+
+class KvmError(OSError):
+    """A failed vCPU "ioctl": ``errno`` is the positive errno value Linux would return negated."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """A parsed view of the latest exit (for ``monitor debug``)."""
+
+    reason: int
+    pc: int
+    instructions: int
+    address: int | None = None
+    status: int | None = None
+    detail: str = ""
+
+    @property
+    def reason_name(self) -> str:
+        return EXIT_REASON_NAMES.get(self.reason, str(self.reason))
+
+    def __str__(self) -> str:
+        text = f"{self.reason_name} at pc={self.pc:#010x} after {self.instructions} instructions"
+        if self.address is not None:
+            text += f", address={self.address:#010x}, status={self.status:#x}"
+        if self.detail:
+            text += f" ({self.detail})"
+        return text
+
+
+@dataclass(frozen=True)
+class SoftBreakpoint:
+    """One entry of the soft-breakpoint dispatch table (``Vcpu.sw_breakpoints`` values)."""
+
+    pa: int
+    original: int   # the word in RAM now (guest stores update it; fetch sees the debug opcode)
+    count: int
+
+
+# ----------------------------------------------------------------------------------------------
+# register names
+# ----------------------------------------------------------------------------------------------
+def _spr_name_table(model_ivors: frozenset[int]) -> dict[str, tuple[int, int]]:
+    """Lowercase SPR name -> (SPR number to read, SPR number to write); the two differ for the time
+    base (read through the user aliases 268/269, written through 284/285)."""
+    cpu = cpu_module
+    mmu = mmu_module
+    tim = timers_module
+    plain: dict[str, int] = {
+        "srr0": cpu.SPR_SRR0, "srr1": cpu.SPR_SRR1, "csrr0": cpu.SPR_CSRR0, "csrr1": cpu.SPR_CSRR1,
+        "dsrr0": cpu.SPR_DSRR0, "dsrr1": cpu.SPR_DSRR1, "mcsrr0": cpu.SPR_MCSRR0,
+        "mcsrr1": cpu.SPR_MCSRR1, "mcsr": cpu.SPR_MCSR, "mcar": cpu.SPR_MCAR, "esr": cpu.SPR_ESR,
+        "dear": cpu.SPR_DEAR, "ivpr": cpu.SPR_IVPR, "usprg0": cpu.SPR_USPRG0, "pir": cpu.SPR_PIR,
+        "pvr": cpu.SPR_PVR, "svr": cpu.SPR_SVR, "epcr": cpu.SPR_EPCR, "msrp": cpu.SPR_MSRP,
+        "lpidr": cpu.SPR_LPIDR, "l1cfg0": cpu.SPR_L1CFG0, "l1cfg1": cpu.SPR_L1CFG1,
+        "l1csr0": cpu.SPR_L1CSR0, "l1csr1": cpu.SPR_L1CSR1, "hid0": mmu.SPR_HID0, "hid1": cpu.SPR_HID1,
+        "bucsr": cpu.SPR_BUCSR, "atbl": cpu.SPR_ATBL, "atbu": cpu.SPR_ATBU,
+        "dbcr0": SPR_DBCR0, "dbcr1": SPR_DBCR1, "dbcr2": SPR_DBCR2, "dbsr": SPR_DBSR,
+        "iac1": SPR_IAC1, "iac2": SPR_IAC2, "dac1": SPR_DAC1, "dac2": SPR_DAC2,
+        "dec": tim.SPR_DEC, "decar": tim.SPR_DECAR, "tcr": tim.SPR_TCR, "tsr": tim.SPR_TSR,
+        "pid0": mmu.SPR_PID0, "pid1": mmu.SPR_PID1, "pid2": mmu.SPR_PID2, "mmucsr0": mmu.SPR_MMUCSR0,
+        "mmucfg": mmu.SPR_MMUCFG, "tlb0cfg": mmu.SPR_TLB0CFG, "tlb1cfg": mmu.SPR_TLB1CFG,
+        "mas0": mmu.SPR_MAS0, "mas1": mmu.SPR_MAS1, "mas2": mmu.SPR_MAS2, "mas3": mmu.SPR_MAS3,
+        "mas4": mmu.SPR_MAS4, "mas5": mmu.SPR_MAS4 + 1, "mas6": mmu.SPR_MAS6, "mas7": mmu.SPR_MAS7,
+    }
+    for n in range(8):
+        plain[f"sprg{n}"] = cpu.SPR_SPRG0 + n
+    for ivor in sorted(model_ivors):
+        plain[f"ivor{ivor}"] = cpu.Cpu._ivor_spr(ivor)
+    table = {name: (spr, spr) for name, spr in plain.items()}
+    table["tbl"] = (tim.SPR_TBL_READ, tim.SPR_TBL_WRITE)
+    table["tbu"] = (tim.SPR_TBU_READ, tim.SPR_TBU_WRITE)
+    return table
+
+
+_Getter = Callable[[], int]
+_Setter = Callable[[int], None]
+
+
+class Vcpu:
+    """A KVM-shaped vCPU over a :class:`emulator.board.Machine` (see docs/architecture.md)."""
+
+    def __init__(self, machine: Any, *, sw_break: Literal["trap", "ehpriv", "auto"] = "auto") -> None:
+        self.machine = machine
+        self.cpu = machine.cpu
+        self.bus = machine.bus
+        self.model = self.cpu.model
+        self.debug_inst = self._select_debug_inst(sw_break)
+        self.kvm_run = bytearray(KVM_RUN_SIZE)
+        self._control = 0
+        self._host_debug = HostDebug()
+        # EA -> [pa, reference count]; the core's dispatch table (cpu.sw_dispatch) is kept in step.
+        self._soft: dict[int, list[int]] = {}
+        self.last_exit: ExitInfo | None = None
+        self._getters: dict[str, _Getter] = {}
+        self._setters: dict[str, _Setter] = {}
+        self._build_register_table()
+
+    # ------------------------------------------------------------------------------------------
+    # set-up
+    # ------------------------------------------------------------------------------------------
+    def _select_debug_inst(self, sw_break: str) -> int:
+        if sw_break == "auto":
+            return int(self.model.sw_break_opcode)
+        if sw_break == "trap":
+            return SW_BREAK_TRAP
+        if sw_break == "ehpriv":
+            if not self.model.has_hypervisor:
+                # On e500v2 ehpriv is an illegal instruction (program interrupt, ESR[PIL]); the core
+                # only hands ehpriv/tw at dispatch-table addresses to the host, not a PIL.
+                raise ValueError(f"sw_break='ehpriv' is not supported on {self.model.name}: ehpriv is an "
+                                 "illegal instruction there and the core does not route it to the "
+                                 "debugger; use 'trap' (or 'auto')")
+            return KVMPPC_INST_EHPRIV_DEBUG
+        raise ValueError(f"sw_break must be 'trap', 'ehpriv' or 'auto', not {sw_break!r}")
+
+    def _build_register_table(self) -> None:
+        cpu = self.cpu
+        model = self.model
+        getters = self._getters
+        setters = self._setters
+        gpr = cpu.gpr
+
+        def attribute(name: str, mask: int) -> None:
+            getters[name] = lambda: int(getattr(cpu, name))
+            setters[name] = lambda value: setattr(cpu, name, value & mask)
+
+        for n in range(32):
+            getters[f"r{n}"] = (lambda i: lambda: gpr[i])(n)
+            setters[f"r{n}"] = (lambda i: lambda value: gpr.__setitem__(i, value & _M32))(n)
+        attribute("pc", _M32 & ~3)
+        getters["msr"] = lambda: int(cpu.msr)
+        setters["msr"] = lambda value: cpu.set_msr(value & _M32)
+        for name in ("cr", "lr", "ctr"):
+            attribute(name, _M32)
+        getters["xer"] = lambda: int(cpu.xer)
+        setters["xer"] = lambda value: cpu.write_spr(cpu_module.SPR_XER, value)
+        if model.has_spe:
+            gpr_hi = cpu.gpr_hi
+            for n in range(32):
+                getters[f"ev{n}h"] = (lambda i: lambda: gpr_hi[i])(n)
+                setters[f"ev{n}h"] = (lambda i: lambda value: gpr_hi.__setitem__(i, value & _M32))(n)
+            attribute("acc", (1 << 64) - 1)
+            attribute("spefscr", _M32)
+        if model.has_fpu:
+            fpr = cpu.fpr
+            for n in range(32):
+                getters[f"f{n}"] = (lambda i: lambda: fpr[i])(n)
+                setters[f"f{n}"] = (lambda i: lambda value: fpr.__setitem__(i, value & ((1 << 64) - 1)))(n)
+            attribute("fpscr", _M32)
+        readers = cpu.spr_readers
+        writers = cpu.spr_writers
+        for name, (read_spr, write_spr) in _spr_name_table(model.ivors).items():
+            if name in getters or (read_spr not in readers and write_spr not in writers):
+                continue  # not implemented on this model
+            getters[name] = (lambda n: lambda: cpu.read_spr(n))(read_spr)
+            setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(write_spr)
+
+    # ------------------------------------------------------------------------------------------
+    # registers
+    # ------------------------------------------------------------------------------------------
+    def register_names(self) -> list[str]:
+        """Every name get_reg/set_reg accept on this model, in a stable order."""
+        return list(self._getters)
+
+    def get_reg(self, name: str) -> int:
+        """Read a register by name (KeyError for a name this model does not have)."""
+        return self._getters[name]()
+
+    def set_reg(self, name: str, value: int) -> None:
+        """Write a register by name; SPR writes have the side effects of a guest mtspr."""
+        self._setters[name](int(value))
+
+    def get_regs(self, names: list[str]) -> list[int]:
+        """Read several registers at once (the stub's `g` packet and expedited stop registers)."""
+        getters = self._getters
+        return [getters[name]() for name in names]
+
+    # ------------------------------------------------------------------------------------------
+    # memory
+    # ------------------------------------------------------------------------------------------
+    def _translate(self, ea: int) -> int:
+        pa = self.cpu.translate_debug(ea)
+        if pa is None:
+            raise KvmError(errno.EFAULT, f"no translation for EA {ea:#010x}")
+        return int(pa)
+
+    def read_memory(self, ea: int, length: int) -> bytes:
+        """Read guest memory through the current data-space translation (never shows sw-break
+        patches: they live in the core's fetch overlay, RAM keeps the original)."""
+        if length < 0:
+            raise KvmError(errno.EINVAL, "negative length")
+        bus = self.bus
+        ram = bus.ram
+        ram_size = bus.ram_size
+        chunks: list[bytes] = []
+        ea &= _M32
+        while length > 0:
+            chunk = min(length, _PAGE_SIZE - (ea & _PAGE_MASK))
+            pa = self._translate(ea)
+            if pa + chunk <= ram_size:
+                chunks.append(ram[pa:pa + chunk])
+            else:
+                chunks.append(self._peek_device(pa, chunk))
+            ea = (ea + chunk) & _M32
+            length -= chunk
+        return b"".join(chunks)
+
+    def _peek_device(self, pa: int, length: int) -> bytes:
+        peek = self.bus.peek
+        try:
+            return bytes(peek(pa + i, 1) for i in range(length))
+        except Exception as error:
+            if type(error).__name__ != "BusError":
+                raise
+            raise KvmError(errno.EFAULT, f"nothing mapped at PA {pa:#x}") from None
+
+    def write_memory(self, ea: int, data: bytes) -> None:
+        """Write guest memory through the current data-space translation. Decoded code in the range is
+        invalidated; a soft breakpoint in the range stays armed and its saved original becomes the new
+        word (the patch lives in the fetch overlay, the write lands in RAM). All pages are translated
+        before anything is written, so a fault leaves memory unchanged."""
+        bus = self.bus
+        ram = bus.ram
+        ram_size = bus.ram_size
+        view = memoryview(bytes(data))
+        pieces: list[tuple[int, int, int]] = []   # (pa, offset into data, length)
+        ea &= _M32
+        offset = 0
+        remaining = len(view)
+        while remaining > 0:
+            chunk = min(remaining, _PAGE_SIZE - (ea & _PAGE_MASK))
+            pieces.append((self._translate(ea), offset, chunk))
+            ea = (ea + chunk) & _M32
+            offset += chunk
+            remaining -= chunk
+        cpu = self.cpu
+        for pa, start, chunk in pieces:
+            if pa + chunk <= ram_size:
+                ram[pa:pa + chunk] = view[start:start + chunk]
+                cpu.invalidate_physical(pa, chunk)
+            else:
+                try:
+                    for i in range(chunk):
+                        bus.write(pa + i, 1, view[start + i])
+                except Exception as error:
+                    if type(error).__name__ != "BusError":
+                        raise
+                    raise KvmError(errno.EFAULT, f"nothing mapped at PA {pa:#x}") from None
+
+    # ------------------------------------------------------------------------------------------
+    # soft breakpoints (the dispatch table)
+    # ------------------------------------------------------------------------------------------
+    def insert_sw_breakpoint(self, ea: int) -> None:
+        """Arm a soft breakpoint at ``ea`` (reference counted: N inserts need N removes)."""
+        ea &= _M32
+        if ea & 3:
+            raise KvmError(errno.EINVAL, f"soft breakpoint address {ea:#x} is not word aligned")
+        entry = self._soft.get(ea)
+        if entry is not None:
+            entry[1] += 1
+            return
+        pa = self._translate(ea)
+        if pa + 4 > self.bus.ram_size:
+            raise KvmError(errno.EFAULT, f"EA {ea:#010x} (PA {pa:#x}) is not RAM")
+        self._soft[ea] = [pa, 1]
+        self.cpu.sw_dispatch[ea] = pa
+        self.cpu.patch_instruction(pa, self.debug_inst)
+
+    def remove_sw_breakpoint(self, ea: int) -> None:
+        """Drop one reference to the soft breakpoint at ``ea``; the last one restores the fetch view."""
+        ea &= _M32
+        entry = self._soft.get(ea)
+        if entry is None:
+            raise KvmError(errno.ENOENT, f"no soft breakpoint at {ea:#010x}")
+        entry[1] -= 1
+        if entry[1] > 0:
+            return
+        del self._soft[ea]
+        self.cpu.sw_dispatch.pop(ea, None)
+        if not any(other[0] == entry[0] for other in self._soft.values()):
+            self.cpu.unpatch_instruction(entry[0])
+
+    @property
+    def sw_breakpoints(self) -> dict[int, SoftBreakpoint]:
+        """EA -> (pa, original word now in RAM, reference count)."""
+        ram = self.bus.ram
+        return {ea: SoftBreakpoint(pa, int.from_bytes(ram[pa:pa + 4], "big"), count)
+                for ea, (pa, count) in sorted(self._soft.items())}
+
+    # ------------------------------------------------------------------------------------------
+    # KVM_SET_GUEST_DEBUG
+    # ------------------------------------------------------------------------------------------
+    def set_guest_debug(self, data: bytes) -> None:
+        """Apply a ``struct kvm_guest_debug`` (like Linux ``kvm_arch_vcpu_ioctl_set_guest_debug``).
+
+        Errors (nothing changes on error): EINVAL for a wrong size, unknown ``control`` bits, unknown
+        ``type`` bits, a zero-length or wrapping watch; ENOSPC when the breakpoints/watchpoints need
+        more IACs/DACs than the model has (Linux says EINVAL there; ENOSPC lets the stub tell "full"
+        from "malformed").
+        """
+        if len(data) != KVM_GUEST_DEBUG_SIZE:
+            raise KvmError(errno.EINVAL, f"kvm_guest_debug is {KVM_GUEST_DEBUG_SIZE} bytes, got {len(data)}")
+        parsed = kvm_guest_debug.parse(bytes(data))
+        control = int(parsed.control)
+        if control & ~_GUESTDBG_KNOWN:
+            raise KvmError(errno.EINVAL, f"unknown control bits {control & ~_GUESTDBG_KNOWN:#x}")
+        if not control & KVM_GUESTDBG_ENABLE:
+            config = HostDebug()
+            control = 0
+        else:
+            config = HostDebug(enabled=True, single_step=bool(control & KVM_GUESTDBG_SINGLESTEP),
+                               sw_breakpoints=bool(control & KVM_GUESTDBG_USE_SW_BP))
+            if control & KVM_GUESTDBG_USE_HW_BP:
+                self._parse_hw_points(parsed.arch.bp, config)
+        try:
+            self.cpu.set_host_debug(config)
+        except ValueError as error:
+            raise KvmError(errno.ENOSPC, str(error)) from None
+        self._control = control
+        self._host_debug = config
+
+    def _parse_hw_points(self, entries: Any, config: HostDebug) -> None:
+        model = self.model
+        dac_slots = 0
+        for index, entry in enumerate(entries):
+            kind = int(entry.type)
+            if kind == KVMPPC_DEBUG_NONE:
+                continue
+            if kind & ~_DEBUG_TYPE_KNOWN:
+                raise KvmError(errno.EINVAL, f"bp[{index}]: unknown type bits {kind & ~_DEBUG_TYPE_KNOWN:#x}")
+            address = int(entry.addr) & _M32
+            if kind & KVMPPC_DEBUG_BREAKPOINT:   # wins over watch bits, as in Linux
+                if len(config.iac) == model.num_iac:
+                    raise KvmError(errno.ENOSPC, f"more than {model.num_iac} hardware breakpoints")
+                config.iac.append(address & ~3)
+                continue
+            length = int(entry.reserved)
+            if length == 0:
+                start, end = address & ~3, (address & ~3) + 4
+            else:
+                start, end = address, address + length
+            if end > 1 << 32:
+                raise KvmError(errno.EINVAL, f"bp[{index}]: watch {address:#x}+{length} wraps")
+            watch = DataWatch(start, end, read=bool(kind & KVMPPC_DEBUG_WATCH_READ),
+                              write=bool(kind & KVMPPC_DEBUG_WATCH_WRITE))
+            dac_slots += watch.dac_slots()
+            if dac_slots > model.num_dac:
+                raise KvmError(errno.ENOSPC, f"watchpoints need more than {model.num_dac} DACs")
+            config.dac.append(watch)
+
+    # ------------------------------------------------------------------------------------------
+    # KVM_RUN
+    # ------------------------------------------------------------------------------------------
+    def run(self, max_instructions: int | None = None) -> int:
+        """Run the guest until an exit; fill ``kvm_run`` and return its ``exit_reason``.
+
+        ``max_instructions`` bounds the instructions retired (KVM_EXIT_INTR when used up); None runs
+        until a debug event or power-off, checking ``kvm_run.immediate_exit`` between slices so another
+        thread can stop it. With ``immediate_exit`` already set, returns KVM_EXIT_INTR at once.
+        """
+        kvm_run = self.kvm_run
+        if kvm_run[_OFF_IMMEDIATE_EXIT]:
+            return self._exit_intr("immediate_exit")
+        cpu_run = self.cpu.run
+        if max_instructions is None:
+            while True:
+                stop = cpu_run(_UNBOUNDED_SLICE)
+                if stop.kind is not StopKind.BUDGET:
+                    break
+                if kvm_run[_OFF_IMMEDIATE_EXIT]:
+                    return self._exit_intr("immediate_exit")
+        else:
+            stop = cpu_run(max_instructions)
+        return self._exit_for(stop)
+
+    def _begin_exit(self, reason: int) -> bytearray:
+        kvm_run = self.kvm_run
+        # KVM leaves stale union bytes; we clear them so a reader never sees a previous exit's status.
+        kvm_run[_OFF_EXIT_UNION:_OFF_EXIT_UNION + KVM_RUN_EXIT_UNION_SIZE] = _ZERO_EXIT_UNION
+        _PACK_U32.pack_into(kvm_run, _OFF_EXIT_REASON, reason)
+        kvm_run[_OFF_IF_FLAG] = 1 if self.cpu.msr & MSR_EE else 0
+        return kvm_run
+
+    def _exit_intr(self, detail: str) -> int:
+        self._begin_exit(KVM_EXIT_INTR)
+        cpu = self.cpu
+        self.last_exit = ExitInfo(KVM_EXIT_INTR, cpu.pc, cpu.instructions, detail=detail)
+        return KVM_EXIT_INTR
+
+    def _exit_for(self, stop: StopReason) -> int:
+        kind = stop.kind
+        cpu = self.cpu
+        if kind is StopKind.HOST_DEBUG:
+            kvm_run = self._begin_exit(KVM_EXIT_DEBUG)
+            _PACK_DEBUG_ARCH.pack_into(kvm_run, _OFF_DEBUG_ADDRESS, stop.address & _M32, stop.status)
+            self.last_exit = ExitInfo(KVM_EXIT_DEBUG, cpu.pc, cpu.instructions, stop.address & _M32,
+                                      stop.status, _describe_debug_status(stop.status))
+            return KVM_EXIT_DEBUG
+        if kind is StopKind.BUDGET:
+            return self._exit_intr("instruction budget used up")
+        if kind is StopKind.IDLE:
+            # Real KVM would block in the kernel here; we report an interrupted run instead.
+            return self._exit_intr(kind.value)
+        if kind is StopKind.POWER_OFF or kind is StopKind.WATCHDOG_RESET:
+            event = KVM_SYSTEM_EVENT_SHUTDOWN if kind is StopKind.POWER_OFF else KVM_SYSTEM_EVENT_RESET
+            kvm_run = self._begin_exit(KVM_EXIT_SYSTEM_EVENT)
+            _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_SYSTEM_EVENT_TYPE, event, 1, stop.status)
+            self.last_exit = ExitInfo(KVM_EXIT_SYSTEM_EVENT, cpu.pc, cpu.instructions, status=stop.status,
+                                      detail=kind.value)
+            return KVM_EXIT_SYSTEM_EVENT
+        # Checkstop and anything the core adds later: the vCPU cannot continue.
+        kvm_run = self._begin_exit(KVM_EXIT_INTERNAL_ERROR)
+        _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION, 1,
+                                   stop.address & _M32)
+        self.last_exit = ExitInfo(KVM_EXIT_INTERNAL_ERROR, cpu.pc, cpu.instructions, detail=kind.value)
+        return KVM_EXIT_INTERNAL_ERROR
+
+    # ------------------------------------------------------------------------------------------
+    # reset and introspection
+    # ------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to the boot state of the loaded image. The debugger's configuration (kvm_guest_debug
+        and the soft-breakpoint table) survives, as breakpoints survive a QEMU system_reset."""
+        self.machine.reset()
+        cpu = self.cpu
+        cpu.set_host_debug(self._host_debug)
+        cpu.sw_dispatch.clear()
+        for ea, (pa, _count) in self._soft.items():
+            cpu.sw_dispatch[ea] = pa
+            cpu.patch_instruction(pa, self.debug_inst)
+        self.kvm_run[:] = bytes(KVM_RUN_SIZE)
+        self.last_exit = None
+
+    def describe_debug_state(self) -> str:
+        """Human-readable debug state for the stub's ``monitor debug`` command."""
+        model = self.model
+        host = self._host_debug
+        lines = [f"model {model.name}; soft-breakpoint opcode {self.debug_inst:#010x}"]
+        if not host.enabled:
+            lines.append("debug facility: owned by the guest (KVM_GUESTDBG_ENABLE clear)")
+        else:
+            flags = [name for bit, name in ((KVM_GUESTDBG_ENABLE, "ENABLE"),
+                                            (KVM_GUESTDBG_SINGLESTEP, "SINGLESTEP"),
+                                            (KVM_GUESTDBG_USE_SW_BP, "USE_SW_BP"),
+                                            (KVM_GUESTDBG_USE_HW_BP, "USE_HW_BP")) if self._control & bit]
+            lines.append(f"debug facility: owned by the debugger, control={self._control:#x} "
+                         f"({'|'.join(flags)})")
+        lines.append(f"IAC slots: {len(host.iac)}/{model.num_iac} in use"
+                     + "".join(f"\n  iac {address:#010x}" for address in host.iac))
+        dac_used = sum(watch.dac_slots() for watch in host.dac)
+        lines.append(f"DAC slots: {dac_used}/{model.num_dac} in use" + "".join(
+            f"\n  watch [{w.start:#010x}, {w.end_exclusive:#010x}) "
+            f"{'r' if w.read else ''}{'w' if w.write else ''}" for w in host.dac))
+        soft = self.sw_breakpoints
+        dispatch = "on" if host.enabled and host.sw_breakpoints else "off (traps go to the guest)"
+        lines.append(f"soft-breakpoint dispatch table: {len(soft)} entries, dispatch {dispatch}" + "".join(
+            f"\n  {ea:#010x} -> pa {bp.pa:#x}, original {bp.original:#010x}, count {bp.count}"
+            for ea, bp in soft.items()))
+        lines.append(f"last exit: {self.last_exit if self.last_exit is not None else 'none'}")
+        return "\n".join(lines)
+
+
+def _describe_debug_status(status: int) -> str:
+    if status == KVMPPC_DEBUG_NONE:
+        return "soft breakpoint or single step"
+    names = [name for bit, name in ((KVMPPC_DEBUG_BREAKPOINT, "breakpoint"),
+                                    (KVMPPC_DEBUG_WATCH_WRITE, "write watch"),
+                                    (KVMPPC_DEBUG_WATCH_READ, "read watch")) if status & bit]
+    return " + ".join(names) or f"status {status:#x}"
