@@ -11,8 +11,10 @@ Boot state produced by :meth:`Machine.reset`:
 - pc = e_entry, MSR = 0, r1 = 0x00FFFFF8, r3 = dt_base, r6 = 0x45504150 ("EPAP"), r7 = mapping size,
   every other GPR 0.
 - QEMU writes a flattened device tree at r3. Bare-metal guests ignore it, so nothing is written there;
-  ``dt_end`` uses :data:`QEMU_FDT_SIZE` as the blob's size (UNVERIFIED: it only matters when dt_base
-  lies just below a power-of-two boundary).
+  ``dt_end`` uses :data:`QEMU_FDT_SIZE` as the blob's size. Its exact value cannot change the result:
+  dt_base is 1 MiB aligned and QEMU asserts the blob is smaller than 1 MiB, so dt_end never crosses the
+  next power-of-two boundary. Checked against qemu-system-ppc 7.2 on the example guests (r3 0x1900000,
+  r7 0x4000000).
 
 Imports: standard library, ``pyelftools``, and the other ``emulator`` modules. :mod:`emulator.cpu` is
 imported lazily so the board can be built with a stand-in core (``cpu_factory``) in tests.
@@ -47,7 +49,7 @@ BOOT_STACK_POINTER = 0x00FFFFF8          # r1: 16 MiB - 8
 EPAPR_MAGIC = 0x45504150                 # r6
 DTC_LOAD_PAD = 0x1800000
 DTC_PAD_MASK = 0xFFFFF
-QEMU_FDT_SIZE = 0x2000                   # approximate size of QEMU's generated device tree
+QEMU_FDT_SIZE = 0x2000                   # any size below 1 MiB gives the same mapping (see above)
 _KIB_LOG2 = 10
 
 
