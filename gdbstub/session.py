@@ -67,7 +67,7 @@ class StartNoAck:
 Reply = bytes | Resume | Detach | Kill | StartNoAck
 
 
-class BadPacket(ValueError):
+class MalformedPacketError(ValueError):
     """Malformed arguments: answered with E22."""
 
 
@@ -75,13 +75,13 @@ def _hex_int(text: bytes) -> int:
     try:
         return int(text, 16)
     except ValueError:
-        raise BadPacket(f"not hex: {text!r}") from None
+        raise MalformedPacketError(f"not hex: {text!r}") from None
 
 
 def _address_length(text: bytes) -> tuple[int, int]:
     address, sep, length = text.partition(b",")
     if not sep:
-        raise BadPacket("expected ADDR,LENGTH")
+        raise MalformedPacketError("expected ADDR,LENGTH")
     return _hex_int(address), _hex_int(length)
 
 
@@ -134,7 +134,7 @@ class Session:
             return [EMPTY]
         try:
             return handler(payload)
-        except BadPacket as error:
+        except MalformedPacketError as error:
             log.debug("malformed %r: %s", payload[:64], error)
             return [E_INVALID]
         except TargetError as error:
@@ -232,7 +232,7 @@ class Session:
             data = bytes.fromhex(payload[1:].decode("ascii"))
             values = self.target.registers.split_g(data)
         except ValueError as error:
-            raise BadPacket(str(error)) from None
+            raise MalformedPacketError(str(error)) from None
         for reg, value in values:
             self.target.write_register(reg, value)
         return [OK]
@@ -244,12 +244,12 @@ class Session:
     def _write_p(self, payload: bytes) -> list[Reply]:
         regnum, sep, value = payload[1:].partition(b"=")
         if not sep:
-            raise BadPacket("expected P n=value")
+            raise MalformedPacketError("expected P n=value")
         reg = self.target.register_by_regnum(_hex_int(regnum))
         try:
             decoded = self.target.registers.decode(reg, value)
         except ValueError as error:
-            raise BadPacket(str(error)) from None
+            raise MalformedPacketError(str(error)) from None
         self.target.write_register(reg, decoded)
         return [OK]
 
@@ -258,7 +258,7 @@ class Session:
     def _read_m(self, payload: bytes) -> list[Reply]:
         address, length = _address_length(payload[1:])
         if length > MAX_MEMORY_READ:
-            raise BadPacket("read longer than PacketSize allows")
+            raise MalformedPacketError("read longer than PacketSize allows")
         try:
             return [self.target.read_memory(address, length).hex().encode()]
         except TargetError:
@@ -283,24 +283,24 @@ class Session:
     def _write_m(self, payload: bytes) -> list[Reply]:
         header, sep, hex_data = payload[1:].partition(b":")
         if not sep:
-            raise BadPacket("expected M addr,len:data")
+            raise MalformedPacketError("expected M addr,len:data")
         address, length = _address_length(header)
         try:
             data = bytes.fromhex(hex_data.decode("ascii"))
         except ValueError:
-            raise BadPacket("bad hex data") from None
+            raise MalformedPacketError("bad hex data") from None
         if len(data) != length:
-            raise BadPacket("length mismatch")
+            raise MalformedPacketError("length mismatch")
         self.target.write_memory(address, data)
         return [OK]
 
     def _write_x(self, payload: bytes) -> list[Reply]:
         header, sep, data = payload[1:].partition(b":")
         if not sep:
-            raise BadPacket("expected X addr,len:data")
+            raise MalformedPacketError("expected X addr,len:data")
         address, length = _address_length(header)
         if len(data) != length:
-            raise BadPacket("length mismatch")
+            raise MalformedPacketError("length mismatch")
         self.target.write_memory(address, data)
         return [OK]
 
@@ -349,7 +349,7 @@ class Session:
             if colon:
                 pid, tid = _parse_tid(tid_text)
                 if not _tid_matches_our_thread(pid, tid):
-                    raise BadPacket(f"unknown thread {tid_text!r}")
+                    raise MalformedPacketError(f"unknown thread {tid_text!r}")
             kind = action[:1]
             step_range: tuple[int, int] | None = None
             if kind in (b"C", b"S"):
@@ -357,11 +357,11 @@ class Session:
             elif kind == b"r":
                 step_range = _address_length(action[1:])
             elif action not in (b"c", b"s", b"t"):
-                raise BadPacket(f"bad vCont action {action!r}")
+                raise MalformedPacketError(f"bad vCont action {action!r}")
             if chosen is None:
                 chosen = (kind, step_range)
         if chosen is None:
-            raise BadPacket("vCont without actions")
+            raise MalformedPacketError("vCont without actions")
         kind, step_range = chosen
         if kind == b"t":
             # All-stop: our only thread is already stopped.
@@ -382,10 +382,10 @@ class Session:
     def _z_args(payload: bytes) -> tuple[int, int, int]:
         fields = payload[1:].split(b";", 1)[0].split(b",")
         if len(fields) != 3:
-            raise BadPacket("expected Ztype,addr,kind")
+            raise MalformedPacketError("expected Ztype,addr,kind")
         z_type, address, kind = (_hex_int(field) for field in fields)
         if z_type > 4:
-            raise BadPacket("unknown Z type")
+            raise MalformedPacketError("unknown Z type")
         if address >= 1 << 32:
             raise TargetError(errno.EFAULT, "address beyond 32 bits")
         return z_type, address, kind
@@ -394,24 +394,24 @@ class Session:
 
     def _set_thread(self, payload: bytes) -> list[Reply]:
         if payload[1:2] not in (b"g", b"c") or len(payload) < 3:
-            raise BadPacket("expected Hg/Hc tid")
+            raise MalformedPacketError("expected Hg/Hc tid")
         pid, tid = _parse_tid(payload[2:])
         if not _tid_matches_our_thread(pid, tid):
-            raise BadPacket("no such thread")
+            raise MalformedPacketError("no such thread")
         return [OK]
 
     def _thread_alive(self, payload: bytes) -> list[Reply]:
         pid, tid = _parse_tid(payload[1:])
         if not (pid in (-1, PID) and tid == TID):
-            raise BadPacket("no such thread")
+            raise MalformedPacketError("no such thread")
         return [OK]
 
     def _detach(self, payload: bytes) -> list[Reply]:
         if payload[1:2] == b";":
             if _hex_int(payload[2:]) != PID:
-                raise BadPacket("no such process")
+                raise MalformedPacketError("no such process")
         elif len(payload) > 1:
-            raise BadPacket("expected D or D;pid")
+            raise MalformedPacketError("expected D or D;pid")
         self.target.remove_all_points()
         return [OK, Detach()]
 
@@ -459,7 +459,7 @@ class Session:
     def _q_thread_extra(self, payload: bytes) -> list[Reply]:
         pid, tid = _parse_tid(payload.partition(b",")[2])
         if not _tid_matches_our_thread(pid, tid):
-            raise BadPacket("no such thread")
+            raise MalformedPacketError("no such thread")
         state = "running" if self.running else "halted"
         return [f"{self.target.model.name} vCPU 0 [{state}]".encode().hex().encode()]
 
@@ -494,7 +494,8 @@ class Session:
         if ram:
             regions.append(f'  <memory type="ram" start="0x0" length="{ram:#x}"/>\n')
         regions.append(f'  <memory type="ram" start="{ram:#x}" length="{(1 << 32) - ram:#x}"/>\n')
-        return ('<?xml version="1.0"?>\n<!DOCTYPE memory-map PUBLIC "+//IDN gnu.org//DTD GDB Memory Map V1.0//EN"'
+        return ('<?xml version="1.0"?>\n<!DOCTYPE memory-map PUBLIC'
+                ' "+//IDN gnu.org//DTD GDB Memory Map V1.0//EN"'
                 ' "http://sourceware.org/gdb/gdb-memory-map.dtd">\n<memory-map>\n'
                 + "".join(regions) + "</memory-map>\n").encode()
 
@@ -503,11 +504,11 @@ class Session:
     def _q_monitor(self, payload: bytes) -> list[Reply]:
         hex_command = payload.partition(b",")[2]
         if not hex_command or len(hex_command) % 2:
-            raise BadPacket("qRcmd needs hex text")
+            raise MalformedPacketError("qRcmd needs hex text")
         try:
             command = bytes.fromhex(hex_command.decode("ascii")).decode("utf-8", "replace").strip()
         except ValueError:
-            raise BadPacket("qRcmd needs hex text") from None
+            raise MalformedPacketError("qRcmd needs hex text") from None
         text = self.monitor(command)
         replies: list[Reply] = [b"O" + text[i:i + _OUTPUT_CHUNK].encode().hex().encode()
                                 for i in range(0, len(text), _OUTPUT_CHUNK)]

@@ -7,46 +7,48 @@ set (Vcpu's dispatch table), the list of hardware breakpoints/watchpoints turned
 Registers go through :mod:`gdbstub.registers`; errors surface as :class:`TargetError` with the errno
 that becomes the ``E`` reply. No gdb packet syntax and no I/O here.
 
-Imports: standard library, ``construct``, :mod:`emulator.kvm`, :mod:`emulator.models`,
-:mod:`emulator.debug` (KVM status constants) and :mod:`gdbstub.registers`.
+Imports: standard library, :mod:`emulator.kvm` (uapi constants and construct structures),
+:mod:`emulator.models` and :mod:`gdbstub.registers`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import struct
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import construct as cs
-
-from emulator.debug import KVMPPC_DEBUG_BREAKPOINT, KVMPPC_DEBUG_WATCH_READ, KVMPPC_DEBUG_WATCH_WRITE
+from emulator.kvm import (
+    KVM_EXIT_DEBUG,
+    KVM_EXIT_INTERNAL_ERROR,
+    KVM_EXIT_INTR,
+    KVM_EXIT_SYSTEM_EVENT,
+    KVM_GUESTDBG_ENABLE,
+    KVM_GUESTDBG_SINGLESTEP,
+    KVM_GUESTDBG_USE_HW_BP,
+    KVM_GUESTDBG_USE_SW_BP,
+    KVM_SYSTEM_EVENT_RESET,
+    KVMPPC_DEBUG_BREAKPOINT,
+    KVMPPC_DEBUG_WATCH_READ,
+    KVMPPC_DEBUG_WATCH_WRITE,
+    UAPI_BYTE_ORDER,
+    field_offset,
+    kvm_guest_debug,
+    kvm_run,
+)
 from emulator.models import MODELS
 from gdbstub.registers import REGNUM_PC, RegisterDef, RegisterTable
 
-# uapi linux/kvm.h and asm/kvm.h (reference kvm-qemu-gdb-debug.md 1.1-1.2).
-KVM_EXIT_DEBUG = 4
-KVM_EXIT_INTR = 10
-KVM_EXIT_SYSTEM_EVENT = 24
-KVM_GUESTDBG_ENABLE = 0x1
-KVM_GUESTDBG_SINGLESTEP = 0x2
-KVM_GUESTDBG_USE_SW_BP = 0x00010000
-KVM_GUESTDBG_USE_HW_BP = 0x00020000
-KVM_MAX_HW_POINTS = 16
-
-# struct kvm_guest_debug (264 bytes, native byte order as the ioctl would pass it). The uapi leaves
-# bp[n].reserved unused; we carry the watched length there because Book E DAC range mode needs it.
-KvmGuestDebugBp = cs.Struct("addr" / cs.Int64un, "type" / cs.Int32un, "length" / cs.Int32un)
-KvmGuestDebug = cs.Struct(
-    "control" / cs.Int32un,
-    "pad" / cs.Int32un,
-    "bp" / cs.Array(KVM_MAX_HW_POINTS, KvmGuestDebugBp),
-)
-# kvm_run offsets: exit_reason @8, exit union @32 (debug.arch.address @32, status @40;
-# system_event.type @32, data[0] @40).
-_RUN_EXIT_REASON = struct.Struct("=I")
-_RUN_U64 = struct.Struct("=Q")
-_RUN_U32 = struct.Struct("=I")
+KVM_MAX_HW_POINTS = 16   # kvm_guest_debug_arch.bp[]
+# kvm_run fields read on every exit, at offsets derived from emulator.kvm's construct declaration.
+_ORDER = ">" if UAPI_BYTE_ORDER == "big" else "<"
+_RUN_U64 = struct.Struct(_ORDER + "Q")
+_RUN_U32 = struct.Struct(_ORDER + "I")
+_OFF_DEBUG_ADDRESS = field_offset(kvm_run, "exit", "debug", "arch", "address")
+_OFF_DEBUG_STATUS = field_offset(kvm_run, "exit", "debug", "arch", "status")
+_OFF_EVENT_TYPE = field_offset(kvm_run, "exit", "system_event", "type")
+_OFF_EVENT_DATA0 = field_offset(kvm_run, "exit", "system_event", "data", 0)
 
 # gdb Z/z types.
 Z_SOFTWARE = 0
@@ -59,6 +61,7 @@ _Z_TO_KVM = {Z_HARDWARE: KVMPPC_DEBUG_BREAKPOINT, Z_WRITE: KVMPPC_DEBUG_WATCH_WR
              Z_READ: KVMPPC_DEBUG_WATCH_READ, Z_ACCESS: KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE}
 
 SIGINT = 2
+SIGABRT = 6
 SIGTRAP = 5
 
 
@@ -121,6 +124,7 @@ class Target:
         names = getattr(vcpu, "register_names", None)
         available = frozenset(names()) if callable(names) else None
         self.registers = RegisterTable(model_name, available)
+        self._g_keys = [reg.key for reg in self.registers.g_registers]
         self.sw_breakpoints: dict[int, int] = {}     # address -> insert count
         self.hw_points: list[HwPoint] = []
         self._hw_counts: dict[HwPoint, int] = {}
@@ -145,8 +149,11 @@ class Target:
 
     def read_g(self) -> bytes:
         table = self.registers
-        get = self.vcpu.get_reg
-        return b"".join(table.encode(reg, get(reg.key)) for reg in table.g_registers)
+        keys = self._g_keys
+        get_regs = getattr(self.vcpu, "get_regs", None)
+        values = get_regs(keys) if callable(get_regs) else [self.vcpu.get_reg(key) for key in keys]
+        pairs = zip(table.g_registers, values, strict=True)
+        return b"".join(table.encode(reg, value) for reg, value in pairs)
 
     def register_by_regnum(self, regnum: int) -> RegisterDef:
         reg = self.registers.by_regnum.get(regnum)
@@ -234,10 +241,9 @@ class Target:
     def remove_all_points(self) -> None:
         """Forget every debugger point (detach, kill, new connection)."""
         for address in list(self.sw_breakpoints):
-            try:
+            # The entry is gone either way; there is nothing to restore on failure.
+            with contextlib.suppress(Exception):
                 self.vcpu.remove_sw_breakpoint(address)
-            except Exception:  # the entry is gone either way; nothing to restore
-                pass
         self.sw_breakpoints.clear()
         self.hw_points.clear()
         self._hw_counts.clear()
@@ -264,9 +270,10 @@ class Target:
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP
         if self._single_step:
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
-        bps = [{"addr": p.address, "type": _Z_TO_KVM[p.z_type], "length": p.length} for p in self.hw_points]
-        bps += [{"addr": 0, "type": 0, "length": 0}] * (KVM_MAX_HW_POINTS - len(bps))
-        return bytes(KvmGuestDebug.build({"control": control, "pad": 0, "bp": bps}))
+        # bp[n].reserved carries the watched length (emulator.kvm's documented extension).
+        bps = [{"addr": p.address, "type": _Z_TO_KVM[p.z_type], "reserved": p.length} for p in self.hw_points]
+        bps += [{"addr": 0, "type": 0, "reserved": 0}] * (KVM_MAX_HW_POINTS - len(bps))
+        return bytes(kvm_guest_debug.build({"control": control, "pad": 0, "arch": {"bp": bps}}))
 
     def _update_debug(self) -> None:
         iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE)
@@ -315,13 +322,19 @@ class Target:
         if reason == KVM_EXIT_INTR:
             return None
         if reason == KVM_EXIT_SYSTEM_EVENT:
-            status = _RUN_U64.unpack_from(run, 40)[0] & 0xFF
+            if _RUN_U32.unpack_from(run, _OFF_EVENT_TYPE)[0] == KVM_SYSTEM_EVENT_RESET:
+                # Watchdog reset: the board restarts the image, as QEMU does; gdb sees nothing.
+                self.vcpu.reset()
+                return None
+            status = _RUN_U64.unpack_from(run, _OFF_EVENT_DATA0)[0] & 0xFF
             self.exited = status
             return StopEvent(exit_status=status)
+        if reason == KVM_EXIT_INTERNAL_ERROR:
+            return StopEvent(signal=SIGABRT)
         if reason != KVM_EXIT_DEBUG:
             return StopEvent(signal=SIGTRAP)
-        address = _RUN_U64.unpack_from(run, 32)[0]
-        status = _RUN_U32.unpack_from(run, 40)[0]
+        address = _RUN_U64.unpack_from(run, _OFF_DEBUG_ADDRESS)[0]
+        status = _RUN_U32.unpack_from(run, _OFF_DEBUG_STATUS)[0]
         if status & KVMPPC_DEBUG_BREAKPOINT:
             return StopEvent(reason="hwbreak")
         if status & (KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE):

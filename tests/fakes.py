@@ -13,8 +13,7 @@ from __future__ import annotations
 import struct
 from types import SimpleNamespace
 
-from emulator.debug import KVMPPC_DEBUG_BREAKPOINT, KVMPPC_DEBUG_WATCH_READ, KVMPPC_DEBUG_WATCH_WRITE
-from gdbstub.target import (
+from emulator.kvm import (
     KVM_EXIT_DEBUG,
     KVM_EXIT_INTR,
     KVM_EXIT_SYSTEM_EVENT,
@@ -22,7 +21,11 @@ from gdbstub.target import (
     KVM_GUESTDBG_SINGLESTEP,
     KVM_GUESTDBG_USE_HW_BP,
     KVM_GUESTDBG_USE_SW_BP,
-    KvmGuestDebug,
+    KVM_SYSTEM_EVENT_SHUTDOWN,
+    KVMPPC_DEBUG_BREAKPOINT,
+    KVMPPC_DEBUG_WATCH_READ,
+    KVMPPC_DEBUG_WATCH_WRITE,
+    kvm_guest_debug,
 )
 
 RAM_SIZE = 0x10000
@@ -109,8 +112,8 @@ class FakeVcpu:
 
     def set_guest_debug(self, data: bytes) -> None:
         assert len(data) == 264
-        parsed = KvmGuestDebug.parse(data)
-        hw = [(bp.addr, bp.type, bp.length) for bp in parsed.bp if bp.type]
+        parsed = kvm_guest_debug.parse(data)
+        hw = [(bp.addr, bp.type, bp.reserved) for bp in parsed.arch.bp if bp.type]
         iacs = sum(1 for _, kind, _ in hw if kind & KVMPPC_DEBUG_BREAKPOINT)
         if iacs > self.num_iac or len(hw) - iacs > self.num_dac:
             raise FakeKvmError(22)
@@ -121,8 +124,8 @@ class FakeVcpu:
     # -- execution ---------------------------------------------------------------------------------
 
     def _exit(self, reason: int, address: int = 0, status: int = 0) -> int:
-        struct.pack_into("=I", self.kvm_run, 8, reason)
-        struct.pack_into("=QI", self.kvm_run, 32, address, status)
+        struct.pack_into(">I", self.kvm_run, 8, reason)
+        struct.pack_into(">QI", self.kvm_run, 32, address, status)
         return reason
 
     def run(self, max_instructions: int | None = None) -> int:
@@ -143,8 +146,9 @@ class FakeVcpu:
             opcode = word & 0xFC000000
             next_pc = pc + 4
             if word == POWEROFF:
-                struct.pack_into("=I", self.kvm_run, 8, KVM_EXIT_SYSTEM_EVENT)
-                struct.pack_into("=IIQ", self.kvm_run, 32, 2, 1, self.regs.get("r3", 0) & 0xFF)
+                struct.pack_into(">I", self.kvm_run, 8, KVM_EXIT_SYSTEM_EVENT)
+                status = self.regs.get("r3", 0) & 0xFF
+                struct.pack_into(">IIQ", self.kvm_run, 32, KVM_SYSTEM_EVENT_SHUTDOWN, 1, status)
                 return KVM_EXIT_SYSTEM_EVENT
             if opcode == 0x48000000:
                 displacement = word & 0x00FFFFFF

@@ -1,0 +1,100 @@
+"""Command line: ``e500-gdbstub IMAGE.elf`` serves the guest to gdb; ``--run`` runs it without gdb.
+
+Builds the ppce500 machine (:mod:`emulator.board`), loads the image, wraps it in the KVM-shaped vCPU
+(:mod:`emulator.kvm`) and either hands it to :class:`gdbstub.server.GdbServer` or runs it to power-off
+with the UART on stdout, exiting with the guest's power-off status. Every user error (missing or bad
+image, bad flag) is one readable line on stderr and a non-zero exit status, never a traceback.
+
+Imports: standard library, trio, :mod:`emulator.board`, :mod:`emulator.kvm`, :mod:`emulator.models`
+and :mod:`gdbstub`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from emulator.board import ImageError, Machine
+from emulator.kvm import Vcpu
+from emulator.models import MODELS
+from gdbstub.target import Target
+
+EXIT_USAGE = 2
+EXIT_IMAGE = 1
+RUN_SLICE = 1 << 20
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="e500-gdbstub",
+        description="GDB remote stub for an emulated PowerPC e500 (QEMU ppce500-style board). The guest "
+                    "is halted at its entry until gdb resumes it. 'kill' in gdb resets the guest and the "
+                    "server keeps waiting for the next gdb; 'detach' lets the guest run on.")
+    parser.add_argument("image", metavar="IMAGE.elf", help="32-bit big-endian PowerPC ELF to load")
+    parser.add_argument("--cpu", choices=sorted(MODELS), default="e500v2", help="core model (default e500v2)")
+    parser.add_argument("--port", type=int, default=1234,
+                        help="TCP port on 127.0.0.1 (default 1234; 0 picks a free port)")
+    parser.add_argument("--sw-break", choices=("trap", "ehpriv", "auto"), default="auto",
+                        help="soft-breakpoint opcode: trap (tw 31,0,0), ehpriv (ehpriv 1, e500mc only) or "
+                             "auto (the model's default)")
+    parser.add_argument("--ram", type=int, default=128, metavar="MiB", help="guest RAM in MiB (default 128)")
+    parser.add_argument("--run", action="store_true",
+                        help="run the guest without gdb until it powers off; exit with its status")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log protocol events to stderr")
+    return parser
+
+
+def _uart_writer(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def run_to_power_off(vcpu: Vcpu, model_name: str) -> int:
+    """Run the guest without a debugger; returns its power-off status."""
+    target = Target(vcpu, model_name)
+    while True:
+        stop = target.run_slice(RUN_SLICE)
+        if stop is not None and stop.exit_status is not None:
+            return stop.exit_status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="e500-gdbstub: %(message)s")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port}: must be 0..65535")
+    if not 1 <= args.ram <= 2048:
+        parser.error(f"--ram {args.ram}: must be 1..2048 MiB")
+    try:
+        machine = Machine(model_name=args.cpu, ram_size=args.ram << 20, uart_out=_uart_writer)
+        machine.load_elf(args.image)
+        vcpu = Vcpu(machine, sw_break=args.sw_break)
+    except (ImageError, ValueError, OSError) as error:
+        print(f"e500-gdbstub: {error}", file=sys.stderr)
+        return EXIT_IMAGE
+    if args.run:
+        try:
+            return run_to_power_off(vcpu, args.cpu)
+        except KeyboardInterrupt:
+            print("e500-gdbstub: interrupted", file=sys.stderr)
+            return 130
+    import trio  # only the server path needs it
+
+    from gdbstub.server import GdbServer
+    server = GdbServer(vcpu, args.cpu, port=args.port)
+    try:
+        trio.run(server.serve)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        print(f"e500-gdbstub: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
+        return EXIT_IMAGE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
