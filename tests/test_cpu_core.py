@@ -165,13 +165,14 @@ DECODE = isa.decode if HAVE_INTEGER_TABLE else _fallback_decode
 # ---------------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def assemble(source: str, model: str = "e500v2") -> bytes:
     """Assemble ``source`` (position independent: only relative branches) into raw big-endian words."""
     with tempfile.TemporaryDirectory() as tmp:
         src, obj, raw = Path(tmp, "t.s"), Path(tmp, "t.o"), Path(tmp, "t.bin")
         src.write_text(".text\n" + source + "\n")
-        subprocess.run(["powerpc-linux-gnu-as", "-me500" if model == "e500v2" else "-me500mc", "-o", str(obj), str(src)], check=True,
+        cpu_flag = "-me500" if model == "e500v2" else "-me500mc"
+        subprocess.run(["powerpc-linux-gnu-as", cpu_flag, "-o", str(obj), str(src)], check=True,
                        capture_output=True)
         subprocess.run(["powerpc-linux-gnu-objcopy", "-O", "binary", "-j", ".text", str(obj), str(raw)],
                        check=True, capture_output=True)
