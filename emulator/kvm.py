@@ -36,6 +36,7 @@ import construct as cs
 from emulator import cpu as cpu_module
 from emulator import mmu as mmu_module
 from emulator import timers as timers_module
+from emulator.bus import BusError
 from emulator.cpu import StopKind, StopReason
 from emulator.debug import (
     KVMPPC_DEBUG_BREAKPOINT,
@@ -479,9 +480,7 @@ class Vcpu:
         peek = self.bus.peek
         try:
             return bytes(peek(pa + i, 1) for i in range(length))
-        except Exception as error:
-            if type(error).__name__ != "BusError":
-                raise
+        except BusError:
             raise KvmError(errno.EFAULT, f"nothing mapped at PA {pa:#x}") from None
 
     def write_memory(self, ea: int, data: bytes) -> None:
@@ -512,9 +511,7 @@ class Vcpu:
                 try:
                     for i in range(chunk):
                         bus.write(pa + i, 1, view[start + i])
-                except Exception as error:
-                    if type(error).__name__ != "BusError":
-                        raise
+                except BusError:
                     raise KvmError(errno.EFAULT, f"nothing mapped at PA {pa:#x}") from None
 
     # ------------------------------------------------------------------------------------------
