@@ -1,0 +1,96 @@
+"""Sans-I/O framing: split/merged packets, escapes, RLE, Ctrl-C, checksums, oversize, ack and no-ack."""
+
+from __future__ import annotations
+
+from gdbstub.framing import (
+    Ack,
+    BadChecksum,
+    Framer,
+    Interrupt,
+    Nak,
+    Oversize,
+    Packet,
+    checksum,
+    decode_body,
+    frame,
+)
+
+
+def wire(payload: bytes) -> bytes:
+    return frame(payload)
+
+
+def test_frame_checksum_lowercase_hex() -> None:
+    assert frame(b"OK") == b"$OK#9a"
+    assert checksum(b"OK") == 0x9A
+
+
+def test_split_across_every_byte_boundary() -> None:
+    data = wire(b"m1000,4") + wire(b"g")
+    for cut in range(1, len(data)):
+        framer = Framer()
+        events = framer.feed(data[:cut]) + framer.feed(data[cut:])
+        assert events == [Packet(b"m1000,4"), Packet(b"g")]
+        assert framer.take_outgoing() == b"++"
+
+
+def test_several_packets_acks_and_garbage_in_one_read() -> None:
+    framer = Framer()
+    events = framer.feed(b"junk+" + wire(b"?") + b"\r\n" + wire(b"qC") + b"-")
+    assert events == [Ack(), Packet(b"?"), Packet(b"qC"), Nak()]
+
+
+def test_interrupt_outside_packet_but_data_inside() -> None:
+    framer = Framer()
+    binary = b"X100,1:\x03"
+    assert framer.feed(b"\x03" + wire(binary) + b"\x03") == [Interrupt(), Packet(binary), Interrupt()]
+
+
+def test_escapes_round_trip() -> None:
+    payload = bytes(range(256))
+    framer = Framer()
+    assert framer.feed(frame(payload)) == [Packet(payload)]
+
+
+def test_run_length_decode_and_encode() -> None:
+    assert decode_body(b"0* ") == b"0000"
+    for length in range(1, 400):
+        payload = b"a" * length + b"b"
+        encoded = frame(payload, rle=True)
+        assert b"$" not in encoded[1:-3] and b"#" not in encoded[1:-3]
+        assert Framer().feed(encoded) == [Packet(payload)]
+    assert len(frame(b"0" * 100, rle=True)) < 20
+
+
+def test_bad_checksum_naks_and_drops() -> None:
+    framer = Framer()
+    assert framer.feed(b"$g#00") == [BadChecksum(b"g")]
+    assert framer.take_outgoing() == b"-"
+    assert framer.feed(b"$g#zz") == [BadChecksum(b"g")]
+
+
+def test_nak_resends_last_packet() -> None:
+    framer = Framer()
+    sent = framer.encode(b"T05")
+    assert framer.feed(b"-") == [Nak()]
+    assert framer.take_outgoing() == sent
+
+
+def test_no_ack_mode_sends_no_acks_and_no_resend() -> None:
+    framer = Framer()
+    framer.no_ack = True
+    framer.encode(b"OK")
+    assert framer.feed(wire(b"g") + b"$g#00-") == [Packet(b"g"), BadChecksum(b"g"), Nak()]
+    assert framer.take_outgoing() == b""
+
+
+def test_oversize_packet_is_bounded_and_reported() -> None:
+    framer = Framer(max_packet=64)
+    big = wire(b"M0,100:" + b"00" * 500)
+    events = []
+    for start in range(0, len(big), 7):
+        events += framer.feed(big[start:start + 7])
+        assert len(framer._buffer) <= 64 + 3
+    events += framer.feed(wire(b"g"))
+    assert isinstance(events[0], Oversize) and events[0].length > 64
+    assert events[1:] == [Packet(b"g")]

@@ -1,0 +1,246 @@
+"""Session command handlers against the fake vCPU, with no sockets."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from fakes import NOP, POWEROFF, FakeVcpu, branch
+
+from gdbstub.session import Detach, Kill, Resume, Session, StartNoAck
+from gdbstub.target import Target
+
+GDB_FEATURES = (b"qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;fork-events+;vfork-events+;"
+                b"exec-events+;vContSupported+;QThreadEvents+;no-resumed+;memory-tagging+;xmlRegisters=i386")
+
+
+def make(model: str = "e500v2", program: list[int] | None = None, negotiate: bool = True,
+         ) -> tuple[Session, FakeVcpu]:
+    vcpu = FakeVcpu(program)
+    session = Session(Target(vcpu, model))
+    if negotiate:
+        session.handle(GDB_FEATURES)
+    return session, vcpu
+
+
+def one(session: Session, packet: bytes) -> bytes:
+    replies = session.handle(packet)
+    assert len(replies) == 1 and isinstance(replies[0], bytes), replies
+    return replies[0]
+
+
+def resume(session: Session, packet: bytes) -> bytes:
+    replies = session.handle(packet)
+    assert len(replies) == 1 and isinstance(replies[0], Resume), replies
+    return session.resume_blocking(replies[0], budget=50)
+
+
+def test_qsupported_advertises_capabilities_gdb_offered() -> None:
+    session, _ = make(negotiate=False)
+    reply = one(session, GDB_FEATURES)
+    for feature in (b"PacketSize=20000", b"qXfer:features:read+", b"qXfer:memory-map:read+",
+                    b"qXfer:threads:read+", b"swbreak+", b"hwbreak+", b"vContSupported+",
+                    b"QStartNoAckMode+", b"multiprocess+"):
+        assert feature in reply.split(b";")
+    plain, _ = make(negotiate=False)
+    reply = one(plain, b"qSupported:xmlRegisters=i386")
+    assert b"swbreak+" not in reply and b"multiprocess+" not in reply
+
+
+def test_connect_sequence() -> None:
+    session, _ = make()
+    assert one(session, b"vMustReplyEmpty") == b""
+    assert session.handle(b"QStartNoAckMode") == [b"OK", StartNoAck()]
+    assert one(session, b"Hgp0.0") == b"OK"
+    assert one(session, b"qTStatus") == b""
+    stop = one(session, b"?")
+    assert stop.startswith(b"T05") and b"thread:p1.1;" in stop and b"40:00001000;" in stop
+    assert b"01:00008000;" in stop
+    assert one(session, b"qfThreadInfo") == b"mp1.1"
+    assert one(session, b"qsThreadInfo") == b"l"
+    assert one(session, b"qAttached:1") == b"1"
+    assert one(session, b"Hc-1") == b"OK"
+    assert one(session, b"qC") == b"QCp1.1"
+    assert one(session, b"qOffsets") == b"Text=0;Data=0;Bss=0"
+    assert one(session, b"qSymbol::") == b"OK"
+    assert bytes.fromhex(one(session, b"qThreadExtraInfo,p1.1").decode()).startswith(b"e500v2")
+    assert one(session, b"Hgp2.1") == b"E22"
+    assert one(session, b"Tp1.1") == b"OK" and one(session, b"Tp1.2") == b"E22"
+    assert one(session, b"vCont?") == b"vCont;c;C;s;S;t;r"
+    assert one(session, b"qUnknownThing") == b"" and one(session, b"!") == b""
+
+
+def test_qxfer_windows_reassemble_documents() -> None:
+    session, _ = make()
+    document = b""
+    offset = 0
+    while True:
+        reply = one(session, b"qXfer:features:read:target.xml:%x,10" % offset)
+        document += reply[1:]
+        offset += len(reply) - 1
+        if reply[:1] == b"l":
+            break
+        assert reply[:1] == b"m"
+    assert document == session.target.registers.documents["target.xml"]
+    assert one(session, b"qXfer:features:read:nothere.xml:0,100") == b"E00"
+    assert one(session, b"qXfer:features:read:target.xml:0") == b"E22"
+    assert b'length="0x10000"' in one(session, b"qXfer:memory-map:read::0,1000")
+    assert b'id="p1.1"' in one(session, b"qXfer:threads:read::0,1000")
+
+
+def test_registers_g_p_and_writes() -> None:
+    session, vcpu = make()
+    vcpu.regs["r3"] = 0x12345678
+    vcpu.regs["acc"] = 0x1122334455667788
+    g = one(session, b"g")
+    assert len(g) == 292 * 2
+    assert g[3 * 8:4 * 8] == b"12345678" and g[256 * 2:260 * 2] == b"00001000"
+    assert g[280 * 2:288 * 2] == b"1122334455667788"
+    assert one(session, b"p49") == b"1122334455667788"
+    assert one(session, b"P3=cafef00d") == b"OK" and vcpu.regs["r3"] == 0xCAFEF00D
+    assert one(session, b"P3=cafe") == b"E22"
+    assert one(session, b"p4b") == b"00000000"          # srr0 (first SPR)
+    assert one(session, b"p46") == b"E14"               # 70 has no register on e500v2
+    changed = g[:8] + b"000000ff" + g[16:]
+    assert one(session, b"G" + changed) == b"OK" and vcpu.regs["r1"] == 0xFF
+    assert one(session, b"G00") == b"E22"
+    assert one(session, b"pzz") == b"E22"
+
+
+def test_memory_m_M_X_and_errors() -> None:
+    session, vcpu = make()
+    assert one(session, b"m1000,4") == b"60000000"
+    assert one(session, b"M200,4:deadbeef") == b"OK" and vcpu.ram[0x200:0x204] == bytes.fromhex("deadbeef")
+    assert one(session, b"X300,0:") == b"OK"
+    binary = b"}#$*\x03"
+    assert one(session, b"X300,5:" + binary) == b"OK" and bytes(vcpu.ram[0x300:0x305]) == binary
+    assert one(session, b"X300,6:" + binary) == b"E22"
+    assert one(session, b"m20000,4") == b"E14"
+    assert one(session, b"M20000,1:00") == b"E14"
+    assert one(session, b"mfffe,4") == b"0000"                 # partial read up to the fault
+    assert one(session, b"m10,zz") == b"E22" and one(session, b"M10,1:0") == b"E22"
+    assert len(one(session, b"m0,8000")) == 0x10000
+    assert one(session, b"m0,100000") == b"E22"
+
+
+def test_step_continue_and_sw_breakpoint_stop() -> None:
+    session, vcpu = make()
+    stop = resume(session, b"vCont;s:p1.1;c:p1.-1")
+    assert stop.startswith(b"T05") and b"40:00001004;" in stop and b"swbreak" not in stop
+    assert one(session, b"Z0,1010,4") == b"OK"
+    stop = resume(session, b"vCont;c:p1.-1")
+    assert b"40:00001010;" in stop and stop.endswith(b"swbreak:;")
+    assert one(session, b"z0,1010,4") == b"OK"
+    assert one(session, b"z0,1010,4") == b"E22"
+    stop = resume(session, b"s")
+    assert b"40:00001014;" in stop
+    assert one(session, b"Z0,1000,4") == b"OK" and one(session, b"Z0,1000,4") == b"OK"
+    assert one(session, b"z0,1000,4") == b"OK"
+    assert 0x1000 in vcpu.sw_table
+    assert one(session, b"z0,1000,4") == b"OK" and 0x1000 not in vcpu.sw_table
+
+
+def test_swbreak_only_when_negotiated_and_legacy_thread_ids() -> None:
+    session, _ = make(negotiate=False)
+    one(session, b"qSupported:xmlRegisters=i386")
+    one(session, b"Z0,1008,4")
+    stop = resume(session, b"c")
+    assert b"swbreak" not in stop and b"thread:1;" in stop
+    assert one(session, b"Hg1") == b"OK" and one(session, b"qC") == b"QC1"
+
+
+def test_hw_breakpoint_and_slot_limit() -> None:
+    session, vcpu = make()
+    assert one(session, b"Z1,100c,4") == b"OK"
+    stop = resume(session, b"c")
+    assert b"40:0000100c;" in stop and stop.endswith(b"hwbreak:;")
+    assert one(session, b"Z1,1004,4") == b"OK"
+    assert one(session, b"Z1,1008,4").startswith(b"E")
+    assert len(session.target.hw_points) == 2
+    assert one(session, b"z1,100c,4") == b"OK" and one(session, b"z1,1004,4") == b"OK"
+    assert vcpu.hw == []
+    assert one(session, b"z1,1004,4") == b"E22"
+
+
+@pytest.mark.parametrize(("z_type", "opcode", "reason"), [
+    (2, 0x90000000, b"watch"), (3, 0x80000000, b"rwatch"), (4, 0x90000000, b"awatch"),
+    (4, 0x80000000, b"awatch")])
+def test_watchpoints_report_kind_and_data_address(z_type: int, opcode: int, reason: bytes) -> None:
+    session, vcpu = make(program=[NOP, opcode | 0x204, branch(-8)])
+    assert one(session, b"Z%d,200,8" % z_type) == b"OK"
+    stop = resume(session, b"vCont;c:p1.-1")
+    assert stop.endswith(b"%s:204;" % reason)
+    assert b"40:00001004;" in stop                       # pc at the load/store, access not done
+    assert one(session, b"z%d,200,8" % z_type) == b"OK"
+
+
+def test_range_step_and_power_off() -> None:
+    session, vcpu = make(program=[NOP, NOP, NOP, NOP, POWEROFF])
+    stop = resume(session, b"vCont;r1000,100c:p1.1;c:p1.-1")
+    assert b"40:0000100c;" in stop
+    vcpu.regs["r3"] = 7
+    assert resume(session, b"c") == b"W07;process:1"
+    assert one(session, b"?") == b"W07;process:1"
+    assert one(session, b"c") == b"W07;process:1"
+
+
+def test_interrupt_gives_t02() -> None:
+    session, _ = make()
+    session.begin_resume(Resume(step=False))
+    assert session.run_slice(100) is None
+    assert session.interrupt().startswith(b"T02")
+    assert not session.running
+    assert session.interrupt() is None
+
+
+def test_resume_with_address_and_signal_forms() -> None:
+    session, vcpu = make()
+    assert b"40:0000100c;" in resume(session, b"s1008")
+    assert b"40:00001010;" in resume(session, b"S05;100c")
+    one(session, b"Z0,1018,4")
+    assert b"40:00001018;" in resume(session, b"C05")
+    assert one(session, b"vCont;x") == b"E22" and one(session, b"vCont;c:p2.1") == b"E22"
+    assert one(session, b"vCont;t:p1.1").startswith(b"T00")
+
+
+def test_detach_kill_and_monitor() -> None:
+    session, vcpu = make()
+    one(session, b"Z0,1010,4")
+    assert session.handle(b"D;1") == [b"OK", Detach()]
+    assert vcpu.sw_table == set()
+    assert one(session, b"D;5") == b"E22"
+    assert session.handle(b"k") == [Kill()]
+    assert session.handle(b"vKill;1") == [b"OK", Kill()]
+    replies = session.handle(b"qRcmd," + b"help".hex().encode())
+    assert replies[-1] == b"OK" and all(r.startswith(b"O") for r in replies[:-1])
+    text = b"".join(bytes.fromhex(r[1:].decode()) for r in replies[:-1]).decode()
+    assert "info tlb" in text
+    debug = session.handle(b"qRcmd," + b"debug".hex().encode())
+    assert b"fake debug control".hex().encode() in b"".join(debug[:-1])
+    vcpu.regs["pc"] = 0x1010
+    vcpu.ram[0x1000] = 0xFF
+    one(session, b"Z0,1008,4")
+    session.handle(b"qRcmd," + b"reset".hex().encode())
+    assert vcpu.regs["pc"] == 0x1000 and vcpu.ram[0x1000] == 0x60 and vcpu.sw_table == {0x1008}
+    tlb = session.handle(b"qRcmd," + b"info tlb".hex().encode())
+    assert b"TLB1".hex().encode() in tlb[0]
+    assert one(session, b"qRcmd,7") == b"E22"
+
+
+def test_handler_bug_becomes_e01() -> None:
+    session, vcpu = make()
+
+    def broken(name: str) -> int:
+        raise RuntimeError("boom")
+    vcpu.get_reg = broken  # type: ignore[method-assign]
+    assert one(session, b"g") == b"E01"
+    assert one(session, b"p1") == b"E14"
+
+
+def test_watch_reason_picks_matching_kind() -> None:
+    session, vcpu = make(program=[0x90000000 | 0x300, branch(-4)])
+    one(session, b"Z3,300,4")
+    one(session, b"Z2,300,4")
+    stop = resume(session, b"c")
+    assert stop.endswith(b"watch:300;") and b"rwatch" not in stop and b"awatch" not in stop
+    assert struct.unpack(">I", vcpu.ram[0x300:0x304])[0] == 0
