@@ -73,7 +73,7 @@ def illegal(cpu: HandlerCpu, pc: int) -> int:
     raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)
 
 
-def _privileged(handler: Handler) -> Handler:
+def privileged_only(handler: Handler) -> Handler:
     """Wrap a supervisor-only handler so that problem state (MSR[PR]=1) raises ESR[PPR] instead."""
 
     def checked(cpu: HandlerCpu, pc: int) -> int:
@@ -165,7 +165,7 @@ def decode(word: int, model_name: str) -> tuple[InstructionSpec | None, Handler,
         return None, illegal, 1
     handler = spec.build(word)
     if spec.privileged and handler is not illegal:
-        handler = _privileged(handler)
+        handler = privileged_only(handler)
     return spec, handler, spec.cycles
 
 
