@@ -361,7 +361,8 @@ class Vcpu:
         self._host_debug = HostDebug()
         # EA -> [pa, reference count]; the core's dispatch table (cpu.sw_dispatch) is kept in step.
         self._soft: dict[int, list[int]] = {}
-        self.last_exit: ExitInfo | None = None
+        # The latest exit as plain values; ``last_exit`` builds the parsed view only when asked.
+        self._last_exit: tuple[int, int, int, int | None, int | None, str] | None = None
         self._getters: dict[str, _Getter] = {}
         self._setters: dict[str, _Setter] = {}
         self._build_register_table()
@@ -651,7 +652,7 @@ class Vcpu:
     def _exit_intr(self, detail: str) -> int:
         self._begin_exit(KVM_EXIT_INTR)
         cpu = self.cpu
-        self.last_exit = ExitInfo(KVM_EXIT_INTR, cpu.pc, cpu.instructions, detail=detail)
+        self._last_exit = (KVM_EXIT_INTR, cpu.pc, cpu.instructions, None, None, detail)
         return KVM_EXIT_INTR
 
     def _exit_for(self, stop: StopReason) -> int:
@@ -660,8 +661,7 @@ class Vcpu:
         if kind is StopKind.HOST_DEBUG:
             kvm_run = self._begin_exit(KVM_EXIT_DEBUG)
             _PACK_DEBUG_ARCH.pack_into(kvm_run, _OFF_DEBUG_ADDRESS, stop.address & _M32, stop.status)
-            self.last_exit = ExitInfo(KVM_EXIT_DEBUG, cpu.pc, cpu.instructions, stop.address & _M32,
-                                      stop.status, _describe_debug_status(stop.status))
+            self._last_exit = (KVM_EXIT_DEBUG, cpu.pc, cpu.instructions, stop.address & _M32, stop.status, "")
             return KVM_EXIT_DEBUG
         if kind is StopKind.BUDGET:
             return self._exit_intr("instruction budget used up")
@@ -672,14 +672,13 @@ class Vcpu:
             event = KVM_SYSTEM_EVENT_SHUTDOWN if kind is StopKind.POWER_OFF else KVM_SYSTEM_EVENT_RESET
             kvm_run = self._begin_exit(KVM_EXIT_SYSTEM_EVENT)
             _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_SYSTEM_EVENT_TYPE, event, 1, stop.status)
-            self.last_exit = ExitInfo(KVM_EXIT_SYSTEM_EVENT, cpu.pc, cpu.instructions, status=stop.status,
-                                      detail=kind.value)
+            self._last_exit = (KVM_EXIT_SYSTEM_EVENT, cpu.pc, cpu.instructions, None, stop.status, kind.value)
             return KVM_EXIT_SYSTEM_EVENT
         # Checkstop and anything the core adds later: the vCPU cannot continue.
         kvm_run = self._begin_exit(KVM_EXIT_INTERNAL_ERROR)
         _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION, 1,
                                    stop.address & _M32)
-        self.last_exit = ExitInfo(KVM_EXIT_INTERNAL_ERROR, cpu.pc, cpu.instructions, detail=kind.value)
+        self._last_exit = (KVM_EXIT_INTERNAL_ERROR, cpu.pc, cpu.instructions, None, None, kind.value)
         return KVM_EXIT_INTERNAL_ERROR
 
     # ------------------------------------------------------------------------------------------
@@ -696,7 +695,17 @@ class Vcpu:
             cpu.sw_dispatch[ea] = pa
             cpu.patch_instruction(pa, self.debug_inst)
         self.kvm_run[:] = bytes(KVM_RUN_SIZE)
-        self.last_exit = None
+        self._last_exit = None
+
+    @property
+    def last_exit(self) -> ExitInfo | None:
+        """A parsed view of the latest exit (None before the first run and after reset)."""
+        if self._last_exit is None:
+            return None
+        reason, pc, instructions, address, status, detail = self._last_exit
+        if reason == KVM_EXIT_DEBUG and status is not None:
+            detail = _describe_debug_status(status)
+        return ExitInfo(reason, pc, instructions, address, status, detail)
 
     def describe_debug_state(self) -> str:
         """Human-readable debug state for the stub's ``monitor debug`` command."""

@@ -442,6 +442,8 @@ def test_power_off_is_a_shutdown_system_event(model: str) -> None:
     assert vcpu.run() == kvm.KVM_EXIT_SYSTEM_EVENT
     event_type, ndata, status = struct.unpack_from(">IIQ", vcpu.kvm_run, OFF_EXIT_UNION)
     assert (event_type, ndata, status) == (kvm.KVM_SYSTEM_EVENT_SHUTDOWN, 1, 42)
+    # The guest mapped CCSR at 0xE0000000: the debugger reads GPDAT through bus.peek.
+    assert vcpu.read_memory(0xE00FF008, 4) == (0x80000000 | 42).to_bytes(4, "big")
     assert vcpu.run(10) == kvm.KVM_EXIT_SYSTEM_EVENT    # stays off
     vcpu.reset()                                        # the boot state of the (empty) image
     assert vcpu.get_reg("pc") == vcpu.machine.entry
@@ -612,3 +614,30 @@ def test_reset_keeps_debugger_breakpoints() -> None:
     load(vcpu, STRAIGHT_LINE)                            # no image: RAM was cleared, put the code back
     assert vcpu.run(100) == kvm.KVM_EXIT_DEBUG
     assert debug_exit(vcpu) == (BASE + 8, 0)
+
+
+def test_zero_length_watch_covers_the_aligned_word() -> None:
+    vcpu = make_vcpu()
+    load(vcpu, LOAD_STORE)
+    vcpu.set_guest_debug(guest_debug(ENABLE | USE_HW_BP, [(DATA + 2, WATCH_READ, 0)]))
+    assert vcpu.run(100) == kvm.KVM_EXIT_DEBUG
+    assert debug_exit(vcpu) == (DATA, WATCH_READ)        # lwz at DATA touches the watched word
+    assert vcpu.get_reg("pc") == BASE + 8
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_example_guest_breakpoint_at_main_then_power_off(model: str) -> None:
+    output: list[bytes] = []
+    machine = Machine(model, uart_out=output.append)
+    machine.load_elf(str(Path(__file__).parent.parent / "examples" / "bin" / f"hello-{model}.elf"))
+    vcpu = Vcpu(machine)
+    main = machine.symbols["main"]
+    vcpu.insert_sw_breakpoint(main)
+    vcpu.set_guest_debug(guest_debug(ENABLE | USE_SW_BP))
+    assert vcpu.run() == kvm.KVM_EXIT_DEBUG
+    assert debug_exit(vcpu) == (main, 0)
+    assert vcpu.get_reg("pc") == main
+    vcpu.remove_sw_breakpoint(main)
+    assert vcpu.run() == kvm.KVM_EXIT_SYSTEM_EVENT
+    assert struct.unpack_from(">IIQ", vcpu.kvm_run, OFF_EXIT_UNION) == (kvm.KVM_SYSTEM_EVENT_SHUTDOWN, 1, 3)
+    assert b"Hello from e500!" in b"".join(output)
