@@ -6,7 +6,8 @@
  * For every event bit in DBSR (IAC1/2, DAC1R/W, DAC2R/W) the handler bumps a counter and disarms the
  * matching DBCR0 enable (the DBSR and DBCR0 bits share positions), because an IAC or DAC event is
  * taken *before* the instruction, which would otherwise fire again on return. It then clears DBSR
- * (write one to clear) and returns. Scratch registers are kept in SPRG0-3.
+ * (write one to clear) and returns. Scratch registers are kept in SPRG0-3, and it touches no CR
+ * field: the interrupted code may be between a compare and its branch.
  */
 #define SPR_CSRR0  58
 #define SPR_IVPR   63
@@ -18,7 +19,6 @@
 #define SPR_DBCR0  308
 #define SPR_IVOR15 415
 #define SPR_DSRR0  574
-#define DEBUG_EVENT_MASK_HI 0x00FF  /* IAC1-4, DAC1R/W, DAC2R/W: bits 0x00FF0000 */
 
 #ifdef E500MC
 #define SPR_SAVED_PC SPR_DSRR0
@@ -75,7 +75,7 @@ debug_handler:
     COUNT_BIT(18, dac_write_hits)    /* DBSR[DAC1W] 0x00040000 */
     COUNT_BIT(17, dac_read_hits)     /* DBSR[DAC2R] 0x00020000 */
     /* Disarm what fired: DBCR0 &= ~(DBSR & 0x00FF0000). */
-    andis.  r4, r3, DEBUG_EVENT_MASK_HI
+    rlwinm  r4, r3, 0, 8, 15         /* & 0x00FF0000; not andis., which would clobber CR0 */
     mfspr   r5, SPR_DBCR0
     andc    r5, r5, r4
     mtspr   SPR_DBCR0, r5
