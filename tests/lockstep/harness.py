@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from support.qemu_rsp import CORE_REGISTER_NAMES, SSTEP_ENABLE, QemuExited, QemuGdb  # noqa: E402
+from support.qemu_rsp import CORE_REGISTER_NAMES, SSTEP_ENABLE, QemuExitedError, QemuGdb
 
 # -- register indices in the compared block (QEMU's `g` order) --------------------------------------
 PC_INDEX = CORE_REGISTER_NAMES.index("pc")
@@ -300,8 +300,11 @@ def _compare(qemu_regs: list[int], our_regs: list[int]) -> list[tuple[str, int |
     return differences
 
 
-def _compare_sprs(qemu: QemuGdb, ours: OurSide, names: tuple[str, ...]) -> list[tuple[str, int | None, int | None]]:
-    differences: list[tuple[str, int | None, int | None]] = []
+Differences = list[tuple[str, int | None, int | None]]
+
+
+def _compare_sprs(qemu: QemuGdb, ours: OurSide, names: tuple[str, ...]) -> Differences:
+    differences: Differences = []
     for name in names:
         q = qemu.read_spr(name)
         o = ours.read_spr(name)
@@ -339,7 +342,7 @@ def _run(result: LockstepResult, ours: OurSide, qemu: QemuGdb, max_steps: int,
         qemu_off = False
         try:
             qemu.step()
-        except QemuExited:
+        except QemuExitedError:
             qemu_off = True
         ours.step()
         if qemu_off or ours.powered_off:
@@ -365,9 +368,9 @@ def _run(result: LockstepResult, ours: OurSide, qemu: QemuGdb, max_steps: int,
             if not (qemu_regs[target] ^ our_regs[target]) & SRR1_COMPARE_MASK:
                 qemu_regs[target] = our_regs[target]     # deviation "program_srr1_flags"
         differences = _compare(qemu_regs, our_regs)
-        checkpoint = word is not None and (
+        checkpoint = our_regs[PC_INDEX] in vectors or (word is not None and (
             is_x_form(word, OPCODE_31, XO_MTSPR) or is_x_form(word, OPCODE_19, XO_RFI)
-            or is_x_form(word, OPCODE_31, XO_TLBWE)) or our_regs[PC_INDEX] in vectors
+            or is_x_form(word, OPCODE_31, XO_TLBWE)))
         if not differences and checkpoint:
             differences = _compare_sprs(qemu, ours, CHECKPOINT_SPRS)
             if word is not None and is_x_form(word, OPCODE_31, XO_MTSPR):

@@ -6,7 +6,7 @@ register block (r0-r31, pc, msr, cr, lr, ctr, xer; reference kvm-qemu-gdb-debug.
 SPR reads by name through ``p`` (QEMU's numbering comes from its generated ``power-spr.xml``, fetched
 with ``qXfer:features:read``), memory reads, and QEMU's single-step flags (``Qqemu.sstep``).
 Framing: ``$data#cs`` with acks; QEMU has no no-ack mode. Power-off ends QEMU, which the client
-reports as :class:`QemuExited` (a ``W``/``X`` reply or the socket closing).
+reports as :class:`QemuExitedError` (a ``W``/``X`` reply or the socket closing).
 
 Imports: standard library only (it must not depend on the emulator it is checking).
 """
@@ -45,7 +45,7 @@ class RspError(Exception):
     """The stub answered something unexpected (an ``E`` reply, a malformed packet, a timeout)."""
 
 
-class QemuExited(Exception):
+class QemuExitedError(Exception):
     """QEMU terminated (the guest powered off, or QEMU died); ``status`` is the exit code if known."""
 
     def __init__(self, status: int | None, output: str) -> None:
@@ -119,7 +119,7 @@ class QemuGdb:
         self.serial = serial      # a QEMU chardev spec for the UART, e.g. "file:/tmp/uart.txt"
         self._buffer = bytearray()
         self._spr_numbers: dict[str, int] | None = None
-        self.exited: QemuExited | None = None
+        self.exited: QemuExitedError | None = None
         self._process, self._sock = self._start(extra_args)
         # Fetch target.xml first, as gdb does: until a client has read it, QEMU 7.2 answers `g`/`p`
         # in its legacy no-XML layout (observed: pc read as 0 at boot).
@@ -172,16 +172,14 @@ class QemuGdb:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def _exit_now(self, status: int | None) -> QemuExited:
+    def _exit_now(self, status: int | None) -> QemuExitedError:
         with contextlib.suppress(OSError):
             self._sock.close()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         output = self._kill(self._process)
         code = self._process.returncode if status is None else status
-        self.exited = QemuExited(code, output)
+        self.exited = QemuExitedError(code, output)
         return self.exited
 
     # -- framing ---------------------------------------------------------------------------------
@@ -205,10 +203,13 @@ class QemuGdb:
                     payload = bytes(self._buffer[start + 1:end])
                     sent_sum = int(self._buffer[end + 1:end + 3], 16)
                     del self._buffer[:end + 3]
-                    if checksum(payload) != sent_sum:
-                        self._sock.sendall(b"-")   # QEMU resends its last packet on a nak
+                    good = checksum(payload) == sent_sum
+                    # QEMU resends its last packet on a nak. It may already be gone after a
+                    # final W reply, so a failed ack is not an error.
+                    with contextlib.suppress(OSError):
+                        self._sock.sendall(b"+" if good else b"-")
+                    if not good:
                         continue
-                    self._sock.sendall(b"+")
                     return expand_run_length(payload)
             self._read_more()
 
