@@ -259,8 +259,8 @@ assert _OFF_SYSTEM_EVENT_DATA0 == _OFF_SYSTEM_EVENT_TYPE + 8 == _OFF_SYSTEM_EVEN
 assert _OFF_INTERNAL_DATA0 == _OFF_INTERNAL_SUBERROR + 8
 _ZERO_EXIT_UNION = bytes(KVM_RUN_EXIT_UNION_SIZE)
 
-# Instructions per Cpu.run call when run() has no budget, so immediate_exit is noticed promptly.
-_UNBOUNDED_SLICE = 1 << 16
+# Instructions per Cpu.run call, so an immediate_exit set by another thread is noticed within a few ms.
+_RUN_SLICE = 1 << 14
 
 _PAGE_SIZE = 1 << cpu_module.PAGE_SHIFT
 _PAGE_MASK = _PAGE_SIZE - 1
@@ -622,23 +622,26 @@ class Vcpu:
     def run(self, max_instructions: int | None = None) -> int:
         """Run the guest until an exit; fill ``kvm_run`` and return its ``exit_reason``.
 
-        ``max_instructions`` bounds the instructions retired (KVM_EXIT_INTR when used up); None runs
-        until a debug event or power-off, checking ``kvm_run.immediate_exit`` between slices so another
-        thread can stop it. With ``immediate_exit`` already set, returns KVM_EXIT_INTR at once.
+        ``max_instructions`` bounds the instructions run (KVM_EXIT_INTR when used up); None runs until a
+        debug event or power-off. ``kvm_run.immediate_exit`` is checked before running and between
+        slices of the run, so another thread can stop it (KVM_EXIT_INTR at a clean boundary).
         """
         kvm_run = self.kvm_run
         if kvm_run[_OFF_IMMEDIATE_EXIT]:
             return self._exit_intr("immediate_exit")
         cpu_run = self.cpu.run
-        if max_instructions is None:
-            while True:
-                stop = cpu_run(_UNBOUNDED_SLICE)
-                if stop.kind is not StopKind.BUDGET:
+        remaining = max_instructions
+        while True:
+            budget = _RUN_SLICE if remaining is None else min(remaining, _RUN_SLICE)
+            stop = cpu_run(budget)
+            if stop.kind is not StopKind.BUDGET:
+                break
+            if remaining is not None:
+                remaining -= budget
+                if remaining <= 0:
                     break
-                if kvm_run[_OFF_IMMEDIATE_EXIT]:
-                    return self._exit_intr("immediate_exit")
-        else:
-            stop = cpu_run(max_instructions)
+            if kvm_run[_OFF_IMMEDIATE_EXIT]:
+                return self._exit_intr("immediate_exit")
         return self._exit_for(stop)
 
     def _begin_exit(self, reason: int) -> bytearray:

@@ -641,3 +641,27 @@ def test_example_guest_breakpoint_at_main_then_power_off(model: str) -> None:
     assert vcpu.run() == kvm.KVM_EXIT_SYSTEM_EVENT
     assert struct.unpack_from(">IIQ", vcpu.kvm_run, OFF_EXIT_UNION) == (kvm.KVM_SYSTEM_EVENT_SHUTDOWN, 1, 3)
     assert b"Hello from e500!" in b"".join(output)
+
+
+def test_budget_larger_than_one_slice_is_exact() -> None:
+    vcpu = make_vcpu()
+    load(vcpu, "1: addi r3, r3, 1\nb 1b")
+    before = vcpu.cpu.instructions
+    assert vcpu.run(40_001) == kvm.KVM_EXIT_INTR
+    assert vcpu.cpu.instructions - before == 40_001
+    assert vcpu.get_reg("r3") == 20_001
+
+
+def test_immediate_exit_from_another_thread_stops_an_unbounded_run() -> None:
+    import threading
+
+    vcpu = make_vcpu()
+    load(vcpu, "1: addi r3, r3, 1\nb 1b")
+    timer = threading.Timer(0.05, vcpu.kvm_run.__setitem__, (OFF_IMMEDIATE_EXIT, 1))
+    timer.start()
+    try:
+        assert vcpu.run() == kvm.KVM_EXIT_INTR
+    finally:
+        timer.cancel()
+    assert vcpu.get_reg("r3") > 0
+    assert vcpu.get_reg("pc") in (BASE, BASE + 4)
