@@ -166,7 +166,7 @@ def test_hw_breakpoint_and_slot_limit() -> None:
     (2, 0x90000000, b"watch"), (3, 0x80000000, b"rwatch"), (4, 0x90000000, b"awatch"),
     (4, 0x80000000, b"awatch")])
 def test_watchpoints_report_kind_and_data_address(z_type: int, opcode: int, reason: bytes) -> None:
-    session, vcpu = make(program=[NOP, opcode | 0x204, branch(-8)])
+    session, _vcpu = make(program=[NOP, opcode | 0x204, branch(-8)])
     assert one(session, b"Z%d,200,8" % z_type) == b"OK"
     stop = resume(session, b"vCont;c:p1.-1")
     assert stop.endswith(b"%s:204;" % reason)
@@ -194,7 +194,7 @@ def test_interrupt_gives_t02() -> None:
 
 
 def test_resume_with_address_and_signal_forms() -> None:
-    session, vcpu = make()
+    session, _vcpu = make()
     assert b"40:0000100c;" in resume(session, b"s1008")
     assert b"40:00001010;" in resume(session, b"S05;100c")
     one(session, b"Z0,1018,4")

@@ -1,0 +1,61 @@
+"""The e500-gdbstub command line: errors are one readable line, --run passes the exit status through."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HELLO = ROOT / "examples" / "bin" / "hello-e500v2.elf"
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gdbstub", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path / "nothere.elf"))
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "no such file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_elf_is_one_line(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.elf"
+    bogus.write_bytes(b"\x7fELF not really")
+    result = run_cli(str(bogus), "--run")
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and str(bogus) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flags", [["--cpu", "e600"], ["--port", "70000"], ["--sw-break", "x"],
+                                   ["--ram", "0"], ["--bogus"]])
+def test_bad_flags_give_usage_and_error(flags: list[str]) -> None:
+    result = run_cli(str(HELLO), *flags)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("e500-gdbstub: error:")
+
+
+def test_help_lists_every_option() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for option in ("--cpu", "--port", "--sw-break", "--ram", "--run", "IMAGE.elf"):
+        assert option in result.stdout
+
+
+def test_ehpriv_on_e500v2_is_refused() -> None:
+    result = run_cli(str(HELLO), "--sw-break", "ehpriv", "--run")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_run_passes_uart_and_exit_status() -> None:
+    result = run_cli("--run", str(HELLO))
+    assert "Hello from e500!" in result.stdout
+    assert result.returncode == 3, result.stderr

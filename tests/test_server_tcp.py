@@ -1,0 +1,99 @@
+"""The trio server over real loopback TCP with a small Python gdb client and the fake vCPU."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import trio
+from fakes import FakeVcpu
+
+from gdbstub.framing import Framer, Packet, frame
+from gdbstub.server import GdbServer
+
+
+class Client:
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.framer = Framer()
+        self.framer.no_ack = True   # the client side never acks the stub's replies here
+        self.packets: list[bytes] = []
+
+    async def send(self, payload: bytes) -> None:
+        await self.stream.send_all(frame(payload))
+
+    async def receive(self) -> bytes:
+        while not self.packets:
+            data = await self.stream.receive_some(65536)
+            assert data, "server closed the connection"
+            self.packets += [e.payload for e in self.framer.feed(data) if isinstance(e, Packet)]
+        return self.packets.pop(0)
+
+    async def ask(self, payload: bytes) -> bytes:
+        await self.send(payload)
+        return await self.receive()
+
+
+async def start(nursery: trio.Nursery, vcpu: FakeVcpu | None = None) -> tuple[int, io.StringIO, FakeVcpu]:
+    vcpu = vcpu or FakeVcpu()
+    announce = io.StringIO()
+    port = await nursery.start(GdbServer(vcpu, "e500v2", announce=announce).serve)
+    return port, announce, vcpu
+
+
+async def test_session_over_tcp_with_ctrl_c_and_second_connection() -> None:
+    async with trio.open_nursery() as nursery:
+        port, announce, vcpu = await start(nursery)
+        assert announce.getvalue() == f"listening on 127.0.0.1:{port}\n"
+        client = Client(await trio.open_tcp_stream("127.0.0.1", port))
+        await client.stream.send_all(b"+")
+        assert b"multiprocess+" in await client.ask(b"qSupported:multiprocess+;swbreak+")
+        assert vcpu.instructions == 0                 # halted at entry until gdb resumes
+        assert await client.ask(b"QStartNoAckMode") == b"OK"
+        assert (await client.ask(b"?")).startswith(b"T05")
+        # a second gdb is refused and closed, not left hanging
+        intruder = await trio.open_tcp_stream("127.0.0.1", port)
+        with trio.fail_after(2):
+            assert await intruder.receive_some(10) == b""
+        await client.send(b"vCont;c:p1.-1")
+        await trio.sleep(0.05)
+        started = time.perf_counter()
+        await client.stream.send_all(b"\x03")
+        with trio.fail_after(2):
+            stop = await client.receive()
+        assert stop.startswith(b"T02")
+        assert time.perf_counter() - started < 0.5
+        assert vcpu.instructions > 0
+        assert await client.ask(b"m1000,4") == b"60000000"
+        assert await client.ask(b"Z0,1010,4") == b"OK"
+        stop = await client.ask(b"c")
+        assert stop.endswith(b"swbreak:;") and b"40:00001010;" in stop
+        # dropping the connection keeps the guest state and frees the server for the next gdb
+        await client.stream.aclose()
+        await trio.sleep(0.05)
+        again = Client(await trio.open_tcp_stream("127.0.0.1", port))
+        await again.stream.send_all(b"+")
+        assert (await again.ask(b"?")).startswith(b"T05")
+        assert await again.ask(b"p40") == b"00001010"
+        assert vcpu.sw_table == set()
+        # kill resets the guest and closes; the server stays up
+        await again.send(b"vKill;1")
+        assert await again.receive() == b"OK"
+        third = Client(await trio.open_tcp_stream("127.0.0.1", port))
+        await third.stream.send_all(b"+")
+        assert await third.ask(b"p40") == b"00001000"
+        # detach lets the guest run on until the next gdb attaches
+        await third.send(b"D")
+        assert await third.receive() == b"OK"
+        await third.stream.aclose()
+        before = vcpu.instructions
+        await trio.sleep(0.1)
+        assert vcpu.instructions > before
+        fourth = Client(await trio.open_tcp_stream("127.0.0.1", port))
+        await fourth.stream.send_all(b"+")
+        assert (await fourth.ask(b"?")).startswith(b"T05")
+        halted = vcpu.instructions
+        await trio.sleep(0.05)
+        assert vcpu.instructions == halted
+        await fourth.stream.aclose()
+        nursery.cancel_scope.cancel()
