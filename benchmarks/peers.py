@@ -58,8 +58,15 @@ class ElfFileView:
 
 def run_unicorn(path: Path, count_instructions: bool = False) -> PeerResult:
     """Run the ELF on unicorn's e500v2 model until the power-off GPIO write."""
-    from unicorn import UC_ARCH_PPC, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_BIG_ENDIAN
-    from unicorn import UC_MODE_PPC32, Uc
+    from unicorn import (
+        UC_ARCH_PPC,
+        UC_HOOK_BLOCK,
+        UC_HOOK_MEM_READ,
+        UC_HOOK_MEM_WRITE,
+        UC_MODE_BIG_ENDIAN,
+        UC_MODE_PPC32,
+        Uc,
+    )
     from unicorn import ppc_const as ppc
 
     entry, segments = _load_segments(path)

@@ -113,11 +113,11 @@ class Access(IntEnum):
     WRITE = 2
 
 
-class TlbMiss(Exception):  # noqa: N818 - name fixed by docs/architecture.md
+class TlbMiss(Exception):
     """No valid TLB entry matches the effective address (instruction/data TLB error interrupt)."""
 
 
-class ProtectionFault(Exception):  # noqa: N818 - name fixed by docs/architecture.md
+class ProtectionFault(Exception):
     """A matching entry exists but its permission bits deny the access (ISI/DSI)."""
 
 
