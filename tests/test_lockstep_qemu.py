@@ -109,7 +109,9 @@ def test_rsp_client_boot_state_and_step(model: str) -> None:
         assert qemu.read_spr("pvr") == ours.read_spr("pvr")
         qemu.step()
         assert qemu.read_core_registers()[harness.PC_INDEX] == ours.machine.entry + 4
-        assert qemu.read_memory(ours.machine.entry, 4) == ours.fetch_word(ours.machine.entry).to_bytes(4, "big")
+        entry_word = ours.fetch_word(ours.machine.entry)
+        assert entry_word is not None
+        assert qemu.read_memory(ours.machine.entry, 4) == entry_word.to_bytes(4, "big")
 
 
 def test_rsp_client_reports_power_off() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,20 +332,26 @@ def _run(result: LockstepResult, ours: OurSide, qemu: QemuGdb, max_steps: int,
         result.divergence = Divergence(0, ours.cpu.pc, None, "(boot state)", boot_differences)
         return
     vectors = ours.vectors()
+    previous_word: int | None = None
     for step in range(1, max_steps + 1):
         pc = ours.cpu.pc
         word = ours.fetch_word(pc)
-        reason = _unsupported_reason(word, ours) if word is not None and (
-            word >> PRIMARY_SHIFT == OPCODE_31 and (word >> 1) & 0x3FF in (XO_EHPRIV, XO_MTSPR)) else None
-        if reason is not None:
-            result.unsupported = reason
-            return
+        # The unsupported deviations can only start at an ehpriv or right after an mtspr (DBCR0).
+        if (word is not None and is_x_form(word, OPCODE_31, XO_EHPRIV)) or (
+                previous_word is not None and is_x_form(previous_word, OPCODE_31, XO_MTSPR)):
+            reason = _unsupported_reason(word, ours)
+            if reason is not None:
+                result.unsupported = reason
+                return
+        previous_word = word
         qemu_off = False
         try:
             qemu.step()
         except QemuExitedError:
             qemu_off = True
         ours.step()
+        if ours.powered_off and not qemu_off:
+            qemu_off = _qemu_exits_soon(qemu)
         if qemu_off or ours.powered_off:
             if qemu_off and ours.powered_off:
                 result.powered_off = True
@@ -383,6 +390,18 @@ def _run(result: LockstepResult, ours: OurSide, qemu: QemuGdb, max_steps: int,
         if progress is not None and step % 10_000 == 0:
             progress(step)
     result.notes.append(f"stopped after max_steps={max_steps}")
+
+
+def _qemu_exits_soon(qemu: QemuGdb, tries: int = 50) -> bool:
+    """QEMU handles the power-off GPIO's shutdown request in its main loop, after answering the `s`
+    that performed the store: give it a moment (a few more steps of the guest's final spin)."""
+    for _ in range(tries):
+        try:
+            qemu.step()
+        except QemuExitedError:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def _is_time_read(word: int) -> bool:
@@ -446,7 +465,6 @@ def run_many(elves: list[Path], jobs: int = 2, max_steps: int = 2_000_000) -> li
 
 def main(argv: list[str]) -> int:
     import argparse
-    import time
 
     parser = argparse.ArgumentParser(description="QEMU lockstep over guest ELFs")
     parser.add_argument("elves", nargs="+", type=Path)
