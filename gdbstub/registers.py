@@ -4,8 +4,9 @@ Each :class:`RegisterDef` says a register's gdb name, size, remote register numb
 ``p``/``P`` and the expedited stop-reply fields use), group, XML type, target-description feature and
 the key :meth:`emulator.kvm.Vcpu.get_reg` knows it by. From that single table this module generates
 target.xml and its feature documents (served by ``qXfer:features:read``), the ``g``/``G`` layout
-(gdb's built-in e500 layout: every register up to spefscr / fpscr, in regnum order, holes taking no
-space) and value encoding (big-endian, the target byte order).
+(every register in regnum order, holes taking no space: gdb's built-in e500 layout up to spefscr /
+fpscr, then the Book E SPRs, so one ``g`` answers ``info registers`` with no ``p`` at all) and value
+encoding (big-endian, the target byte order).
 
 Numbering follows gdb's own descriptions (reference kvm-qemu-gdb-debug.md 5.2): r0-r31 0-31, ev0h-ev31h
 (e500v2) or f0-f31 (e500mc) 32-63, pc msr cr lr ctr xer 64-69, fpscr 70 (e500mc), acc 73 and spefscr 74
@@ -118,8 +119,9 @@ class RegisterTable:
         self.registers: tuple[RegisterDef, ...] = tuple(_build(model, available))
         self.by_regnum: dict[int, RegisterDef] = {reg.regnum: reg for reg in self.registers}
         self.by_name: dict[str, RegisterDef] = {reg.name: reg for reg in self.registers}
-        g_last = REGNUM_SPEFSCR if model.has_spe else REGNUM_FPSCR
-        self.g_registers: tuple[RegisterDef, ...] = tuple(r for r in self.registers if r.regnum <= g_last)
+        # gdb assigns g offsets in regnum order over the whole description, so the SPRs can ride in
+        # the same packet; that saves one `p` round trip per SPR on every `info registers`.
+        self.g_registers: tuple[RegisterDef, ...] = self.registers
         self.g_size = sum(reg.size for reg in self.g_registers)
         self.documents: dict[str, bytes] = self._documents()
 

@@ -92,14 +92,17 @@ def test_registers_g_p_and_writes() -> None:
     session, vcpu = make()
     vcpu.regs["r3"] = 0x12345678
     vcpu.regs["acc"] = 0x1122334455667788
+    vcpu.regs["srr0"] = 0xABCDEF01
     g = one(session, b"g")
-    assert len(g) == 292 * 2
+    # gdb's 292-byte e500 prefix, then the SPRs (srr0 first) in the same packet.
+    assert len(g) > 292 * 2 and len(g) % 8 == 0
+    assert g[292 * 2:296 * 2] == b"abcdef01"
     assert g[3 * 8:4 * 8] == b"12345678" and g[256 * 2:260 * 2] == b"00001000"
     assert g[280 * 2:288 * 2] == b"1122334455667788"
     assert one(session, b"p49") == b"1122334455667788"
     assert one(session, b"P3=cafef00d") == b"OK" and vcpu.regs["r3"] == 0xCAFEF00D
     assert one(session, b"P3=cafe") == b"E22"
-    assert one(session, b"p4b") == b"00000000"          # srr0 (first SPR)
+    assert one(session, b"p4b") == b"abcdef01"          # srr0 (first SPR)
     assert one(session, b"p46") == b"E14"               # 70 has no register on e500v2
     changed = g[:8] + b"000000ff" + g[16:]
     assert one(session, b"G" + changed) == b"OK" and vcpu.regs["r1"] == 0xFF
