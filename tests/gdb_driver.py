@@ -186,13 +186,13 @@ def _drain(stream: object, sink: list[str], seen_line: threading.Event | None,
         seen_line.set()  # EOF: wake the waiter so it can report the early exit
 
 
-def stub_command(image: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "gdbstub", str(image), "--port", "0", *extra]
+def stub_command(image: Path, cpu: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "gdbstub", str(image), "--cpu", cpu, "--port", "0", *extra]
 
 
-def start_stub(image: Path, *extra: str) -> Server:
-    """Start ``python -m gdbstub IMAGE --port 0`` and wait for its ``listening on`` line on stderr."""
-    process = subprocess.Popen(stub_command(image, *extra), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+def start_stub(image: Path, cpu: str = "e500v2", *extra: str) -> Server:
+    """Start ``python -m gdbstub IMAGE --cpu CPU --port 0`` and wait for its ``listening on`` line."""
+    process = subprocess.Popen(stub_command(image, cpu, *extra), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     listening = threading.Event()
     found: dict[str, int] = {}
@@ -243,7 +243,7 @@ def start_server(image: Path, cpu: str = "e500v2") -> Server:
     """The stub by default; QEMU when E500_E2E_SERVER=qemu (see the module docstring)."""
     if os.environ.get("E500_E2E_SERVER") == "qemu":
         return start_qemu(image, cpu)
-    return start_stub(image)
+    return start_stub(image, cpu)
 
 
 def gdb_command(image: Path, port: int, commands: list[str]) -> list[str]:

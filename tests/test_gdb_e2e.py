@@ -156,10 +156,12 @@ def test_two_hardware_breakpoints_and_a_third_is_refused(gdb_run: GdbRunner, cpu
     out = session.output
     assert re.search(r"Breakpoint 1, square \(", out), session.describe()
     assert re.search(r"Breakpoint 2, fill_buffer \(", out), session.describe()
-    assert re.search(r"Cannot insert hardware breakpoint 3", out), session.describe()
+    # gdb names whichever breakpoint it failed to insert (it inserts all three at the resume).
+    assert re.search(r"Cannot insert hardware breakpoint [123]\.", out), session.describe()
     assert "Could not insert hardware breakpoints" in out, session.describe()
-    # The refused resume did not move the guest.
-    assert last_value(out) == session.symbols["fill_buffer"], session.describe()
+    # The refused resume went no further than gdb's step off the breakpoint it was stopped at.
+    pc = last_value(out)
+    assert session.symbols["fill_buffer"] <= pc <= session.symbols["fill_buffer"] + 4, session.describe()
 
 
 def test_watch_stops_after_the_store_with_old_and_new_values(gdb_run: GdbRunner) -> None:
@@ -198,7 +200,7 @@ def test_watch_on_a_64_byte_array(gdb_run: GdbRunner) -> None:
     # gdb shows a 64-byte char array of zeros as 63 repeats plus the terminating NUL.
     assert re.search(r"Hardware watchpoint 1: buffer\s+Old value = '\\000' <repeats 63 times>\s+"
                      r"New value = \"\\000\\001\", '\\000' <repeats 61 times>", out), session.describe()
-    assert re.search(r"in fill_buffer \(", out), session.describe()
+    assert re.search(r"fill_buffer \(seed=(?:seed@entry=)?0\) at loop\.c", out), session.describe()
     assert printed_values(out)[-2:] == ["1 '\\001'", "0 '\\000'"], session.describe()
 
 

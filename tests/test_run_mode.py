@@ -35,7 +35,7 @@ def assert_one_line_error(completed: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.mark.parametrize("cpu", gdb_driver.CPUS)
 def test_run_hello_prints_and_exits_with_its_status(cpu: str) -> None:
-    completed = run_stub("--run", str(gdb_driver.guest_path("hello", cpu)))
+    completed = run_stub("--run", "--cpu", cpu, str(gdb_driver.guest_path("hello", cpu)))
     assert "Hello from e500!" in completed.stdout, completed
     assert completed.returncode == HELLO_EXIT_STATUS, completed
     assert "Traceback" not in completed.stderr, completed.stderr
@@ -53,14 +53,14 @@ def test_installed_script_runs_hello() -> None:
 
 @pytest.mark.parametrize("cpu", gdb_driver.CPUS)
 def test_run_loop_guest_completes(cpu: str) -> None:
-    completed = run_stub("--run", str(gdb_driver.guest_path("loop", cpu)))
+    completed = run_stub("--run", "--cpu", cpu, str(gdb_driver.guest_path("loop", cpu)))
     assert "loop: counter=200 last=39601 total=2646700" in completed.stdout, completed
     assert completed.returncode == 0, completed
 
 
 @pytest.mark.parametrize("cpu", gdb_driver.CPUS)
 def test_run_traps_guest_handles_its_own_traps(cpu: str) -> None:
-    completed = run_stub("--run", str(gdb_driver.guest_path("traps", cpu)))
+    completed = run_stub("--run", "--cpu", cpu, str(gdb_driver.guest_path("traps", cpu)))
     assert f"traps: counted {TRAPS_TOTAL} of {TRAPS_TOTAL} traps, last ESR 0x02000000" in completed.stdout, \
         completed
     assert completed.returncode == 0, completed
@@ -69,7 +69,7 @@ def test_run_traps_guest_handles_its_own_traps(cpu: str) -> None:
 @pytest.mark.parametrize("cpu", gdb_driver.CPUS)
 def test_run_guest_debug_sees_its_own_debug_events(cpu: str) -> None:
     # Unlike QEMU, the emulator models IAC/DAC debug events, so the guest's own handler counts them.
-    completed = run_stub("--run", str(gdb_driver.guest_path("guest_debug", cpu)))
+    completed = run_stub("--run", "--cpu", cpu, str(gdb_driver.guest_path("guest_debug", cpu)))
     assert "guest_debug: iac=5 dac_write=5 dac_read=5 events=15" in completed.stdout, completed
     assert "guest_debug: PASS" in completed.stdout, completed
     assert completed.returncode == 0, completed
