@@ -15,6 +15,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from emulator.board import ImageError, Machine
 from emulator.kvm import Vcpu
@@ -26,8 +27,15 @@ EXIT_IMAGE = 1
 RUN_SLICE = 1 << 20
 
 
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (the full usage stays behind --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog="e500-gdbstub",
         description="GDB remote stub for an emulated PowerPC e500 (QEMU ppce500-style board). The guest "
                     "is halted at its entry until gdb resumes it. 'kill' in gdb resets the guest and the "
