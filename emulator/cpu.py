@@ -88,6 +88,15 @@ from emulator.timers import (
     SPR_TSR,
     Timers,
 )
+from emulator.translate import (
+    MAX_BLOCK_INSTRUCTIONS,
+    NO_BLOCK,
+    Block,
+    Instruction,
+    compile_block,
+    ends_block,
+    template_for,
+)
 
 Handler = Callable[["Cpu", int], int]
 DecodeFn = Callable[[int, str], tuple[Any, Handler, int]]
@@ -182,10 +191,11 @@ STOP_BUDGET = StopReason(StopKind.BUDGET)
 class _Context:
     """Caches valid for one translation context (MSR[PR|IS|DS] value)."""
 
-    __slots__ = ("decoded", "read_pages", "write_pages")
+    __slots__ = ("blocks", "decoded", "read_pages", "write_pages")
 
     def __init__(self) -> None:
         self.decoded: dict[int, tuple[Handler, int]] = {}
+        self.blocks: dict[int, Block] = {}
         self.read_pages: dict[int, int] = {}
         self.write_pages: dict[int, int] = {}
 
@@ -210,6 +220,8 @@ class Cpu:
         self.host_debug = HostDebug()
         self.guest_debug = GuestDebug()
         self.timers = Timers()
+        # Translated blocks (emulator.translate) for run(); False keeps run() on the per-instruction path.
+        self.block_translation = True
         self._build_spr_table()
         self.reset()
 
@@ -242,6 +254,8 @@ class Cpu:
         self._checkstop = False
         self._event_at = 0
         self._slow = False
+        self._fault_index = 0   # instruction of the running block that may fault (set by the block)
+        self._partial = 0       # instructions a block completed when it left early (0: none)
         self._contexts: dict[int, _Context] = {}
         self._code_index: dict[int, list[tuple[dict[int, tuple[Handler, int]], int]]] = {}
         self._code_pages: dict[int, int] = {}   # PA page -> number of decoded words in it
@@ -281,6 +295,7 @@ class Cpu:
         if context is None:
             context = self._contexts[key] = _Context()
         self._decoded = context.decoded
+        self._blocks = context.blocks
         self._read_pages = context.read_pages
         self._write_pages = context.write_pages
         self._event_at = 0
@@ -289,6 +304,7 @@ class Cpu:
         """Forget every cached translation and decoded instruction (TLB/PID/debug change)."""
         for context in self._contexts.values():
             context.decoded.clear()
+            context.blocks.clear()
             context.read_pages.clear()
             context.write_pages.clear()
         self._code_index.clear()
@@ -323,6 +339,7 @@ class Cpu:
             return
         for decoded, ea in users:
             decoded.pop(ea, None)
+        self._event_at = 0   # a running translated block must not go on with stale code
         page = pa_word >> PAGE_SHIFT
         remaining = self._code_pages.get(page, 0) - 1
         if remaining <= 0:
@@ -780,7 +797,129 @@ class Cpu:
                 return stop_or_none
 
     def _run_fast(self, limit: int) -> tuple[int, StopReason | None]:
-        """The hot loop. Returns (budget used, stop reason or None)."""
+        """The hot loop over translated blocks. Returns (budget used, stop reason or None).
+
+        A block runs only when all of it ends before the next event cycle and fits the budget;
+        otherwise (and where no block may exist) one instruction runs on the decoded path, so every
+        stop, event and fault happens at exactly the instruction where single-stepping has it.
+        """
+        if not self.block_translation or self._iac_every_fetch:
+            return self._run_decoded(limit)
+        blocks = self._blocks
+        gpr = self.gpr
+        pc = self.pc
+        cycles = self.cycles
+        done = 0
+        while done < limit:
+            block = blocks.get(pc)
+            if block is None:
+                block = self._translate_block(pc)
+            run = block.run
+            if run is None or cycles + block.cycles >= self._event_at or done + block.count > limit:
+                self.pc = pc
+                self.cycles = cycles
+                used, stop = self._run_decoded(1)
+                done += used
+                if stop is not None or self.cycles >= self._event_at:
+                    return done, stop
+                pc = self.pc
+                cycles = self.cycles
+                continue
+            try:
+                pc = run(gpr, cycles)
+            except Interrupt as exc:
+                index = self._fault_index
+                self.pc = pc = block.start + 4 * index
+                self.cycles = cycles + block.cycle_offsets[index]
+                self.instructions += index
+                done += index
+                if exc.after:
+                    self.cycles += block.instruction_cycles[index]
+                    self.instructions += 1
+                    done += 1
+                else:
+                    done += 1   # as on the decoded path: a fault uses one unit of budget
+                self._event_at = 0
+                return done, self._raise_interrupt_at(exc, pc)
+            except HostDebugExit as exit_:
+                index = self._fault_index
+                self.pc = block.start + 4 * index
+                self.cycles = cycles + block.cycle_offsets[index]
+                self.instructions += index
+                return done + index, StopReason(StopKind.HOST_DEBUG, exit_.address, exit_.status)
+            except PowerOff as power:
+                index = self._fault_index
+                self.pc = pc = block.start + 4 * index
+                self.cycles = cycles + block.cycle_offsets[index]
+                self.instructions += index
+                self._poweroff = power.status
+                return done + index, StopReason(StopKind.POWER_OFF, pc, power.status)
+            if cycles + block.cycles >= self._event_at:
+                # Event state changed inside the block (timer/MSR write, device, code store...).
+                partial = self._partial
+                if partial:
+                    self._partial = 0
+                    count = partial
+                    spent = block.cycle_offsets[partial - 1] + block.instruction_cycles[partial - 1]
+                else:
+                    count, spent = block.count, block.cycles
+                self.pc = pc
+                self.cycles = cycles + spent
+                self.instructions += count
+                return done + count, None
+            cycles += block.cycles
+            done += block.count
+            self.instructions += block.count
+        self.pc = pc
+        self.cycles = cycles
+        return done, None
+
+    def _translate_block(self, pc: int) -> Block:
+        """Build (and cache) the block starting at ``pc``; NO_BLOCK where only single instructions may run."""
+        if pc in self._iac_addresses:
+            self._blocks[pc] = NO_BLOCK
+            return NO_BLOCK
+        decoded = self._decoded
+        msr = self.msr
+        model_name = self.model.name
+        instructions: list[Instruction] = []
+        templates: list[list[str] | None] = []
+        physical: list[int] = []
+        ea = pc
+        while len(instructions) < MAX_BLOCK_INSTRUCTIONS:
+            if instructions and (ea & PAGE_MASK == 0 or ea in self._iac_addresses):
+                break
+            entry = decoded.get(ea)
+            if entry is None:
+                try:
+                    entry = self._fetch_decode(ea)
+                except (Interrupt, HostDebugExit, PowerOff):
+                    break
+                if ea not in decoded:   # not RAM-backed: cannot be invalidated, so never translated
+                    break
+            pa = self.mmu.translate(ea, Access.FETCH, msr)
+            word = self._patches.get(pa)
+            if word is None:
+                word = _U32.unpack_from(self._ram, pa)[0]
+            instruction = Instruction(ea, word, entry[0], entry[1])
+            template = template_for(instruction, model_name)
+            instructions.append(instruction)
+            templates.append(template)
+            physical.append(pa)
+            ea = (ea + 4) & 0xFFFFFFFF
+            if ends_block(template):
+                break
+        if not instructions:
+            return NO_BLOCK   # fetch faults here: the decoded path raises it precisely (not cached)
+        context = self._contexts[msr & _CONTEXT_BITS]
+        block = compile_block(instructions, templates, self, context.read_pages, context.write_pages, self._ram)
+        self._blocks[pc] = block
+        for pa in physical:
+            self._code_index.setdefault(pa, []).append((self._blocks, pc))  # type: ignore[arg-type]
+        return block
+
+    def _run_decoded(self, limit: int) -> tuple[int, StopReason | None]:
+        """The per-instruction loop over the decode cache. Returns (budget used, stop reason or None)."""
         get = self._decoded.get
         pc = self.pc
         cycles = self.cycles

@@ -48,6 +48,12 @@ class HandlerCpu(Protocol):
 
 
 Handler = Callable[[HandlerCpu, int], int]
+# emit(word, pc) -> Python source lines for the block translator (emulator.translate), or None when this
+# word has no template and the block must call the handler. Lines use the locals ``cpu`` and ``gpr``,
+# scratch names, and at most one memory macro line: ``v = LOAD8|16|32(ea)`` or ``STORE8|16|32(ea, v)``.
+# Lines before the macro may only compute scratch locals (no guest state written); a line starting with
+# ``return`` makes the instruction end its block (the translator appends the fall-through return).
+Emitter = Callable[[int, int], "list[str] | None"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class InstructionSpec:
     cycles: int = 1
     privileged: bool = False
     models: frozenset[str] = ALL_MODELS
+    emit: Emitter | None = None                    # source template for the block translator
 
     def available_on(self, model_name: str) -> bool:
         """True when the core variant ``model_name`` implements this instruction."""

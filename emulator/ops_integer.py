@@ -825,21 +825,258 @@ def _build_stwcx(word: int) -> Handler:
     return store_conditional
 
 
+
+# --------------------------------------------------------------------------- source templates
+# emit(word, pc) for the block translator (see emulator.isa.Emitter): the same semantics as the builder
+# named in each docstring, written as source over the locals ``cpu`` and ``gpr``. None = call the handler.
+
+def _cr0_line(result: str) -> str:
+    return (f"cpu.cr = (cpu.cr & {_CR0_CLEAR}) | ({CR0_LT} if {result} & {SIGN} else {CR0_GT} if {result} "
+            f"else {CR0_EQ}) | ((cpu.xer >> 3) & {CR0_SO})")
+
+
+def _emit_addi(word: int, pc: int) -> list[str] | None:
+    """_build_addi."""
+    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
+    if word >> 26 == 15:
+        imm <<= 16
+    if ra == 0:
+        return [f"gpr[{rd}] = {imm & M}"]
+    return [f"gpr[{rd}] = (gpr[{ra}] + {imm}) & {M}"]
+
+
+def _emit_sum(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> Callable[[int, int], list[str] | None]:
+    """_sum_builder: only the forms without OE, CA in or out."""
+    def emit(word: int, pc: int) -> list[str] | None:
+        rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+        if word & 0x400 or writes_ca or carry_in == _CARRY_IN:
+            return None
+        if second == _RB:
+            expression = f"(gpr[{rb}] - gpr[{ra}]) & {M}" if invert_a else f"(gpr[{ra}] + gpr[{rb}]) & {M}"
+        elif second == _ZERO and invert_a and carry_in == 1:
+            expression = f"-gpr[{ra}] & {M}"
+        else:
+            return None
+        lines = [f"r = gpr[{rd}] = {expression}"]
+        if word & 1:
+            lines.append(_cr0_line("r"))
+        return lines
+    return emit
+
+
+def _emit_mullw(word: int, pc: int) -> list[str] | None:
+    """_build_mullw: the form without OE/Rc."""
+    if word & 0x401:
+        return None
+    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    return [f"gpr[{rd}] = (gpr[{ra}] * gpr[{rb}]) & {M}"]
+
+
+def _emit_logical_immediate(word: int, pc: int) -> list[str] | None:
+    """_build_logical_immediate."""
+    rs, ra, imm = (word >> 21) & 31, (word >> 16) & 31, word & 0xFFFF
+    primary = word >> 26
+    if primary in (25, 27, 29):
+        imm <<= 16
+    if primary in (24, 25):
+        return [] if imm == 0 and rs == ra else [f"gpr[{ra}] = gpr[{rs}] | {imm}"]
+    if primary in (26, 27):
+        return [f"gpr[{ra}] = gpr[{rs}] ^ {imm}"]
+    return [f"r = gpr[{ra}] = gpr[{rs}] & {imm}", _cr0_line("r")]
+
+
+def _emit_logical(source: str) -> Callable[[int, int], list[str] | None]:
+    """_logical_builder(operation) where ``source`` is the operation over names s and b."""
+    def emit(word: int, pc: int) -> list[str] | None:
+        rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+        expression = source.replace("s", f"gpr[{rs}]").replace("b", f"gpr[{rb}]")
+        lines = [f"r = gpr[{ra}] = {expression}"]
+        if word & 1:
+            lines.append(_cr0_line("r"))
+        return lines
+    return emit
+
+
+def _emit_or(word: int, pc: int) -> list[str] | None:
+    """_build_or."""
+    rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    lines = [f"r = gpr[{ra}] = gpr[{rs}]" if rs == rb else f"r = gpr[{ra}] = gpr[{rs}] | gpr[{rb}]"]
+    if word & 1:
+        lines.append(_cr0_line("r"))
+    return lines
+
+
+def _emit_extend(bits: int) -> Callable[[int, int], list[str] | None]:
+    """_unary_builder(_extend_byte / _extend_half)."""
+    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
+
+    def emit(word: int, pc: int) -> list[str] | None:
+        rs, ra = (word >> 21) & 31, (word >> 16) & 31
+        lines = [f"r = gpr[{ra}] = (((gpr[{rs}] & {mask}) ^ {sign}) - {sign}) & {M}"]
+        if word & 1:
+            lines.append(_cr0_line("r"))
+        return lines
+    return emit
+
+
+def _emit_srawi(word: int, pc: int) -> list[str] | None:
+    """_build_sraw, immediate form only."""
+    if (word >> 1) & 0x3FF != 824:
+        return None
+    rs, ra, amount = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    lines = [f"s = gpr[{rs}]", f"s = s - {1 << 32} if s & {SIGN} else s", f"r = s >> {amount}",
+             f"cpu.xer = (cpu.xer | {XER_CA}) if s < 0 and (r << {amount}) != s else (cpu.xer & {_NOT_CA})",
+             f"r = gpr[{ra}] = r & {M}"]
+    if word & 1:
+        lines.append(_cr0_line("r"))
+    return lines
+
+
+def _emit_rotate(word: int, pc: int) -> list[str] | None:
+    """_build_rotate."""
+    rs, ra, shift = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    mask = rotate_mask((word >> 6) & 31, (word >> 1) & 31)
+    primary = word >> 26
+    if primary == 23:
+        lines = [f"s = gpr[{rs}]", f"n = gpr[{shift}] & 31",
+                 f"r = gpr[{ra}] = ((s << n) | (s >> (32 - n))) & {mask}"]
+    elif primary == 20:
+        lines = [f"s = gpr[{rs}]",
+                 f"r = gpr[{ra}] = (((s << {shift}) | (s >> {32 - shift})) & {mask}) | (gpr[{ra}] & {M ^ mask})"]
+    elif shift == 0:
+        lines = [f"r = gpr[{ra}] = gpr[{rs}] & {mask}"]
+    else:
+        lines = [f"s = gpr[{rs}]", f"r = gpr[{ra}] = ((s << {shift}) | (s >> {32 - shift})) & {mask}"]
+    if word & 1:
+        lines.append(_cr0_line("r"))
+    return lines
+
+
+def _emit_compare(signed: bool, immediate: bool) -> Callable[[int, int], list[str] | None]:
+    """_compare_builder."""
+    def emit(word: int, pc: int) -> list[str] | None:
+        if word & 0x00200000:
+            return None
+        shift = 28 - 4 * ((word >> 23) & 7)
+        keep = M ^ (0xF << shift)
+        ra, rb = (word >> 16) & 31, (word >> 11) & 31
+        bias = SIGN if signed else 0
+        constant = ((_simm16(word) & M) if signed else word & 0xFFFF) ^ bias
+        left = f"gpr[{ra}] ^ {bias}" if bias else f"gpr[{ra}]"
+        right = str(constant) if immediate else (f"gpr[{rb}] ^ {bias}" if bias else f"gpr[{rb}]")
+        return [f"s = {left}", f"n = {right}",
+                f"cpu.cr = (cpu.cr & {keep}) | (((8 if s < n else 4 if s > n else 2) | (cpu.xer >> 31)) << {shift})"]
+    return emit
+
+
+def _emit_b(word: int, pc: int) -> list[str] | None:
+    """_build_b."""
+    offset = (word & 0x03FFFFFC) - (0x04000000 if word & 0x02000000 else 0)
+    target = offset & M if word & 2 else (pc + offset) & M
+    lines = [f"cpu.lr = {(pc + 4) & M}"] if word & 1 else []
+    return [*lines, f"return {target}"]
+
+
+def _branch_lines(word: int, pc: int, target: str, allow_decrement: bool) -> list[str] | None:
+    decrements, on_zero, tests_cr, condition_bit, wanted, link = _bc_fields(word)
+    if decrements and not allow_decrement:
+        return None
+    lines = [f"t = {target}"]   # read before bclrl overwrites LR
+    if link:
+        lines.append(f"cpu.lr = {(pc + 4) & M}")
+    conditions = []
+    if decrements:
+        lines.append(f"n = cpu.ctr = (cpu.ctr - 1) & {M}")
+        conditions.append("n == 0" if on_zero else "n != 0")
+    if tests_cr:
+        conditions.append(f"cpu.cr & {condition_bit}" if wanted else f"not (cpu.cr & {condition_bit})")
+    if conditions:
+        lines.append(f"if {' and '.join(conditions)}:")
+        lines.append("    return t")
+        lines.append(f"return {(pc + 4) & M}")
+    else:
+        lines.append("return t")
+    return lines
+
+
+def _emit_bc(word: int, pc: int) -> list[str] | None:
+    """_build_bc."""
+    displacement = _simm16(word & ~3)
+    target = displacement & M if word & 2 else (pc + displacement) & M
+    return _branch_lines(word, pc, str(target), True)
+
+
+def _emit_bclr(word: int, pc: int) -> list[str] | None:
+    """_build_bclr."""
+    return _branch_lines(word, pc, "cpu.lr & 0xFFFFFFFC", True)
+
+
+def _emit_bcctr(word: int, pc: int) -> list[str] | None:
+    """_build_bcctr (the decrementing form is illegal: handler)."""
+    return _branch_lines(word, pc, "cpu.ctr & 0xFFFFFFFC", False)
+
+
+_LOAD_MACROS = {"byte": ("LOAD8", ""), "half": ("LOAD16", ""),
+                "half_algebraic": ("LOAD16", "v = ((v ^ 0x8000) - 0x8000) & 0xFFFFFFFF"),
+                "word": ("LOAD32", "")}
+_STORE_MACROS = {"byte": ("STORE8", 0xFF), "half": ("STORE16", 0xFFFF), "word": ("STORE32", M)}
+
+
+def _address_line(word: int, indexed: bool) -> str:
+    ra, rb = (word >> 16) & 31, (word >> 11) & 31
+    base = f"gpr[{ra}]" if ra else "0"
+    offset = f"gpr[{rb}]" if indexed else str(_simm16(word))
+    return f"ea = ({base} + {offset}) & {M}"
+
+
+def _emit_load(kind: str, update: bool, indexed: bool) -> Callable[[int, int], list[str] | None]:
+    """_load_builder."""
+    def emit(word: int, pc: int) -> list[str] | None:
+        rd, ra = (word >> 21) & 31, (word >> 16) & 31
+        if kind not in _LOAD_MACROS or (update and (ra == 0 or ra == rd)):
+            return None
+        macro, extend = _LOAD_MACROS[kind]
+        lines = [_address_line(word, indexed), f"v = {macro}(ea)"]
+        if extend:
+            lines.append(extend)
+        if update:
+            lines.append(f"gpr[{ra}] = ea")
+        lines.append(f"gpr[{rd}] = v")
+        return lines
+    return emit
+
+
+def _emit_store(kind: str, update: bool, indexed: bool) -> Callable[[int, int], list[str] | None]:
+    """_store_builder."""
+    def emit(word: int, pc: int) -> list[str] | None:
+        rs, ra = (word >> 21) & 31, (word >> 16) & 31
+        if kind not in _STORE_MACROS or (update and ra == 0):
+            return None
+        macro, mask = _STORE_MACROS[kind]
+        lines = [_address_line(word, indexed), f"v = gpr[{rs}] & {mask}", f"{macro}(ea, v)"]
+        if update:
+            lines.append(f"gpr[{ra}] = ea")
+        return lines
+    return emit
+
 # --------------------------------------------------------------------------- the table
 
-def _d(mnemonic: str, primary: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE
-       ) -> InstructionSpec:
-    return InstructionSpec(mnemonic, primary, None, 0, build, cycles)
+_Emit = Callable[[int, int], "list[str] | None"]
 
 
-def _x(mnemonic: str, primary: int, xo: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE
-       ) -> InstructionSpec:
-    return InstructionSpec(mnemonic, primary, xo, 10, build, cycles)
+def _d(mnemonic: str, primary: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE,
+       emit: _Emit | None = None) -> InstructionSpec:
+    return InstructionSpec(mnemonic, primary, None, 0, build, cycles, emit=emit)
 
 
-def _xo(mnemonic: str, xo: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE
-        ) -> InstructionSpec:
-    return InstructionSpec(mnemonic, 31, xo, 9, build, cycles)
+def _x(mnemonic: str, primary: int, xo: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE,
+       emit: _Emit | None = None) -> InstructionSpec:
+    return InstructionSpec(mnemonic, primary, xo, 10, build, cycles, emit=emit)
+
+
+def _xo(mnemonic: str, xo: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE,
+        emit: _Emit | None = None) -> InstructionSpec:
+    return InstructionSpec(mnemonic, 31, xo, 9, build, cycles, emit=emit)
 
 
 _LOAD_STORE_D_FORMS = [
@@ -876,70 +1113,76 @@ _SUMS = [
     ("subfze", 200, True, _ZERO, _CARRY_IN, True), ("neg", 104, True, _ZERO, 1, False),
 ]
 
-_LOGICAL: list[tuple[str, int, Callable[[int, int], int]]] = [
-    ("and", 28, int.__and__), ("andc", 60, lambda s, b: s & (b ^ M)),
-    ("eqv", 284, lambda s, b: s ^ b ^ M), ("nand", 476, lambda s, b: (s & b) ^ M),
-    ("nor", 124, lambda s, b: (s | b) ^ M), ("orc", 412, lambda s, b: s | (b ^ M)),
-    ("xor", 316, int.__xor__),
+# The source column is the same operation for the block translator (names s and b).
+_LOGICAL: list[tuple[str, int, Callable[[int, int], int], str]] = [
+    ("and", 28, int.__and__, "s & b"), ("andc", 60, lambda s, b: s & (b ^ M), f"s & (b ^ {M})"),
+    ("eqv", 284, lambda s, b: s ^ b ^ M, f"s ^ b ^ {M}"), ("nand", 476, lambda s, b: (s & b) ^ M, f"(s & b) ^ {M}"),
+    ("nor", 124, lambda s, b: (s | b) ^ M, f"(s | b) ^ {M}"), ("orc", 412, lambda s, b: s | (b ^ M), f"s | (b ^ {M})"),
+    ("xor", 316, int.__xor__, "s ^ b"),
     # Shift amounts are rB & 63; 32..63 give 0, which the mask/width already produce.
-    ("slw", 24, lambda s, b: (s << (b & 63)) & M), ("srw", 536, lambda s, b: s >> (b & 63)),
+    ("slw", 24, lambda s, b: (s << (b & 63)) & M, f"(s << (b & 63)) & {M}"),
+    ("srw", 536, lambda s, b: s >> (b & 63), "s >> (b & 63)"),
 ]
 
 SPECS: list[InstructionSpec] = [
     _d("twi", 3, _trap_builder(True)),
     _d("mulli", 7, _build_mulli, CYCLES_MULTIPLY),
     _d("subfic", 8, _build_subfic),
-    _d("cmpli", 10, _compare_builder(False, True)),
-    _d("cmpi", 11, _compare_builder(True, True)),
+    _d("cmpli", 10, _compare_builder(False, True), emit=_emit_compare(False, True)),
+    _d("cmpi", 11, _compare_builder(True, True), emit=_emit_compare(True, True)),
     _d("addic", 12, _build_addic),
     _d("addic.", 13, _build_addic),
-    _d("addi", 14, _build_addi),
-    _d("addis", 15, _build_addi),
-    _d("bc", 16, _build_bc),
-    _d("b", 18, _build_b),
-    _d("rlwimi", 20, _build_rotate),
-    _d("rlwinm", 21, _build_rotate),
-    _d("rlwnm", 23, _build_rotate),
-    _d("ori", 24, _build_logical_immediate),
-    _d("oris", 25, _build_logical_immediate),
-    _d("xori", 26, _build_logical_immediate),
-    _d("xoris", 27, _build_logical_immediate),
-    _d("andi.", 28, _build_logical_immediate),
-    _d("andis.", 29, _build_logical_immediate),
+    _d("addi", 14, _build_addi, emit=_emit_addi),
+    _d("addis", 15, _build_addi, emit=_emit_addi),
+    _d("bc", 16, _build_bc, emit=_emit_bc),
+    _d("b", 18, _build_b, emit=_emit_b),
+    _d("rlwimi", 20, _build_rotate, emit=_emit_rotate),
+    _d("rlwinm", 21, _build_rotate, emit=_emit_rotate),
+    _d("rlwnm", 23, _build_rotate, emit=_emit_rotate),
+    _d("ori", 24, _build_logical_immediate, emit=_emit_logical_immediate),
+    _d("oris", 25, _build_logical_immediate, emit=_emit_logical_immediate),
+    _d("xori", 26, _build_logical_immediate, emit=_emit_logical_immediate),
+    _d("xoris", 27, _build_logical_immediate, emit=_emit_logical_immediate),
+    _d("andi.", 28, _build_logical_immediate, emit=_emit_logical_immediate),
+    _d("andis.", 29, _build_logical_immediate, emit=_emit_logical_immediate),
     _d("lmw", 46, _build_lmw, CYCLES_LOAD),
     _d("stmw", 47, _build_stmw),
-    *(_d(name, primary, _load_builder(kind, update, False) if is_load
-         else _store_builder(kind, update, False), CYCLES_LOAD if is_load else CYCLES_SIMPLE)
+    *(_d(name, primary, _load_builder(kind, update, False), CYCLES_LOAD, _emit_load(kind, update, False))
+      if is_load else
+      _d(name, primary, _store_builder(kind, update, False), CYCLES_SIMPLE, _emit_store(kind, update, False))
       for name, primary, kind, update, is_load in _LOAD_STORE_D_FORMS),
     _x("mcrf", 19, 0, _build_mcrf),
-    _x("bclr", 19, 16, _build_bclr),
-    _x("bcctr", 19, 528, _build_bcctr),
+    _x("bclr", 19, 16, _build_bclr, emit=_emit_bclr),
+    _x("bcctr", 19, 528, _build_bcctr, emit=_emit_bcctr),
     *(_x(name, 19, xo, _build_cr_logical) for name, xo in (
         ("crnor", 33), ("crandc", 129), ("crxor", 193), ("crnand", 225), ("crand", 257),
         ("creqv", 289), ("crorc", 417), ("cror", 449))),
-    _x("cmp", 31, 0, _compare_builder(True, False)),
+    _x("cmp", 31, 0, _compare_builder(True, False), emit=_emit_compare(True, False)),
     _x("tw", 31, 4, _trap_builder(False)),
     _x("mfcr", 31, 19, _build_mfcr),
     _x("lwarx", 31, 20, _build_lwarx, CYCLES_LOAD),
     _x("cntlzw", 31, 26, _unary_builder(_count_leading_zeros)),
-    _x("cmpl", 31, 32, _compare_builder(False, False)),
+    _x("cmpl", 31, 32, _compare_builder(False, False), emit=_emit_compare(False, False)),
     _x("mtcrf", 31, 144, _build_mtcrf),
     _x("stwcx.", 31, 150, _build_stwcx),
-    _x("or", 31, 444, _build_or),
+    _x("or", 31, 444, _build_or, emit=_emit_or),
     _x("mcrxr", 31, 512, _build_mcrxr),
     _x("sraw", 31, 792, _build_sraw),
-    _x("srawi", 31, 824, _build_sraw),
-    _x("extsh", 31, 922, _unary_builder(_extend_half)),
-    _x("extsb", 31, 954, _unary_builder(_extend_byte)),
-    *(_x(name, 31, xo, _logical_builder(operation)) for name, xo, operation in _LOGICAL),
-    *(_x(name, 31, xo, _load_builder(kind, update, True) if is_load
-         else _store_builder(kind, update, True), CYCLES_LOAD if is_load else CYCLES_SIMPLE)
+    _x("srawi", 31, 824, _build_sraw, emit=_emit_srawi),
+    _x("extsh", 31, 922, _unary_builder(_extend_half), emit=_emit_extend(16)),
+    _x("extsb", 31, 954, _unary_builder(_extend_byte), emit=_emit_extend(8)),
+    *(_x(name, 31, xo, _logical_builder(operation), emit=_emit_logical(source))
+      for name, xo, operation, source in _LOGICAL),
+    *(_x(name, 31, xo, _load_builder(kind, update, True), CYCLES_LOAD, _emit_load(kind, update, True))
+      if is_load else
+      _x(name, 31, xo, _store_builder(kind, update, True), CYCLES_SIMPLE, _emit_store(kind, update, True))
       for name, xo, kind, update, is_load in _LOAD_STORE_X_FORMS),
-    *(_xo(name, xo, _sum_builder(invert, second, carry, writes_ca))
+    *(_xo(name, xo, _sum_builder(invert, second, carry, writes_ca),
+          emit=_emit_sum(invert, second, carry, writes_ca))
       for name, xo, invert, second, carry, writes_ca in _SUMS),
     _xo("mulhwu", 11, _build_mulhw, CYCLES_MULTIPLY),
     _xo("mulhw", 75, _build_mulhw, CYCLES_MULTIPLY),
-    _xo("mullw", 235, _build_mullw, CYCLES_MULTIPLY),
+    _xo("mullw", 235, _build_mullw, CYCLES_MULTIPLY, emit=_emit_mullw),
     _xo("divwu", 459, _build_divw, CYCLES_DIVIDE),
     _xo("divw", 491, _build_divw, CYCLES_DIVIDE),
     InstructionSpec("isel", 31, 15, 5, _build_isel),

@@ -1,0 +1,155 @@
+"""Block translator: straight-line runs of guest instructions compiled into one Python function.
+
+A block starts at an effective address and runs through consecutive instructions until the first
+control transfer (an instruction whose template returns), a page boundary, an IAC-watched address
+or :data:`MAX_BLOCK_INSTRUCTIONS`. Each instruction contributes the source lines of its spec's
+``emit`` template (:mod:`emulator.isa`); an instruction without a template calls its decoded handler.
+The semantics therefore stay defined once, in the instruction table; this module adds only the
+mechanics that keep a block exactly equivalent to single-stepping:
+
+* loads/stores take the RAM page-cache fast path inline; on a miss the block calls the instruction's
+  own handler (the precise slow path: MMU, DAC watches, devices, code invalidation);
+* before any call that may fault or read the cycle counter, ``cpu.cycles`` and ``cpu._fault_index``
+  say which instruction is running, so the core can make the fault precise;
+* after such a call, if the handler changed control flow or the event state (``cpu._event_at``
+  lowered: timer write, MSR change, power-off, interrupt line, self-modifying store), the block
+  leaves at once, recording in ``cpu._partial`` how many of its instructions completed.
+
+The caller (:meth:`emulator.cpu.Cpu._run_fast`) only enters a block when its whole cycle cost ends
+before the next timer event and its length fits the instruction budget.
+
+Imports: the standard library and :mod:`emulator.isa` (never ``gdbstub`` or ``trio``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from emulator.isa import Handler, lookup
+
+MAX_BLOCK_INSTRUCTIONS = 48
+PAGE_MASK = 0xFFF
+_M32 = 0xFFFFFFFF
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+# size in bytes and the largest in-page offset the inline fast path may use
+_MACROS = {"LOAD8": (1, True), "LOAD16": (2, True), "LOAD32": (4, True),
+           "STORE8": (1, False), "STORE16": (2, False), "STORE32": (4, False)}
+
+
+class Instruction(NamedTuple):
+    """One decoded instruction of a block, as the translator receives it from the core."""
+
+    pc: int
+    word: int
+    handler: Handler
+    cycles: int
+
+
+class Block(NamedTuple):
+    """A translated block: ``run(gpr, cycles) -> next pc`` and what it costs when it completes."""
+
+    run: Callable[[list[int], int], int] | None   # None: no block here, execute one decoded instruction
+    count: int
+    cycles: int
+    start: int
+    cycle_offsets: tuple[int, ...]   # cycles before instruction i (for precise faults)
+    instruction_cycles: tuple[int, ...]
+
+
+NO_BLOCK = Block(None, 1, 0, 0, (0,), (0,))
+
+
+def template_for(instruction: Instruction, model_name: str) -> list[str] | None:
+    """The spec's source lines for this instruction, or None when the block must call the handler."""
+    spec = lookup(instruction.word)
+    if spec is None or spec.emit is None or not spec.available_on(model_name) or spec.privileged:
+        return None
+    return spec.emit(instruction.word, instruction.pc)
+
+
+def ends_block(lines: Sequence[str] | None) -> bool:
+    return lines is not None and any(line.lstrip().startswith("return") for line in lines)
+
+
+def _slow_call(index: int, instruction: Instruction, cycles_before: int, indent: str) -> list[str]:
+    """Call the handler as the single-step path would, then leave if anything changed."""
+    fall_through = (instruction.pc + 4) & _M32
+    cycles_after = cycles_before + instruction.cycles
+    return [
+        f"{indent}cpu.cycles = cycles + {cycles_before}",
+        f"{indent}cpu._fault_index = {index}",
+        f"{indent}n = h{index}(cpu, {instruction.pc})",
+        f"{indent}if n != {fall_through} or cpu._event_at <= cycles + {cycles_after}:",
+        f"{indent}    cpu._partial = {index + 1}",
+        f"{indent}    cpu._event_at = 0",
+        f"{indent}    return n & {_M32}",
+    ]
+
+
+def _memory_lines(macro: str, argument: str, suffix: list[str], index: int, instruction: Instruction,
+                  cycles_before: int) -> list[str]:
+    size, is_load = _MACROS[macro]
+    pages = "rp" if is_load else "wp"
+    lines = [f"b = {pages}(ea >> 12)"]
+    check = "b is not None" if size == 1 else f"b is not None and ea & {PAGE_MASK} <= {0x1000 - size}"
+    lines.append(f"if {check}:")
+    offset = f"b | (ea & {PAGE_MASK})"
+    if is_load:
+        fetch = {1: f"ram[{offset}]", 2: f"u16(ram, {offset})[0]", 4: f"u32(ram, {offset})[0]"}[size]
+        lines.append(f"    v = {fetch}")
+    else:
+        value = argument.split(",", 1)[1].strip()
+        lines.append({1: f"    ram[{offset}] = {value}", 2: f"    p16(ram, {offset}, {value})",
+                      4: f"    p32(ram, {offset}, {value})"}[size])
+    lines += ["    " + line for line in suffix]
+    lines.append("else:")
+    lines += _slow_call(index, instruction, cycles_before, "    ")
+    return lines
+
+
+def _instruction_lines(index: int, instruction: Instruction, template: list[str] | None,
+                       cycles_before: int) -> list[str]:
+    if template is None:
+        return _slow_call(index, instruction, cycles_before, "")
+    for position, line in enumerate(template):
+        head = line.split("(", 1)[0].replace("v = ", "").strip()
+        if head in _MACROS:
+            argument = line[line.index("(") + 1:line.rindex(")")]
+            return template[:position] + _memory_lines(head, argument, template[position + 1:], index,
+                                                       instruction, cycles_before)
+    return list(template)
+
+
+def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[str] | None],
+                  cpu: Any, read_pages: dict[int, int], write_pages: dict[int, int],
+                  ram: bytearray) -> Block:
+    """Generate, compile and bind the function for ``instructions`` (templates from :func:`template_for`)."""
+    body: list[str] = []
+    offsets: list[int] = []
+    cycles_before = 0
+    for index, (instruction, template) in enumerate(zip(instructions, templates, strict=True)):
+        offsets.append(cycles_before)
+        body.append(f"# {instruction.pc:#010x}: {instruction.word:#010x}")
+        body += _instruction_lines(index, instruction, template, cycles_before)
+        cycles_before += instruction.cycles
+    last = instructions[-1]
+    if not ends_block(templates[-1]):
+        body.append(f"return {(last.pc + 4) & _M32}")
+    handler_names = [f"h{index}" for index in range(len(instructions))]
+    source = "\n".join([
+        f"def bind(cpu, rp, wp, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
+        "    def block(gpr, cycles):",
+        *("        " + line for line in body),
+        "    return block",
+    ])
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<block {instructions[0].pc:#010x}>", "exec"), namespace)
+    run = namespace["bind"](cpu, read_pages.get, write_pages.get, ram, _U16.unpack_from, _U32.unpack_from,
+                            _U16.pack_into, _U32.pack_into, *(i.handler for i in instructions))
+    return Block(run, len(instructions), cycles_before, instructions[0].pc, tuple(offsets),
+                 tuple(i.cycles for i in instructions))
