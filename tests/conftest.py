@@ -86,3 +86,24 @@ def server_factory() -> Iterator[Callable[[Path, str], gdb_driver.Server]]:
     yield start
     for server in servers:
         server.stop()
+
+
+# Differential and fuzz suites print their totals (e.g. "lockstep: 212345 steps ..."); pytest captures
+# the stdout of passing tests, so echo those lines in the terminal summary where CI logs show them.
+FIGURE_PREFIXES = ("lockstep:", "unicorn differential:", "fuzz:", "fast engine:", "determinism:")
+_figures: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" or not report.passed:
+        return
+    for line in report.capstdout.splitlines():
+        if line.startswith(FIGURE_PREFIXES):
+            _figures.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _figures:
+        terminalreporter.section("figures")
+        for line in _figures:
+            terminalreporter.write_line(line)
