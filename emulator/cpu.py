@@ -889,15 +889,16 @@ class Cpu:
         while len(instructions) < MAX_BLOCK_INSTRUCTIONS:
             if instructions and (ea & PAGE_MASK == 0 or ea in self._iac_addresses):
                 break
+            # Probe first: a fetch fault must not touch MAS/MCSR state until it really happens.
+            try:
+                pa = self.mmu.translate(ea, Access.FETCH, msr)
+            except (TlbMiss, ProtectionFault):
+                break
+            if pa + 4 > self._ram_size:   # not RAM-backed: cannot be invalidated, so never translated
+                break
             entry = decoded.get(ea)
             if entry is None:
-                try:
-                    entry = self._fetch_decode(ea)
-                except (Interrupt, HostDebugExit, PowerOff):
-                    break
-                if ea not in decoded:   # not RAM-backed: cannot be invalidated, so never translated
-                    break
-            pa = self.mmu.translate(ea, Access.FETCH, msr)
+                entry = self._fetch_decode(ea)
             word = self._patches.get(pa)
             if word is None:
                 word = _U32.unpack_from(self._ram, pa)[0]

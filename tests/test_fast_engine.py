@@ -1,0 +1,300 @@
+"""Equivalence of the block-translating engine (emulator/translate.py) with the per-instruction paths.
+
+Every test runs two identical machines: one with ``cpu.block_translation`` on (the fast engine),
+one as the reference (single steps via ``cpu.step()``, or the per-instruction decoded loop for long
+runs), and compares the full machine state at budget boundaries and at every debug stop: GPRs, pc,
+MSR, CR, LR, CTR, XER, all SPR storage, time base/DEC/TCR/TSR, TLB and MAS registers, guest debug
+registers, reservation, cycles, instructions, RAM (byte-for-byte), device registers and UART output.
+Guests: every example ELF and the whole lockstep corpus, random instruction streams (seeded), and
+runs with soft breakpoints, host IAC/DAC watches and the decrementer active.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.board import Machine
+from emulator.cpu import StopKind
+from emulator.debug import DataWatch, HostDebug
+from emulator.timers import SPR_DEC, SPR_TBL_READ, SPR_TBU_READ, SPR_TCR, SPR_TSR
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples" / "bin").glob("*.elf"))
+LOCKSTEP = sorted((ROOT / "tests" / "lockstep" / "bin").glob("*.elf"))
+TRAP_WORD = 0x7FE00008   # tw 31,0,0: the soft-breakpoint instruction cpu.trap dispatches
+
+STEP_BOUNDARIES = (1, 2, 3, 7, 40, 333, 1200)   # cumulative instructions compared against cpu.step()
+LONG_CHUNK = 7919                              # odd budget so boundaries fall mid-block
+LONG_LIMIT = 30_000
+
+
+def _model_of(elf: Path) -> str:
+    return "e500mc" if "e500mc" in elf.name else "e500v2"
+
+
+def _machine(elf: Path, fast: bool) -> tuple[Machine, bytearray]:
+    output = bytearray()
+    machine = Machine(model_name=_model_of(elf), uart_out=output.extend)
+    machine.load_elf(str(elf))
+    machine.reset()
+    machine.cpu.block_translation = fast
+    return machine, output
+
+
+def _plain_fields(obj: Any) -> dict[str, Any]:
+    return {name: value for name, value in vars(obj).items()
+            if isinstance(value, (int, bool, str, bytes)) or value is None}
+
+
+def snapshot(machine: Machine, output: bytearray) -> dict[str, Any]:
+    """Everything guest-visible (RAM is compared separately, byte for byte)."""
+    cpu = machine.cpu
+    mmu = machine.mmu
+    devices = {name: _plain_fields(value) for name, value in vars(machine.bus).items()
+               if hasattr(value, "__dict__") and not isinstance(value, (bytearray, bytes))}
+    return {
+        "gpr": list(cpu.gpr), "gpr_hi": list(cpu.gpr_hi), "acc": cpu.acc, "spefscr": cpu.spefscr,
+        "pc": cpu.pc, "msr": cpu.msr, "cr": cpu.cr, "lr": cpu.lr, "ctr": cpu.ctr, "xer": cpu.xer,
+        "sprs": dict(cpu.sprs), "reservation": cpu.reservation, "waiting": cpu.waiting,
+        "instructions": cpu.instructions, "cycles": cpu.cycles,
+        "timers": [cpu.read_spr(spr) for spr in (SPR_TBL_READ, SPR_TBU_READ, SPR_DEC, SPR_TCR, SPR_TSR)],
+        "guest_debug": _plain_fields(cpu.guest_debug),
+        "tlb": [(entry.mas1, entry.mas2, entry.mas3, entry.mas7) for entry in (*mmu.tlb0, *mmu.tlb1)],
+        "mas": (mmu.mas0, mmu.mas1, mmu.mas2, mmu.mas3, mmu.mas4, mmu.mas6, mmu.mas7, tuple(mmu.pid)),
+        "devices": devices, "uart": bytes(output),
+    }
+
+
+def assert_same(fast: tuple[Machine, bytearray], reference: tuple[Machine, bytearray], where: str) -> None:
+    fast_state, reference_state = snapshot(*fast), snapshot(*reference)
+    for key, value in reference_state.items():
+        assert fast_state[key] == value, f"{where}: {key} differs"
+    assert _ram_digest(fast[0]) == _ram_digest(reference[0]), f"{where}: RAM differs"
+
+
+def _ram_digest(machine: Machine) -> tuple[int, int]:
+    ram = machine.bus.ram
+    return zlib.crc32(ram), zlib.adler32(ram)
+
+
+def _step_to(machine: Machine, steps: int) -> None:
+    for _ in range(steps):
+        stop = machine.cpu.step()
+        if stop.kind is not StopKind.BUDGET:
+            return
+
+
+@pytest.mark.parametrize("elf", EXAMPLES + LOCKSTEP, ids=lambda path: path.name)
+def test_guest_matches_reference(elf: Path) -> None:
+    fast, stepped = _machine(elf, True), _machine(elf, False)
+    previous = 0
+    for boundary in STEP_BOUNDARIES:
+        fast_stop = fast[0].cpu.run(boundary - previous)
+        _step_to(stepped[0], boundary - previous)
+        previous = boundary
+        assert_same(fast, stepped, f"after {boundary} instructions (vs single-step)")
+        if fast_stop.kind is not StopKind.BUDGET:
+            return
+    # Longer: against the per-instruction run loop from the same point, at odd chunk boundaries.
+    decoded = stepped
+    while fast[0].cpu.instructions < LONG_LIMIT:
+        fast_stop = fast[0].cpu.run(LONG_CHUNK)
+        decoded_stop = decoded[0].cpu.run(LONG_CHUNK)
+        assert fast_stop == decoded_stop
+        assert_same(fast, decoded, f"at {fast[0].cpu.instructions} instructions")
+        if fast_stop.kind is not StopKind.BUDGET:
+            break
+
+
+def _executed_pcs(elf: Path, count: int) -> list[int]:
+    machine, _ = _machine(elf, False)
+    pcs = []
+    for _ in range(count):
+        pcs.append(machine.cpu.pc)
+        machine.cpu.step()
+    return pcs
+
+
+def _arm(machine: Machine, breakpoints: list[int], iac: list[int], dac: list[DataWatch]) -> None:
+    cpu = machine.cpu
+    for ea in breakpoints:
+        pa = cpu.translate_debug(ea)
+        assert pa is not None
+        cpu.sw_dispatch[ea] = pa
+        cpu.patch_instruction(pa, TRAP_WORD)
+    cpu.set_host_debug(HostDebug(enabled=True, sw_breakpoints=True, iac=list(iac), dac=list(dac)))
+
+
+def _disarm(machine: Machine, breakpoints: list[int]) -> None:
+    cpu = machine.cpu
+    for ea in breakpoints:
+        cpu.sw_dispatch.pop(ea, None)
+        pa = cpu.translate_debug(ea)
+        assert pa is not None
+        cpu.unpatch_instruction(pa)
+    cpu.set_host_debug(HostDebug())
+
+
+def _debug_session(machine: Machine, breakpoints: list[int], iac: list[int], dac: list[DataWatch],
+                   stops: int) -> list[tuple[Any, int]]:
+    """Run, and at each debug stop step over it with everything disarmed (as gdb does), re-arm."""
+    events = []
+    _arm(machine, breakpoints, iac, dac)
+    for _ in range(stops):
+        stop = machine.cpu.run(50_000)
+        events.append((stop, machine.cpu.instructions))
+        if stop.kind is not StopKind.HOST_DEBUG:
+            break
+        _disarm(machine, breakpoints)
+        machine.cpu.step()
+        _arm(machine, breakpoints, iac, dac)
+    return events
+
+
+@pytest.mark.parametrize("elf", [LOCKSTEP[0].parent / "timer-O2-e500v2.elf",
+                                 LOCKSTEP[0].parent / "hash-O2-e500mc.elf",
+                                 EXAMPLES[0].parent / "loop-e500v2.elf"], ids=lambda path: path.name)
+def test_debug_stops_match(elf: Path) -> None:
+    pcs = _executed_pcs(elf, 4000)
+    distinct = sorted(set(pcs[500:]))
+    breakpoints = distinct[::7][:12]
+    iac = [distinct[len(distinct) // 2]]
+    reference, _ = _machine(elf, False)
+    reference.cpu.run(600)
+    stack = reference.cpu.gpr[1]
+    dac = [DataWatch(stack - 32, stack, read=False, write=True)]
+    results = []
+    for fast in (True, False):
+        machine = _machine(elf, fast)
+        events = _debug_session(machine[0], breakpoints, iac, dac, 40)
+        results.append((events, machine))
+    (fast_events, fast_machine), (reference_events, reference_machine) = results
+    assert fast_events == reference_events
+    assert any(stop.kind is StopKind.HOST_DEBUG for stop, _ in fast_events)
+    assert_same(fast_machine, reference_machine, "after the debug session")
+
+
+def test_host_single_step_is_one_instruction() -> None:
+    elf = EXAMPLES[0].parent / "loop-e500v2.elf"
+    machine, output = _machine(elf, True)
+    machine.cpu.run(1000)
+    machine.cpu.set_host_debug(HostDebug(enabled=True, single_step=True))
+    for _ in range(50):
+        before = machine.cpu.instructions
+        stop = machine.cpu.run(1000)
+        assert stop.kind is StopKind.HOST_DEBUG
+        assert machine.cpu.instructions - before <= 1
+
+
+def test_decrementer_interrupts_at_the_same_instruction() -> None:
+    """A short decrementer period on the compute guest: interrupts land mid-block in both engines."""
+    elf = ROOT / "benchmarks" / "bin" / "compute-e500v2.elf"
+    machines = [_machine(elf, fast) for fast in (True, False)]
+    for machine, _ in machines:
+        cpu = machine.cpu
+        cpu.run(20_000)
+        cpu.write_spr(SPR_DEC, 997)
+        cpu.write_spr(SPR_TCR, 0x04400000)   # DIE | ARE: periodic decrementer interrupts
+    for _ in range(6):
+        stops = [machine.cpu.run(3331) for machine, _ in machines]
+        assert stops[0] == stops[1]
+        assert_same(machines[0], machines[1], "with the decrementer running")
+
+
+# --------------------------------------------------------------------------- random instruction streams
+
+def _random_word(rng: random.Random) -> int:
+    """A word from the opcode families that have templates (plus some that do not)."""
+    rd, ra, rb = rng.randrange(32), rng.choice([0, 3, 4, 5, 9, 10]), rng.randrange(32)
+    immediate = rng.randrange(0x10000)
+    data_base = rng.choice([3, 4])
+    choice = rng.randrange(14)
+    if choice == 0:
+        return (rng.choice([14, 15, 24, 25, 26, 27, 28, 29, 12, 7, 8]) << 26) | (rd << 21) | (ra << 16) | immediate
+    if choice == 1:
+        return (rng.choice([10, 11]) << 26) | (rng.randrange(8) << 23) | (ra << 16) | immediate
+    if choice == 2:
+        return (rng.choice([20, 21, 23]) << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (
+            rng.randrange(32) << 6) | (rng.randrange(32) << 1) | rng.randrange(2)
+    if choice in (3, 4, 5):   # D-form loads/stores around the data page
+        primary = rng.choice([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45])
+        return (primary << 26) | (rd << 21) | (data_base << 16) | rng.randrange(0, 0x200, 1)
+    if choice == 6:   # X-form loads/stores
+        xo = rng.choice([23, 55, 87, 119, 151, 183, 215, 247, 279, 311, 343, 375, 407, 439, 534, 662])
+        return (31 << 26) | (rd << 21) | (data_base << 16) | (6 << 11) | (xo << 1)
+    if choice == 7:   # XO-form arithmetic, with OE/Rc
+        xo = rng.choice([266, 10, 138, 234, 202, 40, 8, 136, 232, 200, 104, 235, 11, 75, 459, 491])
+        return (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (rng.randrange(2) << 10) | (xo << 1) | rng.randrange(2)
+    if choice == 8:   # X-form logical, shifts, compares, extends
+        xo = rng.choice([28, 60, 284, 476, 124, 412, 316, 24, 536, 444, 0, 32, 792, 824, 922, 954, 26, 19])
+        return (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (xo << 1) | rng.randrange(2)
+    if choice == 9:   # short forward conditional branches, bdnz
+        bo = rng.choice([4, 12, 16, 18, 20])
+        return (16 << 26) | (bo << 21) | (rng.randrange(32) << 16) | (4 * rng.randrange(1, 4)) | rng.randrange(2)
+    if choice == 10:
+        return (18 << 26) | (4 * rng.randrange(1, 3)) | rng.randrange(2)
+    if choice == 11:   # CR logical, mcrf, mtcrf, isel
+        return rng.choice([(19 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (449 << 1),
+                           (19 << 26) | (rng.randrange(8) << 23) | (rng.randrange(8) << 18),
+                           (31 << 26) | (rd << 21) | (0xFF << 12) | (144 << 1),
+                           (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (rng.randrange(32) << 6) | (15 << 1)])
+    if choice == 12:   # SPR moves: LR, CTR, XER, SPRG0, DEC
+        spr = rng.choice([8, 9, 1, 272, 22])
+        encoded = ((spr & 31) << 16) | ((spr >> 5) << 11)
+        return (31 << 26) | (rd << 21) | encoded | (rng.choice([339, 467]) << 1)
+    return rng.randrange(1 << 32)   # anything at all: illegal forms, traps, system instructions
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_streams_match_single_step(seed: int) -> None:
+    rng = random.Random(seed)
+    elf = EXAMPLES[0].parent / "loop-e500v2.elf"
+    code = 0x00200000
+    words = [_random_word(rng) for _ in range(600)]
+    registers = [rng.randrange(1 << 32) for _ in range(32)]
+    registers[3], registers[4], registers[6] = 0x00300000, 0x00300FF0, rng.choice([0, 2, 0xFFE])
+    ctr = rng.randrange(5)
+    machines = []
+    for fast in (True, False):
+        machine, output = _machine(elf, fast)
+        cpu = machine.cpu
+        for index, word in enumerate(words):
+            machine.bus.ram[code + 4 * index:code + 4 * index + 4] = word.to_bytes(4, "big")
+        cpu.gpr[:] = registers
+        cpu.ctr = ctr
+        cpu.pc = code
+        if seed % 3 == 0:
+            cpu.write_spr(SPR_DEC, 50 + seed)
+            cpu.write_spr(SPR_TCR, 0x04400000)
+        machines.append((machine, output))
+    budgets = [1, 5, 17, 64, 300, 1000]
+    for budget in budgets:
+        machines[0][0].cpu.run(budget)
+        _step_to(machines[1][0], budget)
+        assert_same(machines[0], machines[1], f"seed {seed} after budget {budget}")
+
+
+def test_self_modifying_code_is_seen() -> None:
+    """A store over the next instruction of the running block takes effect, as when single-stepped."""
+    elf = EXAMPLES[0].parent / "loop-e500v2.elf"
+    code = 0x00200000
+    # li r5,1 ; stw r6,12(r7) ; li r5,2 ; li r5,3 (overwritten by r6 = li r5,99) ; b .
+    program = [0x38A00001, 0x90C7000C, 0x38A00002, 0x38A00003, 0x48000000]
+    for fast in (True, False):
+        machine, _ = _machine(elf, fast)
+        cpu = machine.cpu
+        for index, word in enumerate(program):
+            machine.bus.ram[code + 4 * index:code + 4 * index + 4] = word.to_bytes(4, "big")
+        cpu.pc = code
+        cpu.gpr[6], cpu.gpr[7] = program[3], code   # first pass stores the word that is already there
+        cpu.run(5)
+        assert cpu.gpr[5] == 3
+        cpu.pc = code
+        cpu.gpr[6] = 0x38A00063                      # li r5,99 over the fourth instruction
+        cpu.run(5)
+        assert cpu.gpr[5] == 99, f"fast={fast}"
