@@ -805,22 +805,28 @@ class Cpu:
         """
         if not self.block_translation or self._iac_every_fetch:
             return self._run_decoded(limit)
-        blocks = self._blocks
+        get_block = self._blocks.get
         gpr = self.gpr
         pc = self.pc
         cycles = self.cycles
+        event_at = self._event_at
         done = 0
+        retired = 0   # instructions completed by blocks, not yet added to self.instructions
         while done < limit:
-            block = blocks.get(pc)
+            block = get_block(pc)
             if block is None:
                 block = self._translate_block(pc)
-            run = block.run
-            if run is None or cycles + block.cycles >= self._event_at or done + block.count > limit:
+            run = block[0]
+            end = cycles + block[2]
+            if run is None or end >= event_at or done + block[1] > limit:
                 self.pc = pc
                 self.cycles = cycles
+                self.instructions += retired
+                retired = 0
                 used, stop = self._run_decoded(1)
                 done += used
-                if stop is not None or self.cycles >= self._event_at:
+                event_at = self._event_at
+                if stop is not None or self.cycles >= event_at:
                     return done, stop
                 pc = self.pc
                 cycles = self.cycles
@@ -831,47 +837,42 @@ class Cpu:
                 index = self._fault_index
                 self.pc = pc = block.start + 4 * index
                 self.cycles = cycles + block.cycle_offsets[index]
-                self.instructions += index
+                self.instructions += retired + index
                 done += index
                 if exc.after:
                     self.cycles += block.instruction_cycles[index]
                     self.instructions += 1
-                    done += 1
-                else:
-                    done += 1   # as on the decoded path: a fault uses one unit of budget
+                done += 1   # a faulting instruction uses one unit of budget, as on the decoded path
                 self._event_at = 0
                 return done, self._raise_interrupt_at(exc, pc)
             except HostDebugExit as exit_:
                 index = self._fault_index
                 self.pc = block.start + 4 * index
                 self.cycles = cycles + block.cycle_offsets[index]
-                self.instructions += index
+                self.instructions += retired + index
                 return done + index, StopReason(StopKind.HOST_DEBUG, exit_.address, exit_.status)
             except PowerOff as power:
                 index = self._fault_index
                 self.pc = pc = block.start + 4 * index
                 self.cycles = cycles + block.cycle_offsets[index]
-                self.instructions += index
+                self.instructions += retired + index
                 self._poweroff = power.status
                 return done + index, StopReason(StopKind.POWER_OFF, pc, power.status)
-            if cycles + block.cycles >= self._event_at:
-                # Event state changed inside the block (timer/MSR write, device, code store...).
+            if self._partial:
+                # A handler in the block changed control flow or the event state: it left early.
                 partial = self._partial
-                if partial:
-                    self._partial = 0
-                    count = partial
-                    spent = block.cycle_offsets[partial - 1] + block.instruction_cycles[partial - 1]
-                else:
-                    count, spent = block.count, block.cycles
+                self._partial = 0
                 self.pc = pc
-                self.cycles = cycles + spent
-                self.instructions += count
-                return done + count, None
-            cycles += block.cycles
-            done += block.count
-            self.instructions += block.count
+                self.cycles = cycles + block.cycle_offsets[partial - 1] + block.instruction_cycles[partial - 1]
+                self.instructions += retired + partial
+                return done + partial, None
+            cycles = end
+            count = block[1]
+            done += count
+            retired += count
         self.pc = pc
         self.cycles = cycles
+        self.instructions += retired
         return done, None
 
     def _translate_block(self, pc: int) -> Block:

@@ -23,6 +23,7 @@ Imports: the standard library and :mod:`emulator.isa` (never ``gdbstub`` or ``tr
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -35,6 +36,14 @@ _M32 = 0xFFFFFFFF
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
+
+# The user registers a block keeps in locals: loaded at entry, written back before every exit and
+# every handler call (reloaded after it), so handlers and faults always see the architectural values.
+_LOCAL_REGISTERS = ("cr", "xer", "lr", "ctr")
+_REGISTER_USE = re.compile(r"\bcpu\.(cr|xer|lr|ctr)\b")
+_REGISTER_WRITE = re.compile(r"(?<![\w.=!<>])(cr|xer|lr|ctr) = (?!=)")
+_SYNC_OUT = "#sync-out"
+_SYNC_IN = "#sync-in"
 
 # size in bytes and the largest in-page offset the inline fast path may use
 _MACROS = {"LOAD8": (1, True), "LOAD16": (2, True), "LOAD32": (4, True),
@@ -83,7 +92,9 @@ def _slow_call(index: int, instruction: Instruction, cycles_before: int, indent:
     return [
         f"{indent}cpu.cycles = cycles + {cycles_before}",
         f"{indent}cpu._fault_index = {index}",
+        f"{indent}{_SYNC_OUT}",
         f"{indent}n = h{index}(cpu, {instruction.pc})",
+        f"{indent}{_SYNC_IN}",
         f"{indent}if n != {fall_through} or cpu._event_at <= cycles + {cycles_after}:",
         f"{indent}    cpu._partial = {index + 1}",
         f"{indent}    cpu._event_at = 0",
@@ -125,6 +136,28 @@ def _instruction_lines(index: int, instruction: Instruction, template: list[str]
     return list(template)
 
 
+def _keep_registers_local(body: list[str]) -> list[str]:
+    """Rewrite ``cpu.cr``/``xer``/``lr``/``ctr`` to locals with the entry/exit/call synchronisation."""
+    body = [_REGISTER_USE.sub(r"\1", line) for line in body]
+    used = [name for name in _LOCAL_REGISTERS if any(re.search(rf"\b{name}\b", line) for line in body
+                                                      if not line.lstrip().startswith("#"))]
+    written = [name for name in used if any(_REGISTER_WRITE.search(line) for line in body
+                                            if name in _REGISTER_WRITE.findall(line))]
+    result = [f"{name} = cpu.{name}" for name in used]
+    for line in body:
+        stripped = line.lstrip()
+        indent = line[:len(line) - len(stripped)]
+        if stripped == _SYNC_OUT:
+            result += [f"{indent}cpu.{name} = {name}" for name in written]
+        elif stripped == _SYNC_IN:
+            result += [f"{indent}{name} = cpu.{name}" for name in used]
+        else:
+            if stripped.startswith("return"):
+                result += [f"{indent}cpu.{name} = {name}" for name in written]
+            result.append(line)
+    return result
+
+
 def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[str] | None],
                   cpu: Any, read_pages: dict[int, int], write_pages: dict[int, int],
                   ram: bytearray) -> Block:
@@ -140,6 +173,7 @@ def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[
     last = instructions[-1]
     if not ends_block(templates[-1]):
         body.append(f"return {(last.pc + 4) & _M32}")
+    body = _keep_registers_local(body)
     handler_names = [f"h{index}" for index in range(len(instructions))]
     source = "\n".join([
         f"def bind(cpu, rp, wp, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
