@@ -256,6 +256,7 @@ class Cpu:
         self._slow = False
         self._fault_index = 0   # instruction of the running block that may fault (set by the block)
         self._partial = 0       # instructions a block completed when it left early (0: none)
+        self._loops = 0         # passes a self-looping block completed (see emulator.translate.Block)
         self._contexts: dict[int, _Context] = {}
         self._code_index: dict[int, list[tuple[dict[int, tuple[Handler, int]], int]]] = {}
         self._code_pages: dict[int, int] = {}   # PA page -> number of decoded words in it
@@ -831,33 +832,31 @@ class Cpu:
                 pc = self.pc
                 cycles = self.cycles
                 continue
+            looping = block[3]
             try:
-                pc = run(gpr, cycles)
-            except Interrupt as exc:
-                index = self._fault_index
-                self.pc = pc = block.start + 4 * index
-                self.cycles = cycles + block.cycle_offsets[index]
-                self.instructions += retired + index
-                done += index
-                if exc.after:
-                    self.cycles += block.instruction_cycles[index]
-                    self.instructions += 1
-                done += 1   # a faulting instruction uses one unit of budget, as on the decoded path
-                self._event_at = 0
-                return done, self._raise_interrupt_at(exc, pc)
-            except HostDebugExit as exit_:
+                if looping:
+                    # A self-loop runs as many passes as end before the event and fit the budget.
+                    allowed = min((event_at - 1 - cycles) // block[2], (limit - done) // block[1])
+                    pc = run(gpr, cycles, allowed)
+                else:
+                    pc = run(gpr, cycles)
+            except (Interrupt, HostDebugExit, PowerOff) as exc:
+                if looping:   # the passes completed before the one that stopped
+                    passes = self._loops
+                    cycles += passes * block[2]
+                    done += passes * block[1]
+                    retired += passes * block[1]
                 index = self._fault_index
                 self.pc = block.start + 4 * index
                 self.cycles = cycles + block.cycle_offsets[index]
                 self.instructions += retired + index
-                return done + index, StopReason(StopKind.HOST_DEBUG, exit_.address, exit_.status)
-            except PowerOff as power:
-                index = self._fault_index
-                self.pc = pc = block.start + 4 * index
-                self.cycles = cycles + block.cycle_offsets[index]
-                self.instructions += retired + index
-                self._poweroff = power.status
-                return done + index, StopReason(StopKind.POWER_OFF, pc, power.status)
+                return self._block_raised(exc, done + index, block.instruction_cycles[index])
+            if looping:
+                passes = self._loops   # completed passes (the last one may have left early)
+                if passes:
+                    cycles += passes * block[2]
+                    done += passes * block[1]
+                    retired += passes * block[1]
             if self._partial:
                 # A handler in the block changed control flow or the event state: it left early.
                 partial = self._partial
@@ -866,14 +865,31 @@ class Cpu:
                 self.cycles = cycles + block.cycle_offsets[partial - 1] + block.instruction_cycles[partial - 1]
                 self.instructions += retired + partial
                 return done + partial, None
-            cycles = end
-            count = block[1]
-            done += count
-            retired += count
+            if not looping:
+                cycles = end
+                count = block[1]
+                done += count
+                retired += count
         self.pc = pc
         self.cycles = cycles
         self.instructions += retired
         return done, None
+
+    def _block_raised(self, exc: Exception, done: int, cycles: int) -> tuple[int, StopReason | None]:
+        """Finish a block left by an exception; pc/cycles/instructions are those before the instruction."""
+        pc = self.pc
+        if isinstance(exc, Interrupt):
+            if exc.after:
+                self.cycles += cycles
+                self.instructions += 1
+            self._event_at = 0
+            # A faulting instruction uses one unit of budget, as on the decoded path.
+            return done + 1, self._raise_interrupt_at(exc, pc)
+        if isinstance(exc, HostDebugExit):
+            return done, StopReason(StopKind.HOST_DEBUG, exc.address, exc.status)
+        assert isinstance(exc, PowerOff)
+        self._poweroff = exc.status
+        return done, StopReason(StopKind.POWER_OFF, pc, exc.status)
 
     def _translate_block(self, pc: int) -> Block:
         """Build (and cache) the block starting at ``pc``; NO_BLOCK where only single instructions may run."""

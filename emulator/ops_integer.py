@@ -835,6 +835,11 @@ def _cr0_line(result: str) -> str:
             f"else {CR0_EQ}) | ((cpu.xer >> 3) & {CR0_SO})")
 
 
+def _target(word: int, register: int) -> str:
+    """Assignment target: also bind ``r`` for the CR0 line when the word is a record (Rc=1) form."""
+    return f"r = gpr[{register}]" if word & 1 else f"gpr[{register}]"
+
+
 def _emit_addi(word: int, pc: int) -> list[str] | None:
     """_build_addi."""
     rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
@@ -857,7 +862,7 @@ def _emit_sum(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> Ca
             expression = f"-gpr[{ra}] & {M}"
         else:
             return None
-        lines = [f"r = gpr[{rd}] = {expression}"]
+        lines = [f"{_target(word, rd)} = {expression}"]
         if word & 1:
             lines.append(_cr0_line("r"))
         return lines
@@ -890,7 +895,7 @@ def _emit_logical(source: str) -> Callable[[int, int], list[str] | None]:
     def emit(word: int, pc: int) -> list[str] | None:
         rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
         expression = source.replace("s", f"gpr[{rs}]").replace("b", f"gpr[{rb}]")
-        lines = [f"r = gpr[{ra}] = {expression}"]
+        lines = [f"{_target(word, ra)} = {expression}"]
         if word & 1:
             lines.append(_cr0_line("r"))
         return lines
@@ -900,7 +905,7 @@ def _emit_logical(source: str) -> Callable[[int, int], list[str] | None]:
 def _emit_or(word: int, pc: int) -> list[str] | None:
     """_build_or."""
     rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    lines = [f"r = gpr[{ra}] = gpr[{rs}]" if rs == rb else f"r = gpr[{ra}] = gpr[{rs}] | gpr[{rb}]"]
+    lines = [f"{_target(word, ra)} = gpr[{rs}]" if rs == rb else f"{_target(word, ra)} = gpr[{rs}] | gpr[{rb}]"]
     if word & 1:
         lines.append(_cr0_line("r"))
     return lines
@@ -912,7 +917,7 @@ def _emit_extend(bits: int) -> Callable[[int, int], list[str] | None]:
 
     def emit(word: int, pc: int) -> list[str] | None:
         rs, ra = (word >> 21) & 31, (word >> 16) & 31
-        lines = [f"r = gpr[{ra}] = (((gpr[{rs}] & {mask}) ^ {sign}) - {sign}) & {M}"]
+        lines = [f"{_target(word, ra)} = (((gpr[{rs}] & {mask}) ^ {sign}) - {sign}) & {M}"]
         if word & 1:
             lines.append(_cr0_line("r"))
         return lines
@@ -939,14 +944,14 @@ def _emit_rotate(word: int, pc: int) -> list[str] | None:
     primary = word >> 26
     if primary == 23:
         lines = [f"s = gpr[{rs}]", f"n = gpr[{shift}] & 31",
-                 f"r = gpr[{ra}] = ((s << n) | (s >> (32 - n))) & {mask}"]
+                 f"{_target(word, ra)} = ((s << n) | (s >> (32 - n))) & {mask}"]
     elif primary == 20:
         lines = [f"s = gpr[{rs}]",
-                 f"r = gpr[{ra}] = (((s << {shift}) | (s >> {32 - shift})) & {mask}) | (gpr[{ra}] & {M ^ mask})"]
+                 f"{_target(word, ra)} = (((s << {shift}) | (s >> {32 - shift})) & {mask}) | (gpr[{ra}] & {M ^ mask})"]
     elif shift == 0:
-        lines = [f"r = gpr[{ra}] = gpr[{rs}] & {mask}"]
+        lines = [f"{_target(word, ra)} = gpr[{rs}] & {mask}"]
     else:
-        lines = [f"s = gpr[{rs}]", f"r = gpr[{ra}] = ((s << {shift}) | (s >> {32 - shift})) & {mask}"]
+        lines = [f"s = gpr[{rs}]", f"{_target(word, ra)} = ((s << {shift}) | (s >> {32 - shift})) & {mask}"]
     if word & 1:
         lines.append(_cr0_line("r"))
     return lines
@@ -964,8 +969,11 @@ def _emit_compare(signed: bool, immediate: bool) -> Callable[[int, int], list[st
         constant = ((_simm16(word) & M) if signed else word & 0xFFFF) ^ bias
         left = f"gpr[{ra}] ^ {bias}" if bias else f"gpr[{ra}]"
         right = str(constant) if immediate else (f"gpr[{rb}] ^ {bias}" if bias else f"gpr[{rb}]")
-        return [f"s = {left}", f"n = {right}",
-                f"cpu.cr = (cpu.cr & {keep}) | (((8 if s < n else 4 if s > n else 2) | (cpu.xer >> 31)) << {shift})"]
+        if not immediate:
+            return [f"s = {left}", f"n = {right}", f"cpu.cr = (cpu.cr & {keep}) | "
+                    f"(((8 if s < n else 4 if s > n else 2) | (cpu.xer >> 31)) << {shift})"]
+        return [f"s = {left}", f"cpu.cr = (cpu.cr & {keep}) | "
+                f"(((8 if s < {right} else 4 if s > {right} else 2) | (cpu.xer >> 31)) << {shift})"]
     return emit
 
 
@@ -978,10 +986,14 @@ def _emit_b(word: int, pc: int) -> list[str] | None:
 
 
 def _branch_lines(word: int, pc: int, target: str, allow_decrement: bool) -> list[str] | None:
+    """_bc_fields semantics; ``target`` is a constant or an expression read before LR is written."""
     decrements, on_zero, tests_cr, condition_bit, wanted, link = _bc_fields(word)
     if decrements and not allow_decrement:
         return None
-    lines = [f"t = {target}"]   # read before bclrl overwrites LR
+    lines = []
+    if not target.isdigit():
+        lines.append(f"t = {target}")   # read before bclrl overwrites LR
+        target = "t"
     if link:
         lines.append(f"cpu.lr = {(pc + 4) & M}")
     conditions = []
@@ -992,10 +1004,10 @@ def _branch_lines(word: int, pc: int, target: str, allow_decrement: bool) -> lis
         conditions.append(f"cpu.cr & {condition_bit}" if wanted else f"not (cpu.cr & {condition_bit})")
     if conditions:
         lines.append(f"if {' and '.join(conditions)}:")
-        lines.append("    return t")
+        lines.append(f"    return {target}")
         lines.append(f"return {(pc + 4) & M}")
     else:
-        lines.append("return t")
+        lines.append(f"return {target}")
     return lines
 
 

@@ -60,17 +60,22 @@ class Instruction(NamedTuple):
 
 
 class Block(NamedTuple):
-    """A translated block: ``run(gpr, cycles) -> next pc`` and what it costs when it completes."""
+    """A translated block: ``run(gpr, cycles[, allowed]) -> next pc`` and what one pass costs.
 
-    run: Callable[[list[int], int], int] | None   # None: no block here, execute one decoded instruction
+    A block whose last instruction branches back to its own start (``loops``) runs up to ``allowed``
+    passes in one call and leaves the number of completed passes in ``cpu._loops``.
+    """
+
+    run: Callable[..., int] | None   # None: no block here, execute one decoded instruction
     count: int
     cycles: int
+    loops: bool
     start: int
     cycle_offsets: tuple[int, ...]   # cycles before instruction i (for precise faults)
     instruction_cycles: tuple[int, ...]
 
 
-NO_BLOCK = Block(None, 1, 0, 0, (0,), (0,))
+NO_BLOCK = Block(None, 1, 0, False, 0, (0,), (0,))
 
 
 def template_for(instruction: Instruction, model_name: str) -> list[str] | None:
@@ -136,6 +141,24 @@ def _instruction_lines(index: int, instruction: Instruction, template: list[str]
     return list(template)
 
 
+def _loop_to_start(body: list[str], start: int, pass_cycles: int) -> list[str]:
+    """Turn the branch back to the block's start into a loop bounded by ``allowed`` passes."""
+    result = ["k = 0", "while True:"]
+    for line in body:
+        stripped = line.lstrip()
+        indent = "    " + line[:len(line) - len(stripped)]
+        if stripped == f"return {start}":
+            result += [f"{indent}k += 1", f"{indent}if k < allowed:", f"{indent}    cycles += {pass_cycles}",
+                       f"{indent}    continue", f"{indent}cpu._loops = k", f"{indent}{stripped}"]
+        elif stripped == _SYNC_OUT:   # a handler may fault or leave early: k passes are complete
+            result += [f"{indent}cpu._loops = k", f"{indent}{stripped}"]
+        elif stripped.startswith("return") and not stripped.startswith("return n &"):
+            result += [f"{indent}cpu._loops = k + 1", f"{indent}{stripped}"]   # this pass completed
+        else:
+            result.append(f"{indent}{stripped}")
+    return result
+
+
 def _keep_registers_local(body: list[str]) -> list[str]:
     """Rewrite ``cpu.cr``/``xer``/``lr``/``ctr`` to locals with the entry/exit/call synchronisation."""
     body = [_REGISTER_USE.sub(r"\1", line) for line in body]
@@ -173,11 +196,15 @@ def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[
     last = instructions[-1]
     if not ends_block(templates[-1]):
         body.append(f"return {(last.pc + 4) & _M32}")
+    start = instructions[0].pc
+    loops = f"return {start}" in (line.strip() for line in body)
+    if loops:
+        body = _loop_to_start(body, start, cycles_before)
     body = _keep_registers_local(body)
     handler_names = [f"h{index}" for index in range(len(instructions))]
     source = "\n".join([
         f"def bind(cpu, rp, wp, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
-        "    def block(gpr, cycles):",
+        "    def block(gpr, cycles, allowed):" if loops else "    def block(gpr, cycles):",
         *("        " + line for line in body),
         "    return block",
     ])
@@ -185,5 +212,5 @@ def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[
     exec(compile(source, f"<block {instructions[0].pc:#010x}>", "exec"), namespace)
     run = namespace["bind"](cpu, read_pages.get, write_pages.get, ram, _U16.unpack_from, _U32.unpack_from,
                             _U16.pack_into, _U32.pack_into, *(i.handler for i in instructions))
-    return Block(run, len(instructions), cycles_before, instructions[0].pc, tuple(offsets),
+    return Block(run, len(instructions), cycles_before, loops, start, tuple(offsets),
                  tuple(i.cycles for i in instructions))

@@ -298,3 +298,33 @@ def test_self_modifying_code_is_seen() -> None:
         cpu.gpr[6] = 0x38A00063                      # li r5,99 over the fourth instruction
         cpu.run(5)
         assert cpu.gpr[5] == 99, f"fast={fast}"
+
+
+@pytest.mark.parametrize("scenario", ["dac", "tlb_miss", "decrementer", "budget"])
+def test_self_loop_stops_mid_loop(scenario: str) -> None:
+    """A block that branches to itself runs many passes per call; every stop inside it stays exact."""
+    elf = EXAMPLES[0].parent / "loop-e500v2.elf"
+    code = 0x00200000
+    # loop: stw r5,0(r3) ; addi r3,r3,4 ; addi r5,r5,1 ; bdnz loop ; b .
+    program = [0x90A30000, 0x38630004, 0x38A50001, 0x4200FFF4, 0x48000000]
+    machines = []
+    for fast in (True, False):
+        machine, output = _machine(elf, fast)
+        cpu = machine.cpu
+        for index, word in enumerate(program):
+            machine.bus.ram[code + 4 * index:code + 4 * index + 4] = word.to_bytes(4, "big")
+        cpu.pc = code
+        cpu.gpr[3] = 0x00300000 if scenario != "tlb_miss" else 0x03FFF000   # the boot mapping ends at 64 MiB
+        cpu.ctr = 3000
+        if scenario == "dac":
+            cpu.set_host_debug(HostDebug(enabled=True, dac=[DataWatch(0x00301800, 0x00301804, False, True)]))
+        if scenario == "decrementer":
+            cpu.write_spr(SPR_DEC, 333)
+            cpu.write_spr(SPR_TCR, 0x04400000)
+        machines.append((machine, output))
+    budgets = [10_000] if scenario != "budget" else [1, 4, 401, 999, 5000]
+    for budget in budgets:
+        stops = [machine.cpu.run(budget) for machine, _ in machines]
+        assert stops[0] == stops[1]
+        assert_same(machines[0], machines[1], f"{scenario}, budget {budget}")
+    assert machines[0][0].cpu.instructions > 16
