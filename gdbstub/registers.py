@@ -17,6 +17,8 @@ Imports: standard library and :mod:`emulator.models` (model facts).
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as xml_escape
 
@@ -36,6 +38,8 @@ _FEATURE_ANNEX = {
 
 # gdb 13 accepts both names in `set architecture`; powerpc:e500 selects the SPE-aware disassembler.
 _ARCHITECTURE = {"e500v2": "powerpc:e500", "e500mc": "powerpc:e500mc"}
+
+_STRUCT_CODES = {32: "I", 64: "Q"}   # register width in bits -> big-endian struct code
 
 REGNUM_PC = 64
 REGNUM_MSR = 65
@@ -123,11 +127,24 @@ class RegisterTable:
         # the same packet; that saves one `p` round trip per SPR on every `info registers`.
         self.g_registers: tuple[RegisterDef, ...] = self.registers
         self.g_size = sum(reg.size for reg in self.g_registers)
+        # One struct for the whole `g` payload: a single pack + hex instead of one encode per register.
+        self._g_struct = struct.Struct(">" + "".join(_STRUCT_CODES[reg.bits] for reg in self.g_registers))
+        self._g_masks = tuple((1 << reg.bits) - 1 for reg in self.g_registers)
         self.documents: dict[str, bytes] = self._documents()
 
     def encode(self, reg: RegisterDef, value: int) -> bytes:
         """Value as hex in target (big-endian) byte order."""
         return (value & ((1 << reg.bits) - 1)).to_bytes(reg.size, "big").hex().encode()
+
+    def encode_g(self, values: Sequence[int]) -> bytes:
+        """The ``g`` reply payload for ``values`` (one per :attr:`g_registers` entry, in order)."""
+        try:
+            packed = self._g_struct.pack(*values)
+        except struct.error:
+            # A value outside its register's width (or negative): mask it like encode() does.
+            packed = self._g_struct.pack(*(value & mask for value, mask in zip(values, self._g_masks,
+                                                                               strict=True)))
+        return packed.hex().encode()
 
     def decode(self, reg: RegisterDef, hex_value: bytes) -> int:
         """Parse a register value gdb sent in target byte order; ValueError if malformed."""
@@ -139,12 +156,7 @@ class RegisterTable:
         """Decode a ``G`` payload's data (raw bytes) into (register, value) pairs."""
         if len(data) != self.g_size:
             raise ValueError(f"G packet carries {len(data)} bytes, layout has {self.g_size}")
-        values = []
-        offset = 0
-        for reg in self.g_registers:
-            values.append((reg, int.from_bytes(data[offset:offset + reg.size], "big")))
-            offset += reg.size
-        return values
+        return list(zip(self.g_registers, self._g_struct.unpack(data), strict=True))
 
     def _documents(self) -> dict[str, bytes]:
         features: dict[str, list[RegisterDef]] = {}

@@ -26,8 +26,10 @@ log = logging.getLogger("gdbstub.session")
 
 # Largest packet payload we accept and advertise; m/X/qXfer replies are bounded by it.
 PACKET_SIZE = 0x20000
-# Largest `m` reply in bytes of memory (two hex digits each).
-MAX_MEMORY_READ = (PACKET_SIZE - 16) // 2
+# Largest `m` reply in bytes of memory (two hex digits each). gdb sizes its `m` requests from PacketSize
+# (a dump asks for PACKET_SIZE // 2 bytes at a time); longer requests get a shorter reply, which the
+# protocol allows and gdb continues from.
+MAX_MEMORY_READ = PACKET_SIZE // 2
 PID = 1
 TID = 1
 # Registers expedited in every T stop reply: what gdb reads at each stop to find the frame.
@@ -201,13 +203,14 @@ class Session:
             return b"W%02x" % stop.exit_status + (b";process:%x" % PID if self.multiprocess else b"")
         parts = [b"T%02x" % stop.signal]
         registers = self.target.registers
-        for regnum in EXPEDITED_REGNUMS:
-            reg = registers.by_regnum[regnum]
-            try:
-                value = self.target.read_register(reg)
-            except TargetError:
-                continue
-            parts.append(b"%02x:%s;" % (regnum, registers.encode(reg, value)))
+        expedited = [registers.by_regnum[regnum] for regnum in EXPEDITED_REGNUMS]
+        try:
+            values = self.target.read_registers(expedited)
+        except TargetError:
+            # Expedited registers are an optimisation: gdb reads whatever is missing with `g`.
+            values = []
+        for reg, value in zip(expedited, values, strict=False):
+            parts.append(b"%02x:%s;" % (reg.regnum, registers.encode(reg, value)))
         parts.append(b"thread:%s;" % self.thread_id())
         if stop.reason in ("watch", "rwatch", "awatch") and stop.data_address is not None:
             parts.append(b"%s:%x;" % (stop.reason.encode(), stop.data_address))
@@ -257,8 +260,7 @@ class Session:
 
     def _read_m(self, payload: bytes) -> list[Reply]:
         address, length = _address_length(payload[1:])
-        if length > MAX_MEMORY_READ:
-            raise MalformedPacketError("read longer than PacketSize allows")
+        length = min(length, MAX_MEMORY_READ)
         try:
             return [self.target.read_memory(address, length).hex().encode()]
         except TargetError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -148,12 +149,21 @@ class Target:
             raise TargetError(errno.EFAULT, f"cannot write {reg.name}: {error}") from error
 
     def read_g(self) -> bytes:
-        table = self.registers
         keys = self._g_keys
         get_regs = getattr(self.vcpu, "get_regs", None)
         values = get_regs(keys) if callable(get_regs) else [self.vcpu.get_reg(key) for key in keys]
-        pairs = zip(table.g_registers, values, strict=True)
-        return b"".join(table.encode(reg, value) for reg, value in pairs)
+        return self.registers.encode_g(values)
+
+    def read_registers(self, regs: Sequence[RegisterDef]) -> list[int]:
+        """Several registers in one vCPU call (the expedited registers of a stop reply)."""
+        keys = [reg.key for reg in regs]
+        try:
+            get_regs = getattr(self.vcpu, "get_regs", None)
+            if callable(get_regs):
+                return [int(value) for value in get_regs(keys)]
+            return [int(self.vcpu.get_reg(key)) for key in keys]
+        except Exception as error:
+            raise TargetError(errno.EFAULT, f"cannot read registers: {error}") from error
 
     def register_by_regnum(self, regnum: int) -> RegisterDef:
         reg = self.registers.by_regnum.get(regnum)
@@ -393,7 +403,16 @@ class Target:
         entries = getattr(mmu, "entries", None)
         if not callable(entries):
             return "TLB view not available from this vCPU\n"
-        return "".join(f"{entry}\n" for entry in entries()) or "no valid TLB entries\n"
+        lines = []
+        for entry in entries():
+            try:
+                lines.append(f"TLB{entry.tlb}[{entry.index}] EA {entry.epn:#010x} -> PA {entry.pa:#011x}"
+                             f" size {_size_text(entry.size)} TID {entry.tid} TS {entry.ts}"
+                             f" WIMGE {entry.wimge:#04x} {entry.permission_text()}"
+                             f"{' IPROT' if entry.iprot else ''}\n")
+            except (AttributeError, TypeError, ValueError):
+                lines.append(f"{entry}\n")
+        return "".join(lines) or "no valid TLB entries\n"
 
     def describe_sprs(self) -> str:
         lines = []
@@ -410,6 +429,13 @@ class Target:
         bus = getattr(getattr(self.vcpu, "machine", None), "bus", None)
         size = getattr(bus, "ram_size", None)
         return size if isinstance(size, int) else None
+
+
+def _size_text(size: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} B"
 
 
 __all__ = ["REGNUM_PC", "StopEvent", "Target", "TargetError"]
