@@ -94,7 +94,9 @@ from emulator.translate import (
     Block,
     Instruction,
     compile_block,
+    branches_back,
     ends_block,
+    falls_through,
     template_for,
 )
 
@@ -836,7 +838,10 @@ class Cpu:
             try:
                 if looping:
                     # A self-loop runs as many passes as end before the event and fit the budget.
-                    allowed = min((event_at - 1 - cycles) // block[2], (limit - done) // block[1])
+                    allowed = (event_at - 1 - cycles) // block[2]
+                    by_budget = (limit - done) // block[1]
+                    if by_budget < allowed:
+                        allowed = by_budget
                     pc = run(gpr, cycles, allowed)
                 else:
                     pc = run(gpr, cycles)
@@ -857,14 +862,18 @@ class Cpu:
                     cycles += passes * block[2]
                     done += passes * block[1]
                     retired += passes * block[1]
-            if self._partial:
-                # A handler in the block changed control flow or the event state: it left early.
-                partial = self._partial
+            partial = self._partial
+            if partial:
+                # The block left early: a taken side exit, or a handler that changed control flow or
+                # the event state (which lowered _event_at to 0, so the loop stops below).
                 self._partial = 0
-                self.pc = pc
-                self.cycles = cycles + block.cycle_offsets[partial - 1] + block.instruction_cycles[partial - 1]
-                self.instructions += retired + partial
-                return done + partial, None
+                cycles += block.cycle_offsets[partial - 1] + block.instruction_cycles[partial - 1]
+                done += partial
+                retired += partial
+                event_at = self._event_at
+                if cycles >= event_at:
+                    break
+                continue
             if not looping:
                 cycles = end
                 count = block[1]
@@ -925,7 +934,8 @@ class Cpu:
             templates.append(template)
             physical.append(pa)
             ea = (ea + 4) & 0xFFFFFFFF
-            if ends_block(template):
+            if ends_block(template) and (not falls_through(instruction, template)
+                                         or branches_back(template, pc, ea)):
                 break
         if not instructions:
             return NO_BLOCK   # fetch faults here: the decoded path raises it precisely (not cached)

@@ -90,6 +90,33 @@ def ends_block(lines: Sequence[str] | None) -> bool:
     return lines is not None and any(line.lstrip().startswith("return") for line in lines)
 
 
+def falls_through(instruction: Instruction, lines: Sequence[str] | None) -> bool:
+    """True for a conditional branch: the block may go on along its not-taken path (a side exit)."""
+    return lines is not None and len(lines) > 1 and lines[-1] == f"return {(instruction.pc + 4) & _M32}"
+
+
+def branches_back(lines: Sequence[str], start: int, end: int) -> bool:
+    """True when a branch's constant target lies in [start, end): a loop, best ended here so that the
+    loop head starts its own (self-looping) block."""
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("return ") and stripped[7:].isdigit() and start <= int(stripped[7:]) < end:
+            return True
+    return False
+
+
+def _side_exit(index: int, lines: list[str]) -> list[str]:
+    """A conditional branch inside a block: its taken path leaves, reporting ``index + 1`` done."""
+    result = []
+    for line in lines[:-1]:
+        stripped = line.lstrip()
+        if stripped.startswith("return"):
+            indent = line[:len(line) - len(stripped)]
+            result.append(f"{indent}cpu._partial = {index + 1}")
+        result.append(line)
+    return result
+
+
 def _slow_call(index: int, instruction: Instruction, cycles_before: int, indent: str) -> list[str]:
     """Call the handler as the single-step path would, then leave if anything changed."""
     fall_through = (instruction.pc + 4) & _M32
@@ -129,9 +156,11 @@ def _memory_lines(macro: str, argument: str, suffix: list[str], index: int, inst
 
 
 def _instruction_lines(index: int, instruction: Instruction, template: list[str] | None,
-                       cycles_before: int) -> list[str]:
+                       cycles_before: int, last: bool) -> list[str]:
     if template is None:
         return _slow_call(index, instruction, cycles_before, "")
+    if not last and ends_block(template):
+        return _side_exit(index, template)
     for position, line in enumerate(template):
         head = line.split("(", 1)[0].replace("v = ", "").strip()
         if head in _MACROS:
@@ -144,10 +173,13 @@ def _instruction_lines(index: int, instruction: Instruction, template: list[str]
 def _loop_to_start(body: list[str], start: int, pass_cycles: int) -> list[str]:
     """Turn the branch back to the block's start into a loop bounded by ``allowed`` passes."""
     result = ["k = 0", "while True:"]
+    side_exit = False
     for line in body:
         stripped = line.lstrip()
         indent = "    " + line[:len(line) - len(stripped)]
-        if stripped == f"return {start}":
+        if side_exit:   # a side exit leaves mid-pass: k passes are complete
+            result += [f"{indent}cpu._loops = k", f"{indent}{stripped}"]
+        elif stripped == f"return {start}":
             result += [f"{indent}k += 1", f"{indent}if k < allowed:", f"{indent}    cycles += {pass_cycles}",
                        f"{indent}    continue", f"{indent}cpu._loops = k", f"{indent}{stripped}"]
         elif stripped == _SYNC_OUT:   # a handler may fault or leave early: k passes are complete
@@ -156,6 +188,7 @@ def _loop_to_start(body: list[str], start: int, pass_cycles: int) -> list[str]:
             result += [f"{indent}cpu._loops = k + 1", f"{indent}{stripped}"]   # this pass completed
         else:
             result.append(f"{indent}{stripped}")
+        side_exit = stripped.startswith("cpu._partial = ")
     return result
 
 
@@ -191,7 +224,7 @@ def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[
     for index, (instruction, template) in enumerate(zip(instructions, templates, strict=True)):
         offsets.append(cycles_before)
         body.append(f"# {instruction.pc:#010x}: {instruction.word:#010x}")
-        body += _instruction_lines(index, instruction, template, cycles_before)
+        body += _instruction_lines(index, instruction, template, cycles_before, index == len(instructions) - 1)
         cycles_before += instruction.cycles
     last = instructions[-1]
     if not ends_block(templates[-1]):
