@@ -42,6 +42,7 @@ from emulator.models import MODELS
 from gdbstub.registers import REGNUM_PC, RegisterDef, RegisterTable
 
 KVM_MAX_HW_POINTS = 16   # kvm_guest_debug_arch.bp[]
+_DEBUG_BYTES_CACHE_SIZE = 64
 # kvm_run fields read on every exit, at offsets derived from emulator.kvm's construct declaration.
 _ORDER = ">" if UAPI_BYTE_ORDER == "big" else "<"
 _RUN_U64 = struct.Struct(_ORDER + "Q")
@@ -132,6 +133,9 @@ class Target:
         self._single_step = False
         self._range: tuple[int, int] | None = None
         self._debug_applied: bytes | None = None
+        # construct's build costs about a millisecond and gdb toggles the same few configurations
+        # (step on/off, one breakpoint in/out) around every stop.
+        self._debug_bytes_cache: dict[tuple[int, tuple[HwPoint, ...]], bytes] = {}
         self.exited: int | None = None             # power-off status once the guest has powered off
 
     # -- registers -------------------------------------------------------------------------------
@@ -280,10 +284,18 @@ class Target:
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP
         if self._single_step:
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
+        key = (control, tuple(self.hw_points))
+        cached = self._debug_bytes_cache.get(key)
+        if cached is not None:
+            return cached
         # bp[n].reserved carries the watched length (emulator.kvm's documented extension).
         bps = [{"addr": p.address, "type": _Z_TO_KVM[p.z_type], "reserved": p.length} for p in self.hw_points]
         bps += [{"addr": 0, "type": 0, "reserved": 0}] * (KVM_MAX_HW_POINTS - len(bps))
-        return bytes(kvm_guest_debug.build({"control": control, "pad": 0, "arch": {"bp": bps}}))
+        data = bytes(kvm_guest_debug.build({"control": control, "pad": 0, "arch": {"bp": bps}}))
+        if len(self._debug_bytes_cache) >= _DEBUG_BYTES_CACHE_SIZE:
+            self._debug_bytes_cache.clear()
+        self._debug_bytes_cache[key] = data
+        return data
 
     def _update_debug(self) -> None:
         iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE)
