@@ -243,5 +243,6 @@ def test_ctrl_c_interrupts_a_running_guest(gdb_multiarch: str,
     assert re.search(r"Program received signal SIGINT, Interrupt\.", out), str(result)
     counter = re.search(r"\$1 = (\d+)", out.split("Program received signal SIGINT")[1])
     assert counter and int(counter.group(1)) > 1, str(result)
-    # gdb is still in control afterwards: the backtrace ends in main.
-    assert re.search(r"#\d+\s+0x[0-9a-f]+ in main \(\)", out), str(result)
+    # gdb is still in control afterwards: the backtrace ends in main. gdb omits "0x... in" when the
+    # stop lands exactly on the first instruction of a source line, which Ctrl-C can do.
+    assert re.search(r"#\d+\s+(0x[0-9a-f]+ in )?main \(\)", out), str(result)
