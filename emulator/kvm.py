@@ -359,6 +359,7 @@ class Vcpu:
         self.kvm_run = bytearray(KVM_RUN_SIZE)
         self._control = 0
         self._host_debug = HostDebug()
+        self._applied_guest_debug: bytes | None = None   # the kvm_guest_debug bytes now in force
         # EA -> [pa, reference count]; the core's dispatch table (cpu.sw_dispatch) is kept in step.
         self._soft: dict[int, list[int]] = {}
         # The latest exit as plain values; ``last_exit`` builds the parsed view only when asked.
@@ -568,7 +569,11 @@ class Vcpu:
         """
         if len(data) != KVM_GUEST_DEBUG_SIZE:
             raise KvmError(errno.EINVAL, f"kvm_guest_debug is {KVM_GUEST_DEBUG_SIZE} bytes, got {len(data)}")
-        parsed = kvm_guest_debug.parse(bytes(data))
+        data = bytes(data)
+        if data == self._applied_guest_debug:
+            # gdb re-arms the same configuration around every stop; the core already has it.
+            return
+        parsed = kvm_guest_debug.parse(data)
         control = int(parsed.control)
         if control & ~_GUESTDBG_KNOWN:
             raise KvmError(errno.EINVAL, f"unknown control bits {control & ~_GUESTDBG_KNOWN:#x}")
@@ -586,6 +591,7 @@ class Vcpu:
             raise KvmError(errno.ENOSPC, str(error)) from None
         self._control = control
         self._host_debug = config
+        self._applied_guest_debug = data
 
     def _parse_hw_points(self, entries: Any, config: HostDebug) -> None:
         model = self.model
