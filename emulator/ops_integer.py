@@ -1036,9 +1036,10 @@ _STORE_MACROS = {"byte": ("STORE8", 0xFF), "half": ("STORE16", 0xFFFF), "word": 
 
 def _address_line(word: int, indexed: bool) -> str:
     ra, rb = (word >> 16) & 31, (word >> 11) & 31
-    base = f"gpr[{ra}]" if ra else "0"
     offset = f"gpr[{rb}]" if indexed else str(_simm16(word))
-    return f"ea = ({base} + {offset}) & {M}"
+    if ra == 0:
+        return f"ea = {offset}" if indexed else f"ea = {_simm16(word) & M}"
+    return f"ea = (gpr[{ra}] + {offset}) & {M}"
 
 
 def _emit_load(kind: str, update: bool, indexed: bool) -> Callable[[int, int], list[str] | None]:
@@ -1065,7 +1066,8 @@ def _emit_store(kind: str, update: bool, indexed: bool) -> Callable[[int, int], 
         if kind not in _STORE_MACROS or (update and ra == 0):
             return None
         macro, mask = _STORE_MACROS[kind]
-        lines = [_address_line(word, indexed), f"v = gpr[{rs}] & {mask}", f"{macro}(ea, v)"]
+        value = f"gpr[{rs}]" if mask == M else f"gpr[{rs}] & {mask}"   # GPRs always hold 32 bits
+        lines = [_address_line(word, indexed), f"v = {value}", f"{macro}(ea, v)"]
         if update:
             lines.append(f"gpr[{ra}] = ea")
         return lines
