@@ -343,6 +343,7 @@ def _spr_name_table(model_ivors: frozenset[int]) -> dict[str, tuple[int, int]]:
     return table
 
 
+_M64 = (1 << 64) - 1
 _Getter = Callable[[], int]
 _Setter = Callable[[int], None]
 
@@ -366,6 +367,9 @@ class Vcpu:
         self._last_exit: tuple[int, int, int, int | None, int | None, str] | None = None
         self._getters: dict[str, _Getter] = {}
         self._setters: dict[str, _Setter] = {}
+        # name -> Python expression reading it from `cpu`, for get_regs' compiled batch readers.
+        self._register_expressions: dict[str, str] = {}
+        self._batch_readers: dict[tuple[str, ...], Callable[[], list[int]]] = {}
         self._build_register_table()
 
     # ------------------------------------------------------------------------------------------
@@ -391,34 +395,40 @@ class Vcpu:
         model = self.model
         getters = self._getters
         setters = self._setters
-        gpr = cpu.gpr
+        expressions = self._register_expressions
 
         def attribute(name: str, mask: int) -> None:
             getters[name] = lambda: int(getattr(cpu, name))
             setters[name] = lambda value: setattr(cpu, name, value & mask)
+            expressions[name] = f"int(cpu.{name})"
 
+        # Register files are looked up on the core at every access, never captured: a reset may
+        # give the core new lists.
         for n in range(32):
-            getters[f"r{n}"] = (lambda i: lambda: gpr[i])(n)
-            setters[f"r{n}"] = (lambda i: lambda value: gpr.__setitem__(i, value & _M32))(n)
+            getters[f"r{n}"] = (lambda i: lambda: cpu.gpr[i])(n)
+            setters[f"r{n}"] = (lambda i: lambda value: cpu.gpr.__setitem__(i, value & _M32))(n)
+            expressions[f"r{n}"] = f"cpu.gpr[{n}]"
         attribute("pc", _M32 & ~3)
         getters["msr"] = lambda: int(cpu.msr)
+        expressions["msr"] = "int(cpu.msr)"
+        expressions["xer"] = "int(cpu.xer)"
         setters["msr"] = lambda value: cpu.set_msr(value & _M32)
         for name in ("cr", "lr", "ctr"):
             attribute(name, _M32)
         getters["xer"] = lambda: int(cpu.xer)
         setters["xer"] = lambda value: cpu.write_spr(cpu_module.SPR_XER, value)
         if model.has_spe:
-            gpr_hi = cpu.gpr_hi
             for n in range(32):
-                getters[f"ev{n}h"] = (lambda i: lambda: gpr_hi[i])(n)
-                setters[f"ev{n}h"] = (lambda i: lambda value: gpr_hi.__setitem__(i, value & _M32))(n)
+                getters[f"ev{n}h"] = (lambda i: lambda: cpu.gpr_hi[i])(n)
+                setters[f"ev{n}h"] = (lambda i: lambda value: cpu.gpr_hi.__setitem__(i, value & _M32))(n)
+                expressions[f"ev{n}h"] = f"cpu.gpr_hi[{n}]"
             attribute("acc", (1 << 64) - 1)
             attribute("spefscr", _M32)
         if model.has_fpu:
-            fpr = cpu.fpr
             for n in range(32):
-                getters[f"f{n}"] = (lambda i: lambda: fpr[i])(n)
-                setters[f"f{n}"] = (lambda i: lambda value: fpr.__setitem__(i, value & ((1 << 64) - 1)))(n)
+                getters[f"f{n}"] = (lambda i: lambda: cpu.fpr[i])(n)
+                setters[f"f{n}"] = (lambda i: lambda value: cpu.fpr.__setitem__(i, value & _M64))(n)
+                expressions[f"f{n}"] = f"cpu.fpr[{n}]"
             attribute("fpscr", _M32)
         readers = cpu.spr_readers
         writers = cpu.spr_writers
@@ -427,6 +437,7 @@ class Vcpu:
                 continue  # not implemented on this model
             getters[name] = (lambda n: lambda: cpu.read_spr(n))(read_spr)
             setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(write_spr)
+            expressions[name] = f"cpu.read_spr({read_spr})"
 
     # ------------------------------------------------------------------------------------------
     # registers
@@ -444,9 +455,21 @@ class Vcpu:
         self._setters[name](int(value))
 
     def get_regs(self, names: list[str]) -> list[int]:
-        """Read several registers at once (the stub's `g` packet and expedited stop registers)."""
-        getters = self._getters
-        return [getters[name]() for name in names]
+        """Read several registers at once (the stub's `g` packet and expedited stop registers).
+
+        The stub asks for the same few name lists at every stop, so each list is compiled once into
+        a single function that reads them all inline (one call instead of one per register).
+        """
+        key = tuple(names)
+        reader = self._batch_readers.get(key)
+        if reader is None:
+            for name in key:
+                if name not in self._getters:
+                    raise KeyError(name)
+            source = "lambda: [" + ", ".join(self._register_expressions[name] for name in key) + "]"
+            reader = eval(source, {"cpu": self.cpu})  # source comes from our own table
+            self._batch_readers[key] = reader
+        return reader()
 
     # ------------------------------------------------------------------------------------------
     # memory
