@@ -193,13 +193,16 @@ STOP_BUDGET = StopReason(StopKind.BUDGET)
 class _Context:
     """Caches valid for one translation context (MSR[PR|IS|DS] value)."""
 
-    __slots__ = ("blocks", "decoded", "read_pages", "write_pages")
+    __slots__ = ("blocks", "code_write_pages", "decoded", "read_pages", "write_pages")
 
     def __init__(self) -> None:
         self.decoded: dict[int, tuple[Handler, int]] = {}
         self.blocks: dict[int, Block] = {}
         self.read_pages: dict[int, int] = {}
         self.write_pages: dict[int, int] = {}
+        # Writable RAM pages that also hold decoded code: a store may go straight to RAM only when
+        # its word is not decoded (translated blocks check cpu._code_index first).
+        self.code_write_pages: dict[int, int] = {}
 
 
 class Cpu:
@@ -301,6 +304,7 @@ class Cpu:
         self._blocks = context.blocks
         self._read_pages = context.read_pages
         self._write_pages = context.write_pages
+        self._code_write_pages = context.code_write_pages
         self._event_at = 0
 
     def flush_translation_caches(self) -> None:
@@ -310,6 +314,7 @@ class Cpu:
             context.blocks.clear()
             context.read_pages.clear()
             context.write_pages.clear()
+            context.code_write_pages.clear()
         self._code_index.clear()
         self._code_pages.clear()
         self._mmu_generation = getattr(self.mmu, "generation", 0)
@@ -319,6 +324,7 @@ class Cpu:
         for context in self._contexts.values():
             context.read_pages.clear()
             context.write_pages.clear()
+            context.code_write_pages.clear()
 
     def translation_changed(self) -> None:
         """Called after tlbwe/tlbivax/MMU SPR writes: drop caches if the MMU says anything changed."""
@@ -495,8 +501,11 @@ class Cpu:
                 self._physical_write(pa, 1, (value >> (8 * (size - 1 - i))) & 0xFF, ea + i)
             return
         pa = self._translate_data(ea, Access.WRITE, True)
-        if self._page_cacheable(ea, pa) and (pa >> PAGE_SHIFT) not in self._code_pages:
-            self._write_pages[ea >> PAGE_SHIFT] = pa & ~PAGE_MASK
+        if self._page_cacheable(ea, pa):
+            if (pa >> PAGE_SHIFT) not in self._code_pages:
+                self._write_pages[ea >> PAGE_SHIFT] = pa & ~PAGE_MASK
+            else:
+                self._code_write_pages[ea >> PAGE_SHIFT] = pa & ~PAGE_MASK
         self._physical_write(pa, size, value, ea)
 
     def _physical_read(self, pa: int, size: int, ea: int) -> int:
@@ -940,7 +949,8 @@ class Cpu:
         if not instructions:
             return NO_BLOCK   # fetch faults here: the decoded path raises it precisely (not cached)
         context = self._contexts[msr & _CONTEXT_BITS]
-        block = compile_block(instructions, templates, self, context.read_pages, context.write_pages, self._ram)
+        block = compile_block(instructions, templates, self, context.read_pages, context.write_pages,
+                              context.code_write_pages, self._code_index, self._ram)
         self._blocks[pc] = block
         for pa in physical:
             self._code_index.setdefault(pa, []).append((self._blocks, pc))  # type: ignore[arg-type]

@@ -145,13 +145,24 @@ def _memory_lines(macro: str, argument: str, suffix: list[str], index: int, inst
     if is_load:
         fetch = {1: f"ram[{offset}]", 2: f"u16(ram, {offset})[0]", 4: f"u32(ram, {offset})[0]"}[size]
         lines.append(f"    v = {fetch}")
-    else:
-        value = argument.split(",", 1)[1].strip()
-        lines.append({1: f"    ram[{offset}] = {value}", 2: f"    p16(ram, {offset}, {value})",
-                      4: f"    p32(ram, {offset}, {value})"}[size])
+        lines += ["    " + line for line in suffix]
+        lines.append("else:")
+        lines += _slow_call(index, instruction, cycles_before, "    ")
+        return lines
+    value = argument.split(",", 1)[1].strip()
+    store = {1: f"ram[{offset}] = {value}", 2: f"p16(ram, {offset}, {value})",
+             4: f"p32(ram, {offset}, {value})"}[size]
+    lines.append(f"    {store}")
     lines += ["    " + line for line in suffix]
+    # A page that also holds code: straight to RAM when the (aligned) word is not decoded code.
     lines.append("else:")
-    lines += _slow_call(index, instruction, cycles_before, "    ")
+    lines.append("    b = cwp(ea >> 12)")
+    aligned = f" and not ea & {size - 1}" if size > 1 else ""
+    lines.append(f"    if b is not None{aligned} and (b | (ea & 4092)) not in code:")
+    lines.append(f"        {store}")
+    lines += ["        " + line for line in suffix]
+    lines.append("    else:")
+    lines += _slow_call(index, instruction, cycles_before, "        ")
     return lines
 
 
@@ -216,7 +227,7 @@ def _keep_registers_local(body: list[str]) -> list[str]:
 
 def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[str] | None],
                   cpu: Any, read_pages: dict[int, int], write_pages: dict[int, int],
-                  ram: bytearray) -> Block:
+                  code_write_pages: dict[int, int], code_index: dict[int, Any], ram: bytearray) -> Block:
     """Generate, compile and bind the function for ``instructions`` (templates from :func:`template_for`)."""
     body: list[str] = []
     offsets: list[int] = []
@@ -236,14 +247,15 @@ def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[
     body = _keep_registers_local(body)
     handler_names = [f"h{index}" for index in range(len(instructions))]
     source = "\n".join([
-        f"def bind(cpu, rp, wp, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
+        f"def bind(cpu, rp, wp, cwp, code, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
         "    def block(gpr, cycles, allowed):" if loops else "    def block(gpr, cycles):",
         *("        " + line for line in body),
         "    return block",
     ])
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<block {instructions[0].pc:#010x}>", "exec"), namespace)
-    run = namespace["bind"](cpu, read_pages.get, write_pages.get, ram, _U16.unpack_from, _U32.unpack_from,
+    run = namespace["bind"](cpu, read_pages.get, write_pages.get, code_write_pages.get, code_index, ram,
+                            _U16.unpack_from, _U32.unpack_from,
                             _U16.pack_into, _U32.pack_into, *(i.handler for i in instructions))
     return Block(run, len(instructions), cycles_before, loops, start, tuple(offsets),
                  tuple(i.cycles for i in instructions))
