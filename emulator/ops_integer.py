@@ -950,6 +950,10 @@ def _emit_rotate(word: int, pc: int) -> list[str] | None:
                  f"{_target(word, ra)} = (((s << {shift}) | (s >> {32 - shift})) & {mask}) | (gpr[{ra}] & {M ^ mask})"]
     elif shift == 0:
         lines = [f"{_target(word, ra)} = gpr[{rs}] & {mask}"]
+    elif not mask & ((1 << shift) - 1):   # no rotated-around bits survive the mask: a left shift
+        lines = [f"{_target(word, ra)} = (gpr[{rs}] << {shift}) & {mask}"]
+    elif not mask >> shift:               # only rotated-around bits survive: a right shift
+        lines = [f"{_target(word, ra)} = (gpr[{rs}] >> {32 - shift}) & {mask}"]
     else:
         lines = [f"s = gpr[{rs}]", f"{_target(word, ra)} = ((s << {shift}) | (s >> {32 - shift})) & {mask}"]
     if word & 1:

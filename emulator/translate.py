@@ -41,7 +41,7 @@ _U32 = struct.Struct(">I")
 # every handler call (reloaded after it), so handlers and faults always see the architectural values.
 _LOCAL_REGISTERS = ("cr", "xer", "lr", "ctr")
 _REGISTER_USE = re.compile(r"\bcpu\.(cr|xer|lr|ctr)\b")
-_REGISTER_WRITE = re.compile(r"(?<![\w.=!<>])(cr|xer|lr|ctr) = (?!=)")
+_GPR_USE = re.compile(r"\bgpr\[(\d+)\]")
 _SYNC_OUT = "#sync-out"
 _SYNC_IN = "#sync-in"
 
@@ -203,24 +203,40 @@ def _loop_to_start(body: list[str], start: int, pass_cycles: int) -> list[str]:
     return result
 
 
-def _keep_registers_local(body: list[str]) -> list[str]:
-    """Rewrite ``cpu.cr``/``xer``/``lr``/``ctr`` to locals with the entry/exit/call synchronisation."""
+def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
+    """Keep CR/XER/LR/CTR and the often-used GPRs in locals, synchronised at exits and handler calls.
+
+    ``cpu.cr`` (etc.) become ``cr``; ``gpr[N]`` used at least twice (looping blocks) or three times
+    becomes ``gN``. Locals are loaded at entry, written back (when the block writes them) before
+    every return and every handler call, and reloaded after each handler call.
+    """
     body = [_REGISTER_USE.sub(r"\1", line) for line in body]
-    used = [name for name in _LOCAL_REGISTERS if any(re.search(rf"\b{name}\b", line) for line in body
-                                                      if not line.lstrip().startswith("#"))]
-    written = [name for name in used if any(_REGISTER_WRITE.search(line) for line in body
-                                            if name in _REGISTER_WRITE.findall(line))]
-    result = [f"{name} = cpu.{name}" for name in used]
+    code = [line for line in body if not line.lstrip().startswith("#")]
+    names = [name for name in _LOCAL_REGISTERS if any(re.search(rf"\b{name}\b", line) for line in code)]
+    uses: dict[str, int] = {}
+    for line in code:
+        for number in _GPR_USE.findall(line):
+            uses[number] = uses.get(number, 0) + 1
+    threshold = 2 if loops else 3
+    cached = sorted((number for number, count in uses.items() if count >= threshold), key=int)
+    if cached:
+        pattern = re.compile(r"\bgpr\[(" + "|".join(cached) + r")\]")
+        body = [pattern.sub(r"g\1", line) for line in body]
+    sources = {name: f"cpu.{name}" for name in names}
+    sources.update({f"g{number}": f"gpr[{number}]" for number in cached})
+    written = [name for name in sources
+               if any(re.search(rf"(?<![\w.=!<>]){name} = (?!=)", line) for line in body)]
+    result = [f"{name} = {source}" for name, source in sources.items()]
     for line in body:
         stripped = line.lstrip()
         indent = line[:len(line) - len(stripped)]
         if stripped == _SYNC_OUT:
-            result += [f"{indent}cpu.{name} = {name}" for name in written]
+            result += [f"{indent}{sources[name]} = {name}" for name in written]
         elif stripped == _SYNC_IN:
-            result += [f"{indent}{name} = cpu.{name}" for name in used]
+            result += [f"{indent}{name} = {source}" for name, source in sources.items()]
         else:
             if stripped.startswith("return"):
-                result += [f"{indent}cpu.{name} = {name}" for name in written]
+                result += [f"{indent}{sources[name]} = {name}" for name in written]
             result.append(line)
     return result
 
@@ -244,7 +260,7 @@ def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[
     loops = f"return {start}" in (line.strip() for line in body)
     if loops:
         body = _loop_to_start(body, start, cycles_before)
-    body = _keep_registers_local(body)
+    body = _keep_registers_local(body, loops)
     handler_names = [f"h{index}" for index in range(len(instructions))]
     source = "\n".join([
         f"def bind(cpu, rp, wp, cwp, code, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
