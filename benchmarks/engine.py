@@ -39,7 +39,7 @@ def run_guest(elf: Path, cpu: str, armed: bool) -> tuple[int, float, str, int]:
     """Run the guest to power-off; returns (instructions, seconds, uart text, exit status)."""
     output = bytearray()
     machine = Machine(model_name=cpu, uart_out=output.extend)
-    machine.load_elf(elf)
+    machine.load_elf(str(elf))
     machine.reset()
     vcpu = kvm.Vcpu(machine)
     if armed:

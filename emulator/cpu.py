@@ -93,8 +93,8 @@ from emulator.translate import (
     NO_BLOCK,
     Block,
     Instruction,
-    compile_block,
     branches_back,
+    compile_block,
     ends_block,
     falls_through,
     template_for,
@@ -943,8 +943,8 @@ class Cpu:
             templates.append(template)
             physical.append(pa)
             ea = (ea + 4) & 0xFFFFFFFF
-            if ends_block(template) and (not falls_through(instruction, template)
-                                         or branches_back(template, pc, ea)):
+            if template is not None and ends_block(template) and (
+                    not falls_through(instruction, template) or branches_back(template, pc, ea)):
                 break
         if not instructions:
             return NO_BLOCK   # fetch faults here: the decoded path raises it precisely (not cached)

@@ -826,6 +826,8 @@ def _build_stwcx(word: int) -> Handler:
 
 
 
+_Emit = Callable[[int, int], "list[str] | None"]
+
 # --------------------------------------------------------------------------- source templates
 # emit(word, pc) for the block translator (see emulator.isa.Emitter): the same semantics as the builder
 # named in each docstring, written as source over the locals ``cpu`` and ``gpr``. None = call the handler.
@@ -850,7 +852,7 @@ def _emit_addi(word: int, pc: int) -> list[str] | None:
     return [f"gpr[{rd}] = (gpr[{ra}] + {imm}) & {M}"]
 
 
-def _emit_sum(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> Callable[[int, int], list[str] | None]:
+def _emit_sum(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _Emit:
     """_sum_builder: only the forms without OE, CA in or out."""
     def emit(word: int, pc: int) -> list[str] | None:
         rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
@@ -905,7 +907,8 @@ def _emit_logical(source: str) -> Callable[[int, int], list[str] | None]:
 def _emit_or(word: int, pc: int) -> list[str] | None:
     """_build_or."""
     rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    lines = [f"{_target(word, ra)} = gpr[{rs}]" if rs == rb else f"{_target(word, ra)} = gpr[{rs}] | gpr[{rb}]"]
+    source = f"gpr[{rs}]" if rs == rb else f"gpr[{rs}] | gpr[{rb}]"
+    lines = [f"{_target(word, ra)} = {source}"]
     if word & 1:
         lines.append(_cr0_line("r"))
     return lines
@@ -947,7 +950,8 @@ def _emit_rotate(word: int, pc: int) -> list[str] | None:
                  f"{_target(word, ra)} = ((s << n) | (s >> (32 - n))) & {mask}"]
     elif primary == 20:
         lines = [f"s = gpr[{rs}]",
-                 f"{_target(word, ra)} = (((s << {shift}) | (s >> {32 - shift})) & {mask}) | (gpr[{ra}] & {M ^ mask})"]
+                 f"{_target(word, ra)} = (((s << {shift}) | (s >> {32 - shift})) & {mask})"
+                 f" | (gpr[{ra}] & {M ^ mask})"]
     elif shift == 0:
         lines = [f"{_target(word, ra)} = gpr[{rs}] & {mask}"]
     elif not mask & ((1 << shift) - 1):   # no rotated-around bits survive the mask: a left shift
@@ -1079,9 +1083,6 @@ def _emit_store(kind: str, update: bool, indexed: bool) -> Callable[[int, int], 
 
 # --------------------------------------------------------------------------- the table
 
-_Emit = Callable[[int, int], "list[str] | None"]
-
-
 def _d(mnemonic: str, primary: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE,
        emit: _Emit | None = None) -> InstructionSpec:
     return InstructionSpec(mnemonic, primary, None, 0, build, cycles, emit=emit)
@@ -1134,8 +1135,10 @@ _SUMS = [
 # The source column is the same operation for the block translator (names s and b).
 _LOGICAL: list[tuple[str, int, Callable[[int, int], int], str]] = [
     ("and", 28, int.__and__, "s & b"), ("andc", 60, lambda s, b: s & (b ^ M), f"s & (b ^ {M})"),
-    ("eqv", 284, lambda s, b: s ^ b ^ M, f"s ^ b ^ {M}"), ("nand", 476, lambda s, b: (s & b) ^ M, f"(s & b) ^ {M}"),
-    ("nor", 124, lambda s, b: (s | b) ^ M, f"(s | b) ^ {M}"), ("orc", 412, lambda s, b: s | (b ^ M), f"s | (b ^ {M})"),
+    ("eqv", 284, lambda s, b: s ^ b ^ M, f"s ^ b ^ {M}"),
+    ("nand", 476, lambda s, b: (s & b) ^ M, f"(s & b) ^ {M}"),
+    ("nor", 124, lambda s, b: (s | b) ^ M, f"(s | b) ^ {M}"),
+    ("orc", 412, lambda s, b: s | (b ^ M), f"s | (b ^ {M})"),
     ("xor", 316, int.__xor__, "s ^ b"),
     # Shift amounts are rB & 63; 32..63 give 0, which the mask/width already produce.
     ("slw", 24, lambda s, b: (s << (b & 63)) & M, f"(s << (b & 63)) & {M}"),

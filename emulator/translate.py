@@ -28,7 +28,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from emulator.isa import Handler, lookup
+from emulator.isa import lookup
 
 MAX_BLOCK_INSTRUCTIONS = 48
 PAGE_MASK = 0xFFF
@@ -55,7 +55,7 @@ class Instruction(NamedTuple):
 
     pc: int
     word: int
-    handler: Handler
+    handler: Callable[..., int]   # the core's decoded handler (isa.Handler over the concrete Cpu)
     cycles: int
 
 
@@ -67,7 +67,7 @@ class Block(NamedTuple):
     """
 
     run: Callable[..., int] | None   # None: no block here, execute one decoded instruction
-    count: int
+    size: int                        # instructions in one pass
     cycles: int
     loops: bool
     start: int
@@ -251,7 +251,8 @@ def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[
     for index, (instruction, template) in enumerate(zip(instructions, templates, strict=True)):
         offsets.append(cycles_before)
         body.append(f"# {instruction.pc:#010x}: {instruction.word:#010x}")
-        body += _instruction_lines(index, instruction, template, cycles_before, index == len(instructions) - 1)
+        is_last = index == len(instructions) - 1
+        body += _instruction_lines(index, instruction, template, cycles_before, is_last)
         cycles_before += instruction.cycles
     last = instructions[-1]
     if not ends_block(templates[-1]):

@@ -181,7 +181,7 @@ def test_debug_stops_match(elf: Path) -> None:
 
 def test_host_single_step_is_one_instruction() -> None:
     elf = EXAMPLES[0].parent / "loop-e500v2.elf"
-    machine, output = _machine(elf, True)
+    machine, _ = _machine(elf, True)
     machine.cpu.run(1000)
     machine.cpu.set_host_debug(HostDebug(enabled=True, single_step=True))
     for _ in range(50):
@@ -215,7 +215,8 @@ def _random_word(rng: random.Random) -> int:
     data_base = rng.choice([3, 4])
     choice = rng.randrange(14)
     if choice == 0:
-        return (rng.choice([14, 15, 24, 25, 26, 27, 28, 29, 12, 7, 8]) << 26) | (rd << 21) | (ra << 16) | immediate
+        primary = rng.choice([14, 15, 24, 25, 26, 27, 28, 29, 12, 7, 8])
+        return (primary << 26) | (rd << 21) | (ra << 16) | immediate
     if choice == 1:
         return (rng.choice([10, 11]) << 26) | (rng.randrange(8) << 23) | (ra << 16) | immediate
     if choice == 2:
@@ -229,20 +230,23 @@ def _random_word(rng: random.Random) -> int:
         return (31 << 26) | (rd << 21) | (data_base << 16) | (6 << 11) | (xo << 1)
     if choice == 7:   # XO-form arithmetic, with OE/Rc
         xo = rng.choice([266, 10, 138, 234, 202, 40, 8, 136, 232, 200, 104, 235, 11, 75, 459, 491])
-        return (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (rng.randrange(2) << 10) | (xo << 1) | rng.randrange(2)
+        form_bits = (rng.randrange(2) << 10) | rng.randrange(2)   # OE and Rc
+        return (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (xo << 1) | form_bits
     if choice == 8:   # X-form logical, shifts, compares, extends
         xo = rng.choice([28, 60, 284, 476, 124, 412, 316, 24, 536, 444, 0, 32, 792, 824, 922, 954, 26, 19])
         return (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (xo << 1) | rng.randrange(2)
     if choice == 9:   # short forward conditional branches, bdnz
         bo = rng.choice([4, 12, 16, 18, 20])
-        return (16 << 26) | (bo << 21) | (rng.randrange(32) << 16) | (4 * rng.randrange(1, 4)) | rng.randrange(2)
+        displacement = 4 * rng.randrange(1, 4)
+        return (16 << 26) | (bo << 21) | (rng.randrange(32) << 16) | displacement | rng.randrange(2)
     if choice == 10:
         return (18 << 26) | (4 * rng.randrange(1, 3)) | rng.randrange(2)
     if choice == 11:   # CR logical, mcrf, mtcrf, isel
         return rng.choice([(19 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (449 << 1),
                            (19 << 26) | (rng.randrange(8) << 23) | (rng.randrange(8) << 18),
                            (31 << 26) | (rd << 21) | (0xFF << 12) | (144 << 1),
-                           (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (rng.randrange(32) << 6) | (15 << 1)])
+                           (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (rng.randrange(32) << 6)
+                           | (15 << 1)])
     if choice == 12:   # SPR moves: LR, CTR, XER, SPRG0, DEC
         spr = rng.choice([8, 9, 1, 272, 22])
         encoded = ((spr & 31) << 16) | ((spr >> 5) << 11)
