@@ -160,6 +160,10 @@ PAGE_MASK = 0xFFF
 PAGE_SIZE = 1 << PAGE_SHIFT
 _CONTEXT_BITS = MSR_PR | MSR_IS | MSR_DS
 _NEVER = 1 << 80
+# Cycles before the next event under which no new block is translated (a block costs at most this).
+_TRANSLATE_HORIZON = 1024
+# Misses at an address before a block is translated there.
+_TRANSLATE_AFTER = 2
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -265,6 +269,7 @@ class Cpu:
         self._contexts: dict[int, _Context] = {}
         self._code_index: dict[int, list[tuple[dict[int, tuple[Handler, int]], int]]] = {}
         self._code_pages: dict[int, int] = {}   # PA page -> number of decoded words in it
+        self._entry_misses: dict[int, int] = {}  # EA -> block-cache misses there (translate when hot)
         self._mmu_generation = getattr(self.mmu, "generation", 0)
         self._recompute_debug_state()
         self._select_context()
@@ -317,6 +322,7 @@ class Cpu:
             context.code_write_pages.clear()
         self._code_index.clear()
         self._code_pages.clear()
+        self._entry_misses.clear()
         self._mmu_generation = getattr(self.mmu, "generation", 0)
         self._event_at = 0
 
@@ -827,7 +833,16 @@ class Cpu:
         while done < limit:
             block = get_block(pc)
             if block is None:
-                block = self._translate_block(pc)
+                misses = self._entry_misses.get(pc, 0)
+                if (misses >= _TRANSLATE_AFTER and limit - done >= MAX_BLOCK_INSTRUCTIONS
+                        and event_at - cycles > _TRANSLATE_HORIZON):
+                    block = self._translate_block(pc)
+                else:
+                    # A run that ends (budget, event) mid-block resumes at an address inside a block:
+                    # step on the decoded path until a known block start rather than compile a block
+                    # for an entry point that may never recur; recurring entry points get translated.
+                    self._entry_misses[pc] = misses + 1
+                    block = NO_BLOCK
             run = block[0]
             end = cycles + block[2]
             if run is None or end >= event_at or done + block[1] > limit:
