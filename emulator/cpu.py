@@ -382,6 +382,8 @@ class Cpu:
     def _recompute_debug_state(self) -> None:
         host, guest = self.host_debug, self.guest_debug
         host_on = host.enabled
+        previous_code_view = (getattr(self, "_iac_addresses", None), getattr(self, "_iac_every_fetch", None))
+        previous_data_view = (getattr(self, "_watched_pages", None), getattr(self, "_all_data_slow", None))
         self._iac_addresses: frozenset[int] = frozenset(
             [a & ~3 for a in host.iac] if host_on else []) | frozenset(guest.iac_addresses())
         self._iac_every_fetch = guest.iac_needs_every_fetch()
@@ -403,7 +405,14 @@ class Cpu:
         self._watched_pages = watched
         self._all_data_slow = all_slow
         self._dac_active = bool(self._host_watches) or guest.dac_enabled()
-        self.flush_translation_caches()
+        # gdb re-arms its breakpoints and toggles single-step around every stop; dropping translated
+        # code each time would recompile the hot loop at every `continue`. Decoded/translated code
+        # depends only on the IAC addresses, the data page caches only on the watched pages.
+        if (self._iac_addresses, self._iac_every_fetch) != previous_code_view:
+            self.flush_translation_caches()
+        elif (self._watched_pages, self._all_data_slow) != previous_data_view:
+            self._flush_data_caches()
+        self._event_at = 0
 
     # ------------------------------------------------------------------------------------------
     # memory access (handlers)

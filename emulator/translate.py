@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable, Sequence
+from types import CodeType
 from typing import Any, NamedTuple
 
 from emulator.isa import lookup
@@ -244,7 +245,37 @@ def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
 def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[str] | None],
                   cpu: Any, read_pages: dict[int, int], write_pages: dict[int, int],
                   code_write_pages: dict[int, int], code_index: dict[int, Any], ram: bytearray) -> Block:
-    """Generate, compile and bind the function for ``instructions`` (templates from :func:`template_for`)."""
+    """Generate, compile and bind the function for ``instructions`` (templates from :func:`template_for`).
+
+    The code object depends only on the instructions' addresses, words, cycles and templates, so it is
+    memoised: a debugger that removes and re-inserts a breakpoint at every stop (gdb does) gets the
+    same block back without generating and compiling it again.
+    """
+    key = (tuple((i.pc, i.word, i.cycles) for i in instructions),
+           tuple(None if t is None else tuple(t) for t in templates))
+    compiled = _compiled_blocks.get(key)
+    if compiled is None:
+        compiled = _generate(instructions, templates)
+        if len(_compiled_blocks) >= _COMPILED_BLOCKS_MAX:
+            _compiled_blocks.clear()
+        _compiled_blocks[key] = compiled
+    code, cycles_before, loops, start, offsets = compiled
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    run = namespace["bind"](cpu, read_pages.get, write_pages.get, code_write_pages.get, code_index, ram,
+                            _U16.unpack_from, _U32.unpack_from,
+                            _U16.pack_into, _U32.pack_into, *(i.handler for i in instructions))
+    return Block(run, len(instructions), cycles_before, loops, start, offsets,
+                 tuple(i.cycles for i in instructions))
+
+
+_COMPILED_BLOCKS_MAX = 8192
+_CompiledBlock = tuple[CodeType, int, bool, int, tuple[int, ...]]
+_compiled_blocks: dict[tuple[Any, ...], _CompiledBlock] = {}
+
+
+def _generate(instructions: Sequence[Instruction], templates: Sequence[list[str] | None]) -> _CompiledBlock:
+    """Python source for one block, compiled: (code, cycles of one pass, loops, start, offsets)."""
     body: list[str] = []
     offsets: list[int] = []
     cycles_before = 0
@@ -269,10 +300,5 @@ def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[
         *("        " + line for line in body),
         "    return block",
     ])
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<block {instructions[0].pc:#010x}>", "exec"), namespace)
-    run = namespace["bind"](cpu, read_pages.get, write_pages.get, code_write_pages.get, code_index, ram,
-                            _U16.unpack_from, _U32.unpack_from,
-                            _U16.pack_into, _U32.pack_into, *(i.handler for i in instructions))
-    return Block(run, len(instructions), cycles_before, loops, start, tuple(offsets),
-                 tuple(i.cycles for i in instructions))
+    code = compile(source, f"<block {instructions[0].pc:#010x}>", "exec")
+    return code, cycles_before, loops, start, tuple(offsets)
