@@ -239,11 +239,16 @@ class Cpu:
     # ------------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Architectural reset state (the board then applies the QEMU ``-kernel`` boot state)."""
-        self.gpr: list[int] = [0] * 32
-        self.gpr_hi: list[int] = [0] * 32
+        # Register files are cleared in place: the vCPU and translated blocks may hold these lists.
+        self.gpr: list[int] = getattr(self, "gpr", [0] * 32)
+        self.gpr[:] = [0] * 32
+        self.gpr_hi: list[int] = getattr(self, "gpr_hi", [0] * 32)
+        self.gpr_hi[:] = [0] * 32
         self.acc = 0
         self.spefscr = 0
-        self.fpr: list[int] = [0] * 32
+        self.fpr: list[int] = getattr(self, "fpr", [0] * 32)
+        self.fpr[:] = [0] * 32
+        self._entered_async_interrupt = False
         self.fpscr = 0
         self.pc = 0xFFFFFFFC
         self.msr = 0
@@ -729,6 +734,7 @@ class Cpu:
         ivor = self._pending_async()
         if ivor is not None:
             self.deliver_interrupt(ivor, self.pc)
+            self._entered_async_interrupt = True
         self._event_at = timers.next_event_cycle()
         guest = self.guest_debug
         self._slow = (self.host_debug.enabled and self.host_debug.single_step) or bool(
@@ -750,10 +756,18 @@ class Cpu:
         return STOP_BUDGET
 
     def step(self) -> StopReason:
-        """Execute exactly one instruction (or take one pending interrupt)."""
+        """Execute exactly one instruction (or take one pending interrupt).
+
+        A debugger single step that finds an asynchronous interrupt pending stops on its vector,
+        with nothing executed, so the user sees the interrupt being entered.
+        """
+        self._entered_async_interrupt = False
         stop = self._boundary()
         if stop is not None:
             return stop
+        host = self.host_debug
+        if self._entered_async_interrupt and host.enabled and host.single_step:
+            return StopReason(StopKind.HOST_DEBUG, self.pc, 0)
         if self.waiting or self.msr & MSR_WE:
             return STOP_BUDGET
         return self._step_one()
@@ -804,9 +818,14 @@ class Cpu:
         self._event_at = 0
         while True:
             if self.cycles >= self._event_at:
+                self._entered_async_interrupt = False
                 stop = self._boundary()
                 if stop is not None:
                     return stop
+                if self._entered_async_interrupt and self._slow:
+                    host = self.host_debug
+                    if host.enabled and host.single_step:   # stop on the vector, as step() does
+                        return StopReason(StopKind.HOST_DEBUG, self.pc, 0)
             if remaining <= 0:
                 return STOP_BUDGET
             if self.waiting or self.msr & MSR_WE:

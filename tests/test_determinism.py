@@ -96,7 +96,13 @@ def run_by_single_steps(image_name: str, count: int) -> tuple[MachineState, int]
     vcpu = guest.vcpu
     vcpu.set_guest_debug(single_step_debug())
     reason = kvm.KVM_EXIT_INTR
-    for _ in range(count):
+    # Step until N instructions have retired: a step that only enters an asynchronous interrupt
+    # stops on the vector having executed nothing (so the user sees the interrupt being taken).
+    cpu = guest.machine.cpu
+    start = cpu.instructions
+    for _ in range(2 * count + 16):
+        if cpu.instructions - start >= count:
+            break
         reason = vcpu.run()
         if reason in EXITS_THAT_END_THE_RUN:
             break

@@ -665,3 +665,33 @@ def test_immediate_exit_from_another_thread_stops_an_unbounded_run() -> None:
         timer.cancel()
     assert vcpu.get_reg("r3") > 0
     assert vcpu.get_reg("pc") in (BASE, BASE + 4)
+
+
+DECREMENTER_VECTOR = 0xA00
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_single_step_stops_on_the_vector_of_a_decrementer_interrupt(model: str) -> None:
+    vcpu = make_vcpu(model)
+    vcpu.set_reg("ivpr", 0)
+    vcpu.set_reg("ivor10", DECREMENTER_VECTOR)
+    load(vcpu, "li r11, 0x55\n1: b 1b", DECREMENTER_VECTOR, set_pc=False)
+    load(vcpu, "1: addi r3, r3, 1\n b 1b")
+    vcpu.set_reg("tcr", 0x04000000)        # DIE
+    vcpu.set_reg("msr", 0x00008000)        # EE
+    vcpu.set_reg("dec", 40)
+    vcpu.set_guest_debug(guest_debug(ENABLE | SINGLESTEP))
+    for _ in range(200):
+        before = vcpu.cpu.instructions
+        assert vcpu.run() == kvm.KVM_EXIT_DEBUG
+        address, status = debug_exit(vcpu)
+        if address == DECREMENTER_VECTOR:
+            break
+        assert vcpu.cpu.instructions == before + 1
+    else:
+        raise AssertionError("the decrementer interrupt was never stepped into")
+    # The step that entered the interrupt executed nothing: pc is the vector, the handler has not run.
+    assert vcpu.cpu.instructions == before and status == 0
+    assert vcpu.get_reg("pc") == DECREMENTER_VECTOR and vcpu.get_reg("r11") == 0
+    assert vcpu.get_reg("srr0") in (BASE, BASE + 4) and vcpu.get_reg("srr1") & 0x8000
+    assert vcpu.run() == kvm.KVM_EXIT_DEBUG and vcpu.get_reg("r11") == 0x55   # next step runs it
