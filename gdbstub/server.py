@@ -18,6 +18,7 @@ Imports: standard library, trio, and the sans-I/O modules of :mod:`gdbstub`.
 from __future__ import annotations
 
 import logging
+import os
 import select
 import sys
 import time
@@ -36,6 +37,9 @@ INITIAL_BUDGET = 5_000
 MIN_BUDGET = 500
 MAX_BUDGET = 200_000
 _RECEIVE_SIZE = 65536
+# While the guest is stopped the command loop waits for gdb with a plain poll() of at most this long,
+# then yields to trio (which refuses a second gdb); gdb's next packet wakes the poll at once.
+_IDLE_POLL_MS = 50
 
 _DISCONNECTED = "disconnected"
 _DETACHED = "detached"
@@ -56,11 +60,39 @@ class _Connection:
         self.session = Session(target)
         self.pending: list[Packet] = []
         self._poller = select.poll()
-        self._poller.register(stream.socket.fileno(), select.POLLIN | select.POLLPRI)
+        self._fd = stream.socket.fileno()
+        self._poller.register(self._fd, select.POLLIN | select.POLLPRI)
 
     async def send(self, data: bytes) -> None:
-        if data:
-            await self.stream.send_all(data)
+        """Write straight to the socket; only a reply the kernel cannot take at once goes via trio.
+
+        Replies are small and the socket is almost always writable, so this skips trio's scheduling
+        on the per-packet path (about a third of a round trip here).
+        """
+        if not data:
+            return
+        try:
+            written = os.write(self._fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            raise trio.BrokenResourceError from None
+        if written < len(data):
+            await self.stream.send_all(data[written:])
+
+    async def wait_and_receive(self) -> bytes:
+        """The next bytes from gdb (b"" once the connection is closed or broken), waiting with poll().
+
+        Between polls trio gets a checkpoint, so other tasks still run within ``_IDLE_POLL_MS``.
+        """
+        while not self._poller.poll(_IDLE_POLL_MS):
+            await trio.sleep(0)
+        try:
+            return os.read(self._fd, _RECEIVE_SIZE)
+        except BlockingIOError:
+            return await self.receive()
+        except OSError:
+            return b""
 
     async def receive(self) -> bytes:
         """The next bytes from gdb; b"" once the connection is closed or broken."""
@@ -138,7 +170,7 @@ class GdbServer:
                 outcome = await self._answer(connection, connection.pending.pop(0))
                 if outcome is not None:
                     return outcome
-            data = await connection.receive()
+            data = await connection.wait_and_receive()
             if not data:
                 return _DISCONNECTED
             events = connection.framer.feed(data)
