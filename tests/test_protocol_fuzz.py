@@ -97,7 +97,8 @@ def test_fuzz_framing_and_commands(structured: list[bytes], seed: int, noise: li
 
 def test_zz_session_still_answers_and_guest_unchanged() -> None:
     assert counted["packets"] + counted["chunks"] >= MIN_INPUTS, counted
-    print(f"fuzz: {counted['packets']} packets and {counted['chunks']} raw chunks through framing and commands")
+    print(f"fuzz: {counted['packets']} packets and {counted['chunks']} raw chunks "
+          "through framing and commands")
     assert session.handle(b"?")[0].startswith(b"T05")
     assert vcpu.snapshot() == before
     assert len(vcpu.guest_debug_calls) == debug_calls
