@@ -361,6 +361,7 @@ class Vcpu:
         self._control = 0
         self._host_debug = HostDebug()
         self._applied_guest_debug: bytes | None = None   # the kvm_guest_debug bytes now in force
+        self._parsed_guest_debug: dict[bytes, tuple[int, HostDebug]] = {}
         # EA -> [pa, reference count]; the core's dispatch table (cpu.sw_dispatch) is kept in step.
         self._soft: dict[int, list[int]] = {}
         # The latest exit as plain values; ``last_exit`` builds the parsed view only when asked.
@@ -596,18 +597,19 @@ class Vcpu:
         if data == self._applied_guest_debug:
             # gdb re-arms the same configuration around every stop; the core already has it.
             return
-        parsed = kvm_guest_debug.parse(data)
-        control = int(parsed.control)
-        if control & ~_GUESTDBG_KNOWN:
-            raise KvmError(errno.EINVAL, f"unknown control bits {control & ~_GUESTDBG_KNOWN:#x}")
-        if not control & KVM_GUESTDBG_ENABLE:
-            config = HostDebug()
-            control = 0
+        parsed_before = self._parsed_guest_debug.get(data)
+        if parsed_before is None:
+            control, template = self._parse_guest_debug(data)
+            if len(self._parsed_guest_debug) >= 64:
+                self._parsed_guest_debug.clear()
+            self._parsed_guest_debug[data] = (control, template)
         else:
-            config = HostDebug(enabled=True, single_step=bool(control & KVM_GUESTDBG_SINGLESTEP),
-                               sw_breakpoints=bool(control & KVM_GUESTDBG_USE_SW_BP))
-            if control & KVM_GUESTDBG_USE_HW_BP:
-                self._parse_hw_points(parsed.arch.bp, config)
+            # gdb alternates between a handful of configurations (step / continue, with or without
+            # its points) at every stop; parsing each with construct again would dominate a continue.
+            control, template = parsed_before
+        config = HostDebug(enabled=template.enabled, single_step=template.single_step,
+                           sw_breakpoints=template.sw_breakpoints, iac=list(template.iac),
+                           dac=list(template.dac))
         try:
             self.cpu.set_host_debug(config)
         except ValueError as error:
@@ -615,6 +617,20 @@ class Vcpu:
         self._control = control
         self._host_debug = config
         self._applied_guest_debug = data
+
+    def _parse_guest_debug(self, data: bytes) -> tuple[int, HostDebug]:
+        """(control, configuration) of a kvm_guest_debug; KvmError(EINVAL/ENOSPC) when malformed."""
+        parsed = kvm_guest_debug.parse(data)
+        control = int(parsed.control)
+        if control & ~_GUESTDBG_KNOWN:
+            raise KvmError(errno.EINVAL, f"unknown control bits {control & ~_GUESTDBG_KNOWN:#x}")
+        if not control & KVM_GUESTDBG_ENABLE:
+            return 0, HostDebug()
+        config = HostDebug(enabled=True, single_step=bool(control & KVM_GUESTDBG_SINGLESTEP),
+                           sw_breakpoints=bool(control & KVM_GUESTDBG_USE_SW_BP))
+        if control & KVM_GUESTDBG_USE_HW_BP:
+            self._parse_hw_points(parsed.arch.bp, config)
+        return control, config
 
     def _parse_hw_points(self, entries: Any, config: HostDebug) -> None:
         model = self.model
