@@ -248,7 +248,7 @@ class Cpu:
         self.spefscr = 0
         self.fpr: list[int] = getattr(self, "fpr", [0] * 32)
         self.fpr[:] = [0] * 32
-        self._entered_async_interrupt = False
+        self.entered_async_interrupt = False
         self.fpscr = 0
         self.pc = 0xFFFFFFFC
         self.msr = 0
@@ -734,7 +734,7 @@ class Cpu:
         ivor = self._pending_async()
         if ivor is not None:
             self.deliver_interrupt(ivor, self.pc)
-            self._entered_async_interrupt = True
+            self.entered_async_interrupt = True
         self._event_at = timers.next_event_cycle()
         guest = self.guest_debug
         self._slow = (self.host_debug.enabled and self.host_debug.single_step) or bool(
@@ -761,12 +761,12 @@ class Cpu:
         A debugger single step that finds an asynchronous interrupt pending stops on its vector,
         with nothing executed, so the user sees the interrupt being entered.
         """
-        self._entered_async_interrupt = False
+        self.entered_async_interrupt = False
         stop = self._boundary()
         if stop is not None:
             return stop
         host = self.host_debug
-        if self._entered_async_interrupt and host.enabled and host.single_step:
+        if self.entered_async_interrupt and host.enabled and host.single_step:
             return StopReason(StopKind.HOST_DEBUG, self.pc, 0)
         if self.waiting or self.msr & MSR_WE:
             return STOP_BUDGET
@@ -813,16 +813,22 @@ class Cpu:
         return STOP_BUDGET
 
     def run(self, max_instructions: int) -> StopReason:
-        """Run up to ``max_instructions`` instructions; return why it stopped."""
+        """Run up to ``max_instructions`` instructions; return why it stopped.
+
+        The budget counts instructions executed or suppressed by a fault; entering an asynchronous
+        interrupt costs nothing. ``entered_async_interrupt`` tells a debugger single step that
+        stopped on a vector without executing anything (so it used no budget either).
+        """
         remaining = max_instructions
+        self.entered_async_interrupt = False
         self._event_at = 0
         while True:
             if self.cycles >= self._event_at:
-                self._entered_async_interrupt = False
+                self.entered_async_interrupt = False
                 stop = self._boundary()
                 if stop is not None:
                     return stop
-                if self._entered_async_interrupt and self._slow:
+                if self.entered_async_interrupt and self._slow:
                     host = self.host_debug
                     if host.enabled and host.single_step:   # stop on the vector, as step() does
                         return StopReason(StopKind.HOST_DEBUG, self.pc, 0)
