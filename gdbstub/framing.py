@@ -11,6 +11,7 @@ Imports: standard library only.
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 
 # Bytes that must be escaped inside a packet body ('}' followed by byte ^ 0x20).
@@ -70,13 +71,29 @@ _NAK_EVENT = Nak()
 _INTERRUPT_EVENT = Interrupt()
 
 
+# Adler-32's low half is 1 + (sum of the bytes) mod 65521; a chunk of at most 256 bytes sums to at
+# most 65280, so that half gives the exact byte sum at C speed (4-5x faster than sum() on a dump-sized
+# reply, which gdb asks for dozens of times per `dump`).
+_CHECKSUM_CHUNK = 256
+
+
 def checksum(data: bytes) -> int:
-    return sum(data) & 0xFF
+    """The RSP checksum: the sum of the bytes, modulo 256."""
+    if len(data) <= _CHECKSUM_CHUNK:
+        return sum(data) & 0xFF
+    view = memoryview(data)
+    total = 0
+    for start in range(0, len(data), _CHECKSUM_CHUNK):
+        total += (zlib.adler32(view[start:start + _CHECKSUM_CHUNK]) & 0xFFFF) - 1
+    return total & 0xFF
+
+
+_SPECIAL = b"$#}*"
 
 
 def escape(payload: bytes) -> bytes:
     """Escape ``$ # } *`` so that any byte string can travel in a packet body."""
-    if _NEEDS_ESCAPE.search(payload) is None:
+    if len(payload.translate(None, _SPECIAL)) == len(payload):   # C-speed check for the usual case
         return payload
     return _NEEDS_ESCAPE.sub(lambda match: bytes((ESCAPE_CHAR, match.group()[0] ^ _ESCAPE_XOR)), payload)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hypothesis
+from hypothesis import strategies as st
+
 from gdbstub.framing import (
     Ack,
     BadChecksum,
@@ -12,6 +15,7 @@ from gdbstub.framing import (
     Packet,
     checksum,
     decode_body,
+    escape,
     frame,
 )
 
@@ -94,3 +98,14 @@ def test_oversize_packet_is_bounded_and_reported() -> None:
     events += framer.feed(wire(b"g"))
     assert isinstance(events[0], Oversize) and events[0].length > 64
     assert events[1:] == [Packet(b"g")]
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.binary(max_size=2000))
+def test_checksum_and_escape_match_their_definitions(data: bytes) -> None:
+    # checksum() takes a chunked Adler-32 shortcut above 256 bytes and escape() a translate() check;
+    # both must agree with the plain definitions on any bytes.
+    assert checksum(data) == sum(data) & 0xFF
+    escaped = escape(data)
+    assert not any(byte in b"$#*" for byte in escaped)
+    assert decode_body(escaped) == data
