@@ -1,7 +1,7 @@
 """Runs a benchmark ELF on the peer engines (unicorn, QEMU) for comparison with this emulator.
 
-Benchmark support only: imports the standard library, pyelftools and (when installed) unicorn; it
-never imports the product packages, so a peer measurement cannot be skewed by our code.
+Benchmark support only: imports the standard library, pyelftools, tests/support/qemu_machine.py (the
+QEMU command line) and (when installed) unicorn; it never imports the product packages, so a peer measurement cannot be skewed by our code.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+
+from tests.support.qemu_machine import ppce500_command
 
 RAM_SIZE = 128 << 20
 CCSR_EA = 0xE0000000  # where the examples' start-up code maps CCSR
@@ -111,8 +113,7 @@ def run_qemu(path: Path, cpu: str = "e500v2", timeout: float = 300.0) -> PeerRes
     qemu = shutil.which("qemu-system-ppc")
     if qemu is None:
         return None
-    command = [qemu, "-M", "ppce500", "-cpu", cpu, "-display", "none", "-monitor", "none",
-               "-serial", "stdio", "-kernel", str(path)]
+    command = ppce500_command(path, cpu, binary=qemu)
     started = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
     seconds = time.perf_counter() - started

@@ -28,11 +28,12 @@ from types import TracebackType
 
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
+from support.qemu_machine import QEMU_BINARY, ppce500_command
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_BIN = REPO_ROOT / "examples" / "bin"
 GDB = "gdb-multiarch"
-QEMU = "qemu-system-ppc"
+QEMU = QEMU_BINARY
 CPUS = ("e500v2", "e500mc")
 
 LISTENING_PATTERN = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
@@ -215,8 +216,7 @@ def start_stub(image: Path, cpu: str = "e500v2", *extra: str) -> Server:
 def start_qemu(image: Path, cpu: str) -> Server:
     """Start QEMU ppce500 halted with its gdbstub on a free port (reference behaviour)."""
     port = _free_port()
-    command = [require_tool(QEMU), "-M", "ppce500", "-cpu", cpu, "-nographic", "-monitor", "none",
-               "-kernel", str(image), "-S", "-gdb", f"tcp:127.0.0.1:{port}"]
+    command = ppce500_command(image, cpu, "-S", "-gdb", f"tcp:127.0.0.1:{port}", binary=require_tool(QEMU))
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     server = Server(process=process, port=port, image=image)

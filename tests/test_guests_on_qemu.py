@@ -13,6 +13,7 @@ import subprocess
 
 import gdb_driver
 import pytest
+from support.qemu_machine import ppce500_command
 
 QEMU_TIMEOUT = 60.0
 
@@ -28,8 +29,7 @@ PVR_PREFIX = {"e500v2": "PVR 0x8021", "e500mc": "PVR 0x8023"}
 
 def run_on_qemu(guest: str, cpu: str) -> subprocess.CompletedProcess[str]:
     qemu = gdb_driver.require_tool(gdb_driver.QEMU)
-    command = [qemu, "-M", "ppce500", "-cpu", cpu, "-nographic", "-monitor", "none",
-               "-kernel", str(gdb_driver.guest_path(guest, cpu))]
+    command = ppce500_command(gdb_driver.guest_path(guest, cpu), cpu, binary=qemu)
     return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=QEMU_TIMEOUT, check=False)
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.qemu_machine import ppce500_command
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "tests" / "lockstep" / "src" / "mmu.c"
@@ -72,7 +73,6 @@ def test_mmu_guest_counts_and_qemu_output(model: str) -> None:
         constants["EXPECTED_DTLB_MISSES"], constants["EXPECTED_ITLB_MISSES"], constants["EXPECTED_DSI"], 0)
     assert re.search(r"mmu: checksum 0x[0-9a-f]{8}", ours.stdout)
 
-    qemu = subprocess.run(["qemu-system-ppc", "-M", "ppce500", "-cpu", QEMU_CPU[model], "-nographic",
-                           "-kernel", str(elf)], capture_output=True, text=True,
+    qemu = subprocess.run(ppce500_command(elf, QEMU_CPU[model]), capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S, check=False)
     assert normalised(qemu.stdout) == normalised(ours.stdout)

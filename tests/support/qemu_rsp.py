@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-QEMU_BINARY = "qemu-system-ppc"
+from .qemu_machine import QEMU_BINARY, ppce500_command
+
 
 # QEMU single-step flags (qqemu.sstepbits: ENABLE=1,NOIRQ=2,NOTIMER=4). QEMU's default is all three:
 # a step then never takes an interrupt and the timers stand still. The lockstep harness needs
@@ -133,9 +134,8 @@ class QemuGdb:
         for _attempt in range(5):
             port = free_tcp_port()
             process = subprocess.Popen(
-                [QEMU_BINARY, "-M", "ppce500", "-cpu", self.model, "-nographic", "-S",
-                 "-gdb", f"tcp:127.0.0.1:{port}", "-monitor", "none", "-serial", self.serial,
-                 "-kernel", str(self.elf), *extra_args],
+                ppce500_command(self.elf, self.model, "-S", "-gdb", f"tcp:127.0.0.1:{port}",
+                                "-serial", self.serial, *extra_args),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + _CONNECT_TIMEOUT_S
             while time.monotonic() < deadline and process.poll() is None:
