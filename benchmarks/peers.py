@@ -1,7 +1,8 @@
 """Runs a benchmark ELF on the peer engines (unicorn, QEMU) for comparison with this emulator.
 
 Benchmark support only: imports the standard library, pyelftools, tests/support/qemu_machine.py (the
-QEMU command line) and (when installed) unicorn; it never imports the product packages, so a peer measurement cannot be skewed by our code.
+QEMU command line) and (when installed) unicorn; it never imports the product packages, so a peer
+measurement cannot be skewed by our code.
 """
 
 from __future__ import annotations

@@ -10,11 +10,10 @@ Boot state produced by :meth:`Machine.reset`:
   loader returns.
 - pc = e_entry, MSR = 0, r1 = 0x00FFFFF8, r3 = dt_base, r6 = 0x45504150 ("EPAP"), r7 = mapping size,
   every other GPR 0.
-- QEMU writes a flattened device tree at r3. Bare-metal guests ignore it, so nothing is written there;
-  ``dt_end`` uses :data:`QEMU_FDT_SIZE` as the blob's size. Its exact value cannot change the result:
-  dt_base is 1 MiB aligned and QEMU asserts the blob is smaller than 1 MiB, so dt_end never crosses the
-  next power-of-two boundary. Checked against qemu-system-ppc 7.2 on the example guests (r3 0x1900000,
-  r7 0x4000000).
+- The flattened device tree QEMU writes at r3 (:mod:`emulator.devicetree`). QEMU reserves and reports
+  1 MiB for it (``dt_end = dt_base + 1 MiB``), so an image whose dt_base is 63 MiB gets a 256 MiB
+  mapping. Checked against qemu-system-ppc 7.2: the example guests (r3 0x1900000, r7 0x4000000), and
+  one-segment images at 0x2600000 (r3 0x3e00000, r7 64 MiB) and 0x2700000 (r3 0x3f00000, r7 256 MiB).
 
 Imports: standard library, ``pyelftools``, and the other ``emulator`` modules. :mod:`emulator.cpu` is
 imported lazily so the board can be built with a stand-in core (``cpu_factory``) in tests.
@@ -31,6 +30,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from emulator.bus import DEFAULT_RAM_SIZE, PhysicalBus
+from emulator.devicetree import FDT_SIZE, build_ppce500_fdt
 from emulator.mmu import (
     MAS1_TSIZE_SHIFT,
     MAS1_V,
@@ -49,7 +49,6 @@ BOOT_STACK_POINTER = 0x00FFFFF8          # r1: 16 MiB - 8
 EPAPR_MAGIC = 0x45504150                 # r6
 DTC_LOAD_PAD = 0x1800000
 DTC_PAD_MASK = 0xFFFFF
-QEMU_FDT_SIZE = 0x2000                   # any size below 1 MiB gives the same mapping (see above)
 _KIB_LOG2 = 10
 
 
@@ -76,6 +75,18 @@ def qemu_initial_map_log2(dt_end: int) -> int:
     """QEMU's booke206_initial_map_tsize: log2 of the boot mapping size in KiB (always even)."""
     page_log2 = (dt_end >> _KIB_LOG2).bit_length()  # floor(log2(dt_end / 1 KiB)) + 1
     return page_log2 + (page_log2 & 1)
+
+
+def kernel_extent(segments: list[LoadedSegment]) -> tuple[int, int]:
+    """(lowest load address, loaded size) as QEMU's ELF loader reports them: the sum of memory sizes."""
+    low = min((segment.paddr for segment in segments), default=0)
+    return low, sum(segment.memsz for segment in segments)
+
+
+def device_tree_base(segments: list[LoadedSegment]) -> int:
+    """Where QEMU ppce500 puts the device tree (and so r3): 24 MiB past the image, 1 MiB aligned."""
+    low, loaded_size = kernel_extent(segments)
+    return (low + loaded_size + DTC_LOAD_PAD) & ~DTC_PAD_MASK
 
 
 def _default_cpu_factory(model: Any, bus: PhysicalBus, mmu: Mmu) -> Any:
@@ -157,6 +168,9 @@ class Machine:
             segments.append(LoadedSegment(paddr, data, memsz))
         if not segments:
             raise ImageError(f"{path}: the ELF file has no loadable segments")
+        if device_tree_base(segments) + FDT_SIZE > self.ram_size:
+            raise ImageError(f"{path}: no room for the device tree above the image in "
+                             f"{self.ram_size >> 20} MiB of RAM (QEMU puts it 24 MiB past the image's end)")
         symbols: dict[str, int] = {}
         for section in elf.iter_sections():
             if not isinstance(section, SymbolTableSection) or section.name != ".symtab":
@@ -180,10 +194,11 @@ class Machine:
             cpu_reset()  # the core's own architectural reset (SPRs, timers, counters), before the MMU setup
         self.mmu.reset()
 
-        low = min((segment.paddr for segment in self.segments), default=0)
-        loaded_size = sum(segment.memsz for segment in self.segments)
-        self.dt_base = (low + loaded_size + DTC_LOAD_PAD) & ~DTC_PAD_MASK
-        map_log2_kib = qemu_initial_map_log2(self.dt_base + QEMU_FDT_SIZE)
+        low, loaded_size = kernel_extent(self.segments)
+        self.dt_base = device_tree_base(self.segments)
+        if self.segments:
+            self.bus.write_bytes(self.dt_base, build_ppce500_fdt(self.model, self.ram_size, low, loaded_size))
+        map_log2_kib = qemu_initial_map_log2(self.dt_base + FDT_SIZE)
         self.initial_map_size = 1 << (map_log2_kib + _KIB_LOG2)
         tsize = map_log2_kib // 2  # MMU v1 TSIZE n = 4^n KiB
         self.mmu.set_entry(1, 0, mas1=MAS1_V | (tsize << MAS1_TSIZE_SHIFT), mas2=0,

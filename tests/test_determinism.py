@@ -177,11 +177,9 @@ def test_vcpu_reset_replays_the_same_run(image_name: str) -> None:
 
 
 @pytest.mark.parametrize("image_name", ["hello-e500mc.elf", "loop-e500v2.elf"])
-def test_bug_vcpu_gpr_view_is_stale_after_reset(image_name: str) -> None:
-    # Bug (emulator/cpu.py Cpu.reset + emulator/kvm.py Vcpu.__init__): Cpu.reset() rebinds cpu.gpr
-    # (and gpr_hi, fpr) to new lists, while the vCPU's r0..r31 getters/setters closed over the list
-    # that existed when the Vcpu was built. After Vcpu.reset() (gdb `monitor reset`, `kill`+`run`)
-    # get_reg("r1") still shows the pre-reset value and set_reg writes a list the core no longer uses.
+def test_vcpu_gpr_view_follows_reset(image_name: str) -> None:
+    # Regression (fixed in 172a211): Cpu.reset() used to rebind cpu.gpr to a new list while the vCPU's
+    # r0..r31 accessors kept the old one, so after `monitor reset` or `kill` gdb saw pre-reset values.
     guest = boot(image_name)
     guest.vcpu.run(50_000)
     guest.vcpu.reset()

@@ -25,7 +25,6 @@ from types import TracebackType
 
 from .qemu_machine import QEMU_BINARY, ppce500_command
 
-
 # QEMU single-step flags (qqemu.sstepbits: ENABLE=1,NOIRQ=2,NOTIMER=4). QEMU's default is all three:
 # a step then never takes an interrupt and the timers stand still. The lockstep harness needs
 # interrupt-driven guests to progress while they are single-stepped, so it steps with ENABLE only.

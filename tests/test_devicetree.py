@@ -1,0 +1,94 @@
+"""The device tree at r3 is the one QEMU's ppce500 gives a ``-kernel`` guest.
+
+QEMU is the oracle: ``-machine dumpdtb=FILE`` writes the blob it would have loaded, and the test
+compares the two trees node by node and property by property (rng-seed aside: QEMU's is random).
+It also checks the facts a guest reads from it against the machine itself (RAM size, image extent,
+UART, time base) and that a guest that walks past r3 finds the blob in RAM after a reset.
+
+Imports: pytest, the standard library, ``fdt`` (parsing only), emulator.board and tests/support.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import fdt
+import pytest
+from support.qemu_machine import ppce500_command
+
+from emulator.board import Machine
+from emulator.devicetree import FDT_SIZE, TIMEBASE_HZ, UART0_PATH
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "bin"
+QEMU_CPU = {"e500v2": "e500v2_v30", "e500mc": "e500mc"}
+FDT_MAGIC = 0xD00DFEED
+
+
+def flatten(tree: fdt.FDT) -> dict[str, Any]:
+    """path/property -> value, for every property of every node (nodes in order)."""
+    found: dict[str, Any] = {}
+    for path, nodes, props in tree.walk():
+        for node in nodes:
+            found[f"{path.rstrip('/')}/{node.name}/"] = "node"
+        for prop in props:
+            found[f"{path.rstrip('/')}/{prop.name}"] = list(prop.data) if hasattr(prop, "data") else True
+    return found
+
+
+def our_blob(model: str, elf: Path, ram_mib: int) -> tuple[Machine, bytes]:
+    machine = Machine(model, ram_size=ram_mib << 20)
+    machine.load_elf(str(elf))
+    return machine, machine.bus.read_bytes(machine.dt_base, FDT_SIZE)
+
+
+@pytest.mark.parametrize(("model", "ram_mib"), [("e500v2", 128), ("e500mc", 256)])
+def test_device_tree_matches_qemu_dumpdtb(model: str, ram_mib: int, tmp_path: Path) -> None:
+    elf = EXAMPLES / f"loop-{model}.elf"
+    dumped = tmp_path / "qemu.dtb"
+    completed = subprocess.run(
+        ppce500_command(elf, QEMU_CPU[model], "-m", str(ram_mib), "-machine", f"dumpdtb={dumped}"),
+        capture_output=True, text=True, timeout=60, check=False)
+    assert dumped.exists(), completed.stderr
+    theirs = flatten(fdt.parse_dtb(dumped.read_bytes()))
+    _, blob = our_blob(model, elf, ram_mib)
+    ours = flatten(fdt.parse_dtb(blob))
+    for table in (theirs, ours):
+        assert table.pop("/chosen/rng-seed") is not None
+    assert list(ours) == list(theirs)
+    assert ours == theirs
+
+
+def test_facts_a_guest_reads_match_the_machine() -> None:
+    machine, blob = our_blob("e500v2", EXAMPLES / "hello-e500v2.elf", 64)
+    assert machine.cpu.gpr[3] == machine.dt_base
+    assert int.from_bytes(blob[0:4], "big") == FDT_MAGIC
+    assert int.from_bytes(blob[4:8], "big") == FDT_SIZE   # QEMU reports its whole buffer
+    tree = fdt.parse_dtb(blob)
+    assert tree.get_property("reg", "/memory").data == [0, 0, 0, 64 << 20]
+    low = min(segment.paddr for segment in machine.segments)
+    size = sum(segment.memsz for segment in machine.segments)
+    assert tree.get_property("qemu,boot-kernel", "/chosen").data == [0, low, 0, size]
+    assert tree.get_property("stdout-path", "/chosen").value == UART0_PATH
+    cpu_node = tree.get_node("/cpus/PowerPC,8544@0")
+    assert cpu_node.get_property("timebase-frequency").value == TIMEBASE_HZ
+
+
+def test_reset_rewrites_a_tree_the_guest_overwrote() -> None:
+    machine, blob = our_blob("e500mc", EXAMPLES / "hello-e500mc.elf", 128)
+    machine.bus.write_bytes(machine.dt_base, b"\0" * 64)
+    machine.reset()
+    assert machine.bus.read_bytes(machine.dt_base, FDT_SIZE) == blob
+
+
+def test_an_image_too_large_for_the_tree_is_refused(tmp_path: Path) -> None:
+    from test_board import make_elf
+
+    from emulator.board import ImageError
+
+    machine = Machine("e500v2", ram_size=32 << 20)
+    elf = make_elf(tmp_path / "big.elf", segments=[(0x100000, b"\0" * 16, 7 << 20)])
+    with pytest.raises(ImageError, match="device tree"):
+        machine.load_elf(str(elf))
