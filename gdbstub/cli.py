@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="e500-gdbstub",
         description="GDB remote stub for an emulated PowerPC e500 (QEMU ppce500-style board). The guest "
                     "is halted at its entry until gdb resumes it. 'kill' in gdb resets the guest and the "
-                    "server keeps waiting for the next gdb; 'detach' lets the guest run on.")
+                    "server keeps waiting for the next gdb; 'detach' lets the guest run on. With 'target "
+                    "extended-remote', 'kill' keeps the connection and 'run' restarts the guest.")
     parser.add_argument("image", metavar="IMAGE.elf", help="32-bit big-endian PowerPC ELF to load")
     parser.add_argument("--cpu", choices=sorted(MODELS), default="e500v2", help="core model (default e500v2)")
     parser.add_argument("--port", type=int, default=1234,

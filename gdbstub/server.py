@@ -9,8 +9,9 @@ server yields to trio so the receiver task can pick up a Ctrl-C (0x03), which is
 Lifecycle choices: a dropped connection stops the guest, drops gdb's breakpoints and keeps the guest
 state for the next gdb. ``D`` removes gdb's points and lets the guest run on (without a debugger) until
 the next gdb connects, which halts it. ``k``/``vKill`` reset the guest to the boot state of its image and
-close the connection; the server stays up for a new gdb. A guest that powered off is reset when the next
-gdb connects.
+close the connection; the server stays up for a new gdb. Under ``target extended-remote`` the session
+handles kill, ``run`` (vRun) and restart itself and the connection stays open. A guest that powered
+off is reset when the next gdb connects.
 
 Imports: standard library, trio, and the sans-I/O modules of :mod:`gdbstub`.
 """

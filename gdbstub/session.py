@@ -58,7 +58,7 @@ class Detach:
 
 @dataclass(frozen=True, slots=True)
 class Kill:
-    """gdb killed the guest: end this connection (the server resets the guest)."""
+    """gdb killed the guest outside extended mode: end this connection (the server resets the guest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +110,10 @@ class Session:
         self.gdb_swbreak = False
         self.gdb_hwbreak = False
         self.no_ack = False
+        # `target extended-remote`: kill keeps the connection, and `run` (vRun) starts the image afresh.
+        self.extended = False
+        self.attached = True          # qAttached: gdb found the guest (detach on quit) vs started it
+        self.killed = False           # extended mode: killed and not run again yet (no process)
         self.last_stop = StopEvent(signal=SIGTRAP)
         self._running: Resume | None = None
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
@@ -118,11 +122,12 @@ class Session:
             b"c": self._continue, b"s": self._step, b"C": self._continue_signal, b"S": self._step_signal,
             b"Z": self._insert, b"z": self._remove, b"H": self._set_thread, b"T": self._thread_alive,
             b"D": self._detach, b"k": self._kill, b"q": self._query, b"Q": self._set, b"v": self._v_packet,
+            b"!": self._extended_mode, b"R": self._restart,
         }
         self._queries: dict[bytes, Callable[[bytes], list[Reply]]] = {
             b"qSupported": self._q_supported, b"qC": self._q_current_thread,
             b"qfThreadInfo": self._q_first_thread, b"qsThreadInfo": lambda _: [b"l"],
-            b"qThreadExtraInfo": self._q_thread_extra, b"qAttached": lambda _: [b"1"],
+            b"qThreadExtraInfo": self._q_thread_extra, b"qAttached": self._q_attached,
             b"qOffsets": lambda _: [b"Text=0;Data=0;Bss=0"], b"qTStatus": lambda _: [EMPTY],
             b"qSymbol": lambda _: [OK], b"qRcmd": self._q_monitor, b"qXfer": self._q_xfer,
         }
@@ -221,6 +226,8 @@ class Session:
         return b"".join(parts)
 
     def _stop_status(self, payload: bytes) -> list[Reply]:
+        if self.killed:
+            return [b"W00"]   # gdbserver's answer when there is no process
         if self.target.exited is not None:
             return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
         return [self.stop_reply(self.last_stop)]
@@ -340,8 +347,44 @@ class Session:
         if payload == b"vMustReplyEmpty":
             return [EMPTY]
         if payload.startswith(b"vKill"):
-            return [OK, Kill()]
+            return [OK, *self._kill(payload)]
+        if payload.startswith(b"vRun;"):
+            return self._v_run(payload)
+        if payload.startswith(b"vAttach;"):
+            return self._v_attach(payload)
         return [EMPTY]
+
+    def _v_run(self, payload: bytes) -> list[Reply]:
+        """``run`` in extended mode: the loaded image from its boot state (the file name is not used)."""
+        if not self.extended:
+            return [EMPTY]
+        self._start_afresh()
+        self.attached = False
+        return [self.stop_reply(self.last_stop)]
+
+    def _v_attach(self, payload: bytes) -> list[Reply]:
+        if _hex_int(payload[len(b"vAttach;"):]) != PID:
+            raise MalformedPacketError("no such process")
+        if self.target.exited is not None:
+            self.target.reset()
+        self.killed = False
+        self.attached = True
+        self.last_stop = StopEvent(signal=SIGTRAP)
+        return [self.stop_reply(self.last_stop)]
+
+    def _extended_mode(self, payload: bytes) -> list[Reply]:
+        self.extended = True
+        return [OK]
+
+    def _restart(self, payload: bytes) -> list[Reply]:
+        if self.extended:
+            self._start_afresh()
+        return []   # R has no reply
+
+    def _start_afresh(self) -> None:
+        self.target.reset()
+        self.killed = False
+        self.last_stop = StopEvent(signal=SIGTRAP)
 
     def _v_cont(self, actions: bytes) -> list[Reply]:
         """Apply the leftmost action whose thread id matches our only thread (gdb's rule)."""
@@ -418,7 +461,11 @@ class Session:
         return [OK, Detach()]
 
     def _kill(self, payload: bytes) -> list[Reply]:
-        return [Kill()]
+        if not self.extended:
+            return [Kill()]
+        self.target.reset()
+        self.killed = True
+        return []
 
     def _set(self, payload: bytes) -> list[Reply]:
         if payload == b"QStartNoAckMode":
@@ -450,13 +497,21 @@ class Session:
             features.append(b"multiprocess+")
         return [b";".join(features)]
 
+    def _q_attached(self, payload: bytes) -> list[Reply]:
+        return [b"1" if self.attached else b"0"]
+
     def _q_current_thread(self, payload: bytes) -> list[Reply]:
         if payload != b"qC":
             return [EMPTY]
         return [b"QC" + self.thread_id()]
 
+    @property
+    def no_process(self) -> bool:
+        """Extended mode after kill or power-off: no process (and so no thread) until `run`."""
+        return self.extended and (self.killed or self.target.exited is not None)
+
     def _q_first_thread(self, payload: bytes) -> list[Reply]:
-        return [b"m" + self.thread_id()]
+        return [b"l"] if self.no_process else [b"m" + self.thread_id()]
 
     def _q_thread_extra(self, payload: bytes) -> list[Reply]:
         pid, tid = _parse_tid(payload.partition(b",")[2])
@@ -478,8 +533,10 @@ class Session:
         elif obj == b"memory-map" and not annex:
             document = self._memory_map()
         elif obj == b"threads" and not annex:
-            document = (b'<?xml version="1.0"?>\n<threads>\n<thread id="%s" core="0" name="%s"/>\n'
-                        b"</threads>\n" % (self.thread_id(), self.target.model.name.encode()))
+            name = self.target.model.name.encode()
+            entry = b'<thread id="%s" core="0" name="%s"/>\n' % (self.thread_id(), name)
+            thread = b"" if self.no_process else entry
+            document = b'<?xml version="1.0"?>\n<threads>\n%s</threads>\n' % thread
         else:
             return [EMPTY] if obj not in (b"features", b"memory-map", b"threads") else [b"E00"]
         if offset > len(document):

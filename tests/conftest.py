@@ -58,12 +58,12 @@ def gdb_run(gdb_multiarch: str) -> Iterator[GdbRunner]:
     servers: list[gdb_driver.Server] = []
 
     def run(guest: str, commands: list[str], cpu: str = "e500v2",
-            timeout: float = gdb_driver.GDB_TIMEOUT) -> GdbSession:
+            timeout: float = gdb_driver.GDB_TIMEOUT, connect: str = "remote") -> GdbSession:
         image = gdb_driver.guest_path(guest, cpu)
         server = gdb_driver.start_server(image, cpu)
         servers.append(server)
         try:
-            result = gdb_driver.run_gdb(image, server.port, commands, timeout=timeout)
+            result = gdb_driver.run_gdb(image, server.port, commands, timeout=timeout, connect=connect)
         finally:
             server.stop()
         return GdbSession(image, gdb_driver.elf_symbols(image), result, server)

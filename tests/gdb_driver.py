@@ -246,22 +246,24 @@ def start_server(image: Path, cpu: str = "e500v2") -> Server:
     return start_stub(image, cpu)
 
 
-def gdb_command(image: Path, port: int, commands: list[str]) -> list[str]:
+def gdb_command(image: Path, port: int, commands: list[str], connect: str = "remote") -> list[str]:
+    """``connect`` is the gdb target kind: "remote" or "extended-remote"."""
     command = [require_tool(GDB), "-batch", "-nx",
                "-ex", "set confirm off", "-ex", "set pagination off", "-ex", "set width 0",
-               "-ex", f"target remote 127.0.0.1:{port}"]
+               "-ex", f"target {connect} 127.0.0.1:{port}"]
     for line in commands:
         command += ["-ex", line]
     command.append(str(image))
     return command
 
 
-def run_gdb(image: Path, port: int, commands: list[str], timeout: float = GDB_TIMEOUT) -> GdbResult:
+def run_gdb(image: Path, port: int, commands: list[str], timeout: float = GDB_TIMEOUT,
+            connect: str = "remote") -> GdbResult:
     """Run gdb-multiarch in batch mode: connect, run ``commands`` (each an ``-ex``), quit.
 
     gdb keeps going after a failing ``-ex`` command, so one run can show several outcomes.
     """
-    command = gdb_command(image, port, commands)
+    command = gdb_command(image, port, commands, connect)
     completed = subprocess.run(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, capture_output=True,
                                text=True, timeout=timeout, check=False)
     return GdbResult(command, completed.returncode, completed.stdout, completed.stderr)

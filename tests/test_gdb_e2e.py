@@ -134,6 +134,21 @@ def test_kill(gdb_run: GdbRunner) -> None:
     assert "The program has no registers now" in session.output, session.describe()
 
 
+def test_extended_remote_kill_then_run_starts_the_guest_afresh(gdb_run: GdbRunner) -> None:
+    session = gdb_run("loop", [
+        "break bump_counter", "continue", "continue 5", "print counter", "kill", "info registers pc",
+        "run", "print counter", "bt", "delete", "continue", "info threads", "break square", "run",
+        "print x", "info registers pc"], connect="extended-remote")
+    out = session.output
+    assert re.search(r"\$1 = 5\b", out) and re.search(r"\$2 = 0\b", out), session.describe()
+    assert "[Inferior 1 (process 1) killed]" in out and "The program has no registers now" in out
+    assert re.search(r"#3 .* in main \(\)", out), session.describe()
+    assert "exited normally" in out and "No threads." in out, session.describe()
+    # After the guest powered off, `run` starts it again and stops at the new breakpoint.
+    assert re.search(r"Breakpoint 2, square \(x=x@entry=0\)", out), session.describe()
+    assert re.search(rf"\$3 = 0\npc +{session.symbols['square']:#x} ", out), session.describe()
+
+
 @pytest.mark.parametrize("cpu", gdb_driver.CPUS)
 def test_exit_status_reaches_gdb(gdb_run: GdbRunner, cpu: str) -> None:
     session = gdb_run("hello", ["continue"], cpu=cpu)

@@ -33,7 +33,8 @@ _ARGUMENT = (st.binary(max_size=24)
              | st.text(alphabet="0123456789abcdefABCDEFgp.-;", max_size=24).map(str.encode))
 _SAFE_ARGUMENT = st.text(alphabet="0123456789abcdefxyz.-;", max_size=24).map(str.encode)
 # Leading bytes that would resume, detach, kill or write: only ever sent in malformed form.
-_DANGEROUS = (b"c", b"C", b"s", b"S", b"D", b"k", b"M", b"X", b"P", b"G", b"Z", b"z", b"vCont;", b"vKill")
+_DANGEROUS = (b"c", b"C", b"s", b"S", b"D", b"k", b"M", b"X", b"P", b"G", b"Z", b"z", b"vCont;", b"vKill",
+              b"R", b"vRun", b"vAttach")
 _PACKET = st.one_of(
     st.tuples(st.sampled_from(_READ_ONLY), _ARGUMENT).map(lambda t: t[0] + t[1])
     .filter(lambda packet: not packet.startswith(_DANGEROUS)),

@@ -67,7 +67,7 @@ def test_connect_sequence() -> None:
     assert one(session, b"Hgp2.1") == b"E22"
     assert one(session, b"Tp1.1") == b"OK" and one(session, b"Tp1.2") == b"E22"
     assert one(session, b"vCont?") == b"vCont;c;C;s;S;t;r"
-    assert one(session, b"qUnknownThing") == b"" and one(session, b"!") == b""
+    assert one(session, b"qUnknownThing") == b"" and one(session, b"vFile:open:") == b""
 
 
 def test_qxfer_windows_reassemble_documents() -> None:
@@ -205,6 +205,41 @@ def test_resume_with_address_and_signal_forms() -> None:
     assert b"40:00001018;" in resume(session, b"C05")
     assert one(session, b"vCont;x") == b"E22" and one(session, b"vCont;c:p2.1") == b"E22"
     assert one(session, b"vCont;t:p1.1").startswith(b"T00")
+
+
+def test_extended_mode_kill_run_and_attach() -> None:
+    session, vcpu = make(program=[NOP] * 4 + [POWEROFF])
+    assert one(session, b"qAttached:1") == b"1"
+    assert one(session, b"!") == b"OK"
+    one(session, b"Z0,1008,4")
+    assert resume(session, b"vCont;c:p1.-1").startswith(b"T05")
+    vcpu.regs["r5"] = 0x55
+    # Kill keeps the connection: no process (no thread, `?` says W00) until `run`.
+    assert session.handle(b"vKill;1") == [b"OK"]
+    assert vcpu.regs["pc"] == 0x1000 and "r5" not in vcpu.regs and vcpu.sw_table == set()
+    assert one(session, b"?") == b"W00"
+    assert one(session, b"qfThreadInfo") == b"l"
+    assert b"<thread " not in one(session, b"qXfer:threads:read::0,fff")
+    # run: a fresh guest at its entry, stopped, which gdb started (so it kills it on quit).
+    started = one(session, b"vRun;")
+    assert started.startswith(b"T05") and b"40:00001000;" in started
+    assert one(session, b"qAttached:1") == b"0"
+    assert one(session, b"qfThreadInfo") == b"mp1.1"
+    assert resume(session, b"vCont;c:p1.-1").startswith(b"W")
+    assert one(session, b"qfThreadInfo") == b"l"
+    assert one(session, b"vRun;").startswith(b"T05") and vcpu.regs["pc"] == 0x1000
+    assert session.handle(b"k") == [] and one(session, b"?") == b"W00"
+    assert one(session, b"vAttach;1").startswith(b"T05") and one(session, b"qAttached") == b"1"
+    assert one(session, b"vAttach;7") == b"E22"
+    vcpu.regs["pc"] = 0x1004
+    assert session.handle(b"R00") == [] and vcpu.regs["pc"] == 0x1000
+
+
+def test_run_and_restart_need_extended_mode() -> None:
+    session, vcpu = make()
+    vcpu.regs["pc"] = 0x1004
+    assert one(session, b"vRun;") == b""
+    assert session.handle(b"R00") == [] and vcpu.regs["pc"] == 0x1004
 
 
 def test_detach_kill_and_monitor() -> None:
