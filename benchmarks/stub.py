@@ -115,8 +115,10 @@ def parse_bench(output: str, name: str) -> float:
 
 
 def count_packets(log: Path) -> int:
-    """Packets gdb wrote in a remotelogfile (``w $...`` lines)."""
-    return sum(1 for line in log.read_text(errors="replace").splitlines() if line.startswith("w $"))
+    """Packets gdb wrote in a remotelogfile: ``w $...`` lines, or ``w +$...`` where gdb sent its ack
+    of the previous reply in the same write (ack mode, as with QEMU, which has no no-ack mode)."""
+    return sum(1 for line in log.read_text(errors="replace").splitlines()
+               if line.startswith(("w $", "w +$")))
 
 
 # -- raw packet client --------------------------------------------------------------------------------
