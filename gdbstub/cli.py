@@ -2,7 +2,8 @@
 
 Builds the ppce500 machine (:mod:`emulator.board`), loads the image, wraps it in the KVM-shaped vCPU
 (:mod:`emulator.kvm`) and either hands it to :class:`gdbstub.server.GdbServer` or runs it to power-off
-with the UART on stdout, exiting with the guest's power-off status. Every user error (missing or bad
+with the UART on stdout, exiting with the guest's power-off status. In both modes stdin feeds the UART's
+receiver, as QEMU's ``-nographic`` console does. Every user error (missing or bad
 image, bad flag) is one readable line on stderr and a non-zero exit status, never a traceback.
 
 Imports: standard library, trio, :mod:`emulator.board`, :mod:`emulator.kvm`, :mod:`emulator.models`
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from emulator.board import ImageError, Machine
@@ -25,6 +29,7 @@ from gdbstub.target import Target
 EXIT_USAGE = 2
 EXIT_IMAGE = 1
 RUN_SLICE = 1 << 20
+_CONSOLE_CHUNK = 4096
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -50,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "auto (the model's default)")
     parser.add_argument("--ram", type=int, default=128, metavar="MiB", help="guest RAM in MiB (default 128)")
     parser.add_argument("--run", action="store_true",
-                        help="run the guest without gdb until it powers off; exit with its status")
+                        help="run the guest without gdb until it powers off; exit with its status "
+                             "(stdin, also a terminal, feeds the guest UART; when serving gdb only a "
+                             "pipe or file does)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log protocol events to stderr")
     return parser
 
@@ -60,10 +67,85 @@ def _uart_writer(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-def run_to_power_off(vcpu: Vcpu, model_name: str) -> int:
+class ConsoleInput:
+    """Bytes from a file descriptor (stdin) to the guest UART's receive queue, without blocking.
+
+    A pipe or file always feeds the UART; a terminal only with ``terminal=True`` and only while this
+    process is its foreground job.
+
+    ``poll()`` takes whatever is ready now; it returns False once the input has ended (EOF, a closed
+    or unusable descriptor), after which nothing more is read.
+    """
+
+    def __init__(self, fd: int, feed: Callable[[bytes], None], *, terminal: bool = True) -> None:
+        self.fd = fd
+        self.feed = feed
+        try:
+            mode = os.fstat(fd).st_mode
+            self.is_terminal = os.isatty(fd)
+        except OSError:
+            self.open = False
+            return
+        # A terminal is read only when asked (`--run`): a stub started with `&` from a shell would
+        # otherwise be stopped by SIGTTIN the first time the user types into that shell.
+        self.open = terminal or not self.is_terminal
+        # A regular file never blocks (and epoll refuses one): hand it over whole, now.
+        if stat.S_ISREG(mode):
+            while self._read_some():
+                pass
+
+    def _read_some(self) -> bool:
+        try:
+            data = os.read(self.fd, _CONSOLE_CHUNK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            self.open = False
+            return False
+        self.feed(data)
+        return True
+
+    def _in_background(self) -> bool:
+        """True while this process is not the terminal's foreground job (reading would stop it)."""
+        try:
+            return self.is_terminal and os.tcgetpgrp(self.fd) != os.getpgrp()
+        except OSError:
+            return False
+
+    def poll(self) -> bool:
+        if self._in_background():
+            return self.open
+        while self.open:
+            try:
+                ready, _, _ = select.select([self.fd], [], [], 0)
+            except (OSError, ValueError):
+                self.open = False
+                break
+            if not ready or not self._read_some():
+                break
+        return self.open
+
+    async def forward(self) -> None:
+        """Trio task for the server: feed the UART whenever input arrives, until it ends."""
+        import trio
+
+        while self.open:
+            try:
+                await trio.lowlevel.wait_readable(self.fd)
+            except OSError:
+                self.open = False
+                break
+            self._read_some()
+
+
+def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None) -> int:
     """Run the guest without a debugger; returns its power-off status."""
     target = Target(vcpu, model_name)
     while True:
+        if console is not None and console.open:
+            console.poll()
         stop = target.run_slice(RUN_SLICE)
         if stop is not None and stop.exit_status is not None:
             return stop.exit_status
@@ -85,9 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImageError, ValueError, OSError) as error:
         print(f"e500-gdbstub: {error}", file=sys.stderr)
         return EXIT_IMAGE
+    console = ConsoleInput(0, machine.bus.uart0.feed, terminal=args.run)
     if args.run:
         try:
-            return run_to_power_off(vcpu, args.cpu)
+            return run_to_power_off(vcpu, args.cpu, console)
         except KeyboardInterrupt:
             print("e500-gdbstub: interrupted", file=sys.stderr)
             return 130
@@ -95,8 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from gdbstub.server import GdbServer
     server = GdbServer(vcpu, args.cpu, port=args.port)
+
+    async def serve_with_console() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.serve)
+            if console.open:
+                nursery.start_soon(console.forward)
+
     try:
-        trio.run(server.serve)
+        trio.run(serve_with_console)
     except KeyboardInterrupt:
         return 130
     except OSError as error:

@@ -191,10 +191,18 @@ def stub_command(image: Path, cpu: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "gdbstub", str(image), "--cpu", cpu, "--port", "0", *extra]
 
 
-def start_stub(image: Path, cpu: str = "e500v2", *extra: str) -> Server:
-    """Start ``python -m gdbstub IMAGE --cpu CPU --port 0`` and wait for its ``listening on`` line."""
-    process = subprocess.Popen(stub_command(image, cpu, *extra), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+def start_stub(image: Path, cpu: str = "e500v2", *extra: str, console: str | None = None) -> Server:
+    """Start ``python -m gdbstub IMAGE --cpu CPU --port 0`` and wait for its ``listening on`` line.
+
+    ``console``: text written to the stub's stdin (then closed), which the stub feeds to the guest UART.
+    """
+    process = subprocess.Popen(stub_command(image, cpu, *extra), cwd=REPO_ROOT,
+                               stdin=subprocess.DEVNULL if console is None else subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if console is not None:
+        assert process.stdin is not None
+        process.stdin.write(console)
+        process.stdin.close()
     listening = threading.Event()
     found: dict[str, int] = {}
     server = Server(process=process, port=0, image=image)

@@ -149,6 +149,17 @@ def test_extended_remote_kill_then_run_starts_the_guest_afresh(gdb_run: GdbRunne
     assert re.search(rf"\$3 = 0\npc +{session.symbols['square']:#x} ", out), session.describe()
 
 
+def test_stub_stdin_feeds_the_guest_uart_while_gdb_debugs() -> None:
+    image = gdb_driver.guest_path("echo")
+    with gdb_driver.start_stub(image, console="one\ntwo\nthree\nquit\n") as server:
+        session = gdb_driver.run_gdb(image, server.port, ["break uart_puts", "continue", "delete",
+                                                          "continue"])
+        out = session.output
+        assert "Breakpoint 1, uart_puts" in out, session
+        assert re.search(r"\[Inferior 1 \(process \d+\) exited with code 0?3\]", out), session
+    assert "echo: TWO" in server.stdout and "echo: bye" in server.stdout, server.stdout
+
+
 @pytest.mark.parametrize("cpu", gdb_driver.CPUS)
 def test_exit_status_reaches_gdb(gdb_run: GdbRunner, cpu: str) -> None:
     session = gdb_run("hello", ["continue"], cpu=cpu)

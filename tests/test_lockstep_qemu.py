@@ -31,7 +31,10 @@ from emulator.board import Machine  # noqa: E402
 from emulator.models import MSR_CE, MSR_DE, MSR_EE, MSR_ME  # noqa: E402
 
 REPO = TESTS.parent
-EXAMPLES = sorted((REPO / "examples" / "bin").glob("*.elf"))
+# The echo guest waits for UART input, which arrives at host-timing-dependent steps on QEMU; it is
+# compared with QEMU on its output instead (tests/test_run_mode.py).
+EXAMPLES = sorted(elf for elf in (REPO / "examples" / "bin").glob("*.elf")
+                  if not elf.name.startswith("echo-"))
 CORPUS_DIR = TESTS / "lockstep" / "bin"
 MIN_TOTAL_STEPS = 200_000
 

@@ -14,16 +14,24 @@ from pathlib import Path
 
 import gdb_driver
 import pytest
+from support.qemu_machine import ppce500_command
 
 RUN_TIMEOUT = 120.0
+QEMU_CPU = {"e500v2": "e500v2_v30", "e500mc": "e500mc"}
+ECHO_INPUT = "Hello world\nsecond LINE\r\n\nquit\n"
+ECHO_OUTPUT = ["echo: ready", "echo: HELLO WORLD", "echo: SECOND LINE", "echo: bye"]
 HELLO_EXIT_STATUS = 3      # examples/src/hello.c
 TRAPS_TOTAL = 30           # examples/src/traps.c: 10 rounds x 3 traps
 
 
-def run_stub(*arguments: str) -> subprocess.CompletedProcess[str]:
+def run_stub(*arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gdbstub", *arguments], cwd=gdb_driver.REPO_ROOT,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT, check=False)
+                          input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+
+
+def text_lines(output: str) -> list[str]:
+    return [line for line in output.replace("\r", "").split("\n") if line]
 
 
 def assert_one_line_error(completed: subprocess.CompletedProcess[str]) -> None:
@@ -73,6 +81,28 @@ def test_run_guest_debug_sees_its_own_debug_events(cpu: str) -> None:
     assert "guest_debug: iac=5 dac_write=5 dac_read=5 events=15" in completed.stdout, completed
     assert "guest_debug: PASS" in completed.stdout, completed
     assert completed.returncode == 0, completed
+
+
+@pytest.mark.parametrize("cpu", gdb_driver.CPUS)
+def test_stdin_feeds_the_uart_like_qemu(cpu: str) -> None:
+    image = gdb_driver.guest_path("echo", cpu)
+    ours = run_stub("--run", "--cpu", cpu, str(image), stdin=ECHO_INPUT)
+    assert text_lines(ours.stdout) == ECHO_OUTPUT, ours
+    assert ours.returncode == 2, ours          # two lines echoed (the empty one is skipped)
+    qemu = subprocess.run(ppce500_command(image, QEMU_CPU[cpu]), input=ECHO_INPUT, capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT, check=False)
+    assert text_lines(qemu.stdout) == ECHO_OUTPUT, qemu
+
+
+def test_a_file_on_stdin_feeds_the_uart(tmp_path: Path) -> None:
+    typed = tmp_path / "typed.txt"
+    typed.write_text("from a file\nquit\n")
+    with typed.open() as source:
+        completed = subprocess.run([sys.executable, "-m", "gdbstub", "--run",
+                                    str(gdb_driver.guest_path("echo"))], cwd=gdb_driver.REPO_ROOT,
+                                   stdin=source, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                                   check=False)
+    assert "echo: FROM A FILE" in completed.stdout and completed.returncode == 1, completed
 
 
 def test_missing_image_is_one_line_error(tmp_path: Path) -> None:
