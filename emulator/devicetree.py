@@ -48,7 +48,7 @@ def _pci_interrupt_map() -> list[int]:
 
 
 def _cpus_node(model: CpuModel) -> fdt.Node:
-    cache_line = 64 if model.name == "e500mc" else 32
+    cache_line = model.cache_line_size
     cpu = fdt.Node("PowerPC,8544@0")
     cpu.append(fdt.PropStrings("status", "okay"))
     cpu.append(fdt.PropWords("bus-frequency", 0))

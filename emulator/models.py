@@ -41,8 +41,13 @@ _E500MC_IVORS = frozenset([*range(16), *range(35, 42)])
 SW_BREAK_TRAP = 0x7FE00008      # tw 31,0,0
 SW_BREAK_EHPRIV_1 = 0x7C000A1C  # ehpriv 1 (KVMPPC_INST_EHPRIV_DEBUG)
 
-# QEMU's POWERPC_SVR_E500 is used by both ppce500 CPU choices (UNVERIFIED against silicon SVRs).
-SVR_E500 = 0x40000000
+# What mfspr SVR gives on qemu-system-ppc 7.2 -M ppce500 with either core (read by a guest): QEMU's
+# virtual board is no particular SoC.
+SVR_E500 = 0
+# L1CFG0/1 as QEMU 7.2 presents them to a guest (mfspr): 32 KiB, 8-way (CNWAY 7, CSIZE 32); e500mc
+# adds 0x01000000 for its 64-byte cache blocks.
+_L1CFG_E500V2 = 0x00003820
+_L1CFG_E500MC = 0x01003820
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class CpuModel:
     has_hypervisor: bool       # E.HV: ehpriv -> hypervisor privilege interrupt
     l1cfg0: int
     l1cfg1: int
+    cache_line_size: int       # bytes: what dcbz zeroes and icbi invalidates (the device tree says the same)
     num_iac: int = 2
     num_dac: int = 2
 
@@ -75,11 +81,10 @@ MODELS: dict[str, CpuModel] = {
         name="e500v2", pvr=0x80210030, svr=SVR_E500, debug_uses_dsrr=False, has_spe=True, has_fpu=False,
         sw_break_opcode=SW_BREAK_TRAP, msr_mask=_E500V2_MSR_MASK, ivors=_E500V2_IVORS, has_wait=False,
         has_hypervisor=False,
-        # 32 KiB, 8-way, 32-byte lines, L1 data and instruction (values UNVERIFIED against QEMU).
-        l1cfg0=0x00B83820, l1cfg1=0x00B83820),
+        l1cfg0=_L1CFG_E500V2, l1cfg1=_L1CFG_E500V2, cache_line_size=32),
     "e500mc": CpuModel(
         name="e500mc", pvr=0x80230020, svr=SVR_E500, debug_uses_dsrr=True, has_spe=False, has_fpu=True,
         sw_break_opcode=SW_BREAK_EHPRIV_1, msr_mask=_E500MC_MSR_MASK, ivors=_E500MC_IVORS, has_wait=True,
         has_hypervisor=True,
-        l1cfg0=0x00B83820, l1cfg1=0x00B83820),
+        l1cfg0=_L1CFG_E500MC, l1cfg1=_L1CFG_E500MC, cache_line_size=64),
 }

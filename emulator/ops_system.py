@@ -11,7 +11,8 @@ Choices (documented in the report and here):
 - FP (e500mc) and SPE (e500v2) arithmetic and loads/stores are not implemented: with MSR[FP]=0 /
   MSR[SPE]=0 they raise FP unavailable / SPE unavailable (ESR[SPV]); otherwise ESR[PIL]. Embedded
   scalar single-precision (efs*) is not gated by MSR[SPE] and is always ESR[PIL] here.
-- Cache hints and flushes are no-ops (no cache model); dcbz zeroes its 32-byte line through ordinary
+- Cache hints and flushes are no-ops (no cache model); dcbz zeroes its line (the model's
+  ``cache_line_size``: 32 bytes on e500v2, 64 on e500mc, as on QEMU) through ordinary
   stores, so translation faults and DAC watches apply; icbi drops decoded instructions of its line.
   User-mode cache locking with MSR[UCLE]=0 raises a DSI with ESR[DLK]/[ILK].
 
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 SystemHandler = Callable[["Cpu", int], int]
 
-CACHE_LINE = 32
 _SPR_PRIVILEGED_BIT = 0x10
 _SPR_SRR0, _SPR_SRR1 = 26, 27
 _SPR_CSRR0, _SPR_CSRR1 = 58, 59
@@ -180,9 +180,10 @@ def build_dcbz(word: int) -> SystemHandler:
     effective_address = _x_form_ea(word)
 
     def dcbz(cpu: Cpu, pc: int) -> int:
-        line = effective_address(cpu) & ~(CACHE_LINE - 1)
+        size = cpu.model.cache_line_size
+        line = effective_address(cpu) & ~(size - 1)
         store32 = cpu.store32
-        for offset in range(0, CACHE_LINE, 4):
+        for offset in range(0, size, 4):
             store32(line + offset, 0)
         return pc + 4
     return dcbz
@@ -194,7 +195,8 @@ def build_icbi(word: int) -> SystemHandler:
     def icbi(cpu: Cpu, pc: int) -> int:
         pa = cpu.translate_debug(effective_address(cpu))
         if pa is not None:
-            cpu.invalidate_physical(pa & ~(CACHE_LINE - 1), CACHE_LINE)
+            size = cpu.model.cache_line_size
+            cpu.invalidate_physical(pa & ~(size - 1), size)
         return pc + 4
     return icbi
 
