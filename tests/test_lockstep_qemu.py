@@ -118,6 +118,23 @@ def test_rsp_client_boot_state_and_step(model: str) -> None:
         assert qemu.read_memory(ours.machine.entry, 4) == entry_word.to_bytes(4, "big")
 
 
+@pytest.mark.parametrize("model", ["e500v2", "e500mc"])
+def test_every_spr_both_machines_name_has_qemus_boot_value(model: str) -> None:
+    """At the entry point, each SPR QEMU's gdbstub shows and we also have holds the same value."""
+    from emulator.kvm import Vcpu
+
+    elf = REPO / "examples" / "bin" / f"hello-{model}.elf"
+    ours = harness.OurSide(elf, model)
+    vcpu = Vcpu(ours.machine)
+    names = set(vcpu.register_names())
+    with qemu_session(elf, model) as qemu:
+        shared = sorted(name for name in qemu.spr_numbers() if name in names and name != "pc")
+        theirs = {name: qemu.read_spr(name) for name in shared}
+    assert len(shared) >= 100, shared
+    mine = {name: vcpu.get_reg(name) for name in shared}
+    assert {name: (theirs[name], mine[name]) for name in shared if theirs[name] != mine[name]} == {}
+
+
 def test_rsp_client_reports_power_off() -> None:
     elf = REPO / "examples" / "bin" / "hello-e500v2.elf"
     with qemu_session(elf, "e500v2") as qemu, pytest.raises(QemuExitedError):
