@@ -141,6 +141,17 @@ SPR_L1CSR0 = 1010
 SPR_L1CSR1 = 1011
 SPR_BUCSR = 1013
 SPR_SVR = 1023
+SPR_BBEAR = 513      # branch buffer entry address (user RW)
+SPR_BBTAR = 514      # branch buffer target address (user RW)
+SPR_SPRG8 = 604
+SPR_SPRG9 = 605
+SPR_EPR = 702        # external proxy: reads 0 (no interrupt controller on this board)
+SPR_EPLC = 947       # external PID load/store context
+SPR_EPSC = 948
+SPR_L2CSR0 = 1017    # e500mc L2 cache control
+# What these registers keep of a write, and the self-clearing command bits, as QEMU 7.2 does.
+_EPID_CONTEXT_MASK = 0xC00000FF              # EPR | EAS | EPID
+_L2CSR0_COMMANDS = 0x00200C00                # L2FI | L2FL | L2LFC complete at once
 # MMU SPRs whose writes change translation (PID0-2, MMUCSR0).
 _TRANSLATION_SPRS = frozenset({48, 633, 634, 1012})
 
@@ -1056,7 +1067,10 @@ class Cpu:
         model = self.model
         plain = [SPR_SRR0, SPR_SRR1, SPR_CSRR0, SPR_CSRR1, SPR_DEAR, SPR_ESR, SPR_IVPR, SPR_USPRG0,
                  *range(SPR_SPRG0, SPR_SPRG0 + 8), SPR_PIR, SPR_MCSRR0, SPR_MCSRR1, SPR_MCAR,
-                 SPR_DSRR0, SPR_DSRR1, SPR_HID1, SPR_L1CSR0, SPR_L1CSR1, SPR_BUCSR]
+                 SPR_DSRR0, SPR_DSRR1, SPR_HID1, SPR_L1CSR0, SPR_L1CSR1, SPR_BUCSR,
+                 SPR_BBEAR, SPR_BBTAR, SPR_SPRG8, SPR_SPRG9, SPR_EPLC, SPR_EPSC]
+        if model.has_l2csr0:
+            plain.append(SPR_L2CSR0)
         for ivor in model.ivors:
             plain.append(self._ivor_spr(ivor))
         if model.has_hypervisor:
@@ -1082,6 +1096,11 @@ class Cpu:
         # L1CSRn[CFI] and [CLFC] are self-clearing commands.
         writers[SPR_L1CSR0] = lambda v: sprs_of().__setitem__(SPR_L1CSR0, v & ~0x00000102)
         writers[SPR_L1CSR1] = lambda v: sprs_of().__setitem__(SPR_L1CSR1, v & ~0x00000102)
+        if model.has_l2csr0:
+            writers[SPR_L2CSR0] = lambda v: sprs_of().__setitem__(SPR_L2CSR0, v & ~_L2CSR0_COMMANDS)
+        for spr in (SPR_EPLC, SPR_EPSC):
+            writers[spr] = (lambda n: lambda v: sprs_of().__setitem__(n, v & _EPID_CONTEXT_MASK))(spr)
+        readers[SPR_EPR] = lambda: 0
         # User-level registers.
         readers[SPR_XER] = lambda: self.xer
         writers[SPR_XER] = lambda v: setattr(self, "xer", v & 0xE000007F)

@@ -325,6 +325,8 @@ def _spr_name_table(model_ivors: frozenset[int]) -> dict[str, tuple[int, int]]:
         "lpidr": cpu.SPR_LPIDR, "l1cfg0": cpu.SPR_L1CFG0, "l1cfg1": cpu.SPR_L1CFG1,
         "l1csr0": cpu.SPR_L1CSR0, "l1csr1": cpu.SPR_L1CSR1, "hid0": mmu.SPR_HID0, "hid1": cpu.SPR_HID1,
         "bucsr": cpu.SPR_BUCSR, "atbl": cpu.SPR_ATBL, "atbu": cpu.SPR_ATBU,
+        "bbear": cpu.SPR_BBEAR, "bbtar": cpu.SPR_BBTAR, "sprg8": cpu.SPR_SPRG8, "sprg9": cpu.SPR_SPRG9,
+        "eplc": cpu.SPR_EPLC, "epsc": cpu.SPR_EPSC, "epr": cpu.SPR_EPR, "l2csr0": cpu.SPR_L2CSR0,
         "dbcr0": SPR_DBCR0, "dbcr1": SPR_DBCR1, "dbcr2": SPR_DBCR2, "dbsr": SPR_DBSR,
         "iac1": SPR_IAC1, "iac2": SPR_IAC2, "dac1": SPR_DAC1, "dac2": SPR_DAC2,
         "dec": tim.SPR_DEC, "decar": tim.SPR_DECAR, "tcr": tim.SPR_TCR, "tsr": tim.SPR_TSR,

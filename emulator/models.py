@@ -74,6 +74,7 @@ class CpuModel:
     cache_line_size: int       # bytes: what dcbz zeroes and icbi invalidates (the device tree says the same)
     num_iac: int = 2
     num_dac: int = 2
+    has_l2csr0: bool = False   # e500mc: L2CSR0 (SPR 1017) with self-clearing flash commands
 
 
 MODELS: dict[str, CpuModel] = {
@@ -86,5 +87,5 @@ MODELS: dict[str, CpuModel] = {
         name="e500mc", pvr=0x80230020, svr=SVR_E500, debug_uses_dsrr=True, has_spe=False, has_fpu=True,
         sw_break_opcode=SW_BREAK_EHPRIV_1, msr_mask=_E500MC_MSR_MASK, ivors=_E500MC_IVORS, has_wait=True,
         has_hypervisor=True,
-        l1cfg0=_L1CFG_E500MC, l1cfg1=_L1CFG_E500MC, cache_line_size=64),
+        l1cfg0=_L1CFG_E500MC, l1cfg1=_L1CFG_E500MC, cache_line_size=64, has_l2csr0=True),
 }
