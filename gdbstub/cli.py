@@ -177,16 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import trio  # only the server path needs it
 
     from gdbstub.server import GdbServer
-    server = GdbServer(vcpu, args.cpu, port=args.port)
-
-    async def serve_with_console() -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(server.serve)
-            if console.open:
-                nursery.start_soon(console.forward)
-
+    server = GdbServer(vcpu, args.cpu, port=args.port, companions=[console.forward] if console.open else [])
     try:
-        trio.run(serve_with_console)
+        trio.run(server.serve)
     except KeyboardInterrupt:
         return 130
     except OSError as error:

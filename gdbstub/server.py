@@ -23,6 +23,7 @@ import os
 import select
 import sys
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
 import trio
@@ -122,8 +123,11 @@ class GdbServer:
     """Serve one guest to one gdb at a time."""
 
     def __init__(self, vcpu: Any, model_name: str, *, host: str = "127.0.0.1", port: int = 0,
-                 announce: TextIO | None = None) -> None:
+                 announce: TextIO | None = None,
+                 companions: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
+        """``companions``: tasks that run beside the server once it listens (the console input)."""
         self.target = Target(vcpu, model_name)
+        self.companions = list(companions)
         self.host = host
         self.port = port
         self.announce = announce if announce is not None else sys.stderr
@@ -139,6 +143,8 @@ class GdbServer:
         print(f"listening on {self.host}:{port}", file=self.announce, flush=True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            for companion in self.companions:
+                nursery.start_soon(companion)
             task_status.started(port)
             await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
 

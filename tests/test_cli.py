@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,17 @@ def test_run_passes_uart_and_exit_status() -> None:
     result = run_cli("--run", str(HELLO))
     assert "Hello from e500!" in result.stdout
     assert result.returncode == 3, result.stderr
+
+
+@pytest.mark.parametrize("stdin", ["", "typed input\n"])
+def test_port_in_use_is_one_line(stdin: str) -> None:
+    # With input on stdin the console task runs beside the server; the error must still be one line.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "gdbstub", str(HELLO), "--port", str(port)], cwd=ROOT,
+                                input=stdin, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result
+    assert result.stderr.strip().count("\n") == 0 and "cannot listen" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
