@@ -181,6 +181,8 @@ class GdbServer:
             if connection.session.running:
                 connection.session.interrupt()
             return _DISCONNECTED
+        finally:
+            connection.session.close()
 
     async def _command_loop(self, connection: _Connection) -> str:
         while True:

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
 from gdbstub.target import SIGINT, SIGTRAP, StopEvent, Target, TargetError
@@ -41,6 +44,16 @@ EMPTY = b""
 E_FAULT = b"E14"
 E_INVALID = b"E22"
 E_INTERNAL = b"E01"
+
+# gdb's File-I/O protocol: open flags, errno values and the big-endian struct stat it expects.
+_FILEIO_ACCESS_MODE = 0x3        # O_RDONLY 0, O_WRONLY 1, O_RDWR 2
+_FILEIO_ENOENT = 2
+_FILEIO_EBADF = 9
+_FILEIO_EACCES = 13
+_FILEIO_EINVAL = 22
+_FILEIO_EMFILE = 24
+_FILEIO_MAX_OPEN = 16
+_FILEIO_STAT = struct.Struct(">IIIIIIIQQQIII")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +129,7 @@ class Session:
         self.killed = False           # extended mode: killed and not run again yet (no process)
         self.last_stop = StopEvent(signal=SIGTRAP)
         self._running: Resume | None = None
+        self._host_files: dict[int, BinaryIO] = {}   # vFile descriptors: open files of the image, read-only
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
             b"?": self._stop_status, b"g": self._read_g, b"G": self._write_g, b"p": self._read_p,
             b"P": self._write_p, b"m": self._read_m, b"M": self._write_m, b"X": self._write_x,
@@ -352,7 +366,69 @@ class Session:
             return self._v_run(payload)
         if payload.startswith(b"vAttach;"):
             return self._v_attach(payload)
+        if payload.startswith(b"vFile:"):
+            return self._v_file(payload)
         return [EMPTY]
+
+    # -- host I/O: gdb reads the loaded image through vFile (and nothing else) -------------------------
+
+    def _v_file(self, payload: bytes) -> list[Reply]:
+        operation, _, arguments = payload[len(b"vFile:"):].partition(b":")
+        fields = arguments.split(b",") if arguments else []
+        if operation == b"setfs":
+            return [b"F0"]
+        if operation == b"open":
+            if len(fields) != 3:
+                raise MalformedPacketError("vFile:open needs name,flags,mode")
+            try:
+                name = bytes.fromhex(fields[0].decode("ascii")).decode("utf-8", "surrogateescape")
+            except ValueError:
+                raise MalformedPacketError("vFile:open needs a hex file name") from None
+            return [self._host_open(name, _hex_int(fields[1]))]
+        if operation in (b"pread", b"close", b"fstat"):
+            if not fields:
+                raise MalformedPacketError(f"vFile:{operation.decode()} needs a descriptor")
+            handle = self._host_files.get(_hex_int(fields[0]))
+            if handle is None:
+                return [b"F-1,%x" % _FILEIO_EBADF]
+            if operation == b"close":
+                handle.close()
+                del self._host_files[_hex_int(fields[0])]
+                return [b"F0"]
+            if operation == b"fstat":
+                info = os.fstat(handle.fileno())
+                data = _FILEIO_STAT.pack(0, 0, info.st_mode & 0xFFFFFFFF, 1, 0, 0, 0, info.st_size, 4096,
+                                         (info.st_size + 511) // 512, 0, int(info.st_mtime) & 0xFFFFFFFF, 0)
+                return [b"F%x;" % len(data) + data]
+            if len(fields) != 3:
+                raise MalformedPacketError("vFile:pread needs fd,count,offset")
+            count, offset = min(_hex_int(fields[1]), MAX_MEMORY_READ), _hex_int(fields[2])
+            handle.seek(offset)
+            data = handle.read(count)
+            return [b"F%x;" % len(data) + data]
+        return [EMPTY]   # readlink, unlink, pwrite...: not offered
+
+    def _host_open(self, name: str, flags: int) -> bytes:
+        image = self.target.image_path()
+        if image is None or os.path.realpath(name) != os.path.realpath(image):
+            return b"F-1,%x" % _FILEIO_ENOENT
+        if flags & _FILEIO_ACCESS_MODE:
+            return b"F-1,%x" % _FILEIO_EACCES
+        if len(self._host_files) >= _FILEIO_MAX_OPEN:
+            return b"F-1,%x" % _FILEIO_EMFILE
+        try:
+            handle = open(image, "rb")  # noqa: SIM115 - held until gdb's vFile:close or close()
+        except OSError:
+            return b"F-1,%x" % _FILEIO_EINVAL
+        descriptor = next(fd for fd in range(3, 3 + _FILEIO_MAX_OPEN) if fd not in self._host_files)
+        self._host_files[descriptor] = handle
+        return b"F%x" % descriptor
+
+    def close(self) -> None:
+        """The connection ended: release what gdb left open."""
+        for handle in self._host_files.values():
+            handle.close()
+        self._host_files.clear()
 
     def _v_run(self, payload: bytes) -> list[Reply]:
         """``run`` in extended mode: the loaded image from its boot state (the file name is not used)."""
@@ -489,6 +565,8 @@ class Session:
         self.gdb_hwbreak = b"hwbreak+" in offered
         features = [b"PacketSize=%x" % PACKET_SIZE, b"qXfer:features:read+", b"qXfer:memory-map:read+",
                     b"qXfer:threads:read+", b"vContSupported+", b"QStartNoAckMode+"]
+        if self.target.image_path() is not None:
+            features.append(b"qXfer:exec-file:read+")   # gdb with no file finds the ELF (vFile)
         if self.gdb_swbreak:
             features.append(b"swbreak+")
         if self.gdb_hwbreak:
@@ -532,6 +610,8 @@ class Session:
                 return [b"E00"]
         elif obj == b"memory-map" and not annex:
             document = self._memory_map()
+        elif obj == b"exec-file" and self.target.image_path() is not None:
+            document = str(self.target.image_path()).encode("utf-8", "surrogateescape")
         elif obj == b"threads" and not annex:
             name = self.target.model.name.encode()
             entry = b'<thread id="%s" core="0" name="%s"/>\n' % (self.thread_id(), name)

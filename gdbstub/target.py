@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -436,6 +437,11 @@ class Target:
             except TargetError:
                 lines.append(f"{reg.name:<10} <unavailable>")
         return "\n".join(lines) + "\n"
+
+    def image_path(self) -> str | None:
+        """Absolute path of the loaded ELF (what ``qXfer:exec-file`` names and vFile may read)."""
+        path = getattr(getattr(self.vcpu, "machine", None), "path", None)
+        return os.path.abspath(path) if isinstance(path, str) else None
 
     def ram_size(self) -> int | None:
         bus = getattr(getattr(self.vcpu, "machine", None), "bus", None)

@@ -8,6 +8,7 @@ Imports: pytest, the standard library and the helpers in tests/gdb_driver.py + t
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,6 +148,20 @@ def test_extended_remote_kill_then_run_starts_the_guest_afresh(gdb_run: GdbRunne
     # After the guest powered off, `run` starts it again and stops at the new breakpoint.
     assert re.search(r"Breakpoint 2, square \(x=x@entry=0\)", out), session.describe()
     assert re.search(rf"\$3 = 0\npc +{session.symbols['square']:#x} ", out), session.describe()
+
+
+def test_gdb_without_a_file_gets_the_image_from_the_stub(gdb_multiarch: str) -> None:
+    image = gdb_driver.guest_path("loop")
+    with gdb_driver.start_stub(image) as server:
+        command = [gdb_multiarch, "-batch", "-nx", "-ex", "set confirm off",
+                   "-ex", f"target remote 127.0.0.1:{server.port}", "-ex", "break bump_counter",
+                   "-ex", "continue", "-ex", "bt", "-ex", "info files"]
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=gdb_driver.GDB_TIMEOUT, check=False)
+    out = done.stdout + done.stderr
+    assert re.search(r"Breakpoint 1, bump_counter \(\) at loop\.c:\d+", out), out
+    assert re.search(r"#3 .* in main \(\) at loop\.c", out), out
+    assert f"target:{image}" in out, out    # symbols came through qXfer:exec-file + vFile
 
 
 def test_stub_stdin_feeds_the_guest_uart_while_gdb_debugs() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 from fakes import NOP, POWEROFF, FakeVcpu, branch
@@ -67,7 +68,7 @@ def test_connect_sequence() -> None:
     assert one(session, b"Hgp2.1") == b"E22"
     assert one(session, b"Tp1.1") == b"OK" and one(session, b"Tp1.2") == b"E22"
     assert one(session, b"vCont?") == b"vCont;c;C;s;S;t;r"
-    assert one(session, b"qUnknownThing") == b"" and one(session, b"vFile:open:") == b""
+    assert one(session, b"qUnknownThing") == b"" and one(session, b"vFlashDone") == b""
 
 
 def test_qxfer_windows_reassemble_documents() -> None:
@@ -283,3 +284,42 @@ def test_watch_reason_picks_matching_kind() -> None:
     stop = resume(session, b"c")
     assert stop.endswith(b"watch:300;") and b"rwatch" not in stop and b"awatch" not in stop
     assert struct.unpack(">I", vcpu.ram[0x300:0x304])[0] == 0
+
+
+def test_exec_file_and_host_io_serve_the_loaded_image_only(tmp_path: Path) -> None:
+    from emulator.board import Machine
+    from emulator.kvm import Vcpu
+
+    image = Path(__file__).resolve().parents[1] / "examples" / "bin" / "loop-e500v2.elf"
+    machine = Machine("e500v2")
+    machine.load_elf(str(image))
+    session = Session(Target(Vcpu(machine), "e500v2"))
+    assert b"qXfer:exec-file:read+" in one(session, GDB_FEATURES).split(b";")
+    assert one(session, b"qXfer:exec-file:read:1:0,fff") == b"l" + str(image).encode()
+    assert one(session, b"vFile:setfs:0") == b"F0"
+    hex_name = str(image).encode().hex().encode()
+    descriptor = one(session, b"vFile:open:" + hex_name + b",0,0")
+    assert descriptor == b"F3"
+    contents = image.read_bytes()
+    assert one(session, b"vFile:pread:3,10,0") == b"F10;" + contents[:16]
+    assert one(session, b"vFile:pread:3,1000,%x" % (len(contents) - 4)) == b"F4;" + contents[-4:]
+    assert one(session, b"vFile:pread:3,10,%x" % len(contents)) == b"F0;"
+    size = int.from_bytes(one(session, b"vFile:fstat:3")[4:][28:36], "big")
+    assert size == len(contents)
+    other = tmp_path / "secret.txt"
+    other.write_text("not for gdb")
+    assert one(session, b"vFile:open:" + str(other).encode().hex().encode() + b",0,0") == b"F-1,2"
+    assert one(session, b"vFile:open:" + hex_name + b",2,0") == b"F-1,d"      # read-only
+    assert one(session, b"vFile:close:3") == b"F0"
+    assert one(session, b"vFile:pread:3,10,0") == b"F-1,9"
+    assert one(session, b"vFile:open:zz,0,0") == b"E22"
+    assert one(session, b"vFile:unlink:" + hex_name) == b""
+    one(session, b"vFile:open:" + hex_name + b",0,0")
+    session.close()
+    assert one(session, b"vFile:pread:3,10,0") == b"F-1,9"
+
+
+def test_no_exec_file_without_an_image() -> None:
+    session, _ = make(negotiate=False)
+    assert b"exec-file" not in one(session, GDB_FEATURES)
+    assert one(session, b"qXfer:exec-file:read::0,fff") == b""
