@@ -81,6 +81,10 @@ def _spr_names(model: CpuModel) -> list[str]:
     names += ["pid0", "pid1", "pid2", "mmucsr0", "hid0", "hid1", "pvr", "svr"]
     names += [f"sprg{n}" for n in range(8)]
     names += ["usprg0", "pir", "l1cfg0", "l1cfg1", "mmucfg", "tlb0cfg", "tlb1cfg"]
+    # Appended later (earlier regnums stay put): machine check, cache and branch-unit control, the
+    # alternate time base, the e500mc hypervisor registers and the rest of what a boot routine touches.
+    names += ["mcsr", "mcar", "l1csr0", "l1csr1", "bucsr", "atbl", "atbu", "bbear", "bbtar",
+              "sprg8", "sprg9", "epr", "eplc", "epsc", "epcr", "msrp", "lpidr", "l2csr0"]
     return names
 
 
