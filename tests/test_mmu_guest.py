@@ -21,7 +21,6 @@ from support.qemu_machine import ppce500_command
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "tests" / "lockstep" / "src" / "mmu.c"
 BIN = REPO / "tests" / "lockstep" / "bin"
-QEMU_CPU = {"e500v2": "e500v2_v30", "e500mc": "e500mc"}
 RUN_TIMEOUT_S = 120
 REPORT = re.compile(r"mmu: dtlb misses (\d+) itlb misses (\d+) dsi (\d+) failures (\d+)")
 
@@ -73,6 +72,6 @@ def test_mmu_guest_counts_and_qemu_output(model: str) -> None:
         constants["EXPECTED_DTLB_MISSES"], constants["EXPECTED_ITLB_MISSES"], constants["EXPECTED_DSI"], 0)
     assert re.search(r"mmu: checksum 0x[0-9a-f]{8}", ours.stdout)
 
-    qemu = subprocess.run(ppce500_command(elf, QEMU_CPU[model]), capture_output=True, text=True,
+    qemu = subprocess.run(ppce500_command(elf, model), capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S, check=False)
     assert normalised(qemu.stdout) == normalised(ours.stdout)

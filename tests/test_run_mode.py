@@ -17,7 +17,6 @@ import pytest
 from support.qemu_machine import ppce500_command
 
 RUN_TIMEOUT = 120.0
-QEMU_CPU = {"e500v2": "e500v2_v30", "e500mc": "e500mc"}
 ECHO_INPUT = "Hello world\nsecond LINE\r\n\nquit\n"
 ECHO_OUTPUT = ["echo: ready", "echo: HELLO WORLD", "echo: SECOND LINE", "echo: bye"]
 HELLO_EXIT_STATUS = 3      # examples/src/hello.c
@@ -89,7 +88,7 @@ def test_stdin_feeds_the_uart_like_qemu(cpu: str) -> None:
     ours = run_stub("--run", "--cpu", cpu, str(image), stdin=ECHO_INPUT)
     assert text_lines(ours.stdout) == ECHO_OUTPUT, ours
     assert ours.returncode == 2, ours          # two lines echoed (the empty one is skipped)
-    qemu = subprocess.run(ppce500_command(image, QEMU_CPU[cpu]), input=ECHO_INPUT, capture_output=True,
+    qemu = subprocess.run(ppce500_command(image, cpu), input=ECHO_INPUT, capture_output=True,
                           text=True, timeout=RUN_TIMEOUT, check=False)
     assert text_lines(qemu.stdout) == ECHO_OUTPUT, qemu
 

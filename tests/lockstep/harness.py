@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from support.qemu_machine import QEMU_CPU
 from support.qemu_rsp import CORE_REGISTER_NAMES, SSTEP_ENABLE, QemuExitedError, QemuGdb
 
 # -- register indices in the compared block (QEMU's `g` order) --------------------------------------
@@ -69,7 +70,7 @@ DBCR0_IAC_DAC_TRAP = 0x01FF0000          # TRAP, IAC1-4, DAC1R/W, DAC2R/W
 
 # Our model name -> QEMU's -cpu name. QEMU's plain "e500v2" alias is e500v2_v22 (PVR 0x80210022);
 # our e500v2 (and the ppce500 machine's default CPU) is e500v2_v30.
-QEMU_CPU_NAMES: dict[str, str] = {"e500v2": "e500v2_v30", "e500mc": "e500mc"}
+QEMU_CPU_NAMES: dict[str, str] = QEMU_CPU
 
 # SPR name (QEMU's power-spr.xml spelling) -> SPR number, for the SPRs the harness compares.
 SPR_NUMBERS: dict[str, int] = {
