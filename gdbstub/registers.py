@@ -91,8 +91,9 @@ def _spr_names(model: CpuModel) -> list[str]:
 def _build(model: CpuModel, available: frozenset[str] | None) -> list[RegisterDef]:
     regs: list[RegisterDef] = []
     for n in range(32):
-        reg_type = "data_ptr" if n == REGNUM_SP else "uint32"
-        regs.append(RegisterDef(f"r{n}", 32, n, "general", reg_type, FEATURE_CORE, f"r{n}"))
+        # uint32 for every GPR, r1 included, as in gdb's own power-core.xml (QEMU serves the same file):
+        # `info registers` then prints r1 exactly as gdb shows it against QEMU or gdbserver.
+        regs.append(RegisterDef(f"r{n}", 32, n, "general", "uint32", FEATURE_CORE, f"r{n}"))
     for regnum, name, reg_type in ((REGNUM_PC, "pc", "code_ptr"), (REGNUM_MSR, "msr", "uint32"),
                                    (REGNUM_CR, "cr", "uint32"), (REGNUM_LR, "lr", "code_ptr"),
                                    (REGNUM_CTR, "ctr", "uint32"), (REGNUM_XER, "xer", "uint32")):
