@@ -3,7 +3,8 @@
 Each guest gets one script that breaks in ``main``, steps into and out of functions, single-steps,
 and prints the core registers, the stack, frames, locals and disassembly along the way. gdb's output
 from the stub and from ``qemu-system-ppc -M ppce500 -S -gdb`` (same ELF, PVR-matching CPU) must be
-identical line for line, but for Book E branch hints in disassembly (see ``normalised``). The guests
+identical line for line, but for Book E branch hints in disassembly and the exit status (see
+``normalised``). The guests
 are the ones without interrupts or time-base reads, where QEMU is the reference (its known
 deviations: tests/lockstep/harness.py); `info registers` is limited to the core set, as QEMU's SPR
 list differs in names and order.
@@ -29,6 +30,11 @@ SOURCE_SCRIPT = [CORE, "break main", "continue", "bt", "next 4", "step", "bt", C
 INSTRUCTION_SCRIPT = [CORE, "break main", "continue", "bt", "stepi 40", "bt", CORE, "x/8i $pc",
                       "nexti 30", "bt", CORE, "info frame", "x/8xw $sp", "finish", CORE, "stepi 300", "bt",
                       CORE]
+# Inferior calls, writes, temporary breakpoints, until/advance: what gdb itself drives with P, M, Z0.
+CALLS_SCRIPT = ["break run_round", "continue", "print square(7)", "print square(-3)", "set var counter = 42",
+                "print counter", "tbreak bump_counter", "continue", "print counter", "until", "until",
+                "advance fill_buffer", "bt", "finish", "x/16xb &buffer", "print/x limit", CORE,
+                "info breakpoints", "delete", "continue"]
 GUESTS = [
     gdb_driver.guest_path("loop", "e500v2"), gdb_driver.guest_path("loop", "e500mc"),
     CORPUS / "sort-O2-e500v2.elf", CORPUS / "hash-O0-e500v2.elf", CORPUS / "recursion-Os-e500v2.elf",
@@ -42,10 +48,31 @@ GUESTS = [
 _BRANCH_HINT = re.compile(r"(\tb\w*)[+-](\s|$)")
 
 
+# QEMU powers off with status 0 whatever the guest wrote (the emulator passes the GPIO status on).
+_EXIT = re.compile(r"exited (normally|with code \d+)\]")
+
+
 def normalised(text: str) -> list[str]:
-    """Lines with the hint dropped (a space kept where operands follow, so columns still line up)."""
-    return [_BRANCH_HINT.sub(lambda m: m.group(1) + (" " + m.group(2) if m.group(2) else ""), line)
+    """Lines with branch hints dropped (a space kept where operands follow, so columns still line up)
+    and the exit status left out."""
+    return [_EXIT.sub("exited]", _BRANCH_HINT.sub(lambda m: m.group(1) + (" " + m.group(2) if m.group(2)
+                                                                         else ""), line))
             for line in text.splitlines()]
+
+
+def same_output(image: Path, script: list[str]) -> tuple[str, str]:
+    """gdb's stdout for ``script`` against the stub, then against QEMU."""
+    cpu = model_of(image)
+    with gdb_driver.start_stub(image, cpu) as stub:
+        ours = gdb_driver.run_gdb(image, stub.port, script)
+    with gdb_driver.start_qemu(image, cpu) as qemu:
+        theirs = gdb_driver.run_gdb(image, qemu.port, script)
+    return ours.stdout, theirs.stdout
+
+
+def unified(theirs: str, ours: str) -> str:
+    return "\n".join(difflib.unified_diff(normalised(theirs), normalised(ours), "qemu", "stub", lineterm="",
+                                         n=1))
 
 
 def model_of(image: Path) -> str:
@@ -54,14 +81,16 @@ def model_of(image: Path) -> str:
 
 @pytest.mark.parametrize("image", GUESTS, ids=lambda path: path.stem)
 def test_gdb_prints_the_same_on_qemu_and_on_the_stub(image: Path) -> None:
-    cpu = model_of(image)
     script = SOURCE_SCRIPT if image.parent == gdb_driver.EXAMPLES_BIN else INSTRUCTION_SCRIPT
-    with gdb_driver.start_stub(image, cpu) as stub:
-        ours = gdb_driver.run_gdb(image, stub.port, script)
-    with gdb_driver.start_qemu(image, cpu) as qemu:
-        theirs = gdb_driver.run_gdb(image, qemu.port, script)
-    assert "Breakpoint 1, " in ours.stdout and "exited" not in ours.stdout, ours
-    assert ours.stdout.count("\n") > 150, ours
-    difference = "\n".join(difflib.unified_diff(normalised(theirs.stdout), normalised(ours.stdout),
-                                                "qemu", "stub", lineterm="", n=1))
-    assert difference == "", difference
+    ours, theirs = same_output(image, script)
+    assert "Breakpoint 1, " in ours and "exited" not in ours, ours
+    assert ours.count("\n") > 150, ours
+    assert unified(theirs, ours) == ""
+
+
+@pytest.mark.parametrize("cpu", gdb_driver.CPUS)
+def test_inferior_calls_and_writes_print_the_same_on_qemu_and_on_the_stub(cpu: str) -> None:
+    ours, theirs = same_output(gdb_driver.guest_path("loop", cpu), CALLS_SCRIPT)
+    assert "= 49" in ours and "= 9" in ours and "= 42" in ours, ours
+    assert "exited with code 01" in ours, ours   # counter was set to 42: the guest notices
+    assert unified(theirs, ours) == ""
