@@ -33,7 +33,9 @@ INSTRUCTION_SCRIPT = [CORE, "break main", "continue", "bt", "stepi 40", "bt", CO
 CALLS_SCRIPT = ["break run_round", "continue", "print square(7)", "print square(-3)", "set var counter = 42",
                 "print counter", "tbreak bump_counter", "continue", "print counter", "until", "until",
                 "advance fill_buffer", "bt", "finish", "x/16xb &buffer", "print/x limit", CORE,
-                "info breakpoints", "delete", "continue"]
+                "info breakpoints", "delete", "hbreak square", "hbreak bump_counter", "continue", "bt",
+                "continue", "continue", "info breakpoints", "delete", "display/i $pc", "stepi", "stepi",
+                "nexti", "undisplay", "continue"]
 # The guest's own traps reach its program handler on both machines; SRR1 is left out (QEMU ORs
 # program-interrupt flags into it, a listed deviation).
 TRAPS_SCRIPT = ["break program_handler", "continue", "bt 1", "p/x $srr0", "p/x $esr", "p/x $ivor6",
