@@ -46,6 +46,8 @@ GUESTS = [
     CORPUS / "sort-O2-e500v2.elf", CORPUS / "hash-O0-e500v2.elf", CORPUS / "recursion-Os-e500v2.elf",
     CORPUS / "strings-O2-e500mc.elf", CORPUS / "arith64-O0-e500mc.elf", CORPUS / "switch-Os-e500mc.elf",
     CORPUS / "setjmp-O2-e500v2.elf", CORPUS / "cache-O0-e500mc.elf",
+    CORPUS / "sort-Os-e500mc.elf", CORPUS / "hash-O2-e500mc.elf", CORPUS / "recursion-O0-e500mc.elf",
+    CORPUS / "strings-O0-e500v2.elf", CORPUS / "arith64-Os-e500v2.elf", CORPUS / "switch-O2-e500v2.elf",
 ]
 
 
