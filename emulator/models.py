@@ -43,7 +43,7 @@ SW_BREAK_EHPRIV_1 = 0x7C000A1C  # ehpriv 1 (KVMPPC_INST_EHPRIV_DEBUG)
 
 # What mfspr SVR gives on qemu-system-ppc 7.2 -M ppce500 with either core (read by a guest): QEMU's
 # virtual board is no particular SoC.
-SVR_E500 = 0
+SVR_PPCE500 = 0
 # L1CFG0/1 as QEMU 7.2 presents them to a guest (mfspr): 32 KiB, 8-way (CNWAY 7, CSIZE 32); e500mc
 # adds 0x01000000 for its 64-byte cache blocks.
 _L1CFG_E500V2 = 0x00003820
@@ -79,12 +79,12 @@ class CpuModel:
 
 MODELS: dict[str, CpuModel] = {
     "e500v2": CpuModel(
-        name="e500v2", pvr=0x80210030, svr=SVR_E500, debug_uses_dsrr=False, has_spe=True, has_fpu=False,
+        name="e500v2", pvr=0x80210030, svr=SVR_PPCE500, debug_uses_dsrr=False, has_spe=True, has_fpu=False,
         sw_break_opcode=SW_BREAK_TRAP, msr_mask=_E500V2_MSR_MASK, ivors=_E500V2_IVORS, has_wait=False,
         has_hypervisor=False,
         l1cfg0=_L1CFG_E500V2, l1cfg1=_L1CFG_E500V2, cache_line_size=32),
     "e500mc": CpuModel(
-        name="e500mc", pvr=0x80230020, svr=SVR_E500, debug_uses_dsrr=True, has_spe=False, has_fpu=True,
+        name="e500mc", pvr=0x80230020, svr=SVR_PPCE500, debug_uses_dsrr=True, has_spe=False, has_fpu=True,
         sw_break_opcode=SW_BREAK_EHPRIV_1, msr_mask=_E500MC_MSR_MASK, ivors=_E500MC_IVORS, has_wait=True,
         has_hypervisor=True,
         l1cfg0=_L1CFG_E500MC, l1cfg1=_L1CFG_E500MC, cache_line_size=64, has_l2csr0=True),

@@ -388,12 +388,13 @@ class Session:
         if operation in (b"pread", b"close", b"fstat"):
             if not fields:
                 raise MalformedPacketError(f"vFile:{operation.decode()} needs a descriptor")
-            handle = self._host_files.get(_hex_int(fields[0]))
+            descriptor = _hex_int(fields[0])
+            handle = self._host_files.get(descriptor)
             if handle is None:
                 return [b"F-1,%x" % _FILEIO_EBADF]
             if operation == b"close":
+                del self._host_files[descriptor]
                 handle.close()
-                del self._host_files[_hex_int(fields[0])]
                 return [b"F0"]
             if operation == b"fstat":
                 info = os.fstat(handle.fileno())
