@@ -64,6 +64,7 @@ from emulator.exceptions import (
     Interrupt,
     PowerOff,
 )
+from emulator.isa import XER_WRITABLE
 from emulator.mmu import Access, ProtectionFault, TlbMiss
 from emulator.models import (
     MODELS,
@@ -90,13 +91,18 @@ from emulator.timers import (
 )
 from emulator.translate import (
     MAX_BLOCK_INSTRUCTIONS,
+    MAX_REGION_BLOCKS,
+    MAX_REGION_INSTRUCTIONS,
     NO_BLOCK,
     Block,
     Instruction,
+    Superblock,
     branches_back,
-    compile_block,
+    compile_region,
     ends_block,
+    exit_targets,
     falls_through,
+    loop_through_entry,
     template_for,
 )
 
@@ -205,14 +211,20 @@ class StopReason:
 STOP_BUDGET = StopReason(StopKind.BUDGET)
 
 
+# A superblock as collected: instructions, templates, their physical addresses, its exit targets.
+_Collected = tuple[list[Instruction], list["list[str] | None"], list[int], list[int]]
+
+
 class _Context:
     """Caches valid for one translation context (MSR[PR|IS|DS] value)."""
 
-    __slots__ = ("blocks", "code_write_pages", "decoded", "read_pages", "write_pages")
+    __slots__ = ("blocks", "code_write_pages", "decoded", "read_pages", "superblocks", "write_pages")
 
     def __init__(self) -> None:
         self.decoded: dict[int, tuple[Handler, int]] = {}
         self.blocks: dict[int, Block] = {}
+        # EA -> the superblock collected there (regions share them; dropped with the code they hold)
+        self.superblocks: dict[int, _Collected] = {}
         self.read_pages: dict[int, int] = {}
         self.write_pages: dict[int, int] = {}
         # Writable RAM pages that also hold decoded code: a store may go straight to RAM only when
@@ -279,9 +291,9 @@ class Cpu:
         self._checkstop = False
         self._event_at = 0
         self._slow = False
-        self._fault_index = 0   # instruction of the running block that may fault (set by the block)
-        self._partial = 0       # instructions a block completed when it left early (0: none)
-        self._loops = 0         # passes a self-looping block completed (see emulator.translate.Block)
+        # Set by a translated block before each handler call (see emulator.translate.Block): the
+        # instruction's pc, instructions the block completed before it, cycles at its start, its cycles.
+        self._fault: tuple[int, int, int, int] = (0, 0, 0, 0)
         self._contexts: dict[int, _Context] = {}
         self._code_index: dict[int, list[tuple[dict[int, tuple[Handler, int]], int]]] = {}
         self._code_pages: dict[int, int] = {}   # PA page -> number of decoded words in it
@@ -333,6 +345,7 @@ class Cpu:
         for context in self._contexts.values():
             context.decoded.clear()
             context.blocks.clear()
+            context.superblocks.clear()
             context.read_pages.clear()
             context.write_pages.clear()
             context.code_write_pages.clear()
@@ -903,51 +916,19 @@ class Cpu:
                 pc = self.pc
                 cycles = self.cycles
                 continue
-            looping = block[3]
             try:
-                if looping:
-                    # A self-loop runs as many passes as end before the event and fit the budget.
-                    allowed = (event_at - 1 - cycles) // block[2]
-                    by_budget = (limit - done) // block[1]
-                    if by_budget < allowed:
-                        allowed = by_budget
-                    pc = run(gpr, cycles, allowed)
-                else:
-                    pc = run(gpr, cycles)
+                pc, count, cycles = run(gpr, cycles, event_at, limit - done)
             except (Interrupt, HostDebugExit, PowerOff) as exc:
-                if looping:   # the passes completed before the one that stopped
-                    passes = self._loops
-                    cycles += passes * block[2]
-                    done += passes * block[1]
-                    retired += passes * block[1]
-                index = self._fault_index
-                self.pc = block.start + 4 * index
-                self.cycles = cycles + block.cycle_offsets[index]
-                self.instructions += retired + index
-                return self._block_raised(exc, done + index, block.instruction_cycles[index])
-            if looping:
-                passes = self._loops   # completed passes (the last one may have left early)
-                if passes:
-                    cycles += passes * block[2]
-                    done += passes * block[1]
-                    retired += passes * block[1]
-            partial = self._partial
-            if partial:
-                # The block left early: a taken side exit, or a handler that changed control flow or
-                # the event state (which lowered _event_at to 0, so the loop stops below).
-                self._partial = 0
-                cycles += block.cycle_offsets[partial - 1] + block.instruction_cycles[partial - 1]
-                done += partial
-                retired += partial
-                event_at = self._event_at
-                if cycles >= event_at:
-                    break
-                continue
-            if not looping:
-                cycles = end
-                count = block[1]
-                done += count
-                retired += count
+                fault_pc, before, self.cycles, fault_cycles = self._fault
+                self.pc = fault_pc
+                self.instructions += retired + before
+                return self._block_raised(exc, done + before, fault_cycles)
+            done += count
+            retired += count
+            # A handler that changed control flow or the event state lowered _event_at (to 0).
+            event_at = self._event_at
+            if cycles >= event_at:
+                break
         self.pc = pc
         self.cycles = cycles
         self.instructions += retired
@@ -970,10 +951,60 @@ class Cpu:
         return done, StopReason(StopKind.POWER_OFF, pc, exc.status)
 
     def _translate_block(self, pc: int) -> Block:
-        """Build (and cache) the block starting at ``pc``; NO_BLOCK where only single instructions may run."""
+        """Build (and cache) the region starting at ``pc``; NO_BLOCK where only single instructions may run.
+
+        The region is the superblock at ``pc`` plus, breadth first, the superblocks at the constant
+        targets its exits reach on the same page (up to MAX_REGION_BLOCKS / MAX_REGION_INSTRUCTIONS).
+        """
         if pc in self._iac_addresses:
             self._blocks[pc] = NO_BLOCK
             return NO_BLOCK
+        first = self._collect_superblock(pc)
+        if first is None:
+            return NO_BLOCK   # fetch faults here: the decoded path raises it precisely (not cached)
+        superblocks: list[Superblock] = [first[:2]]
+        targets = [first[3]]
+        physical = list(first[2])
+        starts = {pc}
+        pending = list(first[3])
+        instructions = len(first[0])
+        while pending and len(superblocks) < MAX_REGION_BLOCKS and instructions < MAX_REGION_INSTRUCTIONS:
+            target = pending.pop(0)
+            if target in starts or target & ~PAGE_MASK != pc & ~PAGE_MASK or target in self._iac_addresses:
+                continue
+            starts.add(target)
+            collected = self._collect_superblock(target)
+            if collected is None or instructions + len(collected[0]) > MAX_REGION_INSTRUCTIONS:
+                continue
+            superblocks.append(collected[:2])
+            targets.append(collected[3])
+            physical += collected[2]
+            instructions += len(collected[0])
+            pending += collected[3]
+        superblocks = loop_through_entry(superblocks, targets)
+        context = self._contexts[self.msr & _CONTEXT_BITS]
+        block = compile_region(superblocks, self, context.read_pages, context.write_pages,
+                               context.code_write_pages, self._code_index, self._ram)
+        self._blocks[pc] = block
+        for pa in set(physical):
+            self._code_index.setdefault(pa, []).append((self._blocks, pc))  # type: ignore[arg-type]
+        return block
+
+    def _collect_superblock(self, pc: int) -> _Collected | None:
+        """The straight run of instructions from ``pc`` (with its templates and physical addresses) up
+        to a control transfer, a page boundary, an IAC address or MAX_BLOCK_INSTRUCTIONS; None when
+        the fetch at ``pc`` itself would fault or is not RAM."""
+        superblocks = self._contexts[self.msr & _CONTEXT_BITS].superblocks
+        collected = superblocks.get(pc)
+        if collected is None:
+            collected = self._read_superblock(pc)
+            if collected is not None:
+                superblocks[pc] = collected
+                for pa in set(collected[2]):
+                    self._code_index.setdefault(pa, []).append((superblocks, pc))  # type: ignore[arg-type]
+        return collected
+
+    def _read_superblock(self, pc: int) -> _Collected | None:
         decoded = self._decoded
         msr = self.msr
         model_name = self.model.name
@@ -1007,14 +1038,8 @@ class Cpu:
                     not falls_through(instruction, template) or branches_back(template, pc, ea)):
                 break
         if not instructions:
-            return NO_BLOCK   # fetch faults here: the decoded path raises it precisely (not cached)
-        context = self._contexts[msr & _CONTEXT_BITS]
-        block = compile_block(instructions, templates, self, context.read_pages, context.write_pages,
-                              context.code_write_pages, self._code_index, self._ram)
-        self._blocks[pc] = block
-        for pa in physical:
-            self._code_index.setdefault(pa, []).append((self._blocks, pc))  # type: ignore[arg-type]
-        return block
+            return None
+        return instructions, templates, physical, exit_targets((instructions, templates))
 
     def _run_decoded(self, limit: int) -> tuple[int, StopReason | None]:
         """The per-instruction loop over the decode cache. Returns (budget used, stop reason or None)."""
@@ -1103,7 +1128,7 @@ class Cpu:
         readers[SPR_EPR] = lambda: 0
         # User-level registers.
         readers[SPR_XER] = lambda: self.xer
-        writers[SPR_XER] = lambda v: setattr(self, "xer", v & 0xE000007F)
+        writers[SPR_XER] = lambda v: setattr(self, "xer", v & XER_WRITABLE)
         readers[SPR_LR] = lambda: self.lr
         writers[SPR_LR] = lambda v: setattr(self, "lr", v)
         readers[SPR_CTR] = lambda: self.ctr

@@ -19,6 +19,7 @@ from emulator.exceptions import ESR_PIL, ESR_PPR, IVOR_PROGRAM, Interrupt
 
 MSR_PR = 0x00004000   # problem state; privileged instructions raise ESR[PPR] when set
 MASK32 = 0xFFFFFFFF
+XER_WRITABLE = 0xE000007F   # SO, OV, CA and the string byte count: the XER bits mtspr sets
 ALL_MODELS: frozenset[str] = frozenset({"e500v2", "e500mc"})
 
 

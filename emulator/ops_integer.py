@@ -455,20 +455,21 @@ def _compare_builder(signed: bool, immediate: bool) -> Callable[[int], Handler]:
     return build
 
 
-_CR_OPERATIONS: dict[int, Callable[[int, int], int]] = {
-    257: lambda a, b: a & b,              # crand
-    129: lambda a, b: a & (b ^ 1),        # crandc
-    289: lambda a, b: (a ^ b) ^ 1,        # creqv
-    225: lambda a, b: (a & b) ^ 1,        # crnand
-    33: lambda a, b: (a | b) ^ 1,         # crnor
-    449: lambda a, b: a | b,              # cror
-    417: lambda a, b: a | (b ^ 1),        # crorc
-    193: lambda a, b: a ^ b,              # crxor
+# CR logical operations on bits a and b: the handler's function and the block translator's source.
+_CR_OPERATIONS: dict[int, tuple[Callable[[int, int], int], str]] = {
+    257: (lambda a, b: a & b, "{a} & {b}"),                  # crand
+    129: (lambda a, b: a & (b ^ 1), "{a} & ({b} ^ 1)"),      # crandc
+    289: (lambda a, b: (a ^ b) ^ 1, "({a} ^ {b}) ^ 1"),      # creqv
+    225: (lambda a, b: (a & b) ^ 1, "({a} & {b}) ^ 1"),      # crnand
+    33: (lambda a, b: (a | b) ^ 1, "({a} | {b}) ^ 1"),       # crnor
+    449: (lambda a, b: a | b, "{a} | {b}"),                  # cror
+    417: (lambda a, b: a | (b ^ 1), "{a} | ({b} ^ 1)"),      # crorc
+    193: (lambda a, b: a ^ b, "{a} ^ {b}"),                  # crxor
 }
 
 
 def _build_cr_logical(word: int) -> Handler:
-    operation = _CR_OPERATIONS[(word >> 1) & 0x3FF]
+    operation = _CR_OPERATIONS[(word >> 1) & 0x3FF][0]
     target_shift = 31 - ((word >> 21) & 31)
     shift_a, shift_b = 31 - ((word >> 16) & 31), 31 - ((word >> 11) & 31)
     keep = M ^ (1 << target_shift)
@@ -871,6 +872,128 @@ def _emit_sum(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _E
     return emit
 
 
+def _emit_sum_carrying(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _Emit:
+    """_sum_builder: the forms with CA in or out (OE forms call the handler)."""
+    def emit(word: int, pc: int) -> list[str] | None:
+        rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+        if word & 0x400:
+            return None
+        x = f"(gpr[{ra}] ^ {M})" if invert_a else f"gpr[{ra}]"
+        y = {_RB: f"gpr[{rb}]", _ZERO: "0", _MINUS_ONE: str(M)}[second]
+        carry = "((cpu.xer >> 29) & 1)" if carry_in == _CARRY_IN else str(carry_in)
+        lines = [f"t = {x} + {y} + {carry}"]
+        if writes_ca:
+            lines.append(f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)")
+        lines.append(f"{_target(word, rd)} = t & {M}")
+        if word & 1:
+            lines.append(_cr0_line("r"))
+        return lines
+    return emit
+
+
+def _emit_sums(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _Emit:
+    """The add/subtract family: the plain template where it applies, else the carrying one."""
+    plain = _emit_sum(invert_a, second, carry_in, writes_ca)
+    carrying = _emit_sum_carrying(invert_a, second, carry_in, writes_ca)
+
+    def emit(word: int, pc: int) -> list[str] | None:
+        lines = plain(word, pc)
+        return lines if lines is not None else carrying(word, pc)
+    return emit
+
+
+def _emit_addic(word: int, pc: int) -> list[str] | None:
+    """_build_addic."""
+    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word) & M
+    lines = [f"t = gpr[{ra}] + {imm}", f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)"]
+    if word >> 26 == 13:
+        return [*lines, f"r = gpr[{rd}] = t & {M}", _cr0_line("r")]
+    return [*lines, f"gpr[{rd}] = t & {M}"]
+
+
+def _emit_subfic(word: int, pc: int) -> list[str] | None:
+    """_build_subfic."""
+    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word) & M
+    return [f"t = (gpr[{ra}] ^ {M}) + {imm + 1}", f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)",
+            f"gpr[{rd}] = t & {M}"]
+
+
+def _emit_mulli(word: int, pc: int) -> list[str] | None:
+    """_build_mulli (the low word of the product does not depend on the signedness of rA)."""
+    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
+    return [f"gpr[{rd}] = (gpr[{ra}] * {imm}) & {M}"]
+
+
+def _emit_mulhw(word: int, pc: int) -> list[str] | None:
+    """_build_mulhw (the OE form is illegal: handler)."""
+    if word & 0x400:
+        return None
+    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    if (word >> 1) & 0x1FF == 75:
+        lines = [f"s = gpr[{ra}]", f"t = gpr[{rb}]", f"s = s - ((s & {SIGN}) << 1)",
+                 f"t = t - ((t & {SIGN}) << 1)", f"{_target(word, rd)} = ((s * t) >> 32) & {M}"]
+    else:
+        lines = [f"{_target(word, rd)} = (gpr[{ra}] * gpr[{rb}]) >> 32"]
+    if word & 1:
+        lines.append(_cr0_line("r"))
+    return lines
+
+
+def _emit_divwu(word: int, pc: int) -> list[str] | None:
+    """_build_divw, unsigned without OE (a zero divisor leaves the dividend, as the handler does)."""
+    if word & 0x400 or (word >> 1) & 0x1FF != 459:
+        return None
+    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    lines = [f"s = gpr[{ra}]", f"t = gpr[{rb}]", f"{_target(word, rd)} = s // t if t else s"]
+    if word & 1:
+        lines.append(_cr0_line("r"))
+    return lines
+
+
+def _emit_isel(word: int, pc: int) -> list[str] | None:
+    """_build_isel."""
+    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    condition_bit = SIGN >> ((word >> 6) & 31)
+    chosen = f"gpr[{ra}]" if ra else "0"
+    return [f"gpr[{rd}] = {chosen} if cpu.cr & {condition_bit} else gpr[{rb}]"]
+
+
+def _emit_mfcr(word: int, pc: int) -> list[str] | None:
+    """_build_mfcr (an mfocrf naming several fields is a no-op: handler)."""
+    rd = (word >> 21) & 31
+    if not word & 0x00100000:
+        return [f"gpr[{rd}] = cpu.cr"]
+    fxm = (word >> 12) & 0xFF
+    return [f"gpr[{rd}] = cpu.cr & {_field_mask(fxm)}"] if _is_one_field(fxm) else None
+
+
+def _emit_mtcrf(word: int, pc: int) -> list[str] | None:
+    """_build_mtcrf."""
+    rs, fxm = (word >> 21) & 31, (word >> 12) & 0xFF
+    if word & 0x00100000 and not _is_one_field(fxm):
+        return None
+    mask = _field_mask(fxm)
+    return [f"cpu.cr = (cpu.cr & {M ^ mask}) | (gpr[{rs}] & {mask})"]
+
+
+def _emit_cr_logical(word: int, pc: int) -> list[str] | None:
+    """_build_cr_logical."""
+    target_shift = 31 - ((word >> 21) & 31)
+    shift_a, shift_b = 31 - ((word >> 16) & 31), 31 - ((word >> 11) & 31)
+    source = _CR_OPERATIONS[(word >> 1) & 0x3FF][1]
+    bit = source.format(a=f"((cpu.cr >> {shift_a}) & 1)", b=f"((cpu.cr >> {shift_b}) & 1)")
+    return [f"cpu.cr = (cpu.cr & {M ^ (1 << target_shift)}) | (({bit}) << {target_shift})"]
+
+
+def _emit_cntlzw(word: int, pc: int) -> list[str] | None:
+    """_unary_builder(_count_leading_zeros)."""
+    rs, ra = (word >> 21) & 31, (word >> 16) & 31
+    lines = [f"{_target(word, ra)} = 32 - gpr[{rs}].bit_length()"]
+    if word & 1:
+        lines.append(_cr0_line("r"))
+    return lines
+
+
 def _emit_mullw(word: int, pc: int) -> list[str] | None:
     """_build_mullw: the form without OE/Rc."""
     if word & 0x401:
@@ -1036,10 +1159,17 @@ def _emit_bcctr(word: int, pc: int) -> list[str] | None:
     return _branch_lines(word, pc, "cpu.ctr & 0xFFFFFFFC", False)
 
 
+# kind -> (macro, the line that turns the loaded v into the register value); the same as _LOADERS.
 _LOAD_MACROS = {"byte": ("LOAD8", ""), "half": ("LOAD16", ""),
                 "half_algebraic": ("LOAD16", "v = ((v ^ 0x8000) - 0x8000) & 0xFFFFFFFF"),
-                "word": ("LOAD32", "")}
-_STORE_MACROS = {"byte": ("STORE8", 0xFF), "half": ("STORE16", 0xFFFF), "word": ("STORE32", M)}
+                "half_reversed": ("LOAD16", "v = ((v & 0xFF) << 8) | (v >> 8)"),
+                "word": ("LOAD32", ""),
+                "word_reversed": ("LOAD32", "v = int.from_bytes(v.to_bytes(4, 'big'), 'little')")}
+# kind -> (macro, the stored value as an expression over the register s); the same as _STORERS.
+_STORE_MACROS = {"byte": ("STORE8", "{s} & 0xFF"), "half": ("STORE16", "{s} & 0xFFFF"),
+                 "half_reversed": ("STORE16", "(({s} & 0xFF) << 8) | (({s} >> 8) & 0xFF)"),
+                 "word": ("STORE32", "{s}"),
+                 "word_reversed": ("STORE32", "int.from_bytes({s}.to_bytes(4, 'big'), 'little')")}
 
 
 def _address_line(word: int, indexed: bool) -> str:
@@ -1073,9 +1203,8 @@ def _emit_store(kind: str, update: bool, indexed: bool) -> Callable[[int, int], 
         rs, ra = (word >> 21) & 31, (word >> 16) & 31
         if kind not in _STORE_MACROS or (update and ra == 0):
             return None
-        macro, mask = _STORE_MACROS[kind]
-        value = f"gpr[{rs}]" if mask == M else f"gpr[{rs}] & {mask}"   # GPRs always hold 32 bits
-        lines = [_address_line(word, indexed), f"v = {value}", f"{macro}(ea, v)"]
+        macro, value = _STORE_MACROS[kind]
+        lines = [_address_line(word, indexed), f"v = {value.format(s=f'gpr[{rs}]')}", f"{macro}(ea, v)"]
         if update:
             lines.append(f"gpr[{ra}] = ea")
         return lines
@@ -1147,12 +1276,12 @@ _LOGICAL: list[tuple[str, int, Callable[[int, int], int], str]] = [
 
 SPECS: list[InstructionSpec] = [
     _d("twi", 3, _trap_builder(True)),
-    _d("mulli", 7, _build_mulli, CYCLES_MULTIPLY),
-    _d("subfic", 8, _build_subfic),
+    _d("mulli", 7, _build_mulli, CYCLES_MULTIPLY, _emit_mulli),
+    _d("subfic", 8, _build_subfic, emit=_emit_subfic),
     _d("cmpli", 10, _compare_builder(False, True), emit=_emit_compare(False, True)),
     _d("cmpi", 11, _compare_builder(True, True), emit=_emit_compare(True, True)),
-    _d("addic", 12, _build_addic),
-    _d("addic.", 13, _build_addic),
+    _d("addic", 12, _build_addic, emit=_emit_addic),
+    _d("addic.", 13, _build_addic, emit=_emit_addic),
     _d("addi", 14, _build_addi, emit=_emit_addi),
     _d("addis", 15, _build_addi, emit=_emit_addi),
     _d("bc", 16, _build_bc, emit=_emit_bc),
@@ -1175,16 +1304,16 @@ SPECS: list[InstructionSpec] = [
     _x("mcrf", 19, 0, _build_mcrf),
     _x("bclr", 19, 16, _build_bclr, emit=_emit_bclr),
     _x("bcctr", 19, 528, _build_bcctr, emit=_emit_bcctr),
-    *(_x(name, 19, xo, _build_cr_logical) for name, xo in (
+    *(_x(name, 19, xo, _build_cr_logical, emit=_emit_cr_logical) for name, xo in (
         ("crnor", 33), ("crandc", 129), ("crxor", 193), ("crnand", 225), ("crand", 257),
         ("creqv", 289), ("crorc", 417), ("cror", 449))),
     _x("cmp", 31, 0, _compare_builder(True, False), emit=_emit_compare(True, False)),
     _x("tw", 31, 4, _trap_builder(False)),
-    _x("mfcr", 31, 19, _build_mfcr),
+    _x("mfcr", 31, 19, _build_mfcr, emit=_emit_mfcr),
     _x("lwarx", 31, 20, _build_lwarx, CYCLES_LOAD),
-    _x("cntlzw", 31, 26, _unary_builder(_count_leading_zeros)),
+    _x("cntlzw", 31, 26, _unary_builder(_count_leading_zeros), emit=_emit_cntlzw),
     _x("cmpl", 31, 32, _compare_builder(False, False), emit=_emit_compare(False, False)),
-    _x("mtcrf", 31, 144, _build_mtcrf),
+    _x("mtcrf", 31, 144, _build_mtcrf, emit=_emit_mtcrf),
     _x("stwcx.", 31, 150, _build_stwcx),
     _x("or", 31, 444, _build_or, emit=_emit_or),
     _x("mcrxr", 31, 512, _build_mcrxr),
@@ -1199,12 +1328,12 @@ SPECS: list[InstructionSpec] = [
       _x(name, 31, xo, _store_builder(kind, update, True), CYCLES_SIMPLE, _emit_store(kind, update, True))
       for name, xo, kind, update, is_load in _LOAD_STORE_X_FORMS),
     *(_xo(name, xo, _sum_builder(invert, second, carry, writes_ca),
-          emit=_emit_sum(invert, second, carry, writes_ca))
+          emit=_emit_sums(invert, second, carry, writes_ca))
       for name, xo, invert, second, carry, writes_ca in _SUMS),
-    _xo("mulhwu", 11, _build_mulhw, CYCLES_MULTIPLY),
-    _xo("mulhw", 75, _build_mulhw, CYCLES_MULTIPLY),
+    _xo("mulhwu", 11, _build_mulhw, CYCLES_MULTIPLY, emit=_emit_mulhw),
+    _xo("mulhw", 75, _build_mulhw, CYCLES_MULTIPLY, emit=_emit_mulhw),
     _xo("mullw", 235, _build_mullw, CYCLES_MULTIPLY, emit=_emit_mullw),
-    _xo("divwu", 459, _build_divw, CYCLES_DIVIDE),
+    _xo("divwu", 459, _build_divw, CYCLES_DIVIDE, emit=_emit_divwu),
     _xo("divw", 491, _build_divw, CYCLES_DIVIDE),
-    InstructionSpec("isel", 31, 15, 5, _build_isel),
+    InstructionSpec("isel", 31, 15, 5, _build_isel, emit=_emit_isel),
 ]

@@ -38,7 +38,7 @@ from emulator.exceptions import (
     IVOR_SYSTEM_CALL,
     Interrupt,
 )
-from emulator.isa import InstructionSpec
+from emulator.isa import XER_WRITABLE, Emitter, InstructionSpec
 from emulator.models import MSR_EE, MSR_FP, MSR_PR, MSR_SPE, MSR_UCLE
 
 if TYPE_CHECKING:
@@ -149,6 +149,26 @@ def build_mtspr(word: int) -> SystemHandler:
         writer(cpu.gpr[rs])
         return pc + 4
     return mtspr
+
+
+# The user-level SPRs a block keeps in locals (emulator.translate), by number, and what mtspr stores.
+_BLOCK_LOCAL_SPRS = {1: ("xer", XER_WRITABLE), 8: ("lr", 0xFFFFFFFF), 9: ("ctr", 0xFFFFFFFF)}
+
+
+def emit_mfspr(word: int, pc: int) -> list[str] | None:
+    """build_mfspr for XER, LR and CTR (the readers Cpu installs); other SPRs call the handler."""
+    local = _BLOCK_LOCAL_SPRS.get(_spr_number(word))
+    return None if local is None else [f"gpr[{_rd(word)}] = cpu.{local[0]}"]
+
+
+def emit_mtspr(word: int, pc: int) -> list[str] | None:
+    """build_mtspr for XER, LR and CTR (the writers Cpu installs); other SPRs call the handler."""
+    local = _BLOCK_LOCAL_SPRS.get(_spr_number(word))
+    if local is None:
+        return None
+    name, mask = local
+    value = f"gpr[{_rd(word)}]" if mask == 0xFFFFFFFF else f"gpr[{_rd(word)}] & {mask}"
+    return [f"cpu.{name} = {value}"]
 
 
 # --- returns and system call ----------------------------------------------------------------------
@@ -287,10 +307,11 @@ def build_spe(word: int) -> SystemHandler:
 
 
 def _x(mnemonic: str, xo: int, build: Callable[[int], SystemHandler], *, primary: int = 31,
-       privileged: bool = False, models: frozenset[str] | None = None, cycles: int = 1) -> InstructionSpec:
+       privileged: bool = False, models: frozenset[str] | None = None, cycles: int = 1,
+       emit: Emitter | None = None) -> InstructionSpec:
     extra = {} if models is None else {"models": models}
-    return InstructionSpec(mnemonic=mnemonic, primary=primary, xo=xo, xo_bits=10,
-                           build=build, cycles=cycles, privileged=privileged, **extra)  # type: ignore[arg-type]
+    return InstructionSpec(mnemonic=mnemonic, primary=primary, xo=xo, xo_bits=10, build=build,  # type: ignore[arg-type]
+                           cycles=cycles, privileged=privileged, emit=emit, **extra)
 
 
 SPECS: list[InstructionSpec] = [
@@ -298,8 +319,8 @@ SPECS: list[InstructionSpec] = [
     _x("mtmsr", 146, build_mtmsr, privileged=True, cycles=2),
     _x("wrtee", 131, build_wrtee, privileged=True),
     _x("wrteei", 163, build_wrteei, privileged=True),
-    _x("mfspr", 339, build_mfspr),
-    _x("mtspr", 467, build_mtspr),
+    _x("mfspr", 339, build_mfspr, emit=emit_mfspr),
+    _x("mtspr", 467, build_mtspr, emit=emit_mtspr),
     _x("mftb", 371, build_mfspr),
     _x("rfi", 50, _build_return(_SPR_SRR0, _SPR_SRR1), primary=19, privileged=True, cycles=2),
     _x("rfci", 51, _build_return(_SPR_CSRR0, _SPR_CSRR1), primary=19, privileged=True, cycles=2),

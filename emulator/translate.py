@@ -1,22 +1,27 @@
-"""Block translator: straight-line runs of guest instructions compiled into one Python function.
+"""Block translator: guest code compiled into Python functions, one per region.
 
-A block starts at an effective address and runs through consecutive instructions until the first
-control transfer (an instruction whose template returns), a page boundary, an IAC-watched address
-or :data:`MAX_BLOCK_INSTRUCTIONS`. Each instruction contributes the source lines of its spec's
-``emit`` template (:mod:`emulator.isa`); an instruction without a template calls its decoded handler.
-The semantics therefore stay defined once, in the instruction table; this module adds only the
-mechanics that keep a block exactly equivalent to single-stepping:
+A *superblock* starts at an effective address and runs through consecutive instructions until the
+first unconditional control transfer (a conditional branch is a side exit and the run goes on along
+its not-taken path, unless it branches back into the run), a page boundary, an IAC-watched address or
+:data:`MAX_BLOCK_INSTRUCTIONS`. A *region* is the superblock at an entry address plus the superblocks
+of the same page that lie on a loop back to it; it compiles to one function in which a superblock
+exit to another superblock of the region is a jump (``label``), so a loop nest runs without returning
+to the dispatcher. Each instruction contributes the source lines of its spec's ``emit`` template
+(:mod:`emulator.isa`); an instruction without a template calls its decoded handler. The semantics
+therefore stay defined once, in the instruction table; this module adds only the mechanics that keep
+a region exactly equivalent to single-stepping:
 
-* loads/stores take the RAM page-cache fast path inline; on a miss the block calls the instruction's
-  own handler (the precise slow path: MMU, DAC watches, devices, code invalidation);
-* before any call that may fault or read the cycle counter, ``cpu.cycles`` and ``cpu._fault_index``
-  say which instruction is running, so the core can make the fault precise;
-* after such a call, if the handler changed control flow or the event state (``cpu._event_at``
-  lowered: timer write, MSR change, power-off, interrupt line, self-modifying store), the block
-  leaves at once, recording in ``cpu._partial`` how many of its instructions completed.
-
-The caller (:meth:`emulator.cpu.Cpu._run_fast`) only enters a block when its whole cycle cost ends
-before the next timer event and its length fits the instruction budget.
+* the dispatcher enters a region only when all of its first superblock ends before the next event
+  cycle and fits the instruction budget; a jump inside the region makes the same check for the
+  superblock it goes to, and otherwise leaves;
+* loads/stores take the RAM page-cache fast path inline; on a miss the region runs the instruction's
+  own handler (the precise slow path: MMU, DAC watches, devices, code invalidation) and leaves;
+* before any handler call, ``cpu.cycles`` and ``cpu._fault`` say which instruction is running and how
+  much of the region completed, so the core can make a fault precise;
+* after a handler call, if the handler changed control flow or the event state (``cpu._event_at``
+  lowered: timer write, MSR change, power-off, interrupt line, self-modifying store), the region
+  leaves at once;
+* the region returns (next pc, instructions completed, cycle count), which the dispatcher adopts.
 
 Imports: the standard library and :mod:`emulator.isa` (never ``gdbstub`` or ``trio``).
 """
@@ -43,8 +48,13 @@ _U32 = struct.Struct(">I")
 _LOCAL_REGISTERS = ("cr", "xer", "lr", "ctr")
 _REGISTER_USE = re.compile(r"\bcpu\.(cr|xer|lr|ctr)\b")
 _GPR_USE = re.compile(r"\bgpr\[(\d+)\]")
+_LOCAL_REGISTER_PATTERNS = [(name, re.compile(rf"\b{name}\b")) for name in _LOCAL_REGISTERS]
+_ASSIGNED = re.compile(r"(?<![\w.=!<>])(\w+) = (?!=)")   # every name on the left of an assignment
 _SYNC_OUT = "#sync-out"
+_HANDLER_RETURN = "return n & "   # how a block leaves with a handler's next pc
 _SYNC_IN = "#sync-in"
+_EXIT = "#exit"
+_EPILOGUE_RETURN = "return t, count, cycles"   # after the epilogue's write-back
 
 # size in bytes and the largest in-page offset the inline fast path may use
 _MACROS = {"LOAD8": (1, True), "LOAD16": (2, True), "LOAD32": (4, True),
@@ -61,22 +71,25 @@ class Instruction(NamedTuple):
 
 
 class Block(NamedTuple):
-    """A translated block: ``run(gpr, cycles[, allowed]) -> next pc`` and what one pass costs.
+    """A translated region: ``run(gpr, cycles, event_at, budget) -> (next pc, instructions, cycles)``.
 
-    A block whose last instruction branches back to its own start (``loops``) runs up to ``allowed``
-    passes in one call and leaves the number of completed passes in ``cpu._loops``.
+    A region is one or more superblocks (straight runs with side exits) of one page, linked where one
+    exits to another's start: the function goes on into the next superblock by itself while that
+    whole superblock ends before ``event_at`` and fits the instruction ``budget``, so loops run
+    without returning to the dispatcher. ``size`` and ``cycles`` are those of the first superblock,
+    which the dispatcher checks before calling. When a handler raises, ``cpu._fault`` says where:
+    (pc, instructions completed before it in this call, cycles at its start, its cycles).
     """
 
-    run: Callable[..., int] | None   # None: no block here, execute one decoded instruction
-    size: int                        # instructions in one pass
+    run: Callable[..., tuple[int, int, int]] | None   # None: no block here, execute one decoded instruction
+    size: int
     cycles: int
-    loops: bool
     start: int
-    cycle_offsets: tuple[int, ...]   # cycles before instruction i (for precise faults)
-    instruction_cycles: tuple[int, ...]
 
 
-NO_BLOCK = Block(None, 1, 0, False, 0, (0,), (0,))
+NO_BLOCK = Block(None, 1, 0, 0)
+MAX_REGION_BLOCKS = 8
+MAX_REGION_INSTRUCTIONS = 192
 
 
 def template_for(instruction: Instruction, model_name: str) -> list[str] | None:
@@ -106,37 +119,74 @@ def branches_back(lines: Sequence[str], start: int, end: int) -> bool:
     return False
 
 
-def _side_exit(index: int, lines: list[str]) -> list[str]:
-    """A conditional branch inside a block: its taken path leaves, reporting ``index + 1`` done."""
+def _exit_marker(target: str, count: int, cycles: int) -> str:
+    """Leave the superblock for ``target`` with ``count`` instructions of it done (see _link_exits)."""
+    return f"{_EXIT} {target} {count} {cycles}"
+
+
+def _exits(lines: list[str], count: int, cycles: int) -> list[str]:
+    """A branch template with each ``return X`` turned into an exit marker."""
     result = []
-    for line in lines[:-1]:
+    for line in lines:
         stripped = line.lstrip()
-        if stripped.startswith("return"):
+        if stripped.startswith("return "):
             indent = line[:len(line) - len(stripped)]
-            result.append(f"{indent}cpu._partial = {index + 1}")
-        result.append(line)
+            result.append(indent + _exit_marker(stripped[7:], count, cycles))
+        else:
+            result.append(line)
     return result
 
 
-def _slow_call(index: int, instruction: Instruction, cycles_before: int, indent: str) -> list[str]:
+def _fault_line(indent: str, index: int, instruction: Instruction, cycles_before: int) -> list[str]:
+    return [f"{indent}cpu.cycles = cycles + {cycles_before}",
+            f"{indent}cpu._fault = ({instruction.pc}, count + {index}, cycles + {cycles_before}, "
+            f"{instruction.cycles})"]
+
+
+def _slow_call(handler: str, index: int, instruction: Instruction, cycles_before: int,
+               indent: str) -> list[str]:
     """Call the handler as the single-step path would, then leave if anything changed."""
     fall_through = (instruction.pc + 4) & _M32
     cycles_after = cycles_before + instruction.cycles
     return [
-        f"{indent}cpu.cycles = cycles + {cycles_before}",
-        f"{indent}cpu._fault_index = {index}",
+        *_fault_line(indent, index, instruction, cycles_before),
         f"{indent}{_SYNC_OUT}",
-        f"{indent}n = h{index}(cpu, {instruction.pc})",
+        f"{indent}n = {handler}(cpu, {instruction.pc})",
         f"{indent}{_SYNC_IN}",
         f"{indent}if n != {fall_through} or cpu._event_at <= cycles + {cycles_after}:",
-        f"{indent}    cpu._partial = {index + 1}",
         f"{indent}    cpu._event_at = 0",
-        f"{indent}    return n & {_M32}",
+        f"{indent}    {_HANDLER_RETURN}{_M32}, count + {index + 1}, cycles + {cycles_after}",
     ]
 
 
-def _memory_lines(macro: str, argument: str, suffix: list[str], index: int, instruction: Instruction,
-                  cycles_before: int) -> list[str]:
+def _miss_exit(handler: str, index: int, instruction: Instruction, cycles_before: int,
+               indent: str) -> list[str]:
+    """A load/store off the inline fast path: leave through the epilogue, which runs the handler (the
+    precise slow path) once the locals are written back.
+
+    Misses are rare (device registers, watched or code pages, a page not yet cached), so the block
+    does not go on after one: it lets the dispatcher re-check events and find the next block.
+    """
+    return [f"{indent}f = ({handler}, {instruction.pc}, {index}, {cycles_before}, {instruction.cycles})",
+            f"{indent}break"]
+
+
+# The region's one way out: locals written back, then a pending miss (see _miss_exit) or the exit ``t``.
+_EPILOGUE = [
+    _SYNC_OUT,
+    "if f is not None:",
+    "    h, p, i, c, d = f",
+    "    cpu.cycles = cycles + c",
+    "    cpu._fault = (p, count + i, cycles + c, d)",
+    "    n = h(cpu, p)",
+    "    cpu._event_at = 0",
+    f"    {_HANDLER_RETURN}{_M32}, count + i + 1, cycles + c + d",
+    _EPILOGUE_RETURN,
+]
+
+
+def _memory_lines(macro: str, argument: str, suffix: list[str], handler: str, index: int,
+                  instruction: Instruction, cycles_before: int) -> list[str]:
     size, is_load = _MACROS[macro]
     pages = "rp" if is_load else "wp"
     lines = [f"b = {pages}(ea >> 12)"]
@@ -148,7 +198,7 @@ def _memory_lines(macro: str, argument: str, suffix: list[str], index: int, inst
         lines.append(f"    v = {fetch}")
         lines += ["    " + line for line in suffix]
         lines.append("else:")
-        lines += _slow_call(index, instruction, cycles_before, "    ")
+        lines += _miss_exit(handler, index, instruction, cycles_before, "    ")
         return lines
     value = argument.split(",", 1)[1].strip()
     store = {1: f"ram[{offset}] = {value}", 2: f"p16(ram, {offset}, {value})",
@@ -163,45 +213,51 @@ def _memory_lines(macro: str, argument: str, suffix: list[str], index: int, inst
     lines.append(f"        {store}")
     lines += ["        " + line for line in suffix]
     lines.append("    else:")
-    lines += _slow_call(index, instruction, cycles_before, "        ")
+    lines += _miss_exit(handler, index, instruction, cycles_before, "        ")
     return lines
 
 
-def _instruction_lines(index: int, instruction: Instruction, template: list[str] | None,
+def _instruction_lines(handler: str, index: int, instruction: Instruction, template: list[str] | None,
                        cycles_before: int, last: bool) -> list[str]:
     if template is None:
-        return _slow_call(index, instruction, cycles_before, "")
-    if not last and ends_block(template):
-        return _side_exit(index, template)
+        return _slow_call(handler, index, instruction, cycles_before, "")
+    if ends_block(template):
+        # Inside a superblock only a conditional branch may exit: its taken path leaves, the
+        # not-taken path (the template's last line) goes on.
+        return _exits(template if last else template[:-1], index + 1, cycles_before + instruction.cycles)
     for position, line in enumerate(template):
         head = line.split("(", 1)[0].replace("v = ", "").strip()
         if head in _MACROS:
             argument = line[line.index("(") + 1:line.rindex(")")]
-            return template[:position] + _memory_lines(head, argument, template[position + 1:], index,
-                                                       instruction, cycles_before)
+            return template[:position] + _memory_lines(head, argument, template[position + 1:], handler,
+                                                       index, instruction, cycles_before)
     return list(template)
 
 
-def _loop_to_start(body: list[str], start: int, pass_cycles: int) -> list[str]:
-    """Turn the branch back to the block's start into a loop bounded by ``allowed`` passes."""
-    result = ["k = 0", "while True:"]
-    side_exit = False
+def _link_exits(body: list[str], sizes: dict[int, tuple[int, int]]) -> tuple[list[str], bool]:
+    """Exit markers become a jump to the start of a superblock of this region (``sizes``: its
+    instructions and cycles) when all of it fits, else a ``break`` to the region's one epilogue,
+    which writes the locals back and returns ``t``. Returns (lines, any jump made)."""
+    result = []
+    jumps = False
     for line in body:
         stripped = line.lstrip()
-        indent = "    " + line[:len(line) - len(stripped)]
-        if side_exit:   # a side exit leaves mid-pass: k passes are complete
-            result += [f"{indent}cpu._loops = k", f"{indent}{stripped}"]
-        elif stripped == f"return {start}":
-            result += [f"{indent}k += 1", f"{indent}if k < allowed:", f"{indent}    cycles += {pass_cycles}",
-                       f"{indent}    continue", f"{indent}cpu._loops = k", f"{indent}{stripped}"]
-        elif stripped == _SYNC_OUT:   # a handler may fault or leave early: k passes are complete
-            result += [f"{indent}cpu._loops = k", f"{indent}{stripped}"]
-        elif stripped.startswith("return") and not stripped.startswith("return n &"):
-            result += [f"{indent}cpu._loops = k + 1", f"{indent}{stripped}"]   # this pass completed
+        if not stripped.startswith(_EXIT):
+            result.append(line)
+            continue
+        indent = line[:len(line) - len(stripped)]
+        target, count, cycles = stripped[len(_EXIT) + 1:].rsplit(" ", 2)
+        if target.isdigit() and int(target) in sizes:
+            size, cost = sizes[int(target)]
+            jumps = True
+            result += [f"{indent}count += {count}", f"{indent}cycles += {cycles}",
+                       f"{indent}if cycles + {cost} < event_at and count + {size} <= budget:",
+                       f"{indent}    label = {target}", f"{indent}    continue",
+                       f"{indent}t = {target}", f"{indent}break"]
         else:
-            result.append(f"{indent}{stripped}")
-        side_exit = stripped.startswith("cpu._partial = ")
-    return result
+            result += [f"{indent}t = {target}", f"{indent}count += {count}", f"{indent}cycles += {cycles}",
+                       f"{indent}break"]
+    return result, jumps
 
 
 def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
@@ -209,24 +265,24 @@ def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
 
     ``cpu.cr`` (etc.) become ``cr``; ``gpr[N]`` used at least twice (looping blocks) or three times
     becomes ``gN``. Locals are loaded at entry, written back (when the block writes them) before
-    every return and every handler call, and reloaded after each handler call.
+    every handler call and every return that does not follow one, and reloaded after a handler call
+    the block goes on from.
     """
-    body = [_REGISTER_USE.sub(r"\1", line) for line in body]
-    code = [line for line in body if not line.lstrip().startswith("#")]
-    names = [name for name in _LOCAL_REGISTERS if any(re.search(rf"\b{name}\b", line) for line in code)]
+    code = _REGISTER_USE.sub(r"\1", "\n".join(body))   # one pass over the whole block: translation is hot too
+    names = [name for name, pattern in _LOCAL_REGISTER_PATTERNS if pattern.search(code)]
     uses: dict[str, int] = {}
-    for line in code:
-        for number in _GPR_USE.findall(line):
-            uses[number] = uses.get(number, 0) + 1
+    for number in _GPR_USE.findall(code):
+        uses[number] = uses.get(number, 0) + 1
     threshold = 2 if loops else 3
     cached = sorted((number for number, count in uses.items() if count >= threshold), key=int)
     if cached:
         pattern = re.compile(r"\bgpr\[(" + "|".join(cached) + r")\]")
-        body = [pattern.sub(r"g\1", line) for line in body]
+        code = pattern.sub(r"g\1", code)
+    body = code.split("\n")
     sources = {name: f"cpu.{name}" for name in names}
     sources.update({f"g{number}": f"gpr[{number}]" for number in cached})
-    written = [name for name in sources
-               if any(re.search(rf"(?<![\w.=!<>]){name} = (?!=)", line) for line in body)]
+    assigned = set(_ASSIGNED.findall(code))
+    written = [name for name in sources if name in assigned]
     result = [f"{name} = {source}" for name, source in sources.items()]
     for line in body:
         stripped = line.lstrip()
@@ -236,69 +292,118 @@ def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
         elif stripped == _SYNC_IN:
             result += [f"{indent}{name} = {source}" for name, source in sources.items()]
         else:
-            if stripped.startswith("return"):
+            # After a handler call the registers are already architectural: the call synced them
+            # out, and the handler's own results must not be overwritten by stale locals.
+            if stripped.startswith("return") and not stripped.startswith((_HANDLER_RETURN, _EPILOGUE_RETURN)):
                 result += [f"{indent}{sources[name]} = {name}" for name in written]
             result.append(line)
     return result
 
 
-def compile_block(instructions: Sequence[Instruction], templates: Sequence[list[str] | None],
-                  cpu: Any, read_pages: dict[int, int], write_pages: dict[int, int],
-                  code_write_pages: dict[int, int], code_index: dict[int, Any], ram: bytearray) -> Block:
-    """Generate, compile and bind the function for ``instructions`` (templates from :func:`template_for`).
+Superblock = tuple[Sequence[Instruction], Sequence["list[str] | None"]]   # instructions, templates
+
+
+def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict[int, int],
+                   write_pages: dict[int, int], code_write_pages: dict[int, int], code_index: dict[int, Any],
+                   ram: bytearray) -> Block:
+    """Generate, compile and bind the function for a region (templates from :func:`template_for`); the
+    first superblock is the entry.
 
     The code object depends only on the instructions' addresses, words, cycles and templates, so it is
     memoised: a debugger that removes and re-inserts a breakpoint at every stop (gdb does) gets the
     same block back without generating and compiling it again.
     """
-    key = (tuple((i.pc, i.word, i.cycles) for i in instructions),
-           tuple(None if t is None else tuple(t) for t in templates))
-    compiled = _compiled_blocks.get(key)
-    if compiled is None:
-        compiled = _generate(instructions, templates)
+    key = tuple((tuple((i.pc, i.word, i.cycles) for i in instructions),
+                 tuple(None if t is None else tuple(t) for t in templates))
+                for instructions, templates in superblocks)
+    code = _compiled_blocks.get(key)
+    if code is None:
+        code = _generate(superblocks)
         if len(_compiled_blocks) >= _COMPILED_BLOCKS_MAX:
             _compiled_blocks.clear()
-        _compiled_blocks[key] = compiled
-    code, cycles_before, loops, start, offsets = compiled
+        _compiled_blocks[key] = code
     namespace: dict[str, Any] = {}
     exec(code, namespace)
+    handlers = [i.handler for instructions, _ in superblocks for i in instructions]
     run = namespace["bind"](cpu, read_pages.get, write_pages.get, code_write_pages.get, code_index, ram,
-                            _U16.unpack_from, _U32.unpack_from,
-                            _U16.pack_into, _U32.pack_into, *(i.handler for i in instructions))
-    return Block(run, len(instructions), cycles_before, loops, start, offsets,
-                 tuple(i.cycles for i in instructions))
+                            _U16.unpack_from, _U32.unpack_from, _U16.pack_into, _U32.pack_into, *handlers)
+    first = superblocks[0][0]
+    return Block(run, len(first), sum(i.cycles for i in first), first[0].pc)
 
 
 _COMPILED_BLOCKS_MAX = 8192
-_CompiledBlock = tuple[CodeType, int, bool, int, tuple[int, ...]]
-_compiled_blocks: dict[tuple[Any, ...], _CompiledBlock] = {}
+_compiled_blocks: dict[tuple[Any, ...], CodeType] = {}
 
 
-def _generate(instructions: Sequence[Instruction], templates: Sequence[list[str] | None]) -> _CompiledBlock:
-    """Python source for one block, compiled: (code, cycles of one pass, loops, start, offsets)."""
-    body: list[str] = []
-    offsets: list[int] = []
-    cycles_before = 0
-    for index, (instruction, template) in enumerate(zip(instructions, templates, strict=True)):
-        offsets.append(cycles_before)
-        body.append(f"# {instruction.pc:#010x}: {instruction.word:#010x}")
-        is_last = index == len(instructions) - 1
-        body += _instruction_lines(index, instruction, template, cycles_before, is_last)
-        cycles_before += instruction.cycles
-    last = instructions[-1]
+def exit_targets(superblock: Superblock) -> list[int]:
+    """The constant addresses a superblock may leave for (side exits, its branch, its fall-through)."""
+    instructions, templates = superblock
+    targets = []
+    for lines in templates:
+        for line in lines or ():
+            stripped = line.strip()
+            if stripped.startswith("return ") and stripped[7:].isdigit():
+                targets.append(int(stripped[7:]))
     if not ends_block(templates[-1]):
-        body.append(f"return {(last.pc + 4) & _M32}")
-    start = instructions[0].pc
-    loops = f"return {start}" in (line.strip() for line in body)
-    if loops:
-        body = _loop_to_start(body, start, cycles_before)
-    body = _keep_registers_local(body, loops)
-    handler_names = [f"h{index}" for index in range(len(instructions))]
+        targets.append((instructions[-1].pc + 4) & _M32)
+    return targets
+
+
+def loop_through_entry(superblocks: Sequence[Superblock],
+                       targets: Sequence[Sequence[int]]) -> list[Superblock]:
+    """The entry superblock and those of the others that lie on a path from it back to it
+    (``targets[i]``: the exit targets of ``superblocks[i]``).
+
+    Only loops gain from running inside one function; keeping the rest out keeps compile time (which
+    grows with every superblock of every region) where it pays.
+    """
+    starts = {instructions[0].pc: index for index, (instructions, _) in enumerate(superblocks)}
+    successors = [{starts[t] for t in exits if t in starts} for exits in targets]
+    reaches_entry: set[int] = {0} if 0 in successors[0] else set()
+    changed = True
+    while changed:   # a fixed point: small regions, so the simple way is fast enough
+        changed = False
+        for index, following in enumerate(successors):
+            if index not in reaches_entry and (0 in following or following & reaches_entry):
+                reaches_entry.add(index)
+                changed = True
+    return [superblocks[0], *(superblocks[i] for i in sorted(reaches_entry) if i != 0)]
+
+
+def _generate(superblocks: Sequence[Superblock]) -> CodeType:
+    """Python source for one region, compiled."""
+    sizes = {instructions[0].pc: (len(instructions), sum(i.cycles for i in instructions))
+             for instructions, _ in superblocks}
+    sections: list[list[str]] = []
+    handler_count = 0
+    for instructions, templates in superblocks:
+        body: list[str] = []
+        cycles_before = 0
+        for index, (instruction, template) in enumerate(zip(instructions, templates, strict=True)):
+            body.append(f"# {instruction.pc:#010x}: {instruction.word:#010x}")
+            body += _instruction_lines(f"h{handler_count}", index, instruction, template, cycles_before,
+                                       index == len(instructions) - 1)
+            handler_count += 1
+            cycles_before += instruction.cycles
+        if not ends_block(templates[-1]):
+            body.append(_exit_marker(str((instructions[-1].pc + 4) & _M32), len(instructions), cycles_before))
+        sections.append(body)
+    linked = [_link_exits(body, sizes) for body in sections]
+    loops = any(jumps for _, jumps in linked)
+    # Every exit breaks out of this loop (a superblock has no loop of its own) to the one epilogue.
+    if len(linked) == 1:
+        body = ["while True:", *("    " + line for line in linked[0][0])]
+    else:
+        body = [f"label = {superblocks[0][0][0].pc}", "while True:"]
+        for number, ((lines, _), (instructions, _)) in enumerate(zip(linked, superblocks, strict=True)):
+            body.append(f"    {'if' if number == 0 else 'elif'} label == {instructions[0].pc}:")
+            body += ["        " + line for line in lines]
+    body = _keep_registers_local(["count = 0", "f = None", *body, *_EPILOGUE], loops)
+    handler_names = [f"h{index}" for index in range(handler_count)]
     source = "\n".join([
         f"def bind(cpu, rp, wp, cwp, code, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
-        "    def block(gpr, cycles, allowed):" if loops else "    def block(gpr, cycles):",
+        "    def block(gpr, cycles, event_at, budget):",
         *("        " + line for line in body),
         "    return block",
     ])
-    code = compile(source, f"<block {instructions[0].pc:#010x}>", "exec")
-    return code, cycles_before, loops, start, tuple(offsets)
+    return compile(source, f"<block {superblocks[0][0][0].pc:#010x}>", "exec")

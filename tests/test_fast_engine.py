@@ -215,7 +215,7 @@ def _random_word(rng: random.Random) -> int:
     data_base = rng.choice([3, 4])
     choice = rng.randrange(14)
     if choice == 0:
-        primary = rng.choice([14, 15, 24, 25, 26, 27, 28, 29, 12, 7, 8])
+        primary = rng.choice([14, 15, 24, 25, 26, 27, 28, 29, 12, 13, 7, 8])
         return (primary << 26) | (rd << 21) | (ra << 16) | immediate
     if choice == 1:
         return (rng.choice([10, 11]) << 26) | (rng.randrange(8) << 23) | (ra << 16) | immediate
@@ -226,7 +226,8 @@ def _random_word(rng: random.Random) -> int:
         primary = rng.choice([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45])
         return (primary << 26) | (rd << 21) | (data_base << 16) | rng.randrange(0, 0x200, 1)
     if choice == 6:   # X-form loads/stores
-        xo = rng.choice([23, 55, 87, 119, 151, 183, 215, 247, 279, 311, 343, 375, 407, 439, 534, 662])
+        xo = rng.choice([23, 55, 87, 119, 151, 183, 215, 247, 279, 311, 343, 375, 407, 439, 534, 662,
+                         790, 918])
         return (31 << 26) | (rd << 21) | (data_base << 16) | (6 << 11) | (xo << 1)
     if choice == 7:   # XO-form arithmetic, with OE/Rc
         xo = rng.choice([266, 10, 138, 234, 202, 40, 8, 136, 232, 200, 104, 235, 11, 75, 459, 491])
@@ -242,7 +243,8 @@ def _random_word(rng: random.Random) -> int:
     if choice == 10:
         return (18 << 26) | (4 * rng.randrange(1, 3)) | rng.randrange(2)
     if choice == 11:   # CR logical, mcrf, mtcrf, isel
-        return rng.choice([(19 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (449 << 1),
+        return rng.choice([(19 << 26) | (rd << 21) | (ra << 16) | (rb << 11)
+                           | (rng.choice([257, 129, 289, 225, 33, 449, 417, 193]) << 1),
                            (19 << 26) | (rng.randrange(8) << 23) | (rng.randrange(8) << 18),
                            (31 << 26) | (rd << 21) | (0xFF << 12) | (144 << 1),
                            (31 << 26) | (rd << 21) | (ra << 16) | (rb << 11) | (rng.randrange(32) << 6)
