@@ -983,12 +983,19 @@ class Cpu:
             pending += collected[3]
         superblocks = loop_through_entry(superblocks, targets)
         context = self._contexts[self.msr & _CONTEXT_BITS]
-        block = compile_region(superblocks, self, context.read_pages, context.write_pages,
-                               context.code_write_pages, self._code_index, self._ram)
-        self._blocks[pc] = block
-        for pa in set(physical):
-            self._code_index.setdefault(pa, []).append((self._blocks, pc))  # type: ignore[arg-type]
-        return block
+        entries = compile_region(superblocks, self, context.read_pages, context.write_pages,
+                                 context.code_write_pages, self._code_index, self._ram)
+        # The region also serves the loop's other superblocks as entry points (where a run resumes
+        # after an event or budget exit), so the same loop is not compiled again from each of them.
+        blocks = self._blocks
+        code_index = self._code_index
+        pages = set(physical)
+        for entry in entries:
+            if entry.start == pc or entry.start not in blocks:
+                blocks[entry.start] = entry
+                for pa in pages:
+                    code_index.setdefault(pa, []).append((blocks, entry.start))  # type: ignore[arg-type]
+        return entries[0]
 
     def _collect_superblock(self, pc: int) -> _Collected | None:
         """The straight run of instructions from ``pc`` (with its templates and physical addresses) up

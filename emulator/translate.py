@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable, Sequence
+from functools import partial
 from types import CodeType
 from typing import Any, NamedTuple
 
@@ -305,9 +306,10 @@ Superblock = tuple[Sequence[Instruction], Sequence["list[str] | None"]]   # inst
 
 def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict[int, int],
                    write_pages: dict[int, int], code_write_pages: dict[int, int], code_index: dict[int, Any],
-                   ram: bytearray) -> Block:
-    """Generate, compile and bind the function for a region (templates from :func:`template_for`); the
-    first superblock is the entry.
+                   ram: bytearray) -> list[Block]:
+    """Generate, compile and bind the function for a region (templates from :func:`template_for`);
+    returns one Block per superblock, each entering the function there (the first is the entry the
+    region was built for).
 
     The code object depends only on the instructions' addresses, words, cycles and templates, so it is
     memoised: a debugger that removes and re-inserts a breakpoint at every stop (gdb does) gets the
@@ -327,8 +329,12 @@ def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict
     handlers = [i.handler for instructions, _ in superblocks for i in instructions]
     run = namespace["bind"](cpu, read_pages.get, write_pages.get, code_write_pages.get, code_index, ram,
                             _U16.unpack_from, _U32.unpack_from, _U16.pack_into, _U32.pack_into, *handlers)
-    first = superblocks[0][0]
-    return Block(run, len(first), sum(i.cycles for i in first), first[0].pc)
+    entries = []
+    for number, (instructions, _) in enumerate(superblocks):   # the same function, entered at each
+        start = instructions[0].pc
+        entries.append(Block(run if number == 0 else partial(run, label=start), len(instructions),
+                             sum(i.cycles for i in instructions), start))
+    return entries
 
 
 _COMPILED_BLOCKS_MAX = 8192
@@ -394,7 +400,7 @@ def _generate(superblocks: Sequence[Superblock]) -> CodeType:
     if len(linked) == 1:
         body = ["while True:", *("    " + line for line in linked[0][0])]
     else:
-        body = [f"label = {superblocks[0][0][0].pc}", "while True:"]
+        body = ["while True:"]
         for number, ((lines, _), (instructions, _)) in enumerate(zip(linked, superblocks, strict=True)):
             body.append(f"    {'if' if number == 0 else 'elif'} label == {instructions[0].pc}:")
             body += ["        " + line for line in lines]
@@ -402,7 +408,7 @@ def _generate(superblocks: Sequence[Superblock]) -> CodeType:
     handler_names = [f"h{index}" for index in range(handler_count)]
     source = "\n".join([
         f"def bind(cpu, rp, wp, cwp, code, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
-        "    def block(gpr, cycles, event_at, budget):",
+        f"    def block(gpr, cycles, event_at, budget, label={superblocks[0][0][0].pc}):",
         *("        " + line for line in body),
         "    return block",
     ])
