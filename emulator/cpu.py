@@ -254,6 +254,9 @@ class Cpu:
         self.timers = Timers()
         # Translated blocks (emulator.translate) for run(); False keeps run() on the per-instruction path.
         self.block_translation = True
+        # Visits of an address (as a possible block start) before a region is translated there:
+        # compiling costs about as much as a few hundred decoded instructions. Tests lower it.
+        self.translate_after = _TRANSLATE_AFTER
         self._build_spr_table()
         self.reset()
 
@@ -892,7 +895,7 @@ class Cpu:
             block = get_block(pc)
             if block is None:
                 misses = self._entry_misses.get(pc, 0)
-                if (misses >= _TRANSLATE_AFTER and limit - done >= MAX_BLOCK_INSTRUCTIONS
+                if (misses >= self.translate_after and limit - done >= MAX_BLOCK_INSTRUCTIONS
                         and event_at - cycles > _TRANSLATE_HORIZON):
                     block = self._translate_block(pc)
                 else:

@@ -257,6 +257,26 @@ def _random_word(rng: random.Random) -> int:
     return rng.randrange(1 << 32)   # anything at all: illegal forms, traps, system instructions
 
 
+HANDLER_PAGE = 0x00280000
+INTERRUPT_COUNT = 0x7F00   # a word the decrementer handler increments (absolute d-form address)
+# IVOR10 at +0x100: count the interrupt, clear TSR[DIS], rfi. Every other IVOR at +0x200: skip the
+# faulting instruction (SRR0 += 4), rfi, so random words that fault do not end the loop.
+HANDLERS = {0x100: (0x80007F00, 0x30000001, 0x90007F00, 0x3C000800, 0x7C1053A6, 0x4C000064),
+            0x200: (0x7C1A02A6, 0x30000004, 0x7C1A03A6, 0x4C000064)}
+
+
+def _install_handlers(machine: Machine) -> None:
+    """IVPR/IVORs pointing at HANDLERS, so faulting random words are skipped and the stream goes on."""
+    cpu = machine.cpu
+    for offset, handler in HANDLERS.items():
+        for index, word in enumerate(handler):
+            address = HANDLER_PAGE + offset + 4 * index
+            machine.bus.ram[address:address + 4] = word.to_bytes(4, "big")
+    cpu.write_spr(SPR_IVPR, HANDLER_PAGE)
+    for ivor in cpu.model.ivors:
+        cpu.write_spr(cpu._ivor_spr(ivor), 0x100 if ivor == 10 else 0x200)
+
+
 @pytest.mark.parametrize("seed", range(24))
 def test_random_streams_match_single_step(seed: int) -> None:
     rng = random.Random(seed)
@@ -269,12 +289,14 @@ def test_random_streams_match_single_step(seed: int) -> None:
     machines = []
     for fast in (True, False):
         machine, output = _machine(elf, fast)
+        machine.cpu.translate_after = 0   # straight-line code runs once: translate it anyway
         cpu = machine.cpu
         for index, word in enumerate(words):
             machine.bus.ram[code + 4 * index:code + 4 * index + 4] = word.to_bytes(4, "big")
         cpu.gpr[:] = registers
         cpu.ctr = ctr
         cpu.pc = code
+        _install_handlers(machine)
         if seed % 3 == 0:
             cpu.write_spr(SPR_DEC, 50 + seed)
             cpu.write_spr(SPR_TCR, 0x04400000)
@@ -284,14 +306,6 @@ def test_random_streams_match_single_step(seed: int) -> None:
         machines[0][0].cpu.run(budget)
         _step_to(machines[1][0], budget)
         assert_same(machines[0], machines[1], f"seed {seed} after budget {budget}")
-
-
-HANDLER_PAGE = 0x00280000
-INTERRUPT_COUNT = 0x7F00   # a word the decrementer handler increments (absolute d-form address)
-# IVOR10 at +0x100: count the interrupt, clear TSR[DIS], rfi. Every other IVOR at +0x200: skip the
-# faulting instruction (SRR0 += 4), rfi, so random words that fault do not end the loop.
-HANDLERS = {0x100: (0x80007F00, 0x30000001, 0x90007F00, 0x3C000800, 0x7C1053A6, 0x4C000064),
-            0x200: (0x7C1A02A6, 0x30000004, 0x7C1A03A6, 0x4C000064)}
 
 
 def _loop_nest(rng: random.Random) -> list[int]:
@@ -329,6 +343,7 @@ def test_random_loop_nests_match_decoded_path(seed: int) -> None:
     machines = []
     for fast in (True, False):
         machine, output = _machine(elf, fast)
+        machine.cpu.translate_after = 0   # straight-line code runs once: translate it anyway
         cpu = machine.cpu
         for index, word in enumerate(words):
             machine.bus.ram[code + 4 * index:code + 4 * index + 4] = word.to_bytes(4, "big")
@@ -337,13 +352,7 @@ def test_random_loop_nests_match_decoded_path(seed: int) -> None:
         if seed % 2 == 0:
             # Taken decrementer interrupts (MSR[EE]=1) whose handler clobbers r0: any instruction of
             # the loop they land on late or early shows in the state.
-            for offset, handler in HANDLERS.items():
-                for index, word in enumerate(handler):
-                    address = HANDLER_PAGE + offset + 4 * index
-                    machine.bus.ram[address:address + 4] = word.to_bytes(4, "big")
-            cpu.write_spr(SPR_IVPR, HANDLER_PAGE)
-            for ivor in cpu.model.ivors:
-                cpu.write_spr(cpu._ivor_spr(ivor), 0x100 if ivor == 10 else 0x200)
+            _install_handlers(machine)
             # A period above the translator's horizon (emulator.cpu), so regions run between events.
             cpu.write_spr(SPR_DECAR, 1500 + 37 * seed)
             cpu.write_spr(SPR_DEC, 1500 + 37 * seed)
