@@ -180,7 +180,7 @@ _NEVER = 1 << 80
 # Cycles before the next event under which no new block is translated (a block costs at most this).
 _TRANSLATE_HORIZON = 1024
 # Misses at an address before a block is translated there.
-_TRANSLATE_AFTER = 2
+_TRANSLATE_AFTER = 32
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
