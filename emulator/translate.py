@@ -89,8 +89,8 @@ class Block(NamedTuple):
 
 
 NO_BLOCK = Block(None, 1, 0, 0)
-MAX_REGION_BLOCKS = 8
-MAX_REGION_INSTRUCTIONS = 192
+MAX_REGION_BLOCKS = 16
+MAX_REGION_INSTRUCTIONS = 384
 
 
 def template_for(instruction: Instruction, model_name: str) -> list[str] | None:
