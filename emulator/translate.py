@@ -138,7 +138,7 @@ def _exits(lines: list[str], count: int, cycles: int) -> list[str]:
     return result
 
 
-def _fault_line(indent: str, index: int, instruction: Instruction, cycles_before: int) -> list[str]:
+def _fault_lines(indent: str, index: int, instruction: Instruction, cycles_before: int) -> list[str]:
     return [f"{indent}cpu.cycles = cycles + {cycles_before}",
             f"{indent}cpu._fault = ({instruction.pc}, count + {index}, cycles + {cycles_before}, "
             f"{instruction.cycles})"]
@@ -150,7 +150,7 @@ def _slow_call(handler: str, index: int, instruction: Instruction, cycles_before
     fall_through = (instruction.pc + 4) & _M32
     cycles_after = cycles_before + instruction.cycles
     return [
-        *_fault_line(indent, index, instruction, cycles_before),
+        *_fault_lines(indent, index, instruction, cycles_before),
         f"{indent}{_SYNC_OUT}",
         f"{indent}n = {handler}(cpu, {instruction.pc})",
         f"{indent}{_SYNC_IN}",
