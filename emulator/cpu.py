@@ -295,8 +295,9 @@ class Cpu:
         self._event_at = 0
         self._slow = False
         # Set by a translated block before each handler call (see emulator.translate.Block): the
-        # instruction's pc, instructions the block completed before it, cycles at its start, its cycles.
-        self._fault: tuple[int, int, int, int] = (0, 0, 0, 0)
+        # instruction's pc, instructions the block completed before it, its cycles (cpu.cycles is then
+        # the cycle count at its start).
+        self._fault: tuple[int, int, int] = (0, 0, 0)
         self._contexts: dict[int, _Context] = {}
         self._code_index: dict[int, list[tuple[dict[int, tuple[Handler, int]], int]]] = {}
         self._code_pages: dict[int, int] = {}   # PA page -> number of decoded words in it
@@ -922,7 +923,7 @@ class Cpu:
             try:
                 pc, count, cycles = run(gpr, cycles, event_at, limit - done)
             except (Interrupt, HostDebugExit, PowerOff) as exc:
-                fault_pc, before, self.cycles, fault_cycles = self._fault
+                fault_pc, before, fault_cycles = self._fault
                 self.pc = fault_pc
                 self.instructions += retired + before
                 return self._block_raised(exc, done + before, fault_cycles)

@@ -872,6 +872,16 @@ def _emit_sum(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _E
     return emit
 
 
+def _carrying_sum_lines(rd: int, total: str, writes_ca: bool, record: bool) -> list[str]:
+    """rD = the low word of ``total``; CA = its bit 32 when ``writes_ca``; CR0 when ``record``."""
+    lines = [f"t = {total}"]
+    if writes_ca:
+        lines.append(f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)")
+    if record:
+        return [*lines, f"r = gpr[{rd}] = t & {M}", _cr0_line("r")]
+    return [*lines, f"gpr[{rd}] = t & {M}"]
+
+
 def _emit_sum_carrying(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _Emit:
     """_sum_builder: the forms with CA in or out (OE forms call the handler)."""
     def emit(word: int, pc: int) -> list[str] | None:
@@ -881,13 +891,7 @@ def _emit_sum_carrying(invert_a: bool, second: str, carry_in: int, writes_ca: bo
         x = f"(gpr[{ra}] ^ {M})" if invert_a else f"gpr[{ra}]"
         y = {_RB: f"gpr[{rb}]", _ZERO: "0", _MINUS_ONE: str(M)}[second]
         carry = "((cpu.xer >> 29) & 1)" if carry_in == _CARRY_IN else str(carry_in)
-        lines = [f"t = {x} + {y} + {carry}"]
-        if writes_ca:
-            lines.append(f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)")
-        lines.append(f"{_target(word, rd)} = t & {M}")
-        if word & 1:
-            lines.append(_cr0_line("r"))
-        return lines
+        return _carrying_sum_lines(rd, f"{x} + {y} + {carry}", writes_ca, bool(word & 1))
     return emit
 
 
@@ -905,17 +909,13 @@ def _emit_sums(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _
 def _emit_addic(word: int, pc: int) -> list[str] | None:
     """_build_addic."""
     rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word) & M
-    lines = [f"t = gpr[{ra}] + {imm}", f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)"]
-    if word >> 26 == 13:
-        return [*lines, f"r = gpr[{rd}] = t & {M}", _cr0_line("r")]
-    return [*lines, f"gpr[{rd}] = t & {M}"]
+    return _carrying_sum_lines(rd, f"gpr[{ra}] + {imm}", True, word >> 26 == 13)
 
 
 def _emit_subfic(word: int, pc: int) -> list[str] | None:
     """_build_subfic."""
     rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word) & M
-    return [f"t = (gpr[{ra}] ^ {M}) + {imm + 1}", f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)",
-            f"gpr[{rd}] = t & {M}"]
+    return _carrying_sum_lines(rd, f"(gpr[{ra}] ^ {M}) + {imm + 1}", True, False)
 
 
 def _emit_mulli(word: int, pc: int) -> list[str] | None:
@@ -985,15 +985,6 @@ def _emit_cr_logical(word: int, pc: int) -> list[str] | None:
     return [f"cpu.cr = (cpu.cr & {M ^ (1 << target_shift)}) | (({bit}) << {target_shift})"]
 
 
-def _emit_cntlzw(word: int, pc: int) -> list[str] | None:
-    """_unary_builder(_count_leading_zeros)."""
-    rs, ra = (word >> 21) & 31, (word >> 16) & 31
-    lines = [f"{_target(word, ra)} = 32 - gpr[{rs}].bit_length()"]
-    if word & 1:
-        lines.append(_cr0_line("r"))
-    return lines
-
-
 def _emit_mullw(word: int, pc: int) -> list[str] | None:
     """_build_mullw: the form without OE/Rc."""
     if word & 0x401:
@@ -1037,17 +1028,21 @@ def _emit_or(word: int, pc: int) -> list[str] | None:
     return lines
 
 
-def _emit_extend(bits: int) -> Callable[[int, int], list[str] | None]:
-    """_unary_builder(_extend_byte / _extend_half)."""
-    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
-
+def _emit_unary(source: str) -> _Emit:
+    """_unary_builder(operation) where ``source`` is the operation over ``{s}``, the value of rS."""
     def emit(word: int, pc: int) -> list[str] | None:
         rs, ra = (word >> 21) & 31, (word >> 16) & 31
-        lines = [f"{_target(word, ra)} = (((gpr[{rs}] & {mask}) ^ {sign}) - {sign}) & {M}"]
+        lines = [f"{_target(word, ra)} = {source.format(s=f'gpr[{rs}]')}"]
         if word & 1:
             lines.append(_cr0_line("r"))
         return lines
     return emit
+
+
+def _emit_extend(bits: int) -> _Emit:
+    """_unary_builder(_extend_byte / _extend_half)."""
+    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
+    return _emit_unary(f"((({{s}} & {mask}) ^ {sign}) - {sign}) & {M}")
 
 
 def _emit_srawi(word: int, pc: int) -> list[str] | None:
@@ -1311,7 +1306,7 @@ SPECS: list[InstructionSpec] = [
     _x("tw", 31, 4, _trap_builder(False)),
     _x("mfcr", 31, 19, _build_mfcr, emit=_emit_mfcr),
     _x("lwarx", 31, 20, _build_lwarx, CYCLES_LOAD),
-    _x("cntlzw", 31, 26, _unary_builder(_count_leading_zeros), emit=_emit_cntlzw),
+    _x("cntlzw", 31, 26, _unary_builder(_count_leading_zeros), emit=_emit_unary("32 - {s}.bit_length()")),
     _x("cmpl", 31, 32, _compare_builder(False, False), emit=_emit_compare(False, False)),
     _x("mtcrf", 31, 144, _build_mtcrf, emit=_emit_mtcrf),
     _x("stwcx.", 31, 150, _build_stwcx),

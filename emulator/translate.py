@@ -52,10 +52,8 @@ _GPR_USE = re.compile(r"\bgpr\[(\d+)\]")
 _LOCAL_REGISTER_PATTERNS = [(name, re.compile(rf"\b{name}\b")) for name in _LOCAL_REGISTERS]
 _ASSIGNED = re.compile(r"(?<![\w.=!<>])(\w+) = (?!=)")   # every name on the left of an assignment
 _SYNC_OUT = "#sync-out"
-_HANDLER_RETURN = "return n & "   # how a block leaves with a handler's next pc
 _SYNC_IN = "#sync-in"
 _EXIT = "#exit"
-_EPILOGUE_RETURN = "return t, count, cycles"   # after the epilogue's write-back
 
 # size in bytes and the largest in-page offset the inline fast path may use
 _MACROS = {"LOAD8": (1, True), "LOAD16": (2, True), "LOAD32": (4, True),
@@ -78,8 +76,9 @@ class Block(NamedTuple):
     exits to another's start: the function goes on into the next superblock by itself while that
     whole superblock ends before ``event_at`` and fits the instruction ``budget``, so loops run
     without returning to the dispatcher. ``size`` and ``cycles`` are those of the first superblock,
-    which the dispatcher checks before calling. When a handler raises, ``cpu._fault`` says where:
-    (pc, instructions completed before it in this call, cycles at its start, its cycles).
+    which the dispatcher checks before calling. When a handler raises, ``cpu.cycles`` holds the cycle
+    count at its start and ``cpu._fault`` says where: (pc, instructions completed before it in this
+    call, its cycles).
     """
 
     run: Callable[..., tuple[int, int, int]] | None   # None: no block here, execute one decoded instruction
@@ -140,8 +139,7 @@ def _exits(lines: list[str], count: int, cycles: int) -> list[str]:
 
 def _fault_lines(indent: str, index: int, instruction: Instruction, cycles_before: int) -> list[str]:
     return [f"{indent}cpu.cycles = cycles + {cycles_before}",
-            f"{indent}cpu._fault = ({instruction.pc}, count + {index}, cycles + {cycles_before}, "
-            f"{instruction.cycles})"]
+            f"{indent}cpu._fault = ({instruction.pc}, count + {index}, {instruction.cycles})"]
 
 
 def _slow_call(handler: str, index: int, instruction: Instruction, cycles_before: int,
@@ -156,7 +154,7 @@ def _slow_call(handler: str, index: int, instruction: Instruction, cycles_before
         f"{indent}{_SYNC_IN}",
         f"{indent}if n != {fall_through} or cpu._event_at <= cycles + {cycles_after}:",
         f"{indent}    cpu._event_at = 0",
-        f"{indent}    {_HANDLER_RETURN}{_M32}, count + {index + 1}, cycles + {cycles_after}",
+        f"{indent}    return n & {_M32}, count + {index + 1}, cycles + {cycles_after}",
     ]
 
 
@@ -178,11 +176,11 @@ _EPILOGUE = [
     "if f is not None:",
     "    h, p, i, c, d = f",
     "    cpu.cycles = cycles + c",
-    "    cpu._fault = (p, count + i, cycles + c, d)",
+    "    cpu._fault = (p, count + i, d)",
     "    n = h(cpu, p)",
     "    cpu._event_at = 0",
-    f"    {_HANDLER_RETURN}{_M32}, count + i + 1, cycles + c + d",
-    _EPILOGUE_RETURN,
+    f"    return n & {_M32}, count + i + 1, cycles + c + d",
+    "return t, count, cycles",
 ]
 
 
@@ -265,9 +263,10 @@ def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
     """Keep CR/XER/LR/CTR and the often-used GPRs in locals, synchronised at exits and handler calls.
 
     ``cpu.cr`` (etc.) become ``cr``; ``gpr[N]`` used at least twice (looping blocks) or three times
-    becomes ``gN``. Locals are loaded at entry, written back (when the block writes them) before
-    every handler call and every return that does not follow one, and reloaded after a handler call
-    the block goes on from.
+    becomes ``gN``. Locals are loaded at entry and written back (when the block writes them) at each
+    ``#sync-out`` marker: before every handler call and in the epilogue, the one way out that is not
+    a handler's own return (after which the registers are already architectural). ``#sync-in``
+    reloads them after a handler call the block goes on from.
     """
     code = _REGISTER_USE.sub(r"\1", "\n".join(body))   # one pass over the whole block: translation is hot too
     names = [name for name, pattern in _LOCAL_REGISTER_PATTERNS if pattern.search(code)]
@@ -293,10 +292,6 @@ def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
         elif stripped == _SYNC_IN:
             result += [f"{indent}{name} = {source}" for name, source in sources.items()]
         else:
-            # After a handler call the registers are already architectural: the call synced them
-            # out, and the handler's own results must not be overwritten by stale locals.
-            if stripped.startswith("return") and not stripped.startswith((_HANDLER_RETURN, _EPILOGUE_RETURN)):
-                result += [f"{indent}{sources[name]} = {name}" for name in written]
             result.append(line)
     return result
 

@@ -257,6 +257,7 @@ def _random_word(rng: random.Random) -> int:
     return rng.randrange(1 << 32)   # anything at all: illegal forms, traps, system instructions
 
 
+RANDOM_CODE = 0x00200000
 HANDLER_PAGE = 0x00280000
 INTERRUPT_COUNT = 0x7F00   # a word the decrementer handler increments (absolute d-form address)
 # IVOR10 at +0x100: count the interrupt, clear TSR[DIS], rfi. Every other IVOR at +0x200: skip the
@@ -277,30 +278,42 @@ def _install_handlers(machine: Machine) -> None:
         cpu.write_spr(cpu._ivor_spr(ivor), 0x100 if ivor == 10 else 0x200)
 
 
+def _program_machines(words: list[int], registers: list[int]) -> list[tuple[Machine, bytearray]]:
+    """A fast and a reference machine with ``words`` at RANDOM_CODE, ``registers`` loaded, the pc
+    there, HANDLERS installed, and translation at first visit (straight-line code runs once)."""
+    machines = []
+    for fast in (True, False):
+        machine, output = _machine(EXAMPLES[0].parent / "loop-e500v2.elf", fast)
+        cpu = machine.cpu
+        cpu.translate_after = 0
+        for index, word in enumerate(words):
+            machine.bus.ram[RANDOM_CODE + 4 * index:RANDOM_CODE + 4 * index + 4] = word.to_bytes(4, "big")
+        cpu.gpr[:] = registers
+        cpu.pc = RANDOM_CODE
+        _install_handlers(machine)
+        machines.append((machine, output))
+    return machines
+
+
+def _random_registers(rng: random.Random) -> list[int]:
+    """Random GPRs, with r3/r4 on the data page the random loads and stores use."""
+    registers = [rng.randrange(1 << 32) for _ in range(32)]
+    registers[3], registers[4], registers[6] = 0x00300000, 0x00300FF0, rng.choice([0, 2, 0xFFE])
+    return registers
+
+
 @pytest.mark.parametrize("seed", range(24))
 def test_random_streams_match_single_step(seed: int) -> None:
     rng = random.Random(seed)
-    elf = EXAMPLES[0].parent / "loop-e500v2.elf"
-    code = 0x00200000
     words = [_random_word(rng) for _ in range(600)]
-    registers = [rng.randrange(1 << 32) for _ in range(32)]
-    registers[3], registers[4], registers[6] = 0x00300000, 0x00300FF0, rng.choice([0, 2, 0xFFE])
+    registers = _random_registers(rng)
     ctr = rng.randrange(5)
-    machines = []
-    for fast in (True, False):
-        machine, output = _machine(elf, fast)
-        machine.cpu.translate_after = 0   # straight-line code runs once: translate it anyway
-        cpu = machine.cpu
-        for index, word in enumerate(words):
-            machine.bus.ram[code + 4 * index:code + 4 * index + 4] = word.to_bytes(4, "big")
-        cpu.gpr[:] = registers
-        cpu.ctr = ctr
-        cpu.pc = code
-        _install_handlers(machine)
+    machines = _program_machines(words, registers)
+    for machine, _ in machines:
+        machine.cpu.ctr = ctr
         if seed % 3 == 0:
-            cpu.write_spr(SPR_DEC, 50 + seed)
-            cpu.write_spr(SPR_TCR, 0x04400000)
-        machines.append((machine, output))
+            machine.cpu.write_spr(SPR_DEC, 50 + seed)
+            machine.cpu.write_spr(SPR_TCR, 0x04400000)
     budgets = [1, 5, 17, 64, 300, 1000]
     for budget in budgets:
         machines[0][0].cpu.run(budget)
@@ -335,31 +348,18 @@ def test_random_loop_nests_match_decoded_path(seed: int) -> None:
     step whose instruction raises the decrementer interrupt returns before entering the vector,
     run() after, so at a budget boundary the two differ in pc alone."""
     rng = random.Random(1000 + seed)
-    elf = EXAMPLES[0].parent / "loop-e500v2.elf"
-    code = 0x00200000
     words = _loop_nest(rng)
-    registers = [rng.randrange(1 << 32) for _ in range(32)]
-    registers[3], registers[4], registers[6] = 0x00300000, 0x00300FF0, rng.choice([0, 2, 0xFFE])
-    machines = []
-    for fast in (True, False):
-        machine, output = _machine(elf, fast)
-        machine.cpu.translate_after = 0   # straight-line code runs once: translate it anyway
-        cpu = machine.cpu
-        for index, word in enumerate(words):
-            machine.bus.ram[code + 4 * index:code + 4 * index + 4] = word.to_bytes(4, "big")
-        cpu.gpr[:] = registers
-        cpu.pc = code
-        if seed % 2 == 0:
-            # Taken decrementer interrupts (MSR[EE]=1) whose handler clobbers r0: any instruction of
-            # the loop they land on late or early shows in the state.
-            _install_handlers(machine)
+    machines = _program_machines(words, _random_registers(rng))
+    if seed % 2 == 0:
+        for machine, _ in machines:
+            # Taken decrementer interrupts (MSR[EE]=1), counted by their handler: one that lands an
+            # instruction late or early inside the loop shows in the state.
+            cpu = machine.cpu
             # A period above the translator's horizon (emulator.cpu), so regions run between events.
             cpu.write_spr(SPR_DECAR, 1500 + 37 * seed)
             cpu.write_spr(SPR_DEC, 1500 + 37 * seed)
             cpu.write_spr(SPR_TCR, 0x04400000)
             cpu.set_msr(cpu.msr | MSR_EE)
-        machines.append((machine, output))
-    if seed % 2 == 0:
         for machine, _ in machines:
             machine.cpu.run(12000)
         ram = machines[0][0].bus.ram
