@@ -38,6 +38,16 @@ TID = 1
 # Registers expedited in every T stop reply: what gdb reads at each stop to find the frame.
 EXPEDITED_REGNUMS = (REGNUM_SP, 31, REGNUM_PC, REGNUM_MSR, REGNUM_LR)
 _OUTPUT_CHUNK = 400   # characters of monitor output per O packet
+# While the guest is stopped gdb asks for the same few words again and again (its prologue analysis
+# re-reads the function around pc for every frame it builds: ~35 packets per stepi, a third of them
+# distinct). Replies to such reads are remembered until a packet that may change guest state arrives.
+# Only short replies are kept (a dump reads everything once), and only this many.
+_REMEMBERED_REPLY_BYTES = 256
+_REMEMBERED_REPLIES = 4096
+# Packets that never change guest state, so remembered replies stay valid across them.
+_STATE_PRESERVING_KINDS = frozenset((b"m", b"g", b"p", b"?"))
+_STATE_PRESERVING_QUERIES = (b"qXfer:", b"qC", b"qAttached", b"qOffsets", b"qTStatus", b"qfThreadInfo",
+                             b"qsThreadInfo", b"qThreadExtraInfo")
 
 OK = b"OK"
 EMPTY = b""
@@ -110,6 +120,11 @@ def _parse_tid(text: bytes) -> tuple[int, int]:
     return -1, number(text)
 
 
+def _preserves_state(payload: bytes) -> bool:
+    """True for packets that only read (memory, registers, stop status, thread and target queries)."""
+    return payload[:1] in _STATE_PRESERVING_KINDS or payload.startswith(_STATE_PRESERVING_QUERIES)
+
+
 def _tid_matches_our_thread(pid: int, tid: int) -> bool:
     return pid in (-1, 0, PID) and tid in (-1, 0, TID)
 
@@ -130,6 +145,8 @@ class Session:
         self.last_stop = StopEvent(signal=SIGTRAP)
         self._running: Resume | None = None
         self._host_files: dict[int, BinaryIO] = {}   # vFile descriptors: open files of the image, read-only
+        # payload -> reply of RAM reads and thread lists since the last packet that may change state.
+        self._remembered: dict[bytes, bytes] = {}
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
             b"?": self._stop_status, b"g": self._read_g, b"G": self._write_g, b"p": self._read_p,
             b"P": self._write_p, b"m": self._read_m, b"M": self._write_m, b"X": self._write_x,
@@ -150,6 +167,11 @@ class Session:
 
     def handle(self, payload: bytes) -> list[Reply]:
         """Answer one packet. Never raises."""
+        remembered = self._remembered.get(payload)
+        if remembered is not None:
+            return [remembered]
+        if self._remembered and not _preserves_state(payload):
+            self._remembered.clear()
         handler = self._handlers.get(payload[:1])
         if handler is None:
             return [EMPTY]
@@ -173,6 +195,7 @@ class Session:
     def begin_resume(self, action: Resume) -> None:
         """Arm the target for ``action``; then call :meth:`run_slice` until it returns a reply."""
         self.target.prepare_resume(step=action.step, step_range=action.step_range)
+        self._remembered.clear()
         self._running = action
 
     def run_slice(self, budget: int) -> bytes | None:
@@ -279,9 +302,21 @@ class Session:
 
     # -- memory ----------------------------------------------------------------------------------
 
+    def _remember(self, payload: bytes, reply: bytes) -> None:
+        """Keep ``reply`` as the answer to ``payload`` until guest state may change."""
+        if len(reply) <= _REMEMBERED_REPLY_BYTES:
+            if len(self._remembered) >= _REMEMBERED_REPLIES:
+                self._remembered.clear()
+            self._remembered[payload] = reply
+
     def _read_m(self, payload: bytes) -> list[Reply]:
         address, length = _address_length(payload[1:])
         length = min(length, MAX_MEMORY_READ)
+        ram = self.target.read_ram(address, length)
+        if ram is not None:
+            reply = ram.hex().encode()
+            self._remember(payload, reply)
+            return [reply]
         try:
             return [self.target.read_memory(address, length).hex().encode()]
         except TargetError:
@@ -618,6 +653,10 @@ class Session:
             entry = b'<thread id="%s" core="0" name="%s"/>\n' % (self.thread_id(), name)
             thread = b"" if self.no_process else entry
             document = b'<?xml version="1.0"?>\n<threads>\n%s</threads>\n' % thread
+            if offset == 0 and len(document) <= length:
+                reply = b"l" + document
+                self._remember(payload, reply)
+                return [reply]
         else:
             return [EMPTY] if obj not in (b"features", b"memory-map", b"threads") else [b"E00"]
         if offset > len(document):

@@ -88,6 +88,7 @@ class VcpuLike(Protocol):
     def get_reg(self, name: str) -> int: ...
     def set_reg(self, name: str, value: int) -> None: ...
     def read_memory(self, ea: int, n: int) -> bytes: ...
+    def read_ram(self, ea: int, n: int) -> bytes | None: ...
     def write_memory(self, ea: int, data: bytes) -> None: ...
     def reset(self) -> None: ...
 
@@ -191,6 +192,11 @@ class Target:
             return bytes(self.vcpu.read_memory(address, length))
         except Exception as error:
             raise TargetError(errno.EFAULT, f"read {address:#x}+{length}: {error}") from error
+
+    def read_ram(self, address: int, length: int) -> bytes | None:
+        """The bytes at ``address`` if they are all RAM (which only changes when the guest runs or is
+        written), else None: the caller then uses :meth:`read_memory`."""
+        return self.vcpu.read_ram(address, length)
 
     def write_memory(self, address: int, data: bytes) -> None:
         if not data:

@@ -93,6 +93,11 @@ class FakeVcpu:
             raise FakeKvmError(EFAULT)
         return bytes(self.ram[ea:ea + n])
 
+    def read_ram(self, ea: int, n: int) -> bytes | None:
+        if ea < 0 or ea + n > RAM_SIZE:
+            return None
+        return bytes(self.ram[ea:ea + n])
+
     def write_memory(self, ea: int, data: bytes) -> None:
         if ea < 0 or ea + len(data) > RAM_SIZE:
             raise FakeKvmError(EFAULT)

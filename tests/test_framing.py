@@ -109,3 +109,37 @@ def test_checksum_and_escape_match_their_definitions(data: bytes) -> None:
     escaped = escape(data)
     assert not any(byte in b"$#*" for byte in escaped)
     assert decode_body(escaped) == data
+
+
+def _byte_by_byte(data: bytes, max_packet: int) -> list[object]:
+    framer = Framer(max_packet=max_packet)
+    framer.no_ack = True
+    return [event for index in range(len(data)) for event in framer.feed(data[index:index + 1])]
+
+
+_FRAME_LIKE = st.one_of(
+    st.binary(max_size=600).map(frame),
+    st.binary(max_size=40).map(lambda body: b"$" + body + b"#%02X" % checksum(body)),   # upper-case sum
+    st.tuples(st.binary(max_size=40), st.binary(min_size=2, max_size=2))
+    .map(lambda t: b"$" + t[0] + b"#" + t[1]),                                           # any two sum bytes
+    st.tuples(st.binary(max_size=40), st.binary(max_size=8)).map(lambda t: frame(t[0]) + t[1]),
+    st.binary(max_size=60),
+)
+
+
+@hypothesis.given(_FRAME_LIKE, st.sampled_from([16, 64, 0x20000]))
+@hypothesis.settings(max_examples=3000, deadline=None)
+def test_whole_chunks_decode_as_byte_by_byte_does(data: bytes, max_packet: int) -> None:
+    """A chunk that is exactly one packet takes a shortcut (and is remembered): same events, every time."""
+    framer = Framer(max_packet=max_packet)
+    framer.no_ack = True
+    assert framer.feed(data) + framer.feed(data) == _byte_by_byte(data + data, max_packet)
+    assert framer.take_outgoing() == b""
+
+
+def test_remembered_frames_stay_exact_for_resends() -> None:
+    framer = Framer()
+    first = framer.encode(b"38630990")
+    framer.encode(b"OK")
+    assert framer.encode(b"38630990") == first == frame(b"38630990")
+    assert framer.feed(b"-") == [Nak()] and framer.take_outgoing() == first

@@ -444,6 +444,7 @@ def test_power_off_is_a_shutdown_system_event(model: str) -> None:
     assert (event_type, ndata, status) == (kvm.KVM_SYSTEM_EVENT_SHUTDOWN, 1, 42)
     # The guest mapped CCSR at 0xE0000000: the debugger reads GPDAT through bus.peek.
     assert vcpu.read_memory(0xE00FF008, 4) == (0x80000000 | 42).to_bytes(4, "big")
+    assert vcpu.read_ram(0xE00FF008, 4) is None         # device registers are never "RAM" to keep
     assert vcpu.run(10) == kvm.KVM_EXIT_SYSTEM_EVENT    # stays off
     vcpu.reset()                                        # the boot state of the (empty) image
     assert vcpu.get_reg("pc") == vcpu.machine.entry
@@ -581,6 +582,12 @@ def test_memory_access_errors_and_page_crossing() -> None:
     vcpu.write_memory(DATA - 100, payload)
     assert vcpu.read_memory(DATA - 100, len(payload)) == payload
     assert vcpu.machine.bus.ram[DATA - 100:DATA - 100 + len(payload)] == payload
+    assert vcpu.read_ram(DATA - 100, len(payload)) == payload
+    assert vcpu.read_ram(DATA, 4) == payload[100:104] and vcpu.read_ram(DATA, 0) == b""
+    boot_map_end = 0x04000000                            # TLB1[0] of the boot state: 64 MiB at EA 0
+    assert vcpu.read_ram(boot_map_end - 4, 4) is not None
+    assert vcpu.read_ram(boot_map_end - 4, 8) is None    # runs off the mapping: no partial answer
+    assert vcpu.read_ram(0x80000000, 4) is None and vcpu.read_ram(0xFFFFFFFC, 8) is None
     with pytest.raises(KvmError) as failure:
         vcpu.read_memory(0x80000000, 4)
     assert failure.value.errno == errno.EFAULT

@@ -323,3 +323,35 @@ def test_no_exec_file_without_an_image() -> None:
     session, _ = make(negotiate=False)
     assert b"exec-file" not in one(session, GDB_FEATURES)
     assert one(session, b"qXfer:exec-file:read::0,fff") == b""
+
+
+# Packets after which a remembered read must be read again: each may change guest state.
+STATE_CHANGING_PACKETS = [b"M2000,4:00000000", b"X2000,0:", b"P40,00001004", b"Z0,1010,4", b"z0,1010,4",
+                          b"Z1,1010,4", b"qRcmd," + b"reset".hex().encode(), b"QNonStop:0", b"vCont;s:p1.1"]
+
+
+@pytest.mark.parametrize("packet", STATE_CHANGING_PACKETS, ids=lambda packet: packet[:10].decode())
+def test_remembered_ram_reads_last_only_until_state_may_change(packet: bytes) -> None:
+    session, vcpu = make()
+    assert one(session, b"M1800,4:aaaaaaaa") == b"OK"
+    assert one(session, b"m1800,4") == b"aaaaaaaa"
+    vcpu.ram[0x1800:0x1804] = b"\x12\x34\x56\x78"     # behind the session's back: nothing gdb could do
+    for preserving in (b"g", b"p40", b"?", b"m1000,4", b"qXfer:threads:read::0,1000", b"qC", b"qAttached"):
+        session.handle(preserving)
+    assert one(session, b"m1800,4") == b"aaaaaaaa"      # so the remembered reply is still the answer
+    replies = session.handle(packet)
+    if replies and isinstance(replies[0], Resume):
+        session.resume_blocking(replies[0], budget=50)
+    assert one(session, b"m1800,4") == vcpu.ram[0x1800:0x1804].hex().encode() != b"aaaaaaaa"
+
+
+def test_reads_outside_ram_and_long_reads_are_never_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    session, vcpu = make()
+    monkeypatch.setattr(vcpu, "read_ram", lambda ea, n: None)   # as for device registers
+    assert one(session, b"m1800,4") == b"00000000"
+    vcpu.ram[0x1800:0x1804] = b"\x12\x34\x56\x78"             # a device register changing by itself
+    assert one(session, b"m1800,4") == b"12345678"
+    monkeypatch.undo()
+    long_read = one(session, b"m1800,100")
+    vcpu.ram[0x1800:0x1804] = b"\xab\xcd\xef\x01"
+    assert one(session, b"m1800,100") == b"abcdef01" + long_read[8:]
