@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,7 +299,10 @@ class Cpu:
         # the cycle count at its start).
         self._fault: tuple[int, int, int] = (0, 0, 0)
         self._contexts: dict[int, _Context] = {}
-        self._code_index: dict[int, list[tuple[dict[int, tuple[Handler, int]], int]]] = {}
+        # PA word -> what was built from it: (id(cache), first key) -> (cache, keys), where a cache is a
+        # context's decoded/superblocks/blocks dict keyed by EA. Keyed so that building the same thing
+        # again replaces its record instead of piling up stale ones.
+        self._code_index: dict[int, dict[tuple[int, int], tuple[dict[int, Any], tuple[int, ...]]]] = {}
         self._code_pages: dict[int, int] = {}   # PA page -> number of decoded words in it
         self._entry_misses: dict[int, int] = {}  # EA -> block-cache misses there (translate when hot)
         self._mmu_generation = getattr(self.mmu, "generation", 0)
@@ -381,12 +384,30 @@ class Cpu:
                 self._invalidate_code_word(word)
             word += 4
 
+    def _register_code(self, pa_words: Iterable[int], cache: dict[int, Any], keys: tuple[int, ...]) -> None:
+        """Record that ``cache[key]`` for each of ``keys`` was built from the words ``pa_words``."""
+        record = (cache, keys)
+        tag = (id(cache), keys[0])
+        code_index = self._code_index
+        for pa in pa_words:
+            users = code_index.get(pa)
+            if users is None:
+                code_index[pa] = {tag: record}
+            else:
+                users[tag] = record
+
     def _invalidate_code_word(self, pa_word: int) -> None:
         users = self._code_index.pop(pa_word, None)
         if users is None:
             return
-        for decoded, ea in users:
-            decoded.pop(ea, None)
+        misses = self._entry_misses
+        for cache, keys in users.values():
+            for ea in keys:
+                cache.pop(ea, None)
+                # Code that keeps changing (a breakpoint gdb inserts and removes at every stop) is not
+                # translated again until it has run hot again: translating costs more than the few
+                # instructions it usually runs before the next change.
+                misses.pop(ea, None)
         self._event_at = 0   # a running translated block must not go on with stale code
         page = pa_word >> PAGE_SHIFT
         remaining = self._code_pages.get(page, 0) - 1
@@ -627,7 +648,7 @@ class Cpu:
         if in_ram:
             decoded = self._decoded
             decoded[pc] = entry
-            self._code_index.setdefault(pa, []).append((decoded, pc))
+            self._register_code((pa,), decoded, (pc,))
             page = pa >> PAGE_SHIFT
             count = self._code_pages.get(page)
             if count is None:
@@ -992,13 +1013,12 @@ class Cpu:
         # The region also serves the loop's other superblocks as entry points (where a run resumes
         # after an event or budget exit), so the same loop is not compiled again from each of them.
         blocks = self._blocks
-        code_index = self._code_index
-        pages = set(physical)
+        stored = []
         for entry in entries:
             if entry.start == pc or entry.start not in blocks:
                 blocks[entry.start] = entry
-                for pa in pages:
-                    code_index.setdefault(pa, []).append((blocks, entry.start))  # type: ignore[arg-type]
+                stored.append(entry.start)
+        self._register_code(set(physical), blocks, tuple(stored))
         return entries[0]
 
     def _collect_superblock(self, pc: int) -> _Collected | None:
@@ -1011,8 +1031,7 @@ class Cpu:
             collected = self._read_superblock(pc)
             if collected is not None:
                 superblocks[pc] = collected
-                for pa in set(collected[2]):
-                    self._code_index.setdefault(pa, []).append((superblocks, pc))  # type: ignore[arg-type]
+                self._register_code(set(collected[2]), superblocks, (pc,))
         return collected
 
     def _read_superblock(self, pc: int) -> _Collected | None:

@@ -702,3 +702,37 @@ def test_single_step_stops_on_the_vector_of_a_decrementer_interrupt(model: str) 
     assert vcpu.get_reg("pc") == DECREMENTER_VECTOR and vcpu.get_reg("r11") == 0
     assert vcpu.get_reg("srr0") in (BASE, BASE + 4) and vcpu.get_reg("srr1") & 0x8000
     assert vcpu.run() == kvm.KVM_EXIT_DEBUG and vcpu.get_reg("r11") == 0x55   # next step runs it
+
+
+def test_breakpoint_gdb_toggles_at_every_stop_leaves_no_garbage_and_no_recompiling() -> None:
+    """gdb inserts its breakpoints before each continue and removes them at each stop. Each change
+    invalidates the code built from that word; rebuilding must neither pile up bookkeeping nor
+    recompile the loop at every stop (only once it has run hot again)."""
+    vcpu = make_vcpu()
+    load(vcpu, "li r3, 0\n1: addi r3, r3, 1\n addi r4, r3, 3\n xor r5, r4, r3\n b 1b")
+    loop_head = BASE + 4
+    cpu = vcpu.cpu
+    assert vcpu.run(5000) == kvm.KVM_EXIT_INTR                  # hot: the loop is translated
+    assert loop_head in cpu._blocks
+    translations = 0
+    original = cpu._translate_block
+
+    def counting(pc: int) -> object:
+        nonlocal translations
+        translations += 1
+        return original(pc)
+
+    cpu._translate_block = counting                           # type: ignore[method-assign]
+    sizes = []
+    rounds = 320
+    for _ in range(rounds):
+        vcpu.insert_sw_breakpoint(loop_head)
+        vcpu.set_guest_debug(guest_debug(ENABLE | USE_SW_BP))
+        assert vcpu.run() == kvm.KVM_EXIT_DEBUG and vcpu.get_reg("pc") == loop_head
+        vcpu.remove_sw_breakpoint(loop_head)
+        vcpu.set_guest_debug(guest_debug(ENABLE | SINGLESTEP))
+        assert vcpu.run() == kvm.KVM_EXIT_DEBUG and vcpu.get_reg("pc") == loop_head + 4
+        sizes.append(sum(len(users) for users in cpu._code_index.values()))
+    assert vcpu.get_reg("r3") == 5000 // 4 + rounds
+    assert sizes[-1] == sizes[rounds // 4]                     # bookkeeping stays the same size
+    assert translations <= rounds // 8                         # not at every stop (was 2 per stop)
