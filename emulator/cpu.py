@@ -181,6 +181,10 @@ _NEVER = 1 << 80
 _TRANSLATE_HORIZON = 1024
 # Misses at an address before a block is translated there.
 _TRANSLATE_AFTER = 32
+# Each time code built at an address is invalidated, the misses it takes to translate there again
+# double, up to this many doublings: code that keeps changing (a breakpoint gdb inserts and removes at
+# every stop) is translated a few times in all rather than once per change.
+_RETRANSLATE_BACKOFF = 10
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -305,6 +309,7 @@ class Cpu:
         self._code_index: dict[int, dict[tuple[int, int], tuple[dict[int, Any], tuple[int, ...]]]] = {}
         self._code_pages: dict[int, int] = {}   # PA page -> number of decoded words in it
         self._entry_misses: dict[int, int] = {}  # EA -> block-cache misses there (translate when hot)
+        self._invalidations: dict[int, int] = {}  # EA -> times what was built there was invalidated
         self._mmu_generation = getattr(self.mmu, "generation", 0)
         self._recompute_debug_state()
         self._select_context()
@@ -359,6 +364,7 @@ class Cpu:
         self._code_index.clear()
         self._code_pages.clear()
         self._entry_misses.clear()
+        self._invalidations.clear()
         self._mmu_generation = getattr(self.mmu, "generation", 0)
         self._event_at = 0
 
@@ -401,13 +407,16 @@ class Cpu:
         if users is None:
             return
         misses = self._entry_misses
+        invalidations = self._invalidations
+        wait = self.translate_after
         for cache, keys in users.values():
             for ea in keys:
                 cache.pop(ea, None)
-                # Code that keeps changing (a breakpoint gdb inserts and removes at every stop) is not
-                # translated again until it has run hot again: translating costs more than the few
-                # instructions it usually runs before the next change.
-                misses.pop(ea, None)
+                # Translating costs more than the few instructions code that keeps changing runs
+                # between changes: it must run hot again, for twice as long as the last time.
+                times = invalidations.get(ea, 0) + 1
+                invalidations[ea] = times
+                misses[ea] = wait - (wait << min(times, _RETRANSLATE_BACKOFF))
         self._event_at = 0   # a running translated block must not go on with stale code
         page = pa_word >> PAGE_SHIFT
         remaining = self._code_pages.get(page, 0) - 1
@@ -913,8 +922,14 @@ class Cpu:
         event_at = self._event_at
         done = 0
         retired = 0   # instructions completed by blocks, not yet added to self.instructions
+        # Where no block starts and none is built yet, the decoded path runs on to the next jump or
+        # block start: what it passes on the way was not entered, so it does not count towards
+        # translating there (loops are entered at their heads, which branches reach). With
+        # translate_after 0 (tests) every miss translates and this never happens.
+        run_straight = self._blocks if self.translate_after > 0 else None
         while done < limit:
             block = get_block(pc)
+            straight = None
             if block is None:
                 misses = self._entry_misses.get(pc, 0)
                 if (misses >= self.translate_after and limit - done >= MAX_BLOCK_INSTRUCTIONS
@@ -922,10 +937,11 @@ class Cpu:
                     block = self._translate_block(pc)
                 else:
                     # A run that ends (budget, event) mid-block resumes at an address inside a block:
-                    # step on the decoded path until a known block start rather than compile a block
-                    # for an entry point that may never recur; recurring entry points get translated.
+                    # run on the decoded path to a known block start rather than compile a block for
+                    # an entry point that may never recur; recurring entry points get translated.
                     self._entry_misses[pc] = misses + 1
                     block = NO_BLOCK
+                    straight = run_straight
             run = block[0]
             end = cycles + block[2]
             if run is None or end >= event_at or done + block[1] > limit:
@@ -933,7 +949,7 @@ class Cpu:
                 self.cycles = cycles
                 self.instructions += retired
                 retired = 0
-                used, stop = self._run_decoded(1)
+                used, stop = self._run_decoded(1 if straight is None else limit - done, straight)
                 done += used
                 event_at = self._event_at
                 if stop is not None or self.cycles >= event_at:
@@ -1071,8 +1087,12 @@ class Cpu:
             return None
         return instructions, templates, physical, exit_targets((instructions, templates))
 
-    def _run_decoded(self, limit: int) -> tuple[int, StopReason | None]:
-        """The per-instruction loop over the decode cache. Returns (budget used, stop reason or None)."""
+    def _run_decoded(self, limit: int, until_block: dict[int, Block] | None = None,
+                     ) -> tuple[int, StopReason | None]:
+        """The per-instruction loop over the decode cache. Returns (budget used, stop reason or None).
+
+        With ``until_block`` it also ends after a jump (the next pc is not the one after) and where an
+        entry of ``until_block`` starts."""
         get = self._decoded.get
         pc = self.pc
         cycles = self.cycles
@@ -1084,11 +1104,16 @@ class Cpu:
                 if entry is None:
                     entry = self._fetch_decode(pc)
                 self.cycles = cycles
-                pc = entry[0](self, pc)
+                following = entry[0](self, pc)
                 cycles += entry[1]
                 done += 1
                 if cycles >= self._event_at:
+                    pc = following
                     break
+                if until_block is not None and (following != pc + 4 or following in until_block):
+                    pc = following
+                    break
+                pc = following
         except Interrupt as exc:
             if exc.after and entry is not None:
                 cycles += entry[1]

@@ -63,7 +63,7 @@ class _Connection:
 
     def __init__(self, stream: trio.SocketStream, target: Target) -> None:
         self.stream = stream
-        self.framer = Framer(max_packet=PACKET_SIZE + 64)
+        self.framer = Framer(max_packet=PACKET_SIZE + 64, rle=True)
         self.session = Session(target)
         self.pending: list[Packet] = []
         self._poller = select.poll()

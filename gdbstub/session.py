@@ -44,6 +44,7 @@ _OUTPUT_CHUNK = 400   # characters of monitor output per O packet
 # Only short replies are kept (a dump reads everything once), and only this many.
 _REMEMBERED_REPLY_BYTES = 256
 _REMEMBERED_REPLIES = 4096
+_REMEMBERED_THREAD_LISTS = 16
 # Packets that never change guest state, so remembered replies stay valid across them.
 _STATE_PRESERVING_KINDS = frozenset((b"m", b"g", b"p", b"?"))
 _STATE_PRESERVING_QUERIES = (b"qXfer:", b"qC", b"qAttached", b"qOffsets", b"qTStatus", b"qfThreadInfo",
@@ -145,8 +146,16 @@ class Session:
         self.last_stop = StopEvent(signal=SIGTRAP)
         self._running: Resume | None = None
         self._host_files: dict[int, BinaryIO] = {}   # vFile descriptors: open files of the image, read-only
+        registers = target.registers
+        self._expedited = [registers.by_regnum[regnum] for regnum in EXPEDITED_REGNUMS]
+        self._expedited_format = b"".join(b"%02x:%%0%dx;" % (reg.regnum, 2 * reg.size)
+                                          for reg in self._expedited)
+        self._expedited_masks = [(1 << reg.bits) - 1 for reg in self._expedited]
         # payload -> reply of RAM reads and thread lists since the last packet that may change state.
         self._remembered: dict[bytes, bytes] = {}
+        # qXfer:threads payload -> ((no process, multiprocess) it was built for, reply): gdb asks at
+        # every stop, and the answer changes only with those two.
+        self._thread_lists: dict[bytes, tuple[tuple[bool, bool], bytes]] = {}
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
             b"?": self._stop_status, b"g": self._read_g, b"G": self._write_g, b"p": self._read_p,
             b"P": self._write_p, b"m": self._read_m, b"M": self._write_m, b"X": self._write_x,
@@ -170,6 +179,9 @@ class Session:
         remembered = self._remembered.get(payload)
         if remembered is not None:
             return [remembered]
+        thread_list = self._thread_lists.get(payload)
+        if thread_list is not None and thread_list[0] == (self.no_process, self.multiprocess):
+            return [thread_list[1]]
         if self._remembered and not _preserves_state(payload):
             self._remembered.clear()
         handler = self._handlers.get(payload[:1])
@@ -244,15 +256,13 @@ class Session:
         if stop.exit_status is not None:
             return b"W%02x" % stop.exit_status + (b";process:%x" % PID if self.multiprocess else b"")
         parts = [b"T%02x" % stop.signal]
-        registers = self.target.registers
-        expedited = [registers.by_regnum[regnum] for regnum in EXPEDITED_REGNUMS]
         try:
-            values = self.target.read_registers(expedited)
+            values = self.target.read_registers(self._expedited)
+            # Big-endian hex of each value, as RegisterTable.encode writes it, in one formatting.
+            parts.append(self._expedited_format % tuple(value & mask for value, mask
+                                                        in zip(values, self._expedited_masks, strict=True)))
         except TargetError:
-            # Expedited registers are an optimisation: gdb reads whatever is missing with `g`.
-            values = []
-        for reg, value in zip(expedited, values, strict=False):
-            parts.append(b"%02x:%s;" % (reg.regnum, registers.encode(reg, value)))
+            pass   # expedited registers are an optimisation: gdb reads whatever is missing with `g`
         parts.append(b"thread:%s;" % self.thread_id())
         if stop.reason in ("watch", "rwatch", "awatch") and stop.data_address is not None:
             parts.append(b"%s:%x;" % (stop.reason.encode(), stop.data_address))
@@ -655,7 +665,9 @@ class Session:
             document = b'<?xml version="1.0"?>\n<threads>\n%s</threads>\n' % thread
             if offset == 0 and len(document) <= length:
                 reply = b"l" + document
-                self._remember(payload, reply)
+                if len(self._thread_lists) >= _REMEMBERED_THREAD_LISTS:
+                    self._thread_lists.clear()
+                self._thread_lists[payload] = ((self.no_process, self.multiprocess), reply)
                 return [reply]
         else:
             return [EMPTY] if obj not in (b"features", b"memory-map", b"threads") else [b"E00"]

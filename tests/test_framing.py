@@ -58,12 +58,26 @@ def test_escapes_round_trip() -> None:
 
 def test_run_length_decode_and_encode() -> None:
     assert decode_body(b"0* ") == b"0000"
-    for length in range(1, 400):
-        payload = b"a" * length + b"b"
-        encoded = frame(payload, rle=True)
-        assert b"$" not in encoded[1:-3] and b"#" not in encoded[1:-3]
-        assert Framer().feed(encoded) == [Packet(payload)]
+    for char in (b"0", b"f", b"a"):
+        for length in range(1, 400):
+            for before, after in ((b"", b""), (b"a0", b"1"), (b"f", b"0f"), (b"}", b"*")):
+                payload = before + char * length + after
+                encoded = frame(payload, rle=True)
+                assert b"$" not in encoded[1:-3] and b"#" not in encoded[1:-3]
+                assert Framer().feed(encoded) == [Packet(payload)]
+                # Long runs of zeroed RAM shrink; nothing else is worth the search.
+                run = length + before.endswith(char) + after.startswith(char)
+                assert (len(encoded) < len(payload) + 4) == (char == b"0" and run >= 32)
     assert len(frame(b"0" * 100, rle=True)) < 20
+
+
+@hypothesis.given(st.lists(st.one_of(st.binary(max_size=40), st.sampled_from([b"0", b"f", b"00", b"ff"]),
+                                     st.integers(1, 300).map(lambda n: b"0" * n),
+                                     st.integers(1, 300).map(lambda n: b"f" * n)), max_size=12))
+@hypothesis.settings(max_examples=1000, deadline=None)
+def test_run_length_encoded_frames_decode_to_the_payload(pieces: list[bytes]) -> None:
+    payload = b"".join(pieces)
+    assert Framer().feed(frame(payload, rle=True)) == [Packet(payload)]
 
 
 def test_bad_checksum_naks_and_drops() -> None:

@@ -212,6 +212,7 @@ def test_extended_mode_kill_run_and_attach() -> None:
     session, vcpu = make(program=[NOP] * 4 + [POWEROFF])
     assert one(session, b"qAttached:1") == b"1"
     assert one(session, b"!") == b"OK"
+    assert b"<thread " in one(session, b"qXfer:threads:read::0,fff")     # remembered from here on
     one(session, b"Z0,1008,4")
     assert resume(session, b"vCont;c:p1.-1").startswith(b"T05")
     vcpu.regs["r5"] = 0x55
@@ -226,8 +227,10 @@ def test_extended_mode_kill_run_and_attach() -> None:
     assert started.startswith(b"T05") and b"40:00001000;" in started
     assert one(session, b"qAttached:1") == b"0"
     assert one(session, b"qfThreadInfo") == b"mp1.1"
+    assert b"<thread " in one(session, b"qXfer:threads:read::0,fff")
     assert resume(session, b"vCont;c:p1.-1").startswith(b"W")
     assert one(session, b"qfThreadInfo") == b"l"
+    assert b"<thread " not in one(session, b"qXfer:threads:read::0,fff")   # powered off: no process
     assert one(session, b"vRun;").startswith(b"T05") and vcpu.regs["pc"] == 0x1000
     assert session.handle(b"k") == [] and one(session, b"?") == b"W00"
     assert one(session, b"vAttach;1").startswith(b"T05") and one(session, b"qAttached") == b"1"
