@@ -230,11 +230,9 @@ class Session:
         return self._stopped(StopEvent(signal=SIGINT))
 
     def _stopped(self, stop: StopEvent) -> bytes:
+        # Single-step stays armed until the next resume says otherwise (begin_resume, or the detached
+        # run): a stepping gdb then re-arms nothing at each stepi.
         self._running = None
-        try:
-            self.target.prepare_resume(step=False)
-        except TargetError:
-            log.exception("cannot disarm single-step")
         self.last_stop = stop
         return self.stop_reply(stop)
 

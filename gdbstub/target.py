@@ -218,7 +218,8 @@ class Target:
                     self.vcpu.insert_sw_breakpoint(address)
                 except Exception as error:
                     raise TargetError(_errno_of(error, errno.EFAULT), str(error)) from error
-                self._update_debug()
+            # KVM_GUESTDBG_USE_SW_BP follows at the next resume (prepare_resume): gdb inserts and
+            # removes its breakpoints around every stop, and only a running guest can hit one.
             self.sw_breakpoints[address] = count + 1
             return
         point = self._hw_point(z_type, address, kind)
@@ -244,7 +245,6 @@ class Target:
                     self.vcpu.remove_sw_breakpoint(address)
                 except Exception as error:
                     raise TargetError(_errno_of(error, errno.ENOENT), str(error)) from error
-                self._update_debug()
             else:
                 self.sw_breakpoints[address] = count - 1
             return
