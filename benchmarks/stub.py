@@ -4,7 +4,9 @@ Measures, on the integer compute guest (benchmarks/bin/compute-*.elf):
 - 2000 separate ``stepi`` (one gdb command each, from a gdb ``python`` loop);
 - 1000 ``continue`` to a breakpoint on the guest's hottest loop head (the first backward branch target
   in ``main``: the random-fill loop, thousands of iterations per round);
-- a 1 MiB ``dump binary memory``;
+- a 1 MiB ``dump binary memory`` of the guest's RAM as loaded (its code and data, then zeroed RAM, as in
+  any small guest), and the same after ``restore`` has filled that MiB with random bytes (nothing for
+  run-length encoding to shorten: every hex digit travels);
 - raw packet round trips of ``g`` and ``m ADDR,1000`` (4 KiB) from a Python socket client after
   ``QStartNoAckMode``;
 - packets per gdb operation (``stepi``, ``continue`` to a breakpoint, ``info registers``), counted in a
@@ -21,6 +23,7 @@ exactly as a user does; it never imports the product packages).
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import shutil
 import socket
@@ -37,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import gdb_driver  # noqa: E402
+import replay  # noqa: E402
 
 STEPIS = 2000
 CONTINUES = 1000
@@ -57,6 +61,7 @@ class Figures:
 
     server: str
     rates: dict[str, float] = field(default_factory=dict)
+    floor: dict[str, float] = field(default_factory=dict)   # the same gdb runs against a replay server
     round_trips_us: dict[str, float] = field(default_factory=dict)
     packets: dict[str, float] = field(default_factory=dict)
 
@@ -100,11 +105,11 @@ def timed_loop(name: str, count: int, command: str) -> str:
             f"print('BENCH {name} %.3f' % ({count} / (time.perf_counter() - started)))\n")
 
 
-def dump_body(path: Path) -> str:
+def dump_body(path: Path, name: str = "dump") -> str:
     end = DUMP_START + DUMP_BYTES
     return (f"started = time.perf_counter()\n"
             f"gdb.execute('dump binary memory {path} {DUMP_START:#x} {end:#x}')\n"
-            f"print('BENCH dump %.3f' % ({DUMP_BYTES / (1 << 20)} / (time.perf_counter() - started)))\n")
+            f"print('BENCH {name} %.3f' % ({DUMP_BYTES / (1 << 20)} / (time.perf_counter() - started)))\n")
 
 
 def parse_bench(output: str, name: str) -> float:
@@ -182,22 +187,42 @@ def raw_round_trips(port: int, count: int) -> dict[str, float]:
 
 # -- one server ---------------------------------------------------------------------------------------
 
-def measure(name: str, start: Callable[[], gdb_driver.Server], image: Path, quick: bool) -> Figures:
+def timed_runs(image: Path, work: Path, scale: int) -> list[tuple[str, list[str], str, str]]:
+    """(name, gdb preamble, timed python body, a short body that makes the same requests)."""
+    loop_head = hot_loop_head(image)
+    noise = work / "random.bin"
+    noise.write_bytes(random.Random(1).randbytes(DUMP_BYTES))
+    fill = [f"restore {noise} binary {DUMP_START:#x}"]
+    return [
+        ("stepi", [], timed_loop("stepi", STEPIS // scale, "stepi"), timed_loop("stepi", 3, "stepi")),
+        ("continue", [f"break *{loop_head:#x}"], timed_loop("continue", CONTINUES // scale, "continue"),
+         timed_loop("continue", 3, "continue")),
+        ("dump", [], dump_body(work / "dump.bin"), dump_body(work / "dump.bin")),
+        ("dump_random", fill, dump_body(work / "random-dump.bin", "dump_random"),
+         dump_body(work / "random-dump.bin", "dump_random")),
+    ]
+
+
+def measure(name: str, start: Callable[[], gdb_driver.Server], image: Path, quick: bool,
+            floor: bool = False) -> Figures:
+    """``floor``: also run each timed gdb script against a zero-work server replaying this server's
+    replies (benchmarks/replay.py): what gdb alone costs."""
     figures = Figures(name)
     scale = 10 if quick else 1
-    loop_head = hot_loop_head(image)
     work = Path(tempfile.mkdtemp(prefix="stub-bench-"))
-    runs: list[tuple[str, list[str], str]] = [
-        ("stepi", [], timed_loop("stepi", STEPIS // scale, "stepi")),
-        ("continue", [f"break *{loop_head:#x}"], timed_loop("continue", CONTINUES // scale, "continue")),
-        ("dump", [], dump_body(work / "dump.bin")),
-    ]
-    for bench, preamble, body in runs:
+    for bench, preamble, body, short_body in timed_runs(image, work, scale):
         with start() as server:
             output = gdb_python(image, server.port, preamble, body)
             figures.rates[bench] = parse_bench(output, bench)
+        if floor:
+            log = work / f"{bench}.log"
+            with start() as server:
+                gdb_python(image, server.port, preamble, short_body, log=log)
+            with replay.ReplayServer(replay.replies_from_log(log)) as replayer:
+                figures.floor[bench] = parse_bench(gdb_python(image, replayer.port, preamble, body), bench)
     # gdb opens its remotelogfile at connect time, so each operation is logged twice, with
     # COUNT_OPERATIONS repetitions and with none; the difference is the operations' own packets.
+    loop_head = hot_loop_head(image)
     counted: list[tuple[str, list[str], str]] = [
         ("stepi", [], "gdb.execute('stepi', to_string=True)"),
         ("continue", [f"break *{loop_head:#x}", "continue"], "gdb.execute('continue', to_string=True)"),
@@ -220,20 +245,24 @@ def measure(name: str, start: Callable[[], gdb_driver.Server], image: Path, quic
 
 
 def report(stub: Figures, qemu: Figures | None) -> None:
-    def row(label: str, ours: float, theirs: float | None, unit: str, higher_is_better: bool) -> None:
+    def row(label: str, ours: float, theirs: float | None, unit: str, higher_is_better: bool,
+            floor: float | None = None) -> None:
         ratio = ""
         if theirs:
             value = ours / theirs if higher_is_better else theirs / ours
             ratio = f"  x{value:.2f} vs QEMU"
+        if floor:
+            ratio += f", {100 * ours / floor:.0f} % of the gdb-only floor ({floor:.1f})"
         other = f"{theirs:10.1f}" if theirs is not None else "         -"
         print(f"{label:<34} {ours:10.1f} {other}  {unit}{ratio}")
 
     print(f"{'measure':<34} {'stub':>10} {'QEMU':>10}")
     labels = {"stepi": f"{STEPIS} separate stepi", "continue": f"{CONTINUES} continue to a breakpoint",
-              "dump": "1 MiB dump binary memory"}
-    units = {"stepi": "stepi/s", "continue": "stops/s", "dump": "MiB/s"}
+              "dump": "1 MiB dump binary memory", "dump_random": "1 MiB dump of random bytes"}
+    units = {"stepi": "stepi/s", "continue": "stops/s", "dump": "MiB/s", "dump_random": "MiB/s"}
     for key, label in labels.items():
-        row(label, stub.rates[key], qemu.rates.get(key) if qemu else None, units[key], True)
+        row(label, stub.rates[key], qemu.rates.get(key) if qemu else None, units[key], True,
+            stub.floor.get(key))
     for key, value in stub.round_trips_us.items():
         row(f"raw {key} round trip (median)", value, qemu.round_trips_us.get(key) if qemu else None, "us",
             False)
@@ -246,9 +275,12 @@ def main() -> None:
     parser.add_argument("--cpu", choices=gdb_driver.CPUS, default="e500v2")
     parser.add_argument("--quick", action="store_true", help="a tenth of the operations (smoke run)")
     parser.add_argument("--no-qemu", action="store_true", help="measure the stub only")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the gdb-only floor (the same scripts against a zero-work replay server)")
     args = parser.parse_args()
     image = HERE / "bin" / f"compute-{args.cpu}.elf"
-    stub = measure("stub", lambda: gdb_driver.start_stub(image, args.cpu), image, args.quick)
+    stub = measure("stub", lambda: gdb_driver.start_stub(image, args.cpu), image, args.quick,
+                   floor=not args.no_floor)
     qemu = None
     if not args.no_qemu and shutil.which(gdb_driver.QEMU):
         qemu = measure("qemu", lambda: gdb_driver.start_qemu(image, args.cpu), image, args.quick)

@@ -1162,6 +1162,9 @@ class Cpu:
         for spr in plain:
             readers[spr] = (lambda n: lambda: sprs_of()[n])(spr)
             writers[spr] = (lambda n: lambda v: sprs_of().__setitem__(n, v))(spr)
+        # SPR -> a Python expression over `cpu` that reads it like its reader (see spr_read_source).
+        sources = {spr: f"(cpu.sprs[{spr}] & 0xFFFFFFFF)" for spr in plain}
+        storage_readers = dict(readers)
         for offset in range(5):
             readers[SPR_SPRG3R + offset] = (lambda n: lambda: sprs_of()[n])(SPR_SPRG0 + 3 + offset)
         # IVPR and IVORs: low bits are not implemented.
@@ -1217,14 +1220,25 @@ class Cpu:
                           (SPR_DBSR, "dbsr")):
             readers[spr] = (lambda attr: lambda: getattr(self.guest_debug, attr))(name)
             writers[spr] = self._debug_writer(name)
+            sources[spr] = f"(cpu.guest_debug.{name} & 0xFFFFFFFF)"
         # MMU registers are the MMU's.
         mmu = self.mmu
         for spr in range(1024):
             if spr not in readers and mmu.handles_spr(spr):
                 readers[spr] = (lambda n: lambda: mmu.read_spr(n))(spr)
                 writers[spr] = self._mmu_writer(spr)
+                sources[spr] = f"(cpu.mmu.read_spr({spr}) & 0xFFFFFFFF)"
         self.spr_readers = readers
         self.spr_writers = writers
+        for spr, reader in storage_readers.items():
+            if readers[spr] is not reader:      # a plain SPR given another reader after all
+                sources.pop(spr, None)
+        self._spr_sources = sources
+
+    def spr_read_source(self, spr: int) -> str:
+        """A Python expression over ``cpu`` that reads ``spr`` as :meth:`read_spr` does, without its
+        dispatch (for code that reads many registers at once, like the debugger's ``g``)."""
+        return self._spr_sources.get(spr, f"cpu.read_spr({spr})")
 
     def _sprs_view(self) -> dict[int, int]:
         return self.sprs

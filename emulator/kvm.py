@@ -440,7 +440,7 @@ class Vcpu:
                 continue  # not implemented on this model
             getters[name] = (lambda n: lambda: cpu.read_spr(n))(read_spr)
             setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(write_spr)
-            expressions[name] = f"cpu.read_spr({read_spr})"
+            expressions[name] = cpu.spr_read_source(read_spr)
 
     # ------------------------------------------------------------------------------------------
     # registers

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import random
 import shutil
 import struct
 import subprocess
@@ -736,3 +737,19 @@ def test_breakpoint_gdb_toggles_at_every_stop_leaves_no_garbage_and_no_recompili
     assert vcpu.get_reg("r3") == 5000 // 4 + rounds
     assert sizes[-1] == sizes[rounds // 4]                     # bookkeeping stays the same size
     assert translations <= rounds // 8                         # not at every stop (was 2 per stop)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_batch_register_reads_match_single_reads(model: str) -> None:
+    """get_regs compiles its reads (plain SPR storage, the guest's debug registers and the MMU's are
+    read without the SPR dispatch): every register must read as get_reg reads it."""
+    vcpu = make_vcpu(model)
+    load(vcpu, "1: addi r3, r3, 1\n b 1b")
+    vcpu.run(1000)                                   # time base and decrementer move on
+    rng = random.Random(7)
+    names = vcpu.register_names()
+    for name in names:
+        if name not in ("pc", "msr"):
+            vcpu.set_reg(name, rng.getrandbits(32))
+    assert vcpu.get_regs(names) == [vcpu.get_reg(name) for name in names]
+    assert any(value for value in vcpu.get_regs(names)[64:])
