@@ -438,6 +438,14 @@ class Cpu:
     # debug configuration
     # ------------------------------------------------------------------------------------------
     def set_host_debug(self, cfg: HostDebug) -> None:
+        old = self.host_debug
+        same_comparators = cfg.iac == old.iac and cfg.dac == old.dac
+        if same_comparators and (cfg.enabled == old.enabled or not (cfg.iac or cfg.dac)):
+            # Only single-step or the soft-breakpoint flag changed (gdb toggles them around every stop):
+            # nothing derived from the comparators changes. _boundary picks up the step flag.
+            self.host_debug = cfg
+            self._event_at = 0
+            return
         cfg.validate(self.model.num_iac, self.model.num_dac)
         self.host_debug = cfg
         self._recompute_debug_state()
@@ -1000,6 +1008,10 @@ class Cpu:
         if pc in self._iac_addresses:
             self._blocks[pc] = NO_BLOCK
             return NO_BLOCK
+        if pc in self.sw_dispatch:
+            # A soft breakpoint runs on the decoded path and no block holds its word, so gdb removing
+            # and inserting it at every stop leaves the code around it translated.
+            return NO_BLOCK
         first = self._collect_superblock(pc)
         if first is None:
             return NO_BLOCK   # fetch faults here: the decoded path raises it precisely (not cached)
@@ -1011,7 +1023,8 @@ class Cpu:
         instructions = len(first[0])
         while pending and len(superblocks) < MAX_REGION_BLOCKS and instructions < MAX_REGION_INSTRUCTIONS:
             target = pending.pop(0)
-            if target in starts or target & ~PAGE_MASK != pc & ~PAGE_MASK or target in self._iac_addresses:
+            if (target in starts or target & ~PAGE_MASK != pc & ~PAGE_MASK or target in self._iac_addresses
+                    or target in self.sw_dispatch):
                 continue
             starts.add(target)
             collected = self._collect_superblock(target)
@@ -1039,8 +1052,8 @@ class Cpu:
 
     def _collect_superblock(self, pc: int) -> _Collected | None:
         """The straight run of instructions from ``pc`` (with its templates and physical addresses) up
-        to a control transfer, a page boundary, an IAC address or MAX_BLOCK_INSTRUCTIONS; None when
-        the fetch at ``pc`` itself would fault or is not RAM."""
+        to a control transfer, a page boundary, an IAC address, a soft breakpoint or
+        MAX_BLOCK_INSTRUCTIONS; None when the fetch at ``pc`` itself would fault or is not RAM."""
         superblocks = self._contexts[self.msr & _CONTEXT_BITS].superblocks
         collected = superblocks.get(pc)
         if collected is None:
@@ -1059,7 +1072,7 @@ class Cpu:
         physical: list[int] = []
         ea = pc
         while len(instructions) < MAX_BLOCK_INSTRUCTIONS:
-            if instructions and (ea & PAGE_MASK == 0 or ea in self._iac_addresses):
+            if instructions and (ea & PAGE_MASK == 0 or ea in self._iac_addresses or ea in self.sw_dispatch):
                 break
             # Probe first: a fetch fault must not touch MAS/MCSR state until it really happens.
             try:

@@ -151,6 +151,7 @@ class Session:
         self._expedited_format = b"".join(b"%02x:%%0%dx;" % (reg.regnum, 2 * reg.size)
                                           for reg in self._expedited)
         self._expedited_masks = [(1 << reg.bits) - 1 for reg in self._expedited]
+        self._read_expedited = target.register_reader(self._expedited)
         # payload -> reply of RAM reads and thread lists since the last packet that may change state.
         self._remembered: dict[bytes, bytes] = {}
         # qXfer:threads payload -> ((no process, multiprocess) it was built for, reply): gdb asks at
@@ -255,10 +256,9 @@ class Session:
             return b"W%02x" % stop.exit_status + (b";process:%x" % PID if self.multiprocess else b"")
         parts = [b"T%02x" % stop.signal]
         try:
-            values = self.target.read_registers(self._expedited)
+            values = self._read_expedited()
             # Big-endian hex of each value, as RegisterTable.encode writes it, in one formatting.
-            parts.append(self._expedited_format % tuple(value & mask for value, mask
-                                                        in zip(values, self._expedited_masks, strict=True)))
+            parts.append(self._expedited_format % tuple(map(int.__and__, values, self._expedited_masks)))
         except TargetError:
             pass   # expedited registers are an optimisation: gdb reads whatever is missing with `g`
         parts.append(b"thread:%s;" % self.thread_id())

@@ -17,7 +17,7 @@ import contextlib
 import errno
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -161,15 +161,24 @@ class Target:
         return self.registers.encode_g(values)
 
     def read_registers(self, regs: Sequence[RegisterDef]) -> list[int]:
-        """Several registers in one vCPU call (the expedited registers of a stop reply)."""
+        """Several registers in one vCPU call."""
+        return self.register_reader(regs)()
+
+    def register_reader(self, regs: Sequence[RegisterDef]) -> Callable[[], list[int]]:
+        """A function reading ``regs`` in one vCPU call (a stop reply's expedited registers, read at every
+        stop); it raises TargetError when the vCPU cannot read them."""
         keys = [reg.key for reg in regs]
-        try:
-            get_regs = getattr(self.vcpu, "get_regs", None)
-            if callable(get_regs):
-                return [int(value) for value in get_regs(keys)]
-            return [int(self.vcpu.get_reg(key)) for key in keys]
-        except Exception as error:
-            raise TargetError(errno.EFAULT, f"cannot read registers: {error}") from error
+        get_regs = getattr(self.vcpu, "get_regs", None)
+        vcpu = self.vcpu
+
+        def read() -> list[int]:
+            try:
+                if callable(get_regs):
+                    return list(map(int, get_regs(keys)))
+                return [int(vcpu.get_reg(key)) for key in keys]
+            except Exception as error:
+                raise TargetError(errno.EFAULT, f"cannot read registers: {error}") from error
+        return read
 
     def register_by_regnum(self, regnum: int) -> RegisterDef:
         reg = self.registers.by_regnum.get(regnum)
