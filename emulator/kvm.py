@@ -635,9 +635,7 @@ class Vcpu:
             # gdb alternates between a handful of configurations (step / continue, with or without
             # its points) at every stop; parsing each with construct again would dominate a continue.
             control, template = parsed_before
-        config = HostDebug(enabled=template.enabled, single_step=template.single_step,
-                           sw_breakpoints=template.sw_breakpoints, iac=list(template.iac),
-                           dac=list(template.dac))
+        config = template      # shared: neither this class nor the core ever changes a HostDebug
         try:
             self.cpu.set_host_debug(config)
         except ValueError as error:

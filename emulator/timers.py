@@ -74,6 +74,9 @@ class Timers:
         self._dec_base_tb = 0        # DEC held _dec_base_value at TB _dec_base_tb
         self._dec_base_value = 0
         self._processed_tb = 0       # events up to and including this TB have been applied
+        # The next event's TB and the TCR/DECAR it was found with. It stays the next event while
+        # _processed_tb is below it (rebasing DEC keeps its expiry); TB and DEC writes drop it.
+        self._next_event: tuple[int, int, int] | None = None
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -89,6 +92,7 @@ class Timers:
         self.advance(cycles)
         dec_now = self.dec(cycles)
         self._tb_offset = (value & _MASK64) - cycles // CYCLES_PER_TB_TICK
+        self._next_event = None
         now = self._raw_tb(cycles)
         # Timers keep counting from here; a TB jump itself raises no FIT/watchdog edges.
         self._dec_base_tb, self._dec_base_value = now, dec_now
@@ -121,6 +125,7 @@ class Timers:
         self.advance(cycles)
         self._dec_base_tb = self._raw_tb(cycles)
         self._dec_base_value = value & 0xFFFFFFFF
+        self._next_event = None
 
     def write_decar(self, cycles: int, value: int) -> None:
         self.advance(cycles)
@@ -160,12 +165,18 @@ class Timers:
         return expiry + periods * self.decar
 
     def _next_event_tb(self) -> int:
+        cached = self._next_event
+        if (cached is not None and cached[0] > self._processed_tb and cached[1] == self.tcr
+                and cached[2] == self.decar):
+            return cached[0]
         candidates = [_next_rising_edge(self._processed_tb, self._fit_bit()),
                       _next_rising_edge(self._processed_tb, self._watchdog_bit())]
         dec_expiry = self._next_dec_expiry_tb()
         if dec_expiry is not None:
             candidates.append(dec_expiry)
-        return min(candidates)
+        event = min(candidates)
+        self._next_event = (event, self.tcr, self.decar)
+        return event
 
     def next_event_cycle(self) -> int:
         """The first cycle count at which a timer event (DEC, FIT or watchdog edge) happens."""
@@ -177,6 +188,10 @@ class Timers:
         now = self._raw_tb(cycles)
         processed = self._processed_tb
         if now <= processed:
+            return
+        if now < self._next_event_tb():       # no event in (processed, now]
+            self._processed_tb = now
+            self._rebase_dec(cycles)
             return
         dec_expiry = self._next_dec_expiry_tb()
         if dec_expiry is not None and dec_expiry <= now:

@@ -15,6 +15,7 @@ Imports: standard library and :mod:`gdbstub.target`, :mod:`gdbstub.registers`.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import struct
@@ -92,6 +93,9 @@ class StartNoAck:
 
 Reply = bytes | Resume | Detach | Kill | StartNoAck
 
+_CONTINUE = Resume(step=False)
+_STEP = Resume(step=True)
+
 
 class MalformedPacketError(ValueError):
     """Malformed arguments: answered with E22."""
@@ -119,6 +123,32 @@ def _parse_tid(text: bytes) -> tuple[int, int]:
         pid_text, dot, tid_text = text[1:].partition(b".")
         return number(pid_text), number(tid_text) if dot else -1
     return -1, number(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _vcont_choice(actions: bytes) -> tuple[bytes, tuple[int, int] | None]:
+    """(action letter, step range) of the leftmost vCont action for our thread; MalformedPacketError
+    if any action is malformed. Pure, and gdb sends the same few at every stop: cached."""
+    chosen: tuple[bytes, tuple[int, int] | None] | None = None
+    for action_text in actions.split(b";"):
+        action, colon, tid_text = action_text.partition(b":")
+        if colon:
+            pid, tid = _parse_tid(tid_text)
+            if not _tid_matches_our_thread(pid, tid):
+                raise MalformedPacketError(f"unknown thread {tid_text!r}")
+        kind = action[:1]
+        step_range: tuple[int, int] | None = None
+        if kind in (b"C", b"S"):
+            _hex_int(action[1:])
+        elif kind == b"r":
+            step_range = _address_length(action[1:])
+        elif action not in (b"c", b"s", b"t"):
+            raise MalformedPacketError(f"bad vCont action {action!r}")
+        if chosen is None:
+            chosen = (kind, step_range)
+    if chosen is None:
+        raise MalformedPacketError("vCont without actions")
+    return chosen
 
 
 def _preserves_state(payload: bytes) -> bool:
@@ -380,21 +410,21 @@ class Session:
         return [action]
 
     def _continue(self, payload: bytes) -> list[Reply]:
-        return self._resume(Resume(step=False), payload[1:])
+        return self._resume(_CONTINUE, payload[1:])
 
     def _step(self, payload: bytes) -> list[Reply]:
-        return self._resume(Resume(step=True), payload[1:])
+        return self._resume(_STEP, payload[1:])
 
     def _continue_signal(self, payload: bytes) -> list[Reply]:
         # The guest has no signals to deliver (as in QEMU); the number is checked and dropped.
         signal, _, address = payload[1:].partition(b";")
         _hex_int(signal)
-        return self._resume(Resume(step=False), address)
+        return self._resume(_CONTINUE, address)
 
     def _step_signal(self, payload: bytes) -> list[Reply]:
         signal, _, address = payload[1:].partition(b";")
         _hex_int(signal)
-        return self._resume(Resume(step=True), address)
+        return self._resume(_STEP, address)
 
     def _v_packet(self, payload: bytes) -> list[Reply]:
         if payload == b"vCont?":
@@ -508,30 +538,13 @@ class Session:
 
     def _v_cont(self, actions: bytes) -> list[Reply]:
         """Apply the leftmost action whose thread id matches our only thread (gdb's rule)."""
-        chosen: tuple[bytes, tuple[int, int] | None] | None = None
-        for action_text in actions.split(b";"):
-            action, colon, tid_text = action_text.partition(b":")
-            if colon:
-                pid, tid = _parse_tid(tid_text)
-                if not _tid_matches_our_thread(pid, tid):
-                    raise MalformedPacketError(f"unknown thread {tid_text!r}")
-            kind = action[:1]
-            step_range: tuple[int, int] | None = None
-            if kind in (b"C", b"S"):
-                _hex_int(action[1:])
-            elif kind == b"r":
-                step_range = _address_length(action[1:])
-            elif action not in (b"c", b"s", b"t"):
-                raise MalformedPacketError(f"bad vCont action {action!r}")
-            if chosen is None:
-                chosen = (kind, step_range)
-        if chosen is None:
-            raise MalformedPacketError("vCont without actions")
-        kind, step_range = chosen
+        kind, step_range = _vcont_choice(actions)
         if kind == b"t":
             # All-stop: our only thread is already stopped.
             return [self.stop_reply(StopEvent(signal=0))]
-        return self._resume(Resume(step=kind in (b"s", b"S", b"r"), step_range=step_range), b"")
+        if step_range is None:
+            return self._resume(_STEP if kind in (b"s", b"S") else _CONTINUE, b"")
+        return self._resume(Resume(step=True, step_range=step_range), b"")
 
     def _insert(self, payload: bytes) -> list[Reply]:
         z_type, address, kind = self._z_args(payload)

@@ -103,6 +103,12 @@ class StopEvent:
     exit_status: int | None = None
 
 
+# The stops of every step and breakpoint (immutable, so shared rather than built at each stop).
+_TRAP_STOP = StopEvent()
+_SWBREAK_STOP = StopEvent(reason="swbreak")
+_HWBREAK_STOP = StopEvent(reason="hwbreak")
+
+
 @dataclass(frozen=True, slots=True)
 class HwPoint:
     z_type: int
@@ -314,10 +320,11 @@ class Target:
         return data
 
     def _update_debug(self) -> None:
-        iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE)
-        dacs = len(self.hw_points) - iacs
-        if iacs > self.model.num_iac or dacs > self.model.num_dac:
-            raise TargetError(errno.ENOSPC, "out of debug comparators")
+        if self.hw_points:
+            iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE)
+            dacs = len(self.hw_points) - iacs
+            if iacs > self.model.num_iac or dacs > self.model.num_dac:
+                raise TargetError(errno.ENOSPC, "out of debug comparators")
         data = self.guest_debug_bytes()
         if data == self._debug_applied:
             return
@@ -374,14 +381,14 @@ class Target:
         address = _RUN_U64.unpack_from(run, _OFF_DEBUG_ADDRESS)[0]
         status = _RUN_U32.unpack_from(run, _OFF_DEBUG_STATUS)[0]
         if status & KVMPPC_DEBUG_BREAKPOINT:
-            return StopEvent(reason="hwbreak")
+            return _HWBREAK_STOP
         if status & (KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE):
             return StopEvent(reason=self._watch_reason(address, status), data_address=address)
         if self._single_step:
-            return StopEvent()
+            return _TRAP_STOP
         if address in self.sw_breakpoints and self.pc == address:
-            return StopEvent(reason="swbreak")
-        return StopEvent()
+            return _SWBREAK_STOP
+        return _TRAP_STOP
 
     def _watch_reason(self, address: int, status: int) -> str:
         """Map a DAC exit back to the Z2/Z3/Z4 gdb inserted that covers ``address``."""
