@@ -1008,9 +1008,13 @@ class Cpu:
         if pc in self._iac_addresses:
             self._blocks[pc] = NO_BLOCK
             return NO_BLOCK
-        if pc in self.sw_dispatch:
+        pa = self.sw_dispatch.get(pc)
+        if pa is not None:
             # A soft breakpoint runs on the decoded path and no block holds its word, so gdb removing
-            # and inserting it at every stop leaves the code around it translated.
+            # and inserting it at every stop leaves the code around it translated. Removing it drops
+            # this entry with the rest of what was built from the word.
+            self._blocks[pc] = NO_BLOCK
+            self._register_code((pa & ~3,), self._blocks, (pc,))
             return NO_BLOCK
         first = self._collect_superblock(pc)
         if first is None:

@@ -557,6 +557,7 @@ class Session:
         return [OK]
 
     @staticmethod
+    @functools.lru_cache(maxsize=256)   # pure, and gdb sends the same Z/z pair at every stop
     def _z_args(payload: bytes) -> tuple[int, int, int]:
         fields = payload[1:].split(b";", 1)[0].split(b",")
         if len(fields) != 3:
