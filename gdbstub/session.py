@@ -182,7 +182,7 @@ class Session:
                                           for reg in self._expedited)
         self._expedited_masks = [(1 << reg.bits) - 1 for reg in self._expedited]
         self._read_expedited = target.register_reader(self._expedited)
-        # payload -> reply of RAM reads and thread lists since the last packet that may change state.
+        # payload -> reply of RAM reads since the last packet that may change state.
         self._remembered: dict[bytes, bytes] = {}
         # qXfer:threads payload -> ((no process, multiprocess) it was built for, reply): gdb asks at
         # every stop, and the answer changes only with those two.
