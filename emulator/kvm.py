@@ -505,30 +505,17 @@ class Vcpu:
         return b"".join(chunks)
 
     def read_ram(self, ea: int, length: int) -> bytes | None:
-        """The bytes at ``ea`` if all of them are RAM through the current data-space translation, else
-        None (device space, no translation, or a range that leaves the 32-bit space); never raises.
+        """The bytes at ``ea`` if they lie in one page that is RAM through the current data-space
+        translation, else None (use :meth:`read_memory`); never raises.
 
         Unlike device registers, RAM changes only when the guest runs or is written, so a debugger may
-        keep what this returns until then."""
-        if length <= 0 or ea < 0 or ea + length > 1 << 32:
+        keep what this returns until then (the short reads gdb repeats at every stop)."""
+        if length <= 0 or ea < 0 or (ea & _PAGE_MASK) + length > _PAGE_SIZE:
             return None if length else b""
-        ram_size = self.bus.ram_size
-        translate = self.cpu.translate_debug
-        if (ea & _PAGE_MASK) + length <= _PAGE_SIZE:     # the usual case: one page
-            pa = translate(ea)
-            if pa is None or pa + length > ram_size:
-                return None
-            return self.bus.ram[pa:pa + length]
-        chunks: list[bytes] = []
-        while length > 0:
-            chunk = min(length, _PAGE_SIZE - (ea & _PAGE_MASK))
-            pa = translate(ea)
-            if pa is None or pa + chunk > ram_size:
-                return None
-            chunks.append(self.bus.ram[pa:pa + chunk])
-            ea += chunk
-            length -= chunk
-        return b"".join(chunks)
+        pa = self.cpu.translate_debug(ea)
+        if pa is None or pa + length > self.bus.ram_size:
+            return None
+        return self.bus.ram[pa:pa + length]
 
     def _peek_device(self, pa: int, length: int) -> bytes:
         peek = self.bus.peek

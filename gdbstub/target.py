@@ -166,10 +166,6 @@ class Target:
         values = get_regs(keys) if callable(get_regs) else [self.vcpu.get_reg(key) for key in keys]
         return self.registers.encode_g(values)
 
-    def read_registers(self, regs: Sequence[RegisterDef]) -> list[int]:
-        """Several registers in one vCPU call."""
-        return self.register_reader(regs)()
-
     def register_reader(self, regs: Sequence[RegisterDef]) -> Callable[[], list[int]]:
         """A function reading ``regs`` in one vCPU call (a stop reply's expedited registers, read at every
         stop); it raises TargetError when the vCPU cannot read them."""
@@ -209,8 +205,8 @@ class Target:
             raise TargetError(errno.EFAULT, f"read {address:#x}+{length}: {error}") from error
 
     def read_ram(self, address: int, length: int) -> bytes | None:
-        """The bytes at ``address`` if they are all RAM (which only changes when the guest runs or is
-        written), else None: the caller then uses :meth:`read_memory`."""
+        """The bytes at ``address`` if they lie in one RAM page (which only changes when the guest runs or
+        is written), else None: the caller then uses :meth:`read_memory`."""
         return self.vcpu.read_ram(address, length)
 
     def write_memory(self, address: int, data: bytes) -> None:

@@ -583,11 +583,11 @@ def test_memory_access_errors_and_page_crossing() -> None:
     vcpu.write_memory(DATA - 100, payload)
     assert vcpu.read_memory(DATA - 100, len(payload)) == payload
     assert vcpu.machine.bus.ram[DATA - 100:DATA - 100 + len(payload)] == payload
-    assert vcpu.read_ram(DATA - 100, len(payload)) == payload
     assert vcpu.read_ram(DATA, 4) == payload[100:104] and vcpu.read_ram(DATA, 0) == b""
+    assert vcpu.read_ram(DATA - 100, 100) == payload[:100]
+    assert vcpu.read_ram(DATA - 100, 104) is None        # crosses a page: read_memory's job
     boot_map_end = 0x04000000                            # TLB1[0] of the boot state: 64 MiB at EA 0
     assert vcpu.read_ram(boot_map_end - 4, 4) is not None
-    assert vcpu.read_ram(boot_map_end - 4, 8) is None    # runs off the mapping: no partial answer
     assert vcpu.read_ram(0x80000000, 4) is None and vcpu.read_ram(0xFFFFFFFC, 8) is None
     with pytest.raises(KvmError) as failure:
         vcpu.read_memory(0x80000000, 4)
