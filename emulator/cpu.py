@@ -188,6 +188,7 @@ _RETRANSLATE_BACKOFF = 10
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 
 
 class StopKind(enum.Enum):
@@ -506,6 +507,12 @@ class Cpu:
             return _U32.unpack_from(self._ram, base | (ea & PAGE_MASK))[0]
         return self._slow_load(ea, 4)
 
+    def load64(self, ea: int) -> int:
+        base = self._read_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and ea & PAGE_MASK <= 0xFF8:
+            return _U64.unpack_from(self._ram, base | (ea & PAGE_MASK))[0]
+        return self._slow_load(ea, 8)
+
     def store8(self, ea: int, value: int) -> None:
         base = self._write_pages.get(ea >> PAGE_SHIFT)
         if base is not None:
@@ -526,6 +533,13 @@ class Cpu:
             _U32.pack_into(self._ram, base | (ea & PAGE_MASK), value & 0xFFFFFFFF)
             return
         self._slow_store(ea, 4, value & 0xFFFFFFFF)
+
+    def store64(self, ea: int, value: int) -> None:
+        base = self._write_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and ea & PAGE_MASK <= 0xFF8:
+            _U64.pack_into(self._ram, base | (ea & PAGE_MASK), value & 0xFFFFFFFFFFFFFFFF)
+            return
+        self._slow_store(ea, 8, value & 0xFFFFFFFFFFFFFFFF)
 
     def _translate_data(self, ea: int, access: Access, is_write: bool) -> int:
         msr = self.msr

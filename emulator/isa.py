@@ -1,8 +1,9 @@
 """The single e500 instruction table and its decoder.
 
 Every implemented instruction is one :class:`InstructionSpec`; the table is the concatenation of
-:data:`emulator.ops_integer.SPECS` (user-level integer ISA) and :data:`emulator.ops_system.SPECS`
-(supervisor, SPR, cache and TLB instructions). :func:`decode` turns an instruction word into a
+:data:`emulator.ops_integer.SPECS` (user-level integer ISA), :data:`emulator.ops_system.SPECS`
+(supervisor, SPR, cache and TLB instructions) and :data:`emulator.ops_float.SPECS` (the e500mc FPU).
+:func:`decode` turns an instruction word into a
 handler specialised for that word (fields pre-extracted), which the core caches per address.
 
 Imports: the standard library, :mod:`emulator.exceptions` and the two ``ops_*`` modules (they import
@@ -110,11 +111,12 @@ def _install(table: list[InstructionSpec | None], index: int, spec: InstructionS
 
 
 def all_specs() -> list[InstructionSpec]:
-    """Every instruction of the table (integer then system)."""
+    """Every instruction of the table (integer, system, then floating point)."""
+    from emulator.ops_float import SPECS as FLOAT_SPECS
     from emulator.ops_integer import SPECS as INTEGER_SPECS
     from emulator.ops_system import SPECS as SYSTEM_SPECS
 
-    return [*INTEGER_SPECS, *SYSTEM_SPECS]
+    return [*INTEGER_SPECS, *SYSTEM_SPECS, *FLOAT_SPECS]
 
 
 def _build_tables() -> None:

@@ -8,9 +8,9 @@ Choices (documented in the report and here):
 - mfspr/mtspr: SPR number bit 0x10 set -> privileged (ESR[PPR] in problem state). An unknown SPR with
   bit 0x10 clear -> ESR[PIL]. An unknown privileged SPR in supervisor state is a no-op, as in QEMU
   (the e500 manual leaves it undefined). A write to a read-only SPR is treated like an unknown SPR.
-- FP (e500mc) and SPE (e500v2) arithmetic and loads/stores are not implemented: with MSR[FP]=0 /
-  MSR[SPE]=0 they raise FP unavailable / SPE unavailable (ESR[SPV]); otherwise ESR[PIL]. Embedded
-  scalar single-precision (efs*) is not gated by MSR[SPE] and is always ESR[PIL] here.
+- SPE (e500v2) arithmetic and loads/stores are not implemented: with MSR[SPE]=0 they raise SPE
+  unavailable (ESR[SPV]); otherwise ESR[PIL]. Embedded scalar single-precision (efs*) is not gated by
+  MSR[SPE] and is always ESR[PIL] here. The e500mc FPU is :mod:`emulator.ops_float`.
 - Cache hints and flushes are no-ops (no cache model); dcbz zeroes its line (the model's
   ``cache_line_size``: 32 bytes on e500v2, 64 on e500mc, as on QEMU) through ordinary
   stores, so translation faults and DAC watches apply; icbi drops decoded instructions of its line.
@@ -32,14 +32,13 @@ from emulator.exceptions import (
     ESR_PPR,
     ESR_SPV,
     IVOR_DATA_STORAGE,
-    IVOR_FP_UNAVAILABLE,
     IVOR_PROGRAM,
     IVOR_SPE_UNAVAILABLE,
     IVOR_SYSTEM_CALL,
     Interrupt,
 )
 from emulator.isa import XER_WRITABLE, Emitter, InstructionSpec
-from emulator.models import MSR_EE, MSR_FP, MSR_PR, MSR_SPE, MSR_UCLE
+from emulator.models import MSR_EE, MSR_PR, MSR_SPE, MSR_UCLE
 
 if TYPE_CHECKING:
     from emulator.cpu import Cpu
@@ -285,14 +284,6 @@ def build_ehpriv(word: int) -> SystemHandler:
 
 
 # --- unavailable units ----------------------------------------------------------------------------
-def build_fp(word: int) -> SystemHandler:
-    def floating_point(cpu: Cpu, pc: int) -> int:
-        if not cpu.msr & MSR_FP:
-            raise Interrupt(IVOR_FP_UNAVAILABLE)
-        raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)  # FP arithmetic is not implemented
-    return floating_point
-
-
 _EFS_FIRST, _EFS_END = 0x2C0, 0x2E0   # embedded scalar single-precision: not gated by MSR[SPE]
 
 
@@ -353,14 +344,6 @@ SPECS: list[InstructionSpec] = [
     _x("tlbsync", 566, build_nop, privileged=True),
     _x("wait", 62, build_wait, models=_E500MC),
     _x("ehpriv", 270, build_ehpriv, models=_E500MC),
-    *[InstructionSpec(mnemonic=name, primary=primary, xo=None, xo_bits=0, build=build_fp,  # type: ignore[arg-type]
-                      models=_E500MC)
-      for primary, name in ((48, "lfs"), (49, "lfsu"), (50, "lfd"), (51, "lfdu"), (52, "stfs"),
-                            (53, "stfsu"), (54, "stfd"), (55, "stfdu"),
-                            (59, "fp-single"), (63, "fp-double"))],
-    *[_x(name, xo, build_fp, models=_E500MC)
-      for xo, name in ((535, "lfsx"), (567, "lfsux"), (599, "lfdx"), (631, "lfdux"), (663, "stfsx"),
-                       (695, "stfsux"), (727, "stfdx"), (759, "stfdux"), (983, "stfiwx"))],
     InstructionSpec(mnemonic="spe", primary=4, xo=None, xo_bits=0, build=build_spe,  # type: ignore[arg-type]
                     models=_E500V2),
 ]

@@ -24,6 +24,8 @@ class FlatCpu:
         self.lr = 0
         self.ctr = 0
         self.msr = 0
+        self.fpr: list[int] = [0] * 32
+        self.fpscr = 0
         self.reservation: int | None = None
         self.base = base
         self.memory = bytearray(memory_size)
@@ -48,6 +50,10 @@ class FlatCpu:
         offset = self._offset(ea, 4)
         return int.from_bytes(self.memory[offset:offset + 4], "big")
 
+    def load64(self, ea: int) -> int:
+        offset = self._offset(ea, 8)
+        return int.from_bytes(self.memory[offset:offset + 8], "big")
+
     def store8(self, ea: int, value: int) -> None:
         self.memory[self._offset(ea, 1)] = value & 0xFF
 
@@ -58,6 +64,10 @@ class FlatCpu:
     def store32(self, ea: int, value: int) -> None:
         offset = self._offset(ea, 4)
         self.memory[offset:offset + 4] = (value & 0xFFFFFFFF).to_bytes(4, "big")
+
+    def store64(self, ea: int, value: int) -> None:
+        offset = self._offset(ea, 8)
+        self.memory[offset:offset + 8] = (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
 
     def trap(self, pc: int) -> None:
         raise Interrupt(IVOR_PROGRAM, esr=ESR_PTR)
