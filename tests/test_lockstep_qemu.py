@@ -14,6 +14,7 @@ harness/RSP client in tests/.
 
 from __future__ import annotations
 
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -46,7 +47,7 @@ CI_CORPUS = [
     "recursion-Os-e500v2", "setjmp-O0-e500v2", "timer-O2-e500v2",
     "sort-Os-e500mc", "hash-O2-e500mc", "strings-Os-e500mc", "arith64-O2-e500mc", "switch-O2-e500mc",
     "recursion-O2-e500mc", "setjmp-Os-e500mc", "timer-O0-e500mc",
-    "mmu-O2-e500v2", "mmu-Os-e500mc", "cache-O2-e500v2", "cache-Os-e500mc",
+    "mmu-O2-e500v2", "mmu-Os-e500mc", "cache-O2-e500v2", "cache-Os-e500mc", "float-O2-e500mc",
 ]
 
 # Instruction words used by the deviation tests (reference e500-core.md section 4).
@@ -207,7 +208,103 @@ def check_debug_events(model: str) -> None:
     assert cpu.read_spr(save_register) == CODE + 8              # IAC: the instruction is not executed
 
 
+FADD_F0_F1_F2 = 0xFC01102A
+FMULS_F0_F1_F2 = 0xEC0100B2      # fmuls f0, f1, f2
+FCMPU_CR0_F1_F2 = 0xFC011000
+MSR_FP = 0x00002000
+FPSCR_FR, FPSCR_FI, FPSCR_FPRF_SHIFT = 0x00040000, 0x00020000, 12
+
+
+def float_machine(model: str, words: list[int], fprs: dict[int, float], fpscr: int = 0) -> Machine | None:
+    """A bare machine with the FPU on and ``fprs`` loaded; None on the e500v2, whose FPU words are
+    illegal (checked here too, since that is the e500v2 side of every FPU deviation)."""
+    machine = bare_machine(model, words, msr=MSR_FP)
+    cpu = machine.cpu
+    if model == "e500v2":
+        cpu.step()
+        assert cpu.pc == vector(6) and cpu.read_spr(SPR_ESR) == ESR_PIL
+        return None
+    for index, number in fprs.items():
+        cpu.fpr[index] = int.from_bytes(struct.pack(">d", number), "big")
+    cpu.fpscr = fpscr
+    for _ in words:
+        cpu.step()
+    return machine
+
+
+def check_fpscr_fr(model: str) -> None:
+    machine = float_machine(model, [FADD_F0_F1_F2], {1: 1.0, 2: 0.1})
+    if machine is not None:      # 1 + 0.1 rounds up to the double nearest 1.1: FR
+        assert machine.cpu.fpscr & (FPSCR_FR | FPSCR_FI) == FPSCR_FR | FPSCR_FI
+
+
+def check_single_denormal_class(model: str) -> None:
+    machine = float_machine(model, [FMULS_F0_F1_F2], {1: 2.0 ** -140, 2: 0.5})
+    if machine is not None:      # 2**-141 is a single-precision denormal: FPRF "+denormal" (0x14)
+        assert (machine.cpu.fpscr >> FPSCR_FPRF_SHIFT) & 0x1F == 0x14
+
+
+def check_compare_fi(model: str) -> None:
+    machine = float_machine(model, [FCMPU_CR0_F1_F2], {1: 1.0, 2: 2.0}, fpscr=FPSCR_FI)
+    if machine is not None:
+        assert machine.cpu.fpscr & FPSCR_FI and machine.cpu.cr >> 28 == 8
+
+
+FRES_F0_F1 = 0xEC000830          # fres f0, f1
+
+
+def check_fres_zero(model: str) -> None:
+    machine = float_machine(model, [FRES_F0_F1], {1: -0.0})
+    if machine is not None:
+        assert machine.cpu.fpr[0] == 0xFFF0000000000000 and machine.cpu.fpscr & 0x04000000   # -inf, ZX
+
+
+FNMADD_F0_F1_F3_F2 = 0xFC0110FE  # fnmadd f0, f1, f3, f2
+
+
+def check_fnmadd_rounding(model: str) -> None:
+    # 1 + 2**-60 rounded toward +inf is 1 + 2**-52, negated; QEMU rounds -(1 + 2**-60) up: -1.
+    machine = float_machine(model, [FNMADD_F0_F1_F3_F2], {1: 2.0 ** -30, 3: 2.0 ** -30, 2: 1.0}, fpscr=2)
+    if machine is not None:
+        assert machine.cpu.fpr[0] == int.from_bytes(struct.pack(">d", -(1 + 2.0 ** -52)), "big")
+
+
+MTFSB1_OX = 0xFC60004C          # mtfsb1 3
+
+
+def check_mtfsb1_fx(model: str) -> None:
+    machine = float_machine(model, [MTFSB1_OX], {})
+    if machine is not None:
+        assert machine.cpu.fpscr == 0x90000000          # OX and, by the 0 -> 1 rule, FX
+
+
+FDIV_F0_F1_F2 = 0xFC011024
+FPSCR_ZE, FPSCR_ZX, ESR_FP, MSR_FE0 = 0x10, 0x04000000, 0x01000000, 0x00000800
+
+
+def check_fp_exception_enables(model: str) -> None:
+    machine = float_machine(model, [FDIV_F0_F1_F2], {0: 42.0, 1: 1.0, 2: 0.0}, fpscr=FPSCR_ZE)
+    if machine is None:
+        return
+    cpu = machine.cpu                   # ignore-exceptions mode: no interrupt, the target kept
+    assert cpu.pc == CODE + 4 and cpu.fpr[0] == int.from_bytes(struct.pack(">d", 42.0), "big")
+    assert cpu.fpscr & FPSCR_ZX
+    machine = bare_machine(model, [FDIV_F0_F1_F2], msr=MSR_FP | MSR_FE0)
+    cpu = machine.cpu
+    cpu.fpr[1] = int.from_bytes(struct.pack(">d", 1.0), "big")
+    cpu.fpscr = FPSCR_ZE
+    cpu.step()                          # precise mode: the program interrupt, ESR[FP], at the fdiv
+    assert cpu.pc == vector(6) and cpu.read_spr(SPR_ESR) == ESR_FP and cpu.read_spr(SPR_SRR0) == CODE
+
+
 MANUAL_CHECKS: dict[str, Callable[[str], None]] = {
+    "fp_exception_enables": check_fp_exception_enables,
+    "mtfsb1_fx": check_mtfsb1_fx,
+    "fnmadd_rounding": check_fnmadd_rounding,
+    "fres_zero": check_fres_zero,
+    "fpscr_fr": check_fpscr_fr,
+    "single_denormal_class": check_single_denormal_class,
+    "compare_fi": check_compare_fi,
     "interrupt_entry_msr": check_interrupt_entry_msr,
     "program_srr1_flags": check_program_srr1_flags,
     "dec_below_zero": check_dec_below_zero,
@@ -246,3 +343,5 @@ def test_lockstep_examples_and_corpus_against_qemu() -> None:
                             f"  ours: {result.our_uart!r}")
     assert not failures, "\n\n".join(failures)
     assert total >= MIN_TOTAL_STEPS
+    # The FPU guest is compared to its power-off (not cut short as unsupported).
+    assert [result.powered_off for result in results if result.elf.name.startswith("float-")] == [True]

@@ -32,4 +32,14 @@ for guest in sort hash strings arith64 switch recursion setjmp timer mmu cache; 
         done
     done
 done
+# Hard-float guests: the e500mc only (the e500v2 has no classic FPU, and Debian's libgcc float
+# helpers are themselves hard-float, so -msoft-float cannot help there).
+for guest in float; do
+    for opt in O0 O2 Os; do
+        out="$bin/$guest-$opt-e500mc.elf"
+        # shellcheck disable=SC2086
+        $cc -mcpu=e500mc -DE500MC -$opt $common -mhard-float -o "$out" "$examples/crt0.S" \
+            "$examples/support.c" "$src/corpus_lib.c" "$src/$guest.c" "$src/${guest}_asm.S" -lgcc
+    done
+done
 echo "built $(ls "$bin"/*.elf | wc -l) ELFs in $bin"

@@ -2,8 +2,9 @@
 
 Both machines boot the same ELF in QEMU's ``ppce500 -kernel`` state and are single-stepped together
 (QEMU through its gdbstub, see tests/support/qemu_rsp.py; ours through ``machine.cpu.step()``).
-After every step r0-r31, pc, msr, cr, lr, ctr and xer are compared; a set of SPRs is compared at
-checkpoints (after interrupt entries, rfi and mtspr) and once after boot. The first difference is
+After every step r0-r31, pc, msr, cr, lr, ctr and xer are compared; on the e500mc, after every FPU
+instruction also the FPR it writes and the FPSCR; a set of SPRs is compared at checkpoints (after
+interrupt entries, rfi and mtspr) and once after boot. The first difference is
 reported with the step number, the instruction (objdump's disassembly plus our decoder's) and the
 differing registers. A run ends when both power off.
 
@@ -131,6 +132,67 @@ QEMU_DEVIATIONS: tuple[QemuDeviation, ...] = (
         "the comparison ends (reported as unsupported) once the guest enables IDM with IAC/DAC/TRAP"),
 )
 
+QEMU_DEVIATIONS += (
+    QemuDeviation(
+        "fpscr_fr",
+        "FPSCR[FR] is set when a rounded result's fraction was incremented (Power ISA 4.3.6)",
+        "FR is never set",
+        "FR is masked out of FPSCR compares and then copied from QEMU into our FPSCR (rule 'fpscr "
+        "sync'), so that a later mffs reads the same value on both sides"),
+    QemuDeviation(
+        "single_denormal_class",
+        "a single-precision result that is denormal in single format has FPRF class denormal "
+        "(the frsp model of the Power ISA appendix)",
+        "classifies it by its double format: normal",
+        "FPRF's C bit (what tells denormal from normal) is not compared when our result is such a "
+        "value, then copied from QEMU (rule 'fpscr sync')"),
+    QemuDeviation(
+        "compare_fi",
+        "fcmpu and fcmpo alter only CR, FPCC, FX, VXSNAN and VXVC: FPSCR[FI] keeps its value",
+        "clears FI",
+        "FI is not compared after fcmpu/fcmpo, then copied from QEMU (rule 'fpscr sync')"),
+    QemuDeviation(
+        "fres_zero",
+        "fres of +-0 gives +-infinity (and ZX, like a divide by zero)",
+        "gives +-0.5 (with ZX)",
+        "when we give +-infinity where QEMU gives +-0.5 after fres, QEMU's value is copied into our FPR "
+        "and FPRF is not compared, then synchronised (rule 'fpscr sync'): the guest goes on alike"),
+    QemuDeviation(
+        "fnmadd_rounding",
+        "fnmadd/fnmsub[s] round the sum to the target precision, then negate it (Power ISA 2.03+)",
+        "rounds the negated sum: a different result in the two directed rounding modes",
+        "with FPSCR[RN] toward +inf or -inf, the target FPR and FPSCR of fnmadd/fnmsub[s] are not "
+        "compared but copied from QEMU (rule 'fnm directed')"),
+    QemuDeviation(
+        "mtfsb1_fx",
+        "mtfsb1 that turns an exception bit on sets FPSCR[FX] too (the usual 0 -> 1 rule)",
+        "leaves FX alone",
+        "FX is not compared after mtfsb1, then copied from QEMU (rule 'fpscr sync')"),
+    QemuDeviation(
+        "fp_exception_enables",
+        "with an FPSCR exception enable set: an enabled invalid operation or divide by zero leaves the "
+        "target alone; the program interrupt comes only when MSR[FE0]/[FE1] ask for it",
+        "with MSR[FE0,FE1]=0 it writes the result anyway, and mtfsb1 of an enable whose exception is "
+        "pending takes a program interrupt",
+        "the comparison ends (reported as unsupported) once the guest sets an FPSCR enable bit"),
+)
+FPSCR_ENABLES = 0x000000F8
+SIGN_BIT_64 = 1 << 63
+FPSCR_FX = 0x80000000
+XO_MTFSB1 = 38
+XO_FNMSUB, XO_FNMADD = 30, 31
+RN_DIRECTED = (2, 3)
+INFINITY_BITS = 0x7FF0000000000000
+HALF_BITS = 0x3FE0000000000000
+FPSCR_FPRF = 0x0001F000
+FPSCR_FR = 0x00040000
+FPSCR_FI = 0x00020000
+XO_FRES = 24
+FPSCR_CLASS_C = 0x00010000
+XO_FCMPU = 0
+XO_FCMPO = 32
+FPSCR_COMPARE_MASK = 0xFFFFFFFF & ~FPSCR_FR
+
 MSR_COMPARE_MASK = 0xFFFFFFFF & ~(MSR_CE | MSR_DE | MSR_ME)   # interrupt_entry_msr, mtmsr_me, program_srr1
 SRR1_COMPARE_MASK = MSR_COMPARE_MASK & ~(SRR1_PROGRAM_TRAP_FLAG | SRR1_PROGRAM_ILLEGAL_FLAG)
 SPR_COMPARE_MASKS: dict[str, int] = {"srr1": SRR1_COMPARE_MASK, "csrr1": SRR1_COMPARE_MASK}
@@ -148,6 +210,38 @@ def spr_field(word: int) -> int:
 
 def is_x_form(word: int, primary: int, xo: int) -> bool:
     return word >> PRIMARY_SHIFT == primary and (word >> 1) & 0x3FF == xo
+
+
+OPCODE_FP_DOUBLE = 63
+OPCODE_FP_SINGLE = 59
+FP_LOADS_D_FORM = range(48, 52)              # lfs lfsu lfd lfdu
+FP_STORES_D_FORM = range(52, 56)             # stfs stfsu stfd stfdu
+FP_LOADS_X_FORM = frozenset({535, 567, 599, 631})                # lfsx lfsux lfdx lfdux
+FP_STORES_X_FORM = frozenset({663, 695, 727, 759, 983})          # stfsx .. stfiwx
+# fcmpu fcmpo mtfsb1 mcrfs mtfsb0 mtfsfi mtfsf
+FP_NO_TARGET_X_FORM = frozenset({0, 32, 38, 64, 70, 134, 711})
+XO_MFFS = 583
+
+
+def fp_instruction(word: int) -> tuple[bool, int | None]:
+    """(is an FPU instruction, the FPR it writes or None)."""
+    primary = word >> PRIMARY_SHIFT
+    target = (word >> 21) & 0x1F
+    if primary in FP_LOADS_D_FORM:
+        return True, target
+    if primary in FP_STORES_D_FORM:
+        return True, None
+    if primary == OPCODE_31:
+        xo = (word >> 1) & 0x3FF
+        if xo in FP_LOADS_X_FORM:
+            return True, target
+        return xo in FP_STORES_X_FORM, None
+    if primary == OPCODE_FP_SINGLE:
+        return True, target
+    if primary == OPCODE_FP_DOUBLE:
+        xo = (word >> 1) & 0x3FF
+        return True, (None if xo in FP_NO_TARGET_X_FORM and (word >> 1) & 0x1F < 18 else target)
+    return False, None
 
 
 def compare_mask(register_index: int) -> int:
@@ -216,6 +310,7 @@ class OurSide:
         self.machine.load_elf(str(elf))
         self.machine.reset()
         self.cpu: Any = self.machine.cpu
+        self.has_fpu = model == "e500mc"
         self.powered_off = False
 
     def registers(self) -> list[int]:
@@ -240,6 +335,10 @@ class OurSide:
     def read_spr(self, name: str) -> int:
         value: int = self.cpu.read_spr(SPR_NUMBERS[name])
         return value
+
+    def read_fp(self, fpr: int | None) -> tuple[int | None, int]:
+        """(the FPR ``fpr`` or None, the FPSCR)."""
+        return (None if fpr is None else self.cpu.fpr[fpr]), self.cpu.fpscr
 
     def vectors(self) -> set[int]:
         ivpr = self.read_spr("ivpr") & 0xFFFF0000
@@ -303,6 +402,55 @@ def _compare(qemu_regs: list[int], our_regs: list[int]) -> list[tuple[str, int |
 
 
 Differences = list[tuple[str, int | None, int | None]]
+
+
+def _single_denormal(bits: int) -> bool:
+    """A non-zero value below single precision's normal range that double format holds as normal."""
+    exponent = (bits >> 52) & 0x7FF
+    return 0 < exponent < 1023 - 126
+
+
+def _compare_fp(qemu: QemuGdb, ours: OurSide, word: int) -> Differences:
+    """After an FPU instruction: its target FPR and the FPSCR (e500mc)."""
+    is_fp, target = fp_instruction(word)
+    if not is_fp:
+        return []
+    numbers = qemu.spr_numbers()
+    our_fpr, our_fpscr = ours.read_fp(target)
+    fres_of_zero = False
+    if (word >> PRIMARY_SHIFT in (OPCODE_FP_SINGLE, OPCODE_FP_DOUBLE)
+            and (word >> 1) & 0x1F in (XO_FNMSUB, XO_FNMADD) and our_fpscr & 3 in RN_DIRECTED
+            and target is not None):
+        # Rule "fnm directed" (deviation fnmadd_rounding): the guest goes on with QEMU's result.
+        ours.cpu.fpr[target] = qemu.read_register(numbers[f"f{target}"])
+        ours.cpu.fpscr = qemu.read_register(numbers["fpscr"])
+        return []
+    qemu_fpscr = qemu.read_register(numbers["fpscr"])
+    differences: Differences = []
+    if target is not None:
+        qemu_fpr = qemu.read_register(numbers[f"f{target}"])
+        if (word >> PRIMARY_SHIFT == OPCODE_FP_SINGLE and (word >> 1) & 0x1F == XO_FRES
+                and our_fpr is not None and our_fpr & ~SIGN_BIT_64 == INFINITY_BITS
+                and qemu_fpr == (our_fpr & SIGN_BIT_64) | HALF_BITS):
+            ours.cpu.fpr[target] = our_fpr = qemu_fpr       # deviation "fres_zero"
+            fres_of_zero = True
+        if qemu_fpr != our_fpr:
+            differences.append((f"f{target}", qemu_fpr, our_fpr))
+    mask = FPSCR_COMPARE_MASK & ~(FPSCR_FPRF if fres_of_zero else 0)
+    if our_fpr is not None and _single_denormal(our_fpr) and (
+            word >> PRIMARY_SHIFT == OPCODE_FP_SINGLE or our_fpscr & FPSCR_CLASS_C):
+        mask &= ~FPSCR_CLASS_C                  # deviation "single_denormal_class"
+    if is_x_form(word, OPCODE_FP_DOUBLE, XO_FCMPU) or is_x_form(word, OPCODE_FP_DOUBLE, XO_FCMPO):
+        mask &= ~FPSCR_FI                       # deviation "compare_fi"
+    if is_x_form(word, OPCODE_FP_DOUBLE, XO_MTFSB1):
+        mask &= ~FPSCR_FX                       # deviation "mtfsb1_fx"
+    if (qemu_fpscr ^ our_fpscr) & mask:
+        differences.append(("fpscr", qemu_fpscr, our_fpscr))
+    else:
+        # Rule "fpscr sync": the masked status bits are copied from QEMU, so that a later mffs (and
+        # the guest's computation on it) sees the same FPSCR on both sides.
+        ours.cpu.fpscr = (our_fpscr & mask) | (qemu_fpscr & ~mask)
+    return differences
 
 
 def _compare_sprs(qemu: QemuGdb, ours: OurSide, names: tuple[str, ...]) -> Differences:
@@ -376,6 +524,13 @@ def _run(result: LockstepResult, ours: OurSide, qemu: QemuGdb, max_steps: int,
             if not (qemu_regs[target] ^ our_regs[target]) & SRR1_COMPARE_MASK:
                 qemu_regs[target] = our_regs[target]     # deviation "program_srr1_flags"
         differences = _compare(qemu_regs, our_regs)
+        if not differences and ours.has_fpu and word is not None:
+            differences = _compare_fp(qemu, ours, word)
+            if not differences and ours.cpu.fpscr & FPSCR_ENABLES:
+                result.steps = step
+                result.unsupported = ("unsupported: FPSCR exception enables "
+                                      "(QEMU deviation 'fp_exception_enables')")
+                return
         checkpoint = our_regs[PC_INDEX] in vectors or (word is not None and (
             is_x_form(word, OPCODE_31, XO_MTSPR) or is_x_form(word, OPCODE_19, XO_RFI)
             or is_x_form(word, OPCODE_31, XO_TLBWE)))
