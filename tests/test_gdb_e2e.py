@@ -287,3 +287,21 @@ def test_ctrl_c_interrupts_a_running_guest(gdb_multiarch: str,
     # gdb is still in control afterwards: the backtrace ends in main. gdb omits "0x... in" when the
     # stop lands exactly on the first instruction of a source line, which Ctrl-C can do.
     assert re.search(r"#\d+\s+(0x[0-9a-f]+ in )?main \(\)", out), str(result)
+
+
+def test_fpu_watchpoints_see_stfd_and_lfd_and_gdb_prints_doubles() -> None:
+    # The e500mc FPU guest of the lockstep corpus: values[] is a volatile double array that
+    # generate() fills with stfd and arithmetic() reads back with lfd (8-byte accesses, one DAC).
+    image = gdb_driver.REPO_ROOT / "tests" / "lockstep" / "bin" / "float-O0-e500mc.elf"
+    element = "*(double *)((char *)&values + 200)"
+    with gdb_driver.start_stub(image, "e500mc") as stub:
+        result = gdb_driver.run_gdb(image, stub.port, [
+            f"watch {element}", "continue", "x/i $pc - 4", f"p {element}", "delete", f"rwatch {element}",
+            "continue", "x/i $pc - 4", "p $f0", "set var $f0 = -2.5", "p $f0 * 2"])
+    out = result.stdout
+    written = re.search(r"New value = (\S+)", out)
+    assert written and "Hardware watchpoint 1" in out, out
+    assert re.search(r"<generate\+\d+>:\s+stfd\s", out), out
+    assert re.search(r"^\$1 = " + re.escape(written.group(1)) + "$", out, re.MULTILINE), out
+    assert "Hardware read watchpoint 2" in out and re.search(r"<arithmetic\+\d+>:\s+lfd\s", out), out
+    assert printed_values(out)[-1] == "-5", out
