@@ -422,12 +422,14 @@ def _complete(cpu: Cpu, target: int, result: Result, single: bool, record: bool)
         new |= FX
     new = summarise(new)
     if record:
-        cpu.cr = (cpu.cr & 0xF0FFFFFF) | ((new >> 4) & 0x0F000000)
+        _record(cpu, new)
     _set_fpscr(cpu, old, new, status)
 
 
-def _record(cpu: Cpu) -> None:
-    cpu.cr = (cpu.cr & 0xF0FFFFFF) | ((cpu.fpscr >> 4) & 0x0F000000)
+def _record(cpu: Cpu, fpscr: int | None = None) -> None:
+    """Rc=1: CR1 <- FPSCR[FX, FEX, VX, OX] (of ``fpscr`` when given, else the current FPSCR)."""
+    value = cpu.fpscr if fpscr is None else fpscr
+    cpu.cr = (cpu.cr & 0xF0FFFFFF) | ((value >> 4) & 0x0F000000)
 
 
 def _available(handler: FloatHandler) -> FloatHandler:
@@ -489,34 +491,46 @@ def _mode(cpu: Cpu) -> int:
     return cpu.fpscr & RN
 
 
+ONE = 0x3FF0000000000000
+# operation(fpr, a, b, c, target, mode, fpscr) for each arithmetic kind; a/b/c are the A/B/C fields.
+_Operation = Callable[[list[int], int, int, int, Format, int, int], Result]
+
+
+def _negate_unless_nan(result: Result) -> Result:
+    return (result if is_nan(result[0]) else (result[0] ^ SIGN, result[1]))
+
+
+_OPERATIONS: dict[str, _Operation] = {
+    "add": lambda fpr, a, b, c, target, mode, fpscr: add(fpr[a], fpr[b], target, mode, fpscr),
+    # A NaN subtrahend propagates with its own sign.
+    "sub": lambda fpr, a, b, c, target, mode, fpscr: add(
+        fpr[a], fpr[b] if is_nan(fpr[b]) else fpr[b] ^ SIGN, target, mode, fpscr),
+    "mul": lambda fpr, a, b, c, target, mode, fpscr: multiply(fpr[a], fpr[c], target, mode, fpscr),
+    "div": lambda fpr, a, b, c, target, mode, fpscr: divide(fpr[a], fpr[b], target, mode, fpscr),
+    "re": lambda fpr, a, b, c, target, mode, fpscr: divide(ONE, fpr[b], target, mode, fpscr),
+    "rsqrte": lambda fpr, a, b, c, target, mode, fpscr: reciprocal_square_root(fpr[b], target, mode, fpscr),
+    "madd": lambda fpr, a, b, c, target, mode, fpscr: multiply_add(
+        fpr[a], fpr[c], fpr[b], False, target, mode, fpscr),
+    "msub": lambda fpr, a, b, c, target, mode, fpscr: multiply_add(
+        fpr[a], fpr[c], fpr[b], True, target, mode, fpscr),
+    # The architecture rounds the sum, then negates it (QEMU rounds the negated sum).
+    "nmadd": lambda fpr, a, b, c, target, mode, fpscr: _negate_unless_nan(multiply_add(
+        fpr[a], fpr[c], fpr[b], False, target, mode, fpscr)),
+    "nmsub": lambda fpr, a, b, c, target, mode, fpscr: _negate_unless_nan(multiply_add(
+        fpr[a], fpr[c], fpr[b], True, target, mode, fpscr)),
+}
+
+
 def _arithmetic_builder(kind: str, single: bool) -> Callable[[int], FloatHandler]:
     target = SINGLE if single else DOUBLE
+    operation = _OPERATIONS[kind]
 
     def build(word: int) -> FloatHandler:
         frt, fra, frb, frc, record = _fields(word)
-        negate = kind in ("nmadd", "nmsub")
-        subtract = kind in ("msub", "nmsub")
 
         def arithmetic(cpu: Cpu, pc: int) -> int:
-            fpr, fpscr = cpu.fpr, cpu.fpscr
-            mode = fpscr & RN
-            if kind == "add":
-                result = add(fpr[fra], fpr[frb], target, mode, fpscr)
-            elif kind == "sub":
-                result = add(fpr[fra], fpr[frb] ^ SIGN if not is_nan(fpr[frb]) else fpr[frb], target, mode,
-                             fpscr)
-            elif kind == "mul":
-                result = multiply(fpr[fra], fpr[frc], target, mode, fpscr)
-            elif kind == "div":
-                result = divide(fpr[fra], fpr[frb], target, mode, fpscr)
-            elif kind == "re":
-                result = divide(0x3FF0000000000000, fpr[frb], target, mode, fpscr)
-            elif kind == "rsqrte":
-                result = reciprocal_square_root(fpr[frb], target, mode, fpscr)
-            else:
-                result = multiply_add(fpr[fra], fpr[frc], fpr[frb], subtract, target, mode, fpscr)
-                if negate and not is_nan(result[0]):
-                    result = result[0] ^ SIGN, result[1]
+            fpscr = cpu.fpscr
+            result = operation(cpu.fpr, fra, frb, frc, target, fpscr & RN, fpscr)
             _complete(cpu, frt, result, single, record)
             return (pc + 4) & M32
         return _available(arithmetic)
@@ -548,7 +562,7 @@ def _convert_builder(toward_zero: bool) -> Callable[[int], FloatHandler]:
                 new |= FX
             new = summarise(new)
             if record:
-                cpu.cr = (cpu.cr & 0xF0FFFFFF) | ((new >> 4) & 0x0F000000)
+                _record(cpu, new)
             _set_fpscr(cpu, old, new, status)
             return (pc + 4) & M32
         return _available(convert_to_integer)
@@ -622,7 +636,7 @@ def _write_fields(cpu: Cpu, mask: int, value: int, record: bool) -> None:
     old = cpu.fpscr
     new = summarise((old & ~mask) | (value & mask))
     if record:
-        cpu.cr = (cpu.cr & 0xF0FFFFFF) | ((new >> 4) & 0x0F000000)
+        _record(cpu, new)
     _set_fpscr(cpu, old, new, 0)
 
 
@@ -668,7 +682,7 @@ def _bit_builder(set_bit: bool) -> Callable[[int], FloatHandler]:
                 new |= FX
             new = summarise(new)
             if record:
-                cpu.cr = (cpu.cr & 0xF0FFFFFF) | ((new >> 4) & 0x0F000000)
+                _record(cpu, new)
             _set_fpscr(cpu, old, new, 0)
             return (pc + 4) & M32
         return _available(set_or_clear_bit)
