@@ -12,7 +12,8 @@ to single precision, held in double format). Tininess is detected before roundin
 With an exception enabled in the FPSCR, the target register is left alone for invalid operations and
 divides by zero, and overflowed/underflowed results are delivered with the exponent adjusted by
 1536 (192 single); when that sets FPSCR[FEX] and MSR[FE0]/[FE1] is set, the program interrupt
-with ESR[FP] is taken precisely (both imprecise modes are treated as precise).
+with ESR[FP] is taken precisely (both imprecise modes are treated as precise). An mtmsr that turns
+MSR[FE0]/[FE1] on while FPSCR[FEX] is set takes it after the mtmsr (:mod:`emulator.ops_system`).
 
 Implementation choices where the architecture leaves freedom (QEMU 7.2 makes the same ones): mffs
 leaves the high word of the target zero; fctiw[z] sign-extends its 32-bit result into it, except for

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from emulator.exceptions import (
     ESR_DLK,
+    ESR_FP,
     ESR_ILK,
     ESR_PIL,
     ESR_PPR,
@@ -38,7 +39,7 @@ from emulator.exceptions import (
     Interrupt,
 )
 from emulator.isa import XER_WRITABLE, Emitter, InstructionSpec
-from emulator.models import MSR_EE, MSR_PR, MSR_SPE, MSR_UCLE
+from emulator.models import MSR_EE, MSR_FE0, MSR_FE1, MSR_PR, MSR_SPE, MSR_UCLE
 
 if TYPE_CHECKING:
     from emulator.cpu import Cpu
@@ -51,6 +52,7 @@ _SPR_CSRR0, _SPR_CSRR1 = 58, 59
 _SPR_MCSRR0, _SPR_MCSRR1 = 570, 571
 _SPR_DSRR0, _SPR_DSRR1 = 574, 575
 _E500MC = frozenset({"e500mc"})
+_FPSCR_FEX = 0x40000000
 _E500V2 = frozenset({"e500v2"})
 
 
@@ -92,7 +94,11 @@ def build_mtmsr(word: int) -> SystemHandler:
     rs = _rd(word)
 
     def mtmsr(cpu: Cpu, pc: int) -> int:
+        enabled_before = cpu.msr & (MSR_FE0 | MSR_FE1)
         cpu.set_msr(cpu.gpr[rs])
+        if not enabled_before and cpu.msr & (MSR_FE0 | MSR_FE1) and cpu.fpscr & _FPSCR_FEX:
+            # An FP enabled exception already pending in the FPSCR is taken once mtmsr lets it through.
+            raise Interrupt(IVOR_PROGRAM, esr=ESR_FP, after=True)
         return pc + 4
     return mtmsr
 

@@ -377,3 +377,22 @@ def test_the_core_runs_fp_code_through_its_memory_paths() -> None:
     for _ in program:
         cpu.step()
     assert value(struct.unpack_from(">Q", ram, 0x20008)[0]) == 2.25 and cpu.gpr[3] == 0x20008
+
+
+def test_mtmsr_enabling_fe_with_an_exception_pending_interrupts_after_the_mtmsr() -> None:
+    machine = Machine("e500mc")
+    machine.reset()
+    cpu = machine.cpu
+    mtmsr_r3 = 0x7C600124
+    struct.pack_into(">II", machine.bus.ram, 0x10000, mtmsr_r3, mtmsr_r3)
+    cpu.set_msr(MSR_FP)
+    cpu.fpscr = ZE | ZX | FX | FEX
+    cpu.gpr[3] = MSR_FP | MSR_FE0
+    cpu.pc = 0x10000
+    cpu.step()
+    assert cpu.read_spr(62) == ESR_FP and cpu.read_spr(26) == 0x10004      # ESR, SRR0: the next one
+    assert cpu.read_spr(27) & MSR_FE0                                      # SRR1: the new MSR
+    cpu.set_msr(MSR_FP | MSR_FE0)       # already enabled: a second mtmsr does not interrupt again
+    cpu.pc = 0x10004
+    cpu.step()
+    assert cpu.pc == 0x10008
