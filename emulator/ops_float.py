@@ -50,6 +50,7 @@ HIDDEN = 1 << 52
 INFINITY = 0x7FF0000000000000
 QUIET = 1 << 51
 DEFAULT_NAN = 0x7FF8000000000000
+ONE = 0x3FF0000000000000
 SINGLE_NAN_DROP = (1 << 29) - 1           # fraction bits a single-precision NaN cannot hold
 NEGATIVE_SATURATION = 0xFFFFFFFF80000000   # fctiw of a value below -2**31: -2**31, sign-extended
 
@@ -297,7 +298,7 @@ def reciprocal_square_root(b: int, target: Format, mode: int, fpscr: int) -> Res
     if b & SIGN:
         return DEFAULT_NAN, VXSQRT
     root, root_status = square_root(b, DOUBLE, mode, fpscr)
-    result, status = divide(0x3FF0000000000000, root, target, mode, fpscr)
+    result, status = divide(ONE, root, target, mode, fpscr)
     if root_status & XX and not status & XX:
         status |= XX | FI
     return result, status
@@ -400,9 +401,16 @@ def summarise(fpscr: int) -> int:
     return fpscr
 
 
-def _set_fpscr(cpu: Cpu, old: int, new: int, raised: int) -> None:
-    """Store the FPSCR; take the FP enabled program interrupt when this instruction raised an enabled
-    exception (or turned FEX on) while MSR[FE0]/[FE1] ask for it."""
+def _store_fpscr(cpu: Cpu, old: int, new: int, raised: int, record: bool, fx_rule: bool = True) -> None:
+    """The common tail of every FPSCR-writing instruction: FX by the 0 -> 1 rule (unless the
+    instruction writes FX itself), VX and FEX recomputed, CR1 for Rc=1, then the FP enabled program
+    interrupt when this instruction raised an enabled exception (or turned FEX on) while MSR[FE0]/[FE1]
+    ask for it."""
+    if fx_rule and (new & ~old) & STICKY_EXCEPTIONS:
+        new |= FX
+    new = summarise(new)
+    if record:
+        _record(cpu, new)
     cpu.fpscr = new
     if new & FEX and cpu.msr & (MSR_FE0 | MSR_FE1):
         summary = raised | (VX if raised & VX_CAUSES else 0)
@@ -419,12 +427,7 @@ def _complete(cpu: Cpu, target: int, result: Result, single: bool, record: bool)
     if not suppressed:
         cpu.fpr[target] = bits
         new = (new & ~FPRF) | (status & (FR | FI)) | (result_class(bits, single) << FPRF_SHIFT)
-    if (new & ~old) & STICKY_EXCEPTIONS:
-        new |= FX
-    new = summarise(new)
-    if record:
-        _record(cpu, new)
-    _set_fpscr(cpu, old, new, status)
+    _store_fpscr(cpu, old, new, status, record)
 
 
 def _record(cpu: Cpu, fpscr: int | None = None) -> None:
@@ -492,7 +495,6 @@ def _mode(cpu: Cpu) -> int:
     return cpu.fpscr & RN
 
 
-ONE = 0x3FF0000000000000
 # operation(fpr, a, b, c, target, mode, fpscr) for each arithmetic kind; a/b/c are the A/B/C fields.
 _Operation = Callable[[list[int], int, int, int, Format, int, int], Result]
 
@@ -559,12 +561,7 @@ def _convert_builder(toward_zero: bool) -> Callable[[int], FloatHandler]:
                 cpu.fpr[frt] = value
                 if status & VXCVI:    # FPRF is undefined here; QEMU's choice: the quiet-NaN class
                     new = (new & ~FPRF) | (CLASS_QNAN << FPRF_SHIFT)
-            if (new & ~old) & STICKY_EXCEPTIONS:
-                new |= FX
-            new = summarise(new)
-            if record:
-                _record(cpu, new)
-            _set_fpscr(cpu, old, new, status)
+            _store_fpscr(cpu, old, new, status, record)
             return (pc + 4) & M32
         return _available(convert_to_integer)
     return build
@@ -584,11 +581,8 @@ def _compare_builder(ordered: bool) -> Callable[[int], FloatHandler]:
                 status = VXSNAN | (VXVC if ordered and not old & VE else 0)
             elif ordered and code == UNORDERED:
                 status = VXVC
-            new = (old & ~FPCC) | (code << FPRF_SHIFT) | status
-            if (new & ~old) & STICKY_EXCEPTIONS:
-                new |= FX
             cpu.cr = (cpu.cr & ~(0xF << shift) & M32) | (code << shift)
-            _set_fpscr(cpu, old, summarise(new), status)
+            _store_fpscr(cpu, old, (old & ~FPCC) | (code << FPRF_SHIFT) | status, status, False)
             return (pc + 4) & M32
         return _available(compare_float)
     return build
@@ -635,10 +629,7 @@ def _write_fields(cpu: Cpu, mask: int, value: int, record: bool) -> None:
     """mtfsf/mtfsfi: FPSCR bits under ``mask`` from ``value``. FX changes only when field 0 is written
     (then from ``value``, not by the 0 -> 1 rule); FEX and VX are always recomputed."""
     old = cpu.fpscr
-    new = summarise((old & ~mask) | (value & mask))
-    if record:
-        _record(cpu, new)
-    _set_fpscr(cpu, old, new, 0)
+    _store_fpscr(cpu, old, (old & ~mask) | (value & mask), 0, record, fx_rule=False)
 
 
 def _field_mask(fields: int) -> int:
@@ -678,13 +669,7 @@ def _bit_builder(set_bit: bool) -> Callable[[int], FloatHandler]:
 
         def set_or_clear_bit(cpu: Cpu, pc: int) -> int:
             old = cpu.fpscr
-            new = old | writable if set_bit else old & ~writable
-            if (new & ~old) & STICKY_EXCEPTIONS:
-                new |= FX
-            new = summarise(new)
-            if record:
-                _record(cpu, new)
-            _set_fpscr(cpu, old, new, 0)
+            _store_fpscr(cpu, old, old | writable if set_bit else old & ~writable, 0, record)
             return (pc + 4) & M32
         return _available(set_or_clear_bit)
     return build

@@ -130,9 +130,6 @@ QEMU_DEVIATIONS: tuple[QemuDeviation, ...] = (
         "IAC, DAC and TRAP debug events set DBSR and interrupt when DBCR0[IDM] and MSR[DE] are set",
         "not modelled: no DBSR bit, no debug interrupt, tw still gives a program interrupt",
         "the comparison ends (reported as unsupported) once the guest enables IDM with IAC/DAC/TRAP"),
-)
-
-QEMU_DEVIATIONS += (
     QemuDeviation(
         "fpscr_fr",
         "FPSCR[FR] is set when a rounded result's fraction was incremented (Power ISA 4.3.6)",
