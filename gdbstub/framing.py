@@ -308,10 +308,8 @@ class Framer:
         received = bytes(buffer[hash_at + 1:hash_at + 3])
         self._in_packet = False
         buffer.clear()
-        try:
-            expected = int(received, 16)
-        except ValueError:
-            expected = -1
+        # Two hex digits exactly: int() alone would also take "+1", " 1" or "-0".
+        expected = -1 if received.translate(None, b"0123456789abcdefABCDEF") else int(received, 16)
         if expected != checksum(body):
             events.append(BadChecksum(body))
             if not self.no_ack:

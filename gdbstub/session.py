@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -48,8 +49,11 @@ _REMEMBERED_REPLIES = 4096
 _REMEMBERED_THREAD_LISTS = 16
 # Packets that never change guest state, so remembered replies stay valid across them.
 _STATE_PRESERVING_KINDS = frozenset((b"m", b"g", b"p", b"?"))
+# (b"qC" also covers qCRC.)
 _STATE_PRESERVING_QUERIES = (b"qXfer:", b"qC", b"qAttached", b"qOffsets", b"qTStatus", b"qfThreadInfo",
-                             b"qsThreadInfo", b"qThreadExtraInfo")
+                             b"qsThreadInfo", b"qThreadExtraInfo", b"qSearch:memory:")
+
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 OK = b"OK"
 EMPTY = b""
@@ -102,10 +106,10 @@ class MalformedPacketError(ValueError):
 
 
 def _hex_int(text: bytes) -> int:
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise MalformedPacketError(f"not hex: {text!r}") from None
+    # int() alone would also take a sign, "0x", "_" and blanks, none of which the protocol has.
+    if not text or text.translate(None, _HEX_DIGITS):
+        raise MalformedPacketError(f"not hex: {text[:32]!r}")
+    return int(text, 16)
 
 
 def _address_length(text: bytes) -> tuple[int, int]:
@@ -149,6 +153,21 @@ def _vcont_choice(actions: bytes) -> tuple[bytes, tuple[int, int] | None]:
     if chosen is None:
         raise MalformedPacketError("vCont without actions")
     return chosen
+
+
+# qCRC and qSearch:memory read guest memory in pieces of this many bytes (one piece per call into the
+# vCPU; a search keeps the pattern's length minus one bytes of overlap between pieces).
+_SCAN_CHUNK = 0x10000
+# gdb's CRC (libiberty's xcrc32: polynomial 0x04c11db7, MSB first, no final inversion) is zlib's
+# reflected CRC-32 computed over bit-reversed bytes, with the result reflected back.
+_BIT_REVERSED = bytes(int(f"{value:08b}"[::-1], 2) for value in range(256))
+
+
+def gdb_crc32(data: bytes, crc: int = 0xFFFFFFFF) -> int:
+    """libiberty ``xcrc32(data, len(data), crc)``: what gdb's compare-sections expects from qCRC."""
+    reflected_start = int(f"{crc:032b}"[::-1], 2) ^ 0xFFFFFFFF
+    reflected = zlib.crc32(data.translate(_BIT_REVERSED), reflected_start) ^ 0xFFFFFFFF
+    return int(f"{reflected:032b}"[::-1], 2)
 
 
 def _preserves_state(payload: bytes) -> bool:
@@ -201,6 +220,7 @@ class Session:
             b"qThreadExtraInfo": self._q_thread_extra, b"qAttached": self._q_attached,
             b"qOffsets": lambda _: [b"Text=0;Data=0;Bss=0"], b"qTStatus": lambda _: [EMPTY],
             b"qSymbol": lambda _: [OK], b"qRcmd": self._q_monitor, b"qXfer": self._q_xfer,
+            b"qCRC": self._q_crc, b"qSearch": self._q_search,
         }
 
     # -- entry points ----------------------------------------------------------------------------
@@ -689,6 +709,39 @@ class Session:
         window = document[offset:offset + length]
         more = offset + length < len(document)
         return [(b"m" if more else b"l") + window]
+
+    def _q_crc(self, payload: bytes) -> list[Reply]:
+        """``qCRC:addr,length``: gdb's compare-sections checks a loaded image without reading it back."""
+        address, length = _address_length(payload.partition(b":")[2])
+        if address + length > 1 << 32:
+            raise TargetError(errno.EFAULT, "range beyond 32 bits")
+        crc = 0xFFFFFFFF
+        for start in range(address, address + length, _SCAN_CHUNK):
+            crc = gdb_crc32(self.target.read_memory(start, min(_SCAN_CHUNK, address + length - start)), crc)
+        return [b"C%08x" % crc]
+
+    def _q_search(self, payload: bytes) -> list[Reply]:
+        """``qSearch:memory:addr;length;pattern``: gdb's ``find`` without reading the range back.
+
+        The pattern must lie wholly inside the range; the reply is ``1,addr`` of the first match or ``0``.
+        """
+        kind, _, arguments = payload[len(b"qSearch:"):].partition(b":")
+        if kind != b"memory":
+            return [EMPTY]
+        fields = arguments.split(b";", 2)
+        if len(fields) != 3 or not fields[2]:
+            raise MalformedPacketError("qSearch:memory needs addr;length;pattern")
+        address, length, pattern = _hex_int(fields[0]), _hex_int(fields[1]), fields[2]
+        end = min(address + length, 1 << 32)
+        overlap = len(pattern) - 1
+        start = address
+        while start + len(pattern) <= end:
+            piece_end = min(end, start + _SCAN_CHUNK + overlap)
+            found = self.target.read_memory(start, piece_end - start).find(pattern)
+            if found >= 0:
+                return [b"1,%x" % (start + found)]
+            start = piece_end - overlap
+        return [b"0"]
 
     def _memory_map(self) -> bytes:
         ram = self.target.ram_size() or 0

@@ -85,6 +85,9 @@ def test_bad_checksum_naks_and_drops() -> None:
     assert framer.feed(b"$g#00") == [BadChecksum(b"g")]
     assert framer.take_outgoing() == b"-"
     assert framer.feed(b"$g#zz") == [BadChecksum(b"g")]
+    # Only two hex digits are a checksum; int() alone would read these as 0.
+    for almost in (b"$#-0", b"$#+0", b"$# 0"):
+        assert framer.feed(almost) == [BadChecksum(b"")]
 
 
 def test_nak_resends_last_packet() -> None:

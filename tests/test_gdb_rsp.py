@@ -3,7 +3,8 @@
 gdb batch runs check what a user sees: every register of ``info all-registers`` (SPE on e500v2, FPU on
 e500mc, the Book E SPRs) with values written through gdb read back, SPE mnemonics from ``x/i``, a 1 MiB
 ``dump binary memory`` equal to the ELF's loaded image, ``stepi``/``next`` with range stepping (the
-``vCont;r`` packet seen in a remotelogfile), the memory map, ``monitor`` commands, and detach followed by
+``vCont;r`` packet seen in a remotelogfile), ``compare-sections`` and ``find`` answered by ``qCRC`` and
+``qSearch:memory`` with breakpoints inserted, the memory map, ``monitor`` commands, and detach followed by
 a second gdb that sees the state the first one left. Raw-socket checks cover a connection dropped while
 the guest runs, a second connection while one is attached, and malformed packets (never a traceback).
 Imports: pytest, the standard library, pyelftools and tests/gdb_driver.py (the stub runs as a process).
@@ -63,6 +64,21 @@ def loaded_image(path: Path, start: int, length: int) -> bytes:
             if low < high:
                 memory[low - start:high - start] = data[low - base:high - base]
     return bytes(memory)
+
+
+def gdb_with_remote_log(server_factory: Callable[[Path], gdb_driver.Server], guest: str, log: Path,
+                        commands: list[str]) -> GdbSession:
+    """A gdb batch run against a fresh stub, with every packet written to ``log``."""
+    image = gdb_driver.guest_path(guest)
+    server = server_factory(image)
+    command = gdb_driver.gdb_command(image, server.port, commands)
+    # gdb opens the remote log at connect time: the setting goes before `target remote`.
+    connect = command.index(f"target remote 127.0.0.1:{server.port}")
+    command[connect - 1:connect - 1] = ["-ex", f"set remotelogfile {log}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=gdb_driver.GDB_TIMEOUT,
+                          check=False)
+    return GdbSession(image, gdb_driver.elf_symbols(image),
+                      gdb_driver.GdbResult(command, done.returncode, done.stdout, done.stderr), server)
 
 
 # -- a raw RSP client ---------------------------------------------------------------------------------
@@ -172,19 +188,10 @@ def test_dump_one_mebibyte_equals_the_loaded_image(gdb_run: GdbRunner, tmp_path:
 def test_stepi_and_next_with_range_stepping(server_factory: Callable[[Path], gdb_driver.Server],
                                             tmp_path: Path) -> None:
     log = tmp_path / "remote.log"
-    image = gdb_driver.guest_path("loop")
-    server = server_factory(image)
-    command = gdb_driver.gdb_command(image, server.port, [
+    session = gdb_with_remote_log(server_factory, "loop", log, [
         "set range-stepping on", "break main", "continue", "print $pc", "stepi", "print $pc",
         "next", "next", "print $pc", "info line *$pc"])
-    # gdb opens the remote log at connect time: the setting goes before `target remote`.
-    connect = command.index(f"target remote 127.0.0.1:{server.port}")
-    command[connect - 1:connect - 1] = ["-ex", f"set remotelogfile {log}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=gdb_driver.GDB_TIMEOUT,
-                          check=False)
-    out = done.stdout + done.stderr
-    session = GdbSession(image, gdb_driver.elf_symbols(image),
-                         gdb_driver.GdbResult(command, done.returncode, done.stdout, done.stderr), server)
+    out = session.output
     pcs = [int(value, 16) for value in re.findall(r"^\$\d+ = .*?(0x[0-9a-f]+)", out, re.MULTILINE)]
     assert len(pcs) == 3, session.describe()
     assert pcs[1] == pcs[0] + 4, session.describe()
@@ -274,3 +281,33 @@ def test_malformed_packets_get_error_replies_and_no_traceback(compute_stub: gdb_
     time.sleep(0.2)
     assert "Traceback" not in compute_stub.stderr, compute_stub.stderr
     assert "internal error" not in compute_stub.stderr, compute_stub.stderr
+
+
+def test_compare_sections_and_find_use_qcrc_and_qsearch_and_never_see_breakpoints(
+        server_factory: Callable[[Path], gdb_driver.Server], tmp_path: Path) -> None:
+    image = gdb_driver.guest_path("hello")
+    symbols = gdb_driver.elf_symbols(image)
+    memory = loaded_image(image, DUMP_START, 0x10000)
+    greeting = DUMP_START + memory.find(b"Hello")
+    main_word = int.from_bytes(memory[symbols["main"] - DUMP_START:][:4], "big")
+    log = tmp_path / "remote.log"
+    session = gdb_with_remote_log(server_factory, "hello", log, [
+        # Breakpoints stay in guest memory while gdb looks: the stub must hide the patched words.
+        "set breakpoint always-inserted on", "break main", "hbreak uart_puts",
+        "echo == clean\\n", "compare-sections",
+        f"find /b {DUMP_START:#x}, +0x10000, 'H', 'e', 'l', 'l', 'o'",
+        f"find /w {symbols['main']:#x}, +4, {main_word:#x}",
+        "find /w 0x100000, +0x10000, 0x7fe00008",
+        "set {int}main = 0x60000000", "echo == patched\\n", "compare-sections .text"])
+    out = session.output
+    clean, _, patched = out.partition("== patched")
+    assert re.search(r"Section \.text, range 0x[0-9a-f]+ -- 0x[0-9a-f]+: matched\.", clean), \
+        session.describe()
+    assert "MIS-MATCHED" not in clean, session.describe()
+    assert re.search(r"Section \.text, range .*MIS-MATCHED!", patched), session.describe()
+    found = [int(value, 16) for value in re.findall(r"^(0x[0-9a-f]+)", clean, re.MULTILINE)]
+    assert found == [greeting, symbols["main"]], session.describe()
+    assert "Pattern not found." in clean, session.describe()
+    text = log.read_text(errors="replace")
+    assert re.search(r"w \$qCRC:[0-9a-f]+,[0-9a-f]+#..\nr \$C[0-9a-f]{8}#", text), text[-4000:]
+    assert re.search(r"w \$qSearch:memory:[0-9a-f]+;[0-9a-f]+;.*\nr \$1,[0-9a-f]+#", text), text[-4000:]

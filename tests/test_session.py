@@ -358,3 +358,67 @@ def test_reads_outside_ram_and_long_reads_are_never_remembered(monkeypatch: pyte
     long_read = one(session, b"m1800,100")
     vcpu.ram[0x1800:0x1804] = b"\xab\xcd\xef\x01"
     assert one(session, b"m1800,100") == b"abcdef01" + long_read[8:]
+
+
+def _xcrc32_bitwise(data: bytes, crc: int = 0xFFFFFFFF) -> int:
+    """libiberty's xcrc32 one bit at a time: MSB first, polynomial 0x04c11db7, no final inversion."""
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+@pytest.mark.parametrize("chunk", [0x10000, 7])
+def test_qcrc_is_gdbs_crc_of_the_range_in_any_piece_size(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gdbstub.session as session_module
+    monkeypatch.setattr(session_module, "_SCAN_CHUNK", chunk)
+    assert session_module.gdb_crc32(b"123456789") == 0x0376E6E7   # CRC-32/MPEG-2 check value
+    session, vcpu = make()
+    vcpu.ram[0x100:0x400] = bytes((index * 37 + 11) & 0xFF for index in range(0x300))
+    for address, length in ((0x100, 0x300), (0x101, 0x2F), (0x200, 0), (0, 0x10000)):
+        expected = _xcrc32_bitwise(bytes(vcpu.ram[address:address + length]))
+        assert one(session, b"qCRC:%x,%x" % (address, length)) == b"C%08x" % expected
+    assert one(session, b"qCRC:fff0,20") == b"E14"
+    assert one(session, b"qCRC:100") == b"E22"
+    assert one(session, b"qCRC:-1,4") == b"E22"
+
+
+def test_qcrc_and_qsearch_see_the_original_words_under_breakpoints() -> None:
+    session, vcpu = make(program=[NOP, NOP, 0x38600005, POWEROFF])
+    address = vcpu.entry + 8
+    before = one(session, b"qCRC:%x,10" % vcpu.entry)
+    assert one(session, b"Z0,%x,4" % address) == b"OK"
+    vcpu.ram[address:address + 4] = struct.pack(">I", 0x7FE00008)   # what a patching vCPU would hold
+    vcpu.read_memory = lambda ea, n: bytes(vcpu.ram[ea:ea + n]).replace(
+        b"\x7f\xe0\x00\x08", struct.pack(">I", 0x38600005))
+    assert one(session, b"qCRC:%x,10" % vcpu.entry) == before
+    assert one(session, b"qSearch:memory:%x;10;\x38\x60\x00\x05" % vcpu.entry) == b"1,%x" % address
+
+
+@pytest.mark.parametrize("chunk", [0x10000, 16, 5])
+def test_qsearch_memory_finds_the_first_match_inside_the_range(chunk: int,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import gdbstub.session as session_module
+    monkeypatch.setattr(session_module, "_SCAN_CHUNK", chunk)
+    session, vcpu = make()
+    vcpu.ram[0x1000:0x1100] = bytes(0x100)
+    vcpu.ram[0x1030:0x1034] = b"abcd"
+    vcpu.ram[0x1080:0x1084] = b"abcd"
+    assert one(session, b"qSearch:memory:1000;100;abcd") == b"1,1030"
+    assert one(session, b"qSearch:memory:1031;100;abcd") == b"1,1080"
+    assert one(session, b"qSearch:memory:1030;4;abcd") == b"1,1030"
+    assert one(session, b"qSearch:memory:1030;3;abcd") == b"0"          # must fit in the range
+    assert one(session, b"qSearch:memory:1081;ff;abcd") == b"0"
+    assert one(session, b"qSearch:memory:1000;100;a") == b"1,1030"
+    assert one(session, b"qSearch:memory:fff0;100;\x01") == b"E14"      # runs off RAM before a match
+    assert one(session, b"qSearch:memory:1000;100") == b"E22"
+    assert one(session, b"qSearch:memory:1000;;ab") == b"E22"
+    assert one(session, b"qSearch:other:1000;100;ab") == b""
+
+
+@pytest.mark.parametrize("packet", [b"m-10,4", b"m 1000,4", b"m0x1000,4", b"m10_00,4", b"m1000,+4", b"m,4",
+                                    b"M1000,-1:00", b"Z0,-1000,4", b"p-1", b"P 1=00000000", b"X1000,,"])
+def test_numbers_are_plain_hex_digits_or_the_packet_is_malformed(packet: bytes) -> None:
+    session, _ = make()
+    assert one(session, packet) == b"E22"
