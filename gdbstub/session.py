@@ -170,6 +170,23 @@ def gdb_crc32(data: bytes, crc: int = 0xFFFFFFFF) -> int:
     return int(f"{reflected:032b}"[::-1], 2)
 
 
+@functools.lru_cache(maxsize=256)
+def _z_conditions(payload: bytes) -> tuple[bytes, ...] | None:
+    """The agent expressions of ``Z0/Z1,addr,kind;X len,expr;...`` (ConditionalBreakpoints), or None
+    when the packet carries none. Options other than ``X`` (``cmds:``, never asked for) are skipped."""
+    options = payload.split(b";")[1:]
+    conditions = []
+    for option in options:
+        if not option.startswith(b"X"):
+            continue
+        length_text, comma, hex_code = option[1:].partition(b",")
+        length = _hex_int(length_text)
+        if not comma or len(hex_code) != 2 * length or hex_code.translate(None, _HEX_DIGITS):
+            raise MalformedPacketError("condition must be X len,hex-bytes")
+        conditions.append(bytes.fromhex(hex_code.decode("ascii")))
+    return tuple(conditions) if conditions else None
+
+
 def _preserves_state(payload: bytes) -> bool:
     """True for packets that only read (memory, registers, stop status, thread and target queries)."""
     return payload[:1] in _STATE_PRESERVING_KINDS or payload.startswith(_STATE_PRESERVING_QUERIES)
@@ -568,7 +585,7 @@ class Session:
 
     def _insert(self, payload: bytes) -> list[Reply]:
         z_type, address, kind = self._z_args(payload)
-        self.target.insert_point(z_type, address, kind)
+        self.target.insert_point(z_type, address, kind, _z_conditions(payload))
         return [OK]
 
     def _remove(self, payload: bytes) -> list[Reply]:
@@ -642,7 +659,8 @@ class Session:
         self.gdb_swbreak = b"swbreak+" in offered
         self.gdb_hwbreak = b"hwbreak+" in offered
         features = [b"PacketSize=%x" % PACKET_SIZE, b"qXfer:features:read+", b"qXfer:memory-map:read+",
-                    b"qXfer:threads:read+", b"vContSupported+", b"QStartNoAckMode+"]
+                    b"qXfer:threads:read+", b"vContSupported+", b"QStartNoAckMode+",
+                    b"ConditionalBreakpoints+"]
         if self.target.image_path() is not None:
             features.append(b"qXfer:exec-file:read+")   # gdb with no file finds the ELF (vFile)
         if self.gdb_swbreak:

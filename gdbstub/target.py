@@ -8,13 +8,14 @@ Registers go through :mod:`gdbstub.registers`; errors surface as :class:`TargetE
 that becomes the ``E`` reply. No gdb packet syntax and no I/O here.
 
 Imports: standard library, :mod:`emulator.kvm` (uapi constants and construct structures),
-:mod:`emulator.models` and :mod:`gdbstub.registers`.
+:mod:`emulator.models`, :mod:`gdbstub.registers` and :mod:`gdbstub.agent` (breakpoint conditions).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import struct
 from collections.abc import Callable, Sequence
@@ -40,7 +41,10 @@ from emulator.kvm import (
     kvm_run,
 )
 from emulator.models import MODELS
+from gdbstub.agent import AgentError, Condition, compile_condition, evaluate
 from gdbstub.registers import REGNUM_PC, RegisterDef, RegisterTable
+
+log = logging.getLogger("gdbstub.target")
 
 KVM_MAX_HW_POINTS = 16   # kvm_guest_debug_arch.bp[]
 _DEBUG_BYTES_CACHE_SIZE = 64
@@ -116,6 +120,14 @@ class HwPoint:
     length: int
 
 
+def _compiled(code: bytes) -> Condition | None:
+    try:
+        return compile_condition(code)
+    except AgentError as error:
+        log.info("breakpoint condition evaluated by gdb instead: %s", error)
+        return None
+
+
 def _errno_of(error: Exception, default: int) -> int:
     code = getattr(error, "errno", None)
     if isinstance(code, int) and code:
@@ -138,6 +150,8 @@ class Target:
         self.sw_breakpoints: dict[int, int] = {}     # address -> insert count
         self.hw_points: list[HwPoint] = []
         self._hw_counts: dict[HwPoint, int] = {}
+        # (Z type, address) -> its gdb conditions (None: one gdb sent that this stub cannot evaluate).
+        self._conditions: dict[tuple[int, int], tuple[Condition | None, ...]] = {}
         self._single_step = False
         self._range: tuple[int, int] | None = None
         self._debug_applied: bytes | None = None
@@ -221,7 +235,30 @@ class Target:
 
     # -- breakpoints and watchpoints -------------------------------------------------------------
 
-    def insert_point(self, z_type: int, address: int, kind: int) -> None:
+    def insert_point(self, z_type: int, address: int, kind: int,
+                     conditions: Sequence[bytes] | None = None) -> None:
+        """Insert (or count once more) a point. ``conditions``: gdb's agent expressions for a Z0/Z1
+        (ConditionalBreakpoints); the guest then stops there only when one of them holds.
+
+        gdb re-sends Z0/Z1 for an inserted breakpoint whose conditions changed; a point that has or
+        gets conditions is therefore updated in place, not counted again.
+        """
+        key = (z_type, address)
+        if conditions is not None or key in self._conditions:
+            if z_type not in (Z_SOFTWARE, Z_HARDWARE):
+                raise TargetError(errno.EINVAL, "conditions only apply to breakpoints")
+            inserted = (self.sw_breakpoints.get(address, 0) if z_type == Z_SOFTWARE
+                        else self._hw_counts.get(self._hw_point(z_type, address, kind), 0))
+            if not inserted:
+                self._insert_counted(z_type, address, kind)
+            if conditions:
+                self._conditions[key] = tuple(_compiled(code) for code in conditions)
+            else:
+                self._conditions.pop(key, None)
+            return
+        self._insert_counted(z_type, address, kind)
+
+    def _insert_counted(self, z_type: int, address: int, kind: int) -> None:
         if z_type == Z_SOFTWARE:
             count = self.sw_breakpoints.get(address, 0)
             if count == 0:
@@ -246,6 +283,15 @@ class Target:
         self._hw_counts[point] = count + 1
 
     def remove_point(self, z_type: int, address: int, kind: int) -> None:
+        if (z_type, address) in self._conditions:
+            # Inserted once however often gdb updated its conditions.
+            self._conditions.pop((z_type, address))
+            if z_type == Z_SOFTWARE:
+                self.sw_breakpoints[address] = min(self.sw_breakpoints.get(address, 0), 1)
+            else:
+                point = self._hw_point(z_type, address, kind)
+                if point in self._hw_counts:
+                    self._hw_counts[point] = 1
         if z_type == Z_SOFTWARE:
             count = self.sw_breakpoints.get(address, 0)
             if count == 0:
@@ -279,6 +325,7 @@ class Target:
         self.sw_breakpoints.clear()
         self.hw_points.clear()
         self._hw_counts.clear()
+        self._conditions.clear()
         self._single_step = False
         self._range = None
         self._update_debug()
@@ -356,7 +403,52 @@ class Target:
                         continue
                 return stop
             return None
-        return self._exit_to_stop(vcpu.run(budget))
+        stop = self._exit_to_stop(vcpu.run(budget))
+        if self._conditions and (stop is _SWBREAK_STOP or stop is _HWBREAK_STOP) \
+                and not self._condition_holds(Z_SOFTWARE if stop is _SWBREAK_STOP else Z_HARDWARE):
+            return self._step_past(stop is _SWBREAK_STOP)
+        return stop
+
+    def _condition_holds(self, z_type: int) -> bool:
+        """True unless every condition gdb gave for the breakpoint at pc evaluates to zero here."""
+        conditions = self._conditions.get((z_type, self.pc))
+        if conditions is None:
+            return True
+        for condition in conditions:
+            if condition is None:
+                return True
+            try:
+                if evaluate(condition, self._read_regnum, self.read_memory):
+                    return True
+            except AgentError as error:
+                log.debug("condition at %#x reported as true: %s", self.pc, error)
+                return True
+        return False
+
+    def _read_regnum(self, regnum: int) -> int:
+        return self.read_register(self.register_by_regnum(regnum))
+
+    def _step_past(self, software: bool) -> StopEvent | None:
+        """Execute the instruction under a breakpoint whose condition is false, then let the guest
+        run on: None, unless the step itself ended in a stop gdb must see (a watchpoint, power-off)."""
+        address = self.pc
+        hidden = [p for p in self.hw_points if p.z_type == Z_HARDWARE and p.address == address]
+        try:
+            if software:
+                self.vcpu.remove_sw_breakpoint(address)
+            else:
+                self.hw_points = [p for p in self.hw_points if p not in hidden]
+            self._single_step = True
+            self._update_debug()
+            stop = self._exit_to_stop(self.vcpu.run(1))
+        finally:
+            if software:
+                self.vcpu.insert_sw_breakpoint(address)
+            else:
+                self.hw_points += hidden
+            self._single_step = False
+            self._update_debug()
+        return None if stop is None or stop is _TRAP_STOP else stop
 
     def _exit_to_stop(self, reason: int) -> StopEvent | None:
         run = self.vcpu.kvm_run
@@ -405,6 +497,7 @@ class Target:
         """Back to the image's boot state; gdb's points are dropped (kill) or re-armed (monitor reset)."""
         sw_points = dict(self.sw_breakpoints)
         hw_counts = dict(self._hw_counts)
+        conditions = dict(self._conditions)
         self.remove_all_points()
         self.vcpu.reset()
         self.exited = None
@@ -415,6 +508,7 @@ class Target:
                 self.sw_breakpoints[address] = count
             self.hw_points = list(hw_counts)
             self._hw_counts = hw_counts
+            self._conditions = conditions
         self._update_debug()
 
     # -- monitor helpers -------------------------------------------------------------------------

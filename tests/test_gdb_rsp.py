@@ -311,3 +311,29 @@ def test_compare_sections_and_find_use_qcrc_and_qsearch_and_never_see_breakpoint
     text = log.read_text(errors="replace")
     assert re.search(r"w \$qCRC:[0-9a-f]+,[0-9a-f]+#..\nr \$C[0-9a-f]{8}#", text), text[-4000:]
     assert re.search(r"w \$qSearch:memory:[0-9a-f]+;[0-9a-f]+;.*\nr \$1,[0-9a-f]+#", text), text[-4000:]
+
+
+def test_breakpoint_conditions_evaluated_in_the_stub_stop_where_gdbs_own_evaluation_does(
+        server_factory: Callable[[Path], gdb_driver.Server], tmp_path: Path) -> None:
+    conditions = ["break square if x == 150", "hbreak fill_buffer if seed == 77 || seed == 190",
+                  "break bump_counter if counter > 180 && (counter & 1)",
+                  "break accumulate if (round * 3) % 7 == 2 && round < 30",
+                  "break run_round if limit != 200"]
+    stops = ["continue", "print $pc", "info args"] * 20
+    runs = {}
+    for mode in ("host", "target"):
+        log = tmp_path / f"{mode}.log"
+        session = gdb_with_remote_log(server_factory, "loop", log, [
+            f"set breakpoint condition-evaluation {mode}", *conditions, *stops])
+        out = session.output
+        assert "exited normally" in out, session.describe()
+        hits = re.findall(r"^(?:Breakpoint|Temporary breakpoint) \d+, .*$|^\w+ = \d+$", out, re.MULTILINE)
+        resumes = len(re.findall(r"^w \$vCont;c", log.read_text(errors="replace"), re.MULTILINE))
+        runs[mode] = (hits, resumes, session)
+    (host_hits, host_resumes, _), (target_hits, target_resumes, session) = runs["host"], runs["target"]
+    assert len(host_hits) > 20, session.describe()
+    assert target_hits == host_hits, session.describe()
+    # 200 rounds hit these locations ~800 times; in the stub only the true ones reach gdb.
+    assert host_resumes > 400 and target_resumes < 30, (host_resumes, target_resumes)
+    text = (tmp_path / "target.log").read_text(errors="replace")
+    assert re.search(r"w \$Z1,[0-9a-f]+,4;X[0-9a-f]+,[0-9a-f]+", text), text[-3000:]

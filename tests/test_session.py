@@ -422,3 +422,59 @@ def test_qsearch_memory_finds_the_first_match_inside_the_range(chunk: int,
 def test_numbers_are_plain_hex_digits_or_the_packet_is_malformed(packet: bytes) -> None:
     session, _ = make()
     assert one(session, packet) == b"E22"
+
+
+def _condition(code: bytes) -> bytes:
+    return b";X%x,%s" % (len(code), code.hex().encode())
+
+
+R3_IS_5 = bytes([0x26, 0, 3, 0x22, 5, 0x13, 0x27])          # reg 3; const8 5; equal; end
+
+
+@pytest.mark.parametrize("z_type", [0, 1])
+def test_a_false_condition_runs_past_the_breakpoint_and_a_true_one_stops(z_type: int) -> None:
+    program = [NOP, NOP, NOP, POWEROFF]
+    session, vcpu = make(program=program)
+    assert b"ConditionalBreakpoints+" in one(session, GDB_FEATURES).split(b";")
+    address = vcpu.entry + 4
+    vcpu.regs["r3"] = 4
+    assert one(session, b"Z%d,%x,4%s" % (z_type, address, _condition(R3_IS_5))) == b"OK"
+    assert resume(session, b"vCont;c").startswith(b"W")
+    session, vcpu = make(program=program)
+    vcpu.regs["r3"] = 5
+    assert one(session, b"Z%d,%x,4%s" % (z_type, address, _condition(R3_IS_5))) == b"OK"
+    stop = resume(session, b"vCont;c")
+    assert stop.startswith(b"T05") and (b"swbreak" if z_type == 0 else b"hwbreak") in stop, stop
+    assert vcpu.regs["pc"] == address
+
+
+def test_any_true_condition_stops_and_an_unevaluable_one_always_does() -> None:
+    program = [NOP, NOP, NOP, POWEROFF]
+    never = bytes([0x22, 0, 0x27])
+    float_prefixed = bytes([0x01, 0x22, 0, 0x27])
+    for conditions, stops in (([never], False), ([never, R3_IS_5], True), ([never, float_prefixed], True)):
+        session, vcpu = make(program=program)
+        vcpu.regs["r3"] = 5
+        packet = b"Z0,%x,4" % (vcpu.entry + 8) + b"".join(_condition(code) for code in conditions)
+        assert one(session, packet) == b"OK"
+        assert resume(session, b"vCont;c").startswith(b"T05" if stops else b"W"), conditions
+
+
+def test_resending_a_conditional_breakpoint_updates_it_in_place() -> None:
+    program = [NOP, NOP, NOP, POWEROFF]
+    session, vcpu = make(program=program)
+    vcpu.regs["r3"] = 5
+    address = vcpu.entry + 4
+    never = bytes([0x22, 0, 0x27])
+    assert one(session, b"Z0,%x,4%s" % (address, _condition(never))) == b"OK"
+    assert one(session, b"Z0,%x,4%s" % (address, _condition(R3_IS_5))) == b"OK"   # gdb changed it
+    assert one(session, b"Z0,%x,4" % address) == b"OK"                           # and dropped it
+    assert one(session, b"z0,%x,4" % address) == b"OK"                           # one removal is enough
+    assert resume(session, b"vCont;c").startswith(b"W")
+    assert one(session, b"z0,%x,4" % address) == b"E22"
+
+
+@pytest.mark.parametrize("option", [b";X3,2200", b";X2,22zz", b";Xq,22", b";X2"])
+def test_a_malformed_condition_is_refused(option: bytes) -> None:
+    session, vcpu = make()
+    assert one(session, b"Z0,%x,4%s" % (vcpu.entry, option)) == b"E22"
