@@ -4,6 +4,8 @@ Measures, on the integer compute guest (benchmarks/bin/compute-*.elf):
 - 2000 separate ``stepi`` (one gdb command each, from a gdb ``python`` loop);
 - 1000 ``continue`` to a breakpoint on the guest's hottest loop head (the first backward branch target
   in ``main``: the random-fill loop, thousands of iterations per round);
+- 50 ``continue`` to a conditional breakpoint on that loop head (``if ($ctr & 0xff) == 1``: 255 false
+  hits for every true one; the stub evaluates the condition itself, QEMU's stub leaves it to gdb);
 - a 1 MiB ``dump binary memory`` of the guest's RAM as loaded (its code and data, then zeroed RAM, as in
   any small guest), and the same after ``restore`` has filled that MiB with random bytes (nothing for
   run-length encoding to shorten: every hex digit travels);
@@ -44,6 +46,10 @@ import replay  # noqa: E402
 
 STEPIS = 2000
 CONTINUES = 1000
+CONDITIONAL_STOPS = 50
+CONDITION = "($ctr & 0xff) == 1"
+# Benchmarks with no gdb-only floor: a replayed stop cannot tell gdb that a condition was false.
+NO_FLOOR = frozenset({"conditional"})
 DUMP_BYTES = 1 << 20
 DUMP_START = 0x100000
 RAW_ROUND_TRIPS = 2000
@@ -197,6 +203,9 @@ def timed_runs(image: Path, work: Path, scale: int) -> list[tuple[str, list[str]
         ("stepi", [], timed_loop("stepi", STEPIS // scale, "stepi"), timed_loop("stepi", 3, "stepi")),
         ("continue", [f"break *{loop_head:#x}"], timed_loop("continue", CONTINUES // scale, "continue"),
          timed_loop("continue", 3, "continue")),
+        ("conditional", [f"break *{loop_head:#x} if {CONDITION}"],
+         timed_loop("conditional", max(5, CONDITIONAL_STOPS // scale), "continue"),
+         timed_loop("conditional", 3, "continue")),
         ("dump", [], dump_body(work / "dump.bin"), dump_body(work / "dump.bin")),
         ("dump_random", fill, dump_body(work / "random-dump.bin", "dump_random"),
          dump_body(work / "random-dump.bin", "dump_random")),
@@ -214,7 +223,7 @@ def measure(name: str, start: Callable[[], gdb_driver.Server], image: Path, quic
         with start() as server:
             output = gdb_python(image, server.port, preamble, body)
             figures.rates[bench] = parse_bench(output, bench)
-        if floor:
+        if floor and bench not in NO_FLOOR:
             log = work / f"{bench}.log"
             with start() as server:
                 gdb_python(image, server.port, preamble, short_body, log=log)
@@ -258,8 +267,10 @@ def report(stub: Figures, qemu: Figures | None) -> None:
 
     print(f"{'measure':<34} {'stub':>10} {'QEMU':>10}")
     labels = {"stepi": f"{STEPIS} separate stepi", "continue": f"{CONTINUES} continue to a breakpoint",
+              "conditional": f"{CONDITIONAL_STOPS} conditional stops",
               "dump": "1 MiB dump binary memory", "dump_random": "1 MiB dump of random bytes"}
-    units = {"stepi": "stepi/s", "continue": "stops/s", "dump": "MiB/s", "dump_random": "MiB/s"}
+    units = {"stepi": "stepi/s", "continue": "stops/s", "conditional": "stops/s", "dump": "MiB/s",
+             "dump_random": "MiB/s"}
     for key, label in labels.items():
         row(label, stub.rates[key], qemu.rates.get(key) if qemu else None, units[key], True,
             stub.floor.get(key))
