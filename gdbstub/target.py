@@ -152,6 +152,7 @@ class Target:
         self._hw_counts: dict[HwPoint, int] = {}
         # (Z type, address) -> its gdb conditions (None: one gdb sent that this stub cannot evaluate).
         self._conditions: dict[tuple[int, int], tuple[Condition | None, ...]] = {}
+        self._false_hits: dict[tuple[int, int], int] = {}     # since the connection began: `monitor debug`
         self._single_step = False
         self._range: tuple[int, int] | None = None
         self._debug_applied: bytes | None = None
@@ -326,6 +327,7 @@ class Target:
         self.hw_points.clear()
         self._hw_counts.clear()
         self._conditions.clear()
+        self._false_hits.clear()
         self._single_step = False
         self._range = None
         self._update_debug()
@@ -411,7 +413,8 @@ class Target:
 
     def _condition_holds(self, z_type: int) -> bool:
         """True unless every condition gdb gave for the breakpoint at pc evaluates to zero here."""
-        conditions = self._conditions.get((z_type, self.pc))
+        key = (z_type, self.pc)
+        conditions = self._conditions.get(key)
         if conditions is None:
             return True
         for condition in conditions:
@@ -423,6 +426,7 @@ class Target:
             except AgentError as error:
                 log.debug("condition at %#x reported as true: %s", self.pc, error)
                 return True
+        self._false_hits[key] = self._false_hits.get(key, 0) + 1
         return False
 
     def _read_regnum(self, regnum: int) -> int:
@@ -432,12 +436,12 @@ class Target:
         """Execute the instruction under a breakpoint whose condition is false, then let the guest
         run on: None, unless the step itself ended in a stop gdb must see (a watchpoint, power-off)."""
         address = self.pc
-        hidden = [p for p in self.hw_points if p.z_type == Z_HARDWARE and p.address == address]
+        points = self.hw_points
         try:
             if software:
                 self.vcpu.remove_sw_breakpoint(address)
             else:
-                self.hw_points = [p for p in self.hw_points if p not in hidden]
+                self.hw_points = [p for p in points if p.z_type != Z_HARDWARE or p.address != address]
             self._single_step = True
             self._update_debug()
             stop = self._exit_to_stop(self.vcpu.run(1))
@@ -445,7 +449,7 @@ class Target:
             if software:
                 self.vcpu.insert_sw_breakpoint(address)
             else:
-                self.hw_points += hidden
+                self.hw_points = points      # same order: the same IAC slots as before
             self._single_step = False
             self._update_debug()
         return None if stop is None or stop is _TRAP_STOP else stop
@@ -515,9 +519,20 @@ class Target:
 
     def describe_debug_state(self) -> str:
         describe = getattr(self.vcpu, "describe_debug_state", None)
-        lines = [f"gdb sw breakpoints: {', '.join(f'{a:#x}' for a in self.sw_breakpoints) or 'none'}",
+        def conditions(z_type: int, address: int) -> str:
+            given = self._conditions.get((z_type, address))
+            if given is None:
+                return ""
+            return " (conditional" + ("" if all(given) else ", some only gdb can evaluate") + ")"
+        lines = ["gdb sw breakpoints: " + (", ".join(f"{a:#x}{conditions(Z_SOFTWARE, a)}"
+                                                     for a in self.sw_breakpoints) or "none"),
                  "gdb hw points: " + (", ".join(f"Z{p.z_type} {p.address:#x}/{p.length}"
+                                               f"{conditions(p.z_type, p.address)}"
                                                for p in self.hw_points) or "none")]
+        if self._false_hits:
+            # gdb removes its breakpoints at every stop, so these add up over the whole connection.
+            lines.append("false conditions skipped in the stub: " + ", ".join(
+                f"Z{z_type} {address:#x}: {count}" for (z_type, address), count in self._false_hits.items()))
         if callable(describe):
             lines.append(str(describe()))
         return "\n".join(lines) + "\n"

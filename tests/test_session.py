@@ -439,7 +439,9 @@ def test_a_false_condition_runs_past_the_breakpoint_and_a_true_one_stops(z_type:
     address = vcpu.entry + 4
     vcpu.regs["r3"] = 4
     assert one(session, b"Z%d,%x,4%s" % (z_type, address, _condition(R3_IS_5))) == b"OK"
+    assert "(conditional)" in session.monitor("debug")
     assert resume(session, b"vCont;c").startswith(b"W")
+    assert f"false conditions skipped in the stub: Z{z_type} {address:#x}: 1" in session.monitor("debug")
     session, vcpu = make(program=program)
     vcpu.regs["r3"] = 5
     assert one(session, b"Z%d,%x,4%s" % (z_type, address, _condition(R3_IS_5))) == b"OK"
@@ -478,3 +480,19 @@ def test_resending_a_conditional_breakpoint_updates_it_in_place() -> None:
 def test_a_malformed_condition_is_refused(option: bytes) -> None:
     session, vcpu = make()
     assert one(session, b"Z0,%x,4%s" % (vcpu.entry, option)) == b"E22"
+
+
+@pytest.mark.parametrize("z_type", [0, 1])
+def test_a_watchpoint_met_while_stepping_past_a_false_condition_is_reported(z_type: int) -> None:
+    store = 0x90000000 | 0x2000                      # the fake core's "stw r0, 0x2000"
+    session, vcpu = make(program=[NOP, store, NOP, POWEROFF])
+    address = vcpu.entry + 4
+    never = bytes([0x22, 0, 0x27])
+    assert one(session, b"Z2,2000,4") == b"OK"
+    assert one(session, b"Z%d,%x,4%s" % (z_type, address, _condition(never))) == b"OK"
+    stop = resume(session, b"vCont;c")
+    assert stop.startswith(b"T05") and b"watch:2000" in stop, stop
+    assert vcpu.regs["pc"] == address
+    # The breakpoint is back in place (and the watchpoint still armed) once the stop is reported.
+    assert (address in vcpu.sw_table) if z_type == 0 else any(a == address for a, _k, _l in vcpu.hw)
+    assert any(a == 0x2000 for a, _k, _l in vcpu.hw)
