@@ -19,7 +19,7 @@ from gdbstub.session import Session
 from gdbstub.target import Target
 
 EXAMPLES = 2000
-SEEDED_PER_EXAMPLE = 40
+SEEDED_PER_EXAMPLE = 50     # with 5-15 structured packets: ~120k inputs, clear of MIN_INPUTS
 MIN_INPUTS = 100_000
 
 # Commands that only read, plus mutating ones whose argument alphabet below can never be well formed
@@ -27,7 +27,7 @@ MIN_INPUTS = 100_000
 _READ_ONLY = [b"?", b"g", b"p", b"m", b"qXfer:features:read:", b"qXfer:memory-map:read:",
               b"qXfer:threads:read:", b"qRcmd,", b"qThreadExtraInfo,", b"qSupported:", b"qC", b"qfThreadInfo",
               b"qsThreadInfo", b"qAttached", b"qOffsets", b"qTStatus", b"qSymbol:", b"H", b"T", b"vCont?",
-              b"vMustReplyEmpty", b"q", b"Q", b"v", b"", b"x", b"\xff"]
+              b"vMustReplyEmpty", b"q", b"Q", b"v", b"", b"x", b"\xff", b"qCRC:", b"qSearch:memory:"]
 _MALFORMED_MUTATORS = [b"M", b"X", b"P", b"Z", b"z", b"G"]
 _ARGUMENT = (st.binary(max_size=24)
              | st.text(alphabet="0123456789abcdefABCDEFgp.-;", max_size=24).map(str.encode))
