@@ -48,6 +48,7 @@ CI_CORPUS = [
     "sort-Os-e500mc", "hash-O2-e500mc", "strings-Os-e500mc", "arith64-O2-e500mc", "switch-O2-e500mc",
     "recursion-O2-e500mc", "setjmp-Os-e500mc", "timer-O0-e500mc",
     "mmu-O2-e500v2", "mmu-Os-e500mc", "cache-O2-e500v2", "cache-Os-e500mc", "float-O2-e500mc",
+    "abi-O2-e500v2", "abi-Os-e500mc",
 ]
 
 # Instruction words used by the deviation tests (reference e500-core.md section 4).

@@ -16,7 +16,7 @@ common="-fno-pie -no-pie -ffreestanding -nostdlib -msoft-float -fno-asynchronous
         -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wa,--noexecstack -Wl,-z,noexecstack
         -Wl,-z,max-page-size=0x1000 -I$examples -I$src"
 
-for guest in sort hash strings arith64 switch recursion setjmp timer mmu cache; do
+for guest in sort hash strings arith64 switch recursion setjmp timer mmu cache abi; do
     extra=""
     [ -f "$src/${guest}_asm.S" ] && extra="$src/${guest}_asm.S"
     for opt in O0 O2 Os; do
