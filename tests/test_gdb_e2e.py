@@ -289,6 +289,23 @@ def test_ctrl_c_interrupts_a_running_guest(gdb_multiarch: str,
     assert re.search(r"#\d+\s+(0x[0-9a-f]+ in )?main \(\)", out), str(result)
 
 
+def test_ctrl_c_stops_a_guest_that_keeps_hitting_a_false_condition(
+        gdb_multiarch: str, server_factory: Callable[[Path], gdb_driver.Server]) -> None:
+    image = gdb_driver.guest_path("loop")
+    server = server_factory(image)
+    result = gdb_driver.run_gdb_with_interrupt(
+        image, server.port,
+        before=["break bump_counter", "continue", "delete", "set var limit = 0xffffffff",
+                "break square if x == 0xfffffff0"],
+        after=["print counter", "monitor debug"], interrupt_after=3.0)
+    out = result.output
+    assert re.search(r"Program received signal SIGINT, Interrupt\.", out), str(result)
+    counter = re.search(r"\$1 = (\d+)", out.split("Program received signal SIGINT")[1])
+    assert counter and int(counter.group(1)) > 10, str(result)
+    skipped = re.search(r"false conditions skipped in the stub: Z0 0x[0-9a-f]+: (\d+)", out)
+    assert skipped and int(skipped.group(1)) >= int(counter.group(1)) - 2, str(result)
+
+
 def test_fpu_watchpoints_see_stfd_and_lfd_and_gdb_prints_doubles() -> None:
     # The e500mc FPU guest of the lockstep corpus: values[] is a volatile double array that
     # generate() fills with stfd and arithmetic() reads back with lfd (8-byte accesses, one DAC).
