@@ -437,11 +437,11 @@ class Target:
         run on: None, unless the step itself ended in a stop gdb must see (a watchpoint, power-off)."""
         address = self.pc
         points = self.hw_points
+        if software:
+            self.vcpu.remove_sw_breakpoint(address)
+        else:
+            self.hw_points = [p for p in points if p.z_type != Z_HARDWARE or p.address != address]
         try:
-            if software:
-                self.vcpu.remove_sw_breakpoint(address)
-            else:
-                self.hw_points = [p for p in points if p.z_type != Z_HARDWARE or p.address != address]
             self._single_step = True
             self._update_debug()
             stop = self._exit_to_stop(self.vcpu.run(1))
