@@ -496,3 +496,14 @@ def test_a_watchpoint_met_while_stepping_past_a_false_condition_is_reported(z_ty
     # The breakpoint is back in place (and the watchpoint still armed) once the stop is reported.
     assert (address in vcpu.sw_table) if z_type == 0 else any(a == address for a, _k, _l in vcpu.hw)
     assert any(a == 0x2000 for a, _k, _l in vcpu.hw)
+
+
+def test_monitor_reset_keeps_breakpoint_conditions() -> None:
+    session, vcpu = make(program=[NOP, NOP, NOP, POWEROFF])
+    vcpu.regs["r3"] = 4
+    address = vcpu.entry + 4
+    assert one(session, b"Z0,%x,4%s" % (address, _condition(R3_IS_5))) == b"OK"
+    session.monitor("reset")
+    vcpu.regs["r3"] = 4
+    assert "(conditional)" in session.monitor("debug")
+    assert resume(session, b"vCont;c").startswith(b"W")
