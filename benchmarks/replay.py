@@ -3,7 +3,7 @@
 gdb's own work per packet (and the loopback round trip) is a cost no stub can remove. Replaying the
 replies a real stub gave, with nothing computed, measures that floor: for each request payload in the log
 the server sends back the reply logged for it (the last one if it was asked several times), and the empty
-reply for anything else. It waits for gdb the way the stub does (a short busy poll, then poll()), so the
+reply for anything else. It waits for gdb the way the stub does (a short busy poll that yields the CPU, then poll()), so the
 difference between the stub and this server is the stub's own time. A replayed ``vCont`` always answers
 the same stop, so gdb keeps asking for the same state: right for stepi and continue loops, whose requests
 repeat, not for anything that must make progress.
@@ -13,6 +13,7 @@ Used by benchmarks/stub.py. Imports: the standard library only.
 
 from __future__ import annotations
 
+import os
 import re
 import select
 import socket
@@ -84,6 +85,7 @@ class ReplayServer:
             if not poller.poll(0):
                 deadline = time.perf_counter() + _BUSY_POLL_SECONDS
                 while not poller.poll(0):
+                    os.sched_yield()
                     if time.perf_counter() >= deadline:
                         poller.poll(1000)
                         break
