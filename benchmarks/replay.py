@@ -3,10 +3,10 @@
 gdb's own work per packet (and the loopback round trip) is a cost no stub can remove. Replaying the
 replies a real stub gave, with nothing computed, measures that floor: for each request payload in the log
 the server sends back the reply logged for it (the last one if it was asked several times), and the empty
-reply for anything else. It waits for gdb the way the stub does (a short busy poll that yields the CPU, then poll()), so the
-difference between the stub and this server is the stub's own time. A replayed ``vCont`` always answers
-the same stop, so gdb keeps asking for the same state: right for stepi and continue loops, whose requests
-repeat, not for anything that must make progress.
+reply for anything else. It waits for gdb the way the stub does (a short busy poll that yields the CPU,
+then poll()), so the difference between the stub and this server is the stub's own time. A replayed
+``vCont`` always answers the same stop, so gdb keeps asking for the same state: right for stepi and
+continue loops, whose requests repeat, not for anything that must make progress.
 
 Used by benchmarks/stub.py. Imports: the standard library only.
 """
