@@ -23,6 +23,7 @@ from emulator import kvm
 from emulator.board import Machine
 from emulator.exceptions import ESR_PTR
 from emulator.kvm import KvmError, Vcpu
+from emulator.mmu import MAS1_V, MAS3_SR, MAS3_SW, MAS3_SX, SPR_MAS0, SPR_MAS1, SPR_MAS2, SPR_MAS3, SPR_MAS7
 from emulator.models import SW_BREAK_EHPRIV_1, SW_BREAK_TRAP
 
 BASE = 0x10000
@@ -755,3 +756,30 @@ def test_batch_register_reads_match_single_reads(model: str) -> None:
             vcpu.set_reg(name, rng.getrandbits(32))
     assert vcpu.get_regs(names) == [vcpu.get_reg(name) for name in names]
     assert any(value for value in vcpu.get_regs(names)[64:])
+
+
+def test_debugger_reads_follow_tlb_changes() -> None:
+    """The debugger's per-page translations are forgotten when the guest rewrites or drops a mapping."""
+    vcpu = make_vcpu()
+    mmu = vcpu.cpu.mmu
+    vcpu.write_memory(0x200000, b"\x11\x22\x33\x44")
+    vcpu.write_memory(0x300000, b"\x55\x66\x77\x88")
+
+    def map_page(rpn: int, valid: bool = True) -> None:
+        mmu.write_spr(SPR_MAS0, (1 << 28) | (5 << 16))        # TLB1 entry 5
+        mmu.write_spr(SPR_MAS1, (MAS1_V if valid else 0) | (1 << 8))   # 4 KiB
+        mmu.write_spr(SPR_MAS2, 0x40000000)
+        mmu.write_spr(SPR_MAS3, rpn | MAS3_SR | MAS3_SW | MAS3_SX)
+        mmu.write_spr(SPR_MAS7, 0)
+        mmu.tlbwe()
+
+    map_page(0x200000)
+    assert vcpu.read_memory(0x40000000, 4) == b"\x11\x22\x33\x44"
+    assert vcpu.read_ram(0x40000002, 2) == b"\x33\x44"
+    map_page(0x300000)
+    assert vcpu.read_memory(0x40000000, 4) == b"\x55\x66\x77\x88"
+    assert vcpu.read_ram(0x40000000, 4) == b"\x55\x66\x77\x88"
+    map_page(0x300000, valid=False)
+    assert vcpu.read_ram(0x40000000, 4) is None
+    with pytest.raises(KvmError):
+        vcpu.read_memory(0x40000000, 4)
