@@ -9,7 +9,8 @@ calls :meth:`Session.run_slice` repeatedly (checking the socket in between) and 
 eventually returns. No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad
 addresses ``E14``, and bugs ``E01`` plus a log line.
 
-Imports: standard library and :mod:`gdbstub.target`, :mod:`gdbstub.registers`.
+Imports: standard library and :mod:`gdbstub.target`, :mod:`gdbstub.registers`, :mod:`gdbstub.framing`
+(only the :class:`~gdbstub.framing.HexPayload` reply type).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from gdbstub.framing import HexPayload
 from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
 from gdbstub.target import SIGINT, SIGTRAP, StopEvent, Target, TargetError
 
@@ -347,7 +349,7 @@ class Session:
     # -- registers -------------------------------------------------------------------------------
 
     def _read_g(self, payload: bytes) -> list[Reply]:
-        return [self.target.read_g()]
+        return [HexPayload(self.target.read_g())]
 
     def _write_g(self, payload: bytes) -> list[Reply]:
         try:
@@ -389,17 +391,17 @@ class Session:
         length = min(length, MAX_MEMORY_READ)
         ram = self.target.read_ram(address, length)
         if ram is not None:
-            reply = ram.hex().encode()
+            reply = HexPayload(ram.hex(), "ascii")
             self._remember(payload, reply)
             return [reply]
         try:
-            return [self.target.read_memory(address, length).hex().encode()]
+            return [HexPayload(self.target.read_memory(address, length).hex(), "ascii")]
         except TargetError:
             # A read crossing into unmapped space returns what is readable up to the fault.
             data = self._read_prefix(address, length)
             if not data:
                 raise
-            return [data.hex().encode()]
+            return [HexPayload(data.hex(), "ascii")]
 
     def _read_prefix(self, address: int, length: int) -> bytes:
         pieces = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import hypothesis
 from hypothesis import strategies as st
 
@@ -9,6 +11,7 @@ from gdbstub.framing import (
     Ack,
     BadChecksum,
     Framer,
+    HexPayload,
     Interrupt,
     Nak,
     Oversize,
@@ -120,12 +123,34 @@ def test_oversize_packet_is_bounded_and_reported() -> None:
 @hypothesis.settings(max_examples=300, deadline=None)
 @hypothesis.given(st.binary(max_size=2000))
 def test_checksum_and_escape_match_their_definitions(data: bytes) -> None:
-    # checksum() takes a chunked Adler-32 shortcut above 256 bytes and escape() a translate() check;
+    # checksum() takes a chunked Adler-32 shortcut above 256 bytes and escape() byte searches;
     # both must agree with the plain definitions on any bytes.
     assert checksum(data) == sum(data) & 0xFF
     escaped = escape(data)
     assert not any(byte in b"$#*" for byte in escaped)
     assert decode_body(escaped) == data
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(st.integers(0, 255), st.integers(0, 255), st.integers(0, 12000), st.randoms())
+def test_bounded_checksum_matches_the_definition(low: int, high: int, size: int, rng: random.Random) -> None:
+    # Bytes known to lie in [low, high] are summed in chunks of up to 65520 // (high - low) bytes;
+    # the extremes (all low, all high) are where a chunk's sum is furthest from its Adler-32 residue.
+    low, high = min(low, high), max(low, high)
+    mixed = bytes(rng.randint(low, high) for _ in range(size))
+    for data in (bytes([low]) * size, bytes([high]) * size, mixed):
+        assert checksum(data, low, high) == sum(data) & 0xFF
+
+
+@hypothesis.settings(max_examples=100, deadline=None)
+@hypothesis.given(st.binary(max_size=20000), st.booleans())
+def test_hex_reply_frames_like_plain_bytes(data: bytes, rle: bool) -> None:
+    # m and g replies are marked as hex so the framer skips escaping and sums in larger chunks: the
+    # frame must be byte for byte what an unmarked reply gets, zero runs (RLE) included.
+    body = data.hex()
+    assert frame(HexPayload(body, "ascii"), rle=rle) == frame(body.encode(), rle=rle)
+    padded = "0" * (len(body) % 300) + body + "0" * 97
+    assert frame(HexPayload(padded, "ascii"), rle=True) == frame(padded.encode(), rle=True)
 
 
 def _byte_by_byte(data: bytes, max_packet: int) -> list[object]:
