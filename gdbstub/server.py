@@ -47,9 +47,9 @@ _IDLE_POLL_MS = 50
 # (measured on this 2-core VM: a loopback echo round trip of 62 us blocking, 27 us spinning). Each turn
 # of the spin yields the CPU, since gdb, woken by the reply, is usually queued on this same CPU (on
 # this 2-CPU VM, idle, about 9 in 10 samples had both on one CPU, where a plain spin makes gdb wait for
-# the server to be preempted. Alternating builds, medians of five: continue 673 -> 797 /s idle, stepi
-# unchanged; with the other CPU kept busy, continue 416 -> 709 /s). Past it the loop sleeps in poll()
-# as before, so an idle gdb costs no CPU.
+# the server to be preempted. Alternating builds: with the other CPU kept busy, continue 416 -> 709 /s;
+# on an idle VM no difference beyond the noise, medians of ten 1043 vs 1023 /s). Past it the loop
+# sleeps in poll() as before, so an idle gdb costs no CPU.
 BUSY_POLL_SECONDS = float(os.environ.get("E500_BUSY_POLL_SECONDS", "0.002"))
 
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
