@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the guest without gdb until it powers off; exit with its status "
                              "(stdin, also a terminal, feeds the guest UART; when serving gdb only a "
                              "pipe or file does)")
+    parser.add_argument("--no-range-stepping", dest="range_stepping", action="store_false",
+                        help="do not offer gdb range stepping (vCont;r): gdb 13's 'record full' needs "
+                             "this to record every instruction of a 'step' or 'next'")
     parser.add_argument("-v", "--verbose", action="store_true", help="log protocol events to stderr")
     return parser
 
@@ -178,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import trio  # only the server path needs it
 
     from gdbstub.server import GdbServer
-    server = GdbServer(vcpu, args.cpu, port=args.port, companions=[console.forward] if console.open else [])
+    server = GdbServer(vcpu, args.cpu, port=args.port, companions=[console.forward] if console.open else [],
+                       range_stepping=args.range_stepping)
     try:
         trio.run(server.serve)
     except KeyboardInterrupt:

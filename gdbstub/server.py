@@ -67,10 +67,10 @@ class _Connection:
     sent anything (Ctrl-C), so the idle path pays nothing for it.
     """
 
-    def __init__(self, stream: trio.SocketStream, target: Target) -> None:
+    def __init__(self, stream: trio.SocketStream, target: Target, *, range_stepping: bool = True) -> None:
         self.stream = stream
         self.framer = Framer(max_packet=PACKET_SIZE + 64, rle=True)
-        self.session = Session(target)
+        self.session = Session(target, range_stepping=range_stepping)
         self.pending: list[Packet] = []
         self._poller = select.poll()
         self._fd = stream.socket.fileno()
@@ -132,9 +132,12 @@ class GdbServer:
 
     def __init__(self, vcpu: Any, model_name: str, *, host: str = "127.0.0.1", port: int = 0,
                  announce: TextIO | None = None,
-                 companions: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
-        """``companions``: tasks that run beside the server once it listens (the console input)."""
+                 companions: Sequence[Callable[[], Awaitable[None]]] = (),
+                 range_stepping: bool = True) -> None:
+        """``companions``: tasks that run beside the server once it listens (the console input).
+        ``range_stepping``: offer gdb vCont's ``r`` action (see :class:`~gdbstub.session.Session`)."""
         self.target = Target(vcpu, model_name)
+        self.range_stepping = range_stepping
         self.companions = list(companions)
         self.host = host
         self.port = port
@@ -182,7 +185,7 @@ class GdbServer:
                 await stream.aclose()
 
     async def _serve_connection(self, stream: trio.SocketStream) -> str:
-        connection = _Connection(stream, self.target)
+        connection = _Connection(stream, self.target, range_stepping=self.range_stepping)
         try:
             return await self._command_loop(connection)
         except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -201,8 +201,12 @@ def _tid_matches_our_thread(pid: int, tid: int) -> bool:
 class Session:
     """Protocol state of one gdb connection over one :class:`Target`."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, *, range_stepping: bool = True) -> None:
+        """``range_stepping``: offer vCont's ``r`` action. gdb 13's ``record full`` range-steps and then
+        records only the first instruction of each range (gdb 14 fixed this): without ``r`` it steps
+        one instruction at a time, as recording needs."""
         self.target = target
+        self.range_stepping = range_stepping
         self.multiprocess = False
         self.gdb_swbreak = False
         self.gdb_hwbreak = False
@@ -467,7 +471,7 @@ class Session:
 
     def _v_packet(self, payload: bytes) -> list[Reply]:
         if payload == b"vCont?":
-            return [b"vCont;c;C;s;S;t;r"]
+            return [b"vCont;c;C;s;S;t;r" if self.range_stepping else b"vCont;c;C;s;S;t"]
         if payload.startswith(b"vCont;"):
             return self._v_cont(payload[6:])
         if payload == b"vMustReplyEmpty":

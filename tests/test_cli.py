@@ -47,7 +47,7 @@ def test_bad_flags_give_one_line_error(flags: list[str]) -> None:
 def test_help_lists_every_option() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for option in ("--cpu", "--port", "--sw-break", "--ram", "--run", "IMAGE.elf"):
+    for option in ("--cpu", "--port", "--sw-break", "--ram", "--run", "--no-range-stepping", "IMAGE.elf"):
         assert option in result.stdout
 
 

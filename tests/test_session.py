@@ -71,6 +71,15 @@ def test_connect_sequence() -> None:
     assert one(session, b"qUnknownThing") == b"" and one(session, b"vFlashDone") == b""
 
 
+def test_range_stepping_can_be_withheld_and_r_still_works() -> None:
+    session = Session(Target(FakeVcpu(None), "e500v2"), range_stepping=False)
+    session.handle(GDB_FEATURES)
+    assert one(session, b"vCont?") == b"vCont;c;C;s;S;t"
+    # A gdb that sends r anyway (it should not) still gets a range step.
+    [action] = session.handle(b"vCont;r100000,100010:p1.1")
+    assert isinstance(action, Resume) and action.step and action.step_range == (0x100000, 0x100010)
+
+
 def test_qxfer_windows_reassemble_documents() -> None:
     session, _ = make()
     document = b""
