@@ -312,8 +312,6 @@ class Cpu:
         self._entry_misses: dict[int, int] = {}  # EA -> block-cache misses there (translate when hot)
         self._invalidations: dict[int, int] = {}  # EA -> times what was built there was invalidated
         self._mmu_generation = getattr(self.mmu, "generation", 0)
-        self._debug_pages: dict[tuple[int, int], int | None] = {}   # (EA page, MSR) -> PA page base
-        self._debug_pages_generation = -1
         self._recompute_debug_state()
         self._select_context()
 
@@ -641,32 +639,22 @@ class Cpu:
     def translate_debug(self, ea: int) -> int | None:
         """Data-space translation for the debugger: no interrupts, no MAS updates, no DAC checks.
 
-        Results are kept per 4 KiB page and MSR until the MMU's generation changes: gdb reads a few
-        words at a time, many of them in the same pages, at every stop.
+        Tries a read in the current mode first (the usual case, answered from the MMU's page cache);
+        only a protection fault falls back to supervisor read and then fetch permission.
         """
         ea &= 0xFFFFFFFF
-        generation = getattr(self.mmu, "generation", None)
-        if generation is None:
-            return self._translate_debug_walk(ea)
-        pages = self._debug_pages
-        if generation != self._debug_pages_generation:
-            pages.clear()
-            self._debug_pages_generation = generation
-        key = (ea >> PAGE_SHIFT, self.msr)
-        base = pages.get(key, -1)
-        if base == -1:
-            pa = self._translate_debug_walk(ea)
-            base = None if pa is None else pa & ~PAGE_MASK
-            if len(pages) >= 1024:
-                pages.clear()
-            pages[key] = base
-        return None if base is None else base | (ea & PAGE_MASK)
-
-    def _translate_debug_walk(self, ea: int) -> int | None:
-        for access, msr in ((Access.READ, self.msr), (Access.READ, self.msr & ~MSR_PR),
-                            (Access.FETCH, self.msr & ~MSR_PR)):
+        msr = self.msr
+        translate = self.mmu.translate
+        try:
+            return translate(ea, Access.READ, msr)
+        except TlbMiss:
+            return None
+        except ProtectionFault:
+            pass
+        supervisor = msr & ~MSR_PR
+        for access in (Access.READ, Access.FETCH):
             try:
-                return self.mmu.translate(ea & 0xFFFFFFFF, access, msr)
+                return translate(ea, access, supervisor)
             except TlbMiss:
                 return None
             except ProtectionFault:

@@ -78,8 +78,8 @@ _INTERRUPT_EVENT = Interrupt()
 
 # Adler-32's low half is 1 + (sum of the bytes) mod 65521; a chunk of at most 256 bytes sums to at
 # most 65280, so that half gives the exact byte sum at C speed (4-5x faster than sum() on a dump-sized
-# reply, which gdb asks for dozens of times per `dump`).
-_CHECKSUM_CHUNK = 256
+# reply, which gdb asks for dozens of times per `dump`). Up to one such chunk plain sum() is as fast.
+_SUM_DIRECTLY_BYTES = 256
 _ADLER_MODULUS = 65521
 
 
@@ -91,20 +91,15 @@ def checksum(data: bytes, low: int = 0, high: int = 255) -> int:
     65520 // (high - low) bytes: 1213 for hex digits instead of 256 for any bytes.
     """
     size = len(data)
-    if size <= _CHECKSUM_CHUNK:
+    if size <= _SUM_DIRECTLY_BYTES:
         return sum(data) & 0xFF
-    chunk = (_ADLER_MODULUS - 1) // max(high - low, 1) if high - low < 255 else _CHECKSUM_CHUNK
+    chunk = (_ADLER_MODULUS - 1) // max(high - low, 1)   # 256 for any bytes
     view = memoryview(data)
-    adler32 = zlib.adler32
-    full = size - size % chunk
-    floor = low * chunk
-    offset = 1 + floor   # Adler-32's low half starts at 1
-    total = floor * (full // chunk)
-    for start in range(0, full, chunk):
-        total += ((adler32(view[start:start + chunk]) & 0xFFFF) - offset) % _ADLER_MODULUS
-    if full < size:
-        floor = low * (size - full)
-        total += floor + ((adler32(view[full:]) & 0xFFFF) - 1 - floor) % _ADLER_MODULUS
+    total = 0
+    for start in range(0, size, chunk):
+        piece = view[start:start + chunk]
+        floor = low * len(piece)
+        total += floor + ((zlib.adler32(piece) & 0xFFFF) - 1 - floor) % _ADLER_MODULUS
     return total & 0xFF
 
 
@@ -194,15 +189,15 @@ def frame(payload: bytes, *, rle: bool = False) -> bytes:
     if type(payload) is HexPayload:
         body: bytes = payload
         low, high = _HEX_LOW, _HEX_HIGH
-        if rle:
-            body = run_length_encode(body)
-            if len(body) != len(payload):
-                low, high = _RLE_HEX_LOW, _RLE_HEX_HIGH
-        return b"$" + body + b"#%02x" % checksum(body, low, high)
-    body = escape(payload)
+    else:
+        body = escape(payload)
+        low, high = 0, 255
     if rle:
-        body = run_length_encode(body)
-    return b"$" + body + b"#%02x" % checksum(body)
+        encoded = run_length_encode(body)
+        if len(encoded) != len(body) and high != 255:
+            low, high = _RLE_HEX_LOW, _RLE_HEX_HIGH
+        body = encoded
+    return b"$" + body + b"#%02x" % checksum(body, low, high)
 
 
 class Framer:

@@ -95,6 +95,7 @@ class _Connection:
 
     async def wait_and_receive(self) -> bytes:
         """The next bytes from gdb (b"" once the connection is closed or broken), waiting with poll().
+
         Between polls trio gets a checkpoint, so other tasks still run within ``_IDLE_POLL_MS``.
         """
         poll = self._poller.poll
