@@ -4,7 +4,8 @@ gdb's own work per packet (and the loopback round trip) is a cost no stub can re
 replies a real stub gave, with nothing computed, measures that floor: for each request payload in the log
 the server sends back the reply logged for it (the last one if it was asked several times), and the empty
 reply for anything else. It waits for gdb the way the stub does (a short busy poll that yields the CPU,
-then poll()), so the difference between the stub and this server is the stub's own time. A replayed
+then poll(); no spin on a single allowed CPU), so the difference between the stub and this server is
+the stub's own time. A replayed
 ``vCont`` always answers the same stop, so gdb keeps asking for the same state: right for stepi and
 continue loops, whose requests repeat, not for anything that must make progress.
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 _FRAME = re.compile(rb"\$([^#$]*)#[0-9a-fA-F]{2}")
-_BUSY_POLL_SECONDS = 0.002
+_BUSY_POLL_SECONDS = 0.002 if len(os.sched_getaffinity(0)) > 1 else 0.0   # as gdbstub/server.py
 
 
 def _unescape_log_line(text: str) -> bytes:

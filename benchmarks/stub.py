@@ -25,6 +25,7 @@ exactly as a user does; it never imports the product packages).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import shutil
@@ -288,7 +289,16 @@ def main() -> None:
     parser.add_argument("--no-qemu", action="store_true", help="measure the stub only")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip the gdb-only floor (the same scripts against a zero-work replay server)")
+    parser.add_argument("--one-cpu", type=int, metavar="N",
+                        help="run everything (gdb, the stub, QEMU, the replay server) on CPU N only")
     args = parser.parse_args()
+    if args.one_cpu is not None:
+        # Children inherit the mask. On an idle machine the kernel wakes gdb on an idle CPU rather than
+        # the replying server's, so each reply is a cross-CPU wake-up; on one CPU it is a plain switch.
+        try:
+            os.sched_setaffinity(0, {args.one_cpu})
+        except (OSError, AttributeError) as error:
+            raise SystemExit(f"--one-cpu {args.one_cpu}: {error}") from None
     image = HERE / "bin" / f"compute-{args.cpu}.elf"
     stub = measure("stub", lambda: gdb_driver.start_stub(image, args.cpu), image, args.quick,
                    floor=not args.no_floor)

@@ -45,14 +45,24 @@ _IDLE_POLL_MS = 50
 # After each reply the loop first spins on a zero-timeout poll for this long: gdb's next packet usually
 # follows within a round trip, and a process that went to sleep in poll() pays the scheduler's wake-up
 # (measured on this 2-core VM: a loopback echo round trip of 62 us blocking, 27 us spinning). Each turn
-# of the spin yields the CPU, since gdb, woken by the reply, is usually queued on this same CPU (on
-# this 2-CPU VM, idle, about 9 in 10 samples had both on one CPU, where a plain spin makes gdb wait for
-# the server to be preempted. Alternating builds: with the other CPU kept busy, continue 416 -> 709 /s;
-# on an idle VM no difference beyond the noise, medians of ten 1043 vs 1023 /s). Past it the loop
-# sleeps in poll() as before, so an idle gdb costs no CPU.
+# of the spin yields the CPU: when the other CPUs are busy the kernel queues the woken gdb on this one,
+# where a plain spin makes gdb wait for the server to be preempted (continue 416 -> 709 /s with the other
+# CPU kept busy; on an idle VM, where gdb is woken on the idle CPU, within the noise). Past it the loop
+# sleeps in poll(), so an idle gdb costs no CPU. A process allowed on one CPU only does not spin at all:
+# gdb needs the very CPU the spin would hold (everything on one CPU: stepi 1667 -> 1833 /s, a 1 MiB
+# dump 97 -> 153 MiB/s without the spin).
 BUSY_POLL_SECONDS = float(os.environ.get("E500_BUSY_POLL_SECONDS", "0.002"))
 
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
+
+
+def busy_poll_seconds() -> float:
+    """How long to spin for gdb's next packet: :data:`BUSY_POLL_SECONDS`, 0 on a single allowed CPU."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return BUSY_POLL_SECONDS if cpus > 1 else 0.0
 
 _DISCONNECTED = "disconnected"
 _DETACHED = "detached"
@@ -75,6 +85,7 @@ class _Connection:
         self._poller = select.poll()
         self._fd = stream.socket.fileno()
         self._poller.register(self._fd, select.POLLIN | select.POLLPRI)
+        self._spin_seconds = busy_poll_seconds()
 
     async def send(self, data: bytes) -> None:
         """Write straight to the socket; only a reply the kernel cannot take at once goes via trio.
@@ -100,15 +111,16 @@ class _Connection:
         """
         poll = self._poller.poll
         if not poll(0):
-            deadline = time.perf_counter() + BUSY_POLL_SECONDS
-            while not poll(0):
-                # A reply wakes gdb on this CPU more often than not (the kernel expects the writer of a
-                # socket to sleep next): yielding lets gdb run now instead of after this loop's slice.
+            deadline = time.perf_counter() + self._spin_seconds
+            while time.perf_counter() < deadline:
+                # When gdb was woken on this CPU (the kernel's choice when the other CPUs are busy),
+                # yielding lets it run now instead of after this loop's time slice.
                 _yield_cpu()
-                if time.perf_counter() >= deadline:
-                    while not poll(_IDLE_POLL_MS):
-                        await trio.sleep(0)
+                if poll(0):
                     break
+            else:
+                while not poll(_IDLE_POLL_MS):
+                    await trio.sleep(0)
         try:
             return os.read(self._fd, _RECEIVE_SIZE)
         except BlockingIOError:

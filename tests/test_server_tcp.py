@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import time
 
+import pytest
 import trio
 from fakes import FakeVcpu
 
+import gdbstub.server as server_module
 from gdbstub.framing import Framer, Packet, frame
 from gdbstub.server import GdbServer
 
@@ -96,4 +98,39 @@ async def test_session_over_tcp_with_ctrl_c_and_second_connection() -> None:
         await trio.sleep(0.05)
         assert vcpu.instructions == halted
         await fourth.stream.aclose()
+        nursery.cancel_scope.cancel()
+
+
+def test_busy_poll_only_with_a_second_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "BUSY_POLL_SECONDS", 0.002)
+    monkeypatch.setattr(server_module.os, "sched_getaffinity", lambda pid: {3})
+    assert server_module.busy_poll_seconds() == 0.0
+    monkeypatch.setattr(server_module.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert server_module.busy_poll_seconds() == 0.002
+
+
+async def test_single_cpu_session_waits_in_poll_and_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module.os, "sched_getaffinity", lambda pid: {0})
+    spins = 0
+    real_yield = server_module._yield_cpu
+
+    def counting_yield() -> None:
+        nonlocal spins
+        spins += 1
+        real_yield()
+    monkeypatch.setattr(server_module, "_yield_cpu", counting_yield)
+    async with trio.open_nursery() as nursery:
+        port, _, _ = await start(nursery)
+        client = Client(await trio.open_tcp_stream("127.0.0.1", port))
+        await client.stream.send_all(b"+")
+        assert b"swbreak+" in await client.ask(b"qSupported:multiprocess+;swbreak+")
+        assert await client.ask(b"QStartNoAckMode") == b"OK"
+        for _ in range(20):
+            assert await client.ask(b"m1000,4") == b"60000000"
+            await trio.sleep(0.003)   # longer than a spin would last
+        assert await client.ask(b"Z0,1010,4") == b"OK"
+        stop = await client.ask(b"vCont;c:p1.-1")
+        assert stop.endswith(b"swbreak:;") and b"40:00001010;" in stop
+        assert spins == 0
+        await client.stream.aclose()
         nursery.cancel_scope.cancel()
