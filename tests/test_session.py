@@ -150,8 +150,37 @@ def test_step_continue_and_sw_breakpoint_stop() -> None:
     assert b"40:00001014;" in stop
     assert one(session, b"Z0,1000,4") == b"OK" and one(session, b"Z0,1000,4") == b"OK"
     assert one(session, b"z0,1000,4") == b"OK"
-    assert 0x1000 in vcpu.sw_table
-    assert one(session, b"z0,1000,4") == b"OK" and 0x1000 not in vcpu.sw_table
+    assert 0x1000 not in vcpu.sw_table        # the vCPU is armed at the next resume
+    resume(session, b"s")
+    assert 0x1000 in vcpu.sw_table            # one of the two inserts is left
+    assert one(session, b"z0,1000,4") == b"OK"
+    resume(session, b"s")
+    assert 0x1000 not in vcpu.sw_table
+
+
+def test_breakpoints_reach_the_vcpu_at_resume_and_bad_addresses_fail_at_once() -> None:
+    session, vcpu = make()
+    calls: list[tuple[str, int]] = []
+    insert, remove = vcpu.insert_sw_breakpoint, vcpu.remove_sw_breakpoint
+    vcpu.insert_sw_breakpoint = lambda ea: (calls.append(("insert", ea)), insert(ea))[1]  # type: ignore[method-assign]
+    vcpu.remove_sw_breakpoint = lambda ea: (calls.append(("remove", ea)), remove(ea))[1]  # type: ignore[method-assign]
+    assert one(session, b"Z0,1010,4") == b"OK"
+    stop = resume(session, b"vCont;c:p1.-1")
+    assert stop.endswith(b"swbreak:;") and calls == [("insert", 0x1010)]
+    # gdb's step over the breakpoint: out for the step, back for the continue; a z0/Z0 pair with no
+    # resume between costs the vCPU nothing.
+    assert one(session, b"z0,1010,4") == b"OK" and one(session, b"Z0,1010,4") == b"OK"
+    assert one(session, b"z0,1010,4") == b"OK" and calls == [("insert", 0x1010)]
+    stop = resume(session, b"vCont;s:p1.1;c:p1.-1")
+    assert b"40:00001014;" in stop and calls[1:] == [("remove", 0x1010)]
+    assert one(session, b"Z0,1010,4") == b"OK" and len(calls) == 2
+    stop = resume(session, b"vCont;c:p1.-1")
+    assert stop.endswith(b"swbreak:;") and calls[2:] == [("insert", 0x1010)]
+    # Addresses the vCPU could not arm are refused by Z0 itself, as before.
+    assert one(session, b"Z0,1012,4") == b"E22"
+    assert one(session, b"Z0,7ffffffc,4") == b"E14"
+    assert one(session, b"z0,7ffffffc,4") == b"E22"
+    assert session.handle(b"D")[0] == b"OK" and vcpu.sw_table == set()
 
 
 def test_swbreak_only_when_negotiated_and_legacy_thread_ids() -> None:
