@@ -17,7 +17,7 @@ The same gdb scripts run against ``qemu-system-ppc -M ppce500 -S -gdb tcp:... -k
 QEMU is installed, and the ratios stub/QEMU are printed. Figures only: nothing here asserts a speed, and
 this file is not part of the test suite.
 
-Run: ``.venv/bin/python benchmarks/stub.py [--cpu e500v2] [--quick]``.
+Run: ``.venv/bin/python benchmarks/stub.py [--cpu e500v2] [--quick] [--one-cpu N]``.
 Imports the standard library and tests/gdb_driver.py (which starts the stub as a separate process,
 exactly as a user does; it never imports the product packages).
 """
