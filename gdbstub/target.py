@@ -152,7 +152,7 @@ class Target:
         # sw_breakpoints; the vCPU follows at the next resume (_arm_sw_breakpoints). A reply that leaves
         # within a few microseconds reaches gdb before it sleeps waiting for it, and gdb sends a z0/Z0
         # pair around every stop; the patching then happens in vCont, whose reply is late anyway
-        # (continue to a breakpoint about 2400 -> 2900 /s on the 2-CPU VM).
+        # (continue to a breakpoint 2450-2540 -> 2700-2880 /s in alternating runs on the 2-CPU VM).
         self._sw_armed: set[int] = set()
         # Addresses disarmed for the last resume (gdb steps over a breakpoint and inserts it again)
         # and, once the guest stopped, those still armable: a Z0 there needs no check.
