@@ -274,11 +274,7 @@ class Target:
         if z_type == Z_SOFTWARE:
             count = self.sw_breakpoints.get(address, 0)
             if count == 0 and address not in self._sw_armed and address not in self._sw_armable:
-                # What arming will need, checked now so that gdb hears of a bad address at once.
-                if address & 3:
-                    raise TargetError(errno.EINVAL, f"breakpoint address {address:#x} is not word aligned")
-                if self.vcpu.read_ram(address, 4) is None:
-                    raise TargetError(errno.EFAULT, f"no RAM mapped at {address:#x}")
+                self._check_armable(address)    # now, so that gdb hears of a bad address at once
             # The vCPU is armed, and KVM_GUESTDBG_USE_SW_BP set, at the next resume (prepare_resume):
             # only a running guest can hit a breakpoint.
             self.sw_breakpoints[address] = count + 1
@@ -336,6 +332,13 @@ class Target:
         self._single_step = False
         self._range = None
         self._update_debug()
+
+    def _check_armable(self, address: int) -> None:
+        """Raise the TargetError Z0 answers if the vCPU could not arm a soft breakpoint at ``address``."""
+        if address & 3:
+            raise TargetError(errno.EINVAL, f"breakpoint address {address:#x} is not word aligned")
+        if self.vcpu.read_ram(address, 4) is None:
+            raise TargetError(errno.EFAULT, f"no RAM mapped at {address:#x}")
 
     def _arm_sw_breakpoints(self) -> None:
         """Make the vCPU's soft breakpoints those gdb has inserted (see ``_sw_armed``)."""
@@ -424,8 +427,10 @@ class Target:
         stop = self._run_slice(budget)
         if stop is not None and self._sw_disarmed:
             # Checked here, inside vCont's answer, rather than in the Z0 that follows: see _sw_armed.
-            read_ram = self.vcpu.read_ram
-            self._sw_armable.update(a for a in self._sw_disarmed if not a & 3 and read_ram(a, 4) is not None)
+            for address in self._sw_disarmed:
+                with contextlib.suppress(TargetError):
+                    self._check_armable(address)
+                    self._sw_armable.add(address)
             self._sw_disarmed.clear()
         return stop
 
