@@ -21,6 +21,8 @@ imported lazily so the board can be built with a stand-in core (``cpu_factory``)
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -124,18 +126,32 @@ class Machine:
 
     # --- image loading ----------------------------------------------------------------------------------
     def load_elf(self, path: str) -> None:
-        """Load a 32-bit big-endian PowerPC executable and put the machine in its boot state."""
+        """Load a 32-bit big-endian PowerPC executable and put the machine in its boot state.
+
+        Any file that is not such an executable raises :class:`ImageError` and leaves the machine as
+        it was (a running guest keeps its image when a reload fails)."""
         try:
+            # Only a regular file: open() of a FIFO with no writer would block forever, and a device
+            # or socket is never an image.
+            if os.path.isdir(path):
+                raise ImageError(f"{path}: is a directory, not an ELF file")
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise ImageError(f"{path}: not a regular file (a FIFO, device or socket cannot be an image)")
             with open(path, "rb") as image_file:
                 segments, entry, symbols = self._parse_elf(ELFFile(image_file), path)
+        except ImageError:
+            raise
         except FileNotFoundError:
             raise ImageError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise ImageError(f"{path}: is a directory, not an ELF file") from None
         except PermissionError:
             raise ImageError(f"{path}: permission denied") from None
+        except OSError as error:
+            raise ImageError(f"{path}: cannot read it ({error.strerror or error})") from None
         except (ELFError, ValueError, KeyError, EOFError) as error:
             raise ImageError(f"{path}: not a valid ELF file ({error})") from None
+        except Exception as error:
+            # pyelftools meets a damaged file in many ways (struct, construct, index errors).
+            raise ImageError(f"{path}: not a valid ELF file ({type(error).__name__}: {error})") from None
         self.path = path
         self.segments = segments
         self.entry = entry
@@ -180,6 +196,10 @@ class Machine:
                         and symbol["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE")):
                     symbols.setdefault(symbol.name, symbol["st_value"])
         return segments, elf.header["e_entry"], symbols
+
+    def entry_in_image(self) -> bool:
+        """True when the entry point lies inside a loaded segment (QEMU starts an image either way)."""
+        return any(segment.paddr <= self.entry < segment.paddr + segment.memsz for segment in self.segments)
 
     # --- reset --------------------------------------------------------------------------------------------
     def reset(self) -> None:

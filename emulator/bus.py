@@ -152,6 +152,14 @@ class PhysicalBus:
         for index, byte in enumerate(data):
             self.write(pa + index, 1, byte)
 
+    def is_accessible(self, pa: int, length: int) -> bool:
+        """True when [pa, pa+length) lies entirely in RAM or entirely in the CCSR window, so a block
+        access to it cannot fail part way."""
+        if pa >= 0 and pa + length <= self.ram_size:
+            return True
+        offset = pa - CCSR_BASE
+        return offset >= 0 and offset + length <= CCSR_SIZE
+
     def is_ram(self, pa: int, length: int = 1) -> bool:
         """True when [pa, pa+length) lies entirely in RAM."""
         return pa >= 0 and pa + length <= self.ram_size

@@ -58,6 +58,7 @@ from emulator.exceptions import (
     IVOR_INSTRUCTION_STORAGE,
     IVOR_INSTRUCTION_TLB_ERROR,
     IVOR_MACHINE_CHECK,
+    IVOR_NAMES,
     IVOR_PROGRAM,
     IVOR_WATCHDOG,
     HostDebugExit,
@@ -201,6 +202,24 @@ class StopKind(enum.Enum):
 
 
 @dataclass(frozen=True)
+class UnhandledInterrupt:
+    """The first interrupt since reset taken through an IVOR the guest never set: almost always a
+    guest with no handler installed, such as an image built for the other core spinning on an
+    instruction this one lacks. ``word`` is the instruction at ``pc`` (None if unreadable) and
+    ``decodes_on`` the models that implement it."""
+
+    ivor: int
+    pc: int
+    vector: int
+    word: int | None
+    decodes_on: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return IVOR_NAMES.get(self.ivor, f"IVOR{self.ivor}")
+
+
+@dataclass(frozen=True)
 class StopReason:
     """Why ``run``/``step`` returned. ``address``/``status`` for HOST_DEBUG, ``status`` for POWER_OFF
     (exit status) and WATCHDOG_RESET (TCR[WRC])."""
@@ -293,6 +312,10 @@ class Cpu:
         self.waiting = False
         self.sprs: dict[int, int] = dict.fromkeys(self._plain_sprs, 0)
         self.sprs[SPR_PIR] = 0
+        # IVORs written since reset, and the first interrupt taken through one that was not.
+        self.ivors_set: set[int] = set()
+        self.unhandled_interrupt: UnhandledInterrupt | None = None
+        self._unhandled_noted = False
         self.guest_debug = GuestDebug()
         self.timers.reset()
         self._poweroff: int | None = None
@@ -780,6 +803,21 @@ class Cpu:
         self.waiting = False
         self.set_msr(new_msr)
         self.pc = (sprs[SPR_IVPR] & 0xFFFF0000) | (self._ivor(ivor) & 0xFFF0)
+        if ivor not in self.ivors_set and not self._unhandled_noted:
+            self._note_unhandled(ivor, save_pc)
+
+    def _note_unhandled(self, ivor: int, pc: int) -> None:
+        """Record the first interrupt through an unset IVOR (see :class:`UnhandledInterrupt`)."""
+        from emulator.isa import decode  # the table imports this module's users; cold path
+
+        self._unhandled_noted = True
+        pa = self.translate_debug(pc)
+        word = None
+        if pa is not None and pa + 4 <= self._ram_size:
+            word = _U32.unpack_from(self._ram, pa)[0]
+        decodes_on = () if word is None else tuple(
+            name for name in MODELS if decode(word, name)[0] is not None)
+        self.unhandled_interrupt = UnhandledInterrupt(ivor, pc, self.pc, word, decodes_on)
 
     def _ivor(self, ivor: int) -> int:
         if ivor < 16:
@@ -1213,9 +1251,14 @@ class Cpu:
             readers[SPR_SPRG3R + offset] = (lambda n: lambda: sprs_of()[n])(SPR_SPRG0 + 3 + offset)
         # IVPR and IVORs: low bits are not implemented.
         writers[SPR_IVPR] = lambda v: sprs_of().__setitem__(SPR_IVPR, v & 0xFFFF0000)
+        ivors_set = self._ivors_set_view
         for ivor in model.ivors:
             spr = self._ivor_spr(ivor)
-            writers[spr] = (lambda n: lambda v: sprs_of().__setitem__(n, v & 0xFFF0))(spr)
+
+            def write_ivor(value: int, spr: int = spr, ivor: int = ivor) -> None:
+                sprs_of()[spr] = value & 0xFFF0
+                ivors_set().add(ivor)
+            writers[spr] = write_ivor
         writers[SPR_ESR] = lambda v: sprs_of().__setitem__(SPR_ESR, v)
         readers[SPR_MCSR] = lambda: sprs_of()[SPR_MCSR]
         writers[SPR_MCSR] = lambda v: sprs_of().__setitem__(SPR_MCSR, sprs_of()[SPR_MCSR] & ~v)  # w1c
@@ -1286,6 +1329,9 @@ class Cpu:
 
     def _sprs_view(self) -> dict[int, int]:
         return self.sprs
+
+    def _ivors_set_view(self) -> set[int]:
+        return self.ivors_set
 
     @staticmethod
     def _ivor_spr(ivor: int) -> int:

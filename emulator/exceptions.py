@@ -26,6 +26,20 @@ IVOR_DEBUG = 15
 IVOR_SPE_UNAVAILABLE = 32
 IVOR_HYPERVISOR_PRIVILEGE = 41
 
+IVOR_NAMES = {
+    IVOR_CRITICAL_INPUT: "critical input", IVOR_MACHINE_CHECK: "machine check",
+    IVOR_DATA_STORAGE: "data storage", IVOR_INSTRUCTION_STORAGE: "instruction storage",
+    IVOR_EXTERNAL_INPUT: "external input", IVOR_ALIGNMENT: "alignment", IVOR_PROGRAM: "program",
+    IVOR_FP_UNAVAILABLE: "floating-point unavailable", IVOR_SYSTEM_CALL: "system call",
+    9: "auxiliary processor unavailable", IVOR_DECREMENTER: "decrementer",
+    IVOR_FIXED_INTERVAL_TIMER: "fixed-interval timer", IVOR_WATCHDOG: "watchdog",
+    IVOR_DATA_TLB_ERROR: "data TLB error", IVOR_INSTRUCTION_TLB_ERROR: "instruction TLB error",
+    IVOR_DEBUG: "debug", IVOR_SPE_UNAVAILABLE: "SPE unavailable", 33: "embedded FP data",
+    34: "embedded FP round", 35: "performance monitor", 36: "doorbell", 37: "doorbell critical",
+    38: "guest doorbell", 39: "guest doorbell critical", 40: "hypervisor system call",
+    IVOR_HYPERVISOR_PRIVILEGE: "hypervisor privilege",
+}
+
 # Exception syndrome register bits (reg_booke.h).
 ESR_PIL = 0x08000000
 ESR_PPR = 0x04000000

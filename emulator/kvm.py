@@ -37,7 +37,7 @@ from emulator import cpu as cpu_module
 from emulator import mmu as mmu_module
 from emulator import timers as timers_module
 from emulator.bus import BusError
-from emulator.cpu import StopKind, StopReason
+from emulator.cpu import StopKind, StopReason, UnhandledInterrupt
 from emulator.debug import (
     KVMPPC_DEBUG_BREAKPOINT,
     KVMPPC_DEBUG_NONE,
@@ -539,7 +539,10 @@ class Vcpu:
         remaining = len(view)
         while remaining > 0:
             chunk = min(remaining, _PAGE_SIZE - (ea & _PAGE_MASK))
-            pieces.append((self._translate(ea), offset, chunk))
+            pa = self._translate(ea)
+            if not bus.is_accessible(pa, chunk):
+                raise KvmError(errno.EFAULT, f"nothing writable at PA {pa:#x}+{chunk:#x} (EA {ea:#010x})")
+            pieces.append((pa, offset, chunk))
             ea = (ea + chunk) & _M32
             offset += chunk
             remaining -= chunk
@@ -739,12 +742,33 @@ class Vcpu:
         kvm_run = self._begin_exit(KVM_EXIT_INTERNAL_ERROR)
         _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION, 1,
                                    stop.address & _M32)
-        self._last_exit = (KVM_EXIT_INTERNAL_ERROR, cpu.pc, cpu.instructions, None, None, kind.value)
+        detail = kind.value
+        if kind is StopKind.CHECKSTOP:
+            mcsr, mcar = cpu.read_spr(cpu_module.SPR_MCSR), cpu.read_spr(cpu_module.SPR_MCAR)
+            detail += _machine_check_cause(mcsr, mcar)
+        self._last_exit = (KVM_EXIT_INTERNAL_ERROR, cpu.pc, cpu.instructions, None, None, detail)
         return KVM_EXIT_INTERNAL_ERROR
+
+    def take_unhandled_interrupt(self) -> UnhandledInterrupt | None:
+        """The first interrupt since reset taken through an IVOR the guest never set, once; None
+        after that (see :class:`emulator.cpu.UnhandledInterrupt`)."""
+        noted = self.cpu.unhandled_interrupt
+        self.cpu.unhandled_interrupt = None
+        return noted
 
     # ------------------------------------------------------------------------------------------
     # reset and introspection
     # ------------------------------------------------------------------------------------------
+    def load_image(self, path: str | None = None) -> None:
+        """Load ``path`` (default: the image loaded before, read from disk again, so a rebuilt file is
+        picked up) and reset to its boot state, as :meth:`reset`. On a bad image the board raises
+        its ImageError and the vCPU keeps the image it had."""
+        path = path if path is not None else self.machine.path
+        if path is None:
+            raise KvmError(errno.ENOENT, "no image was loaded")
+        self.machine.load_elf(path)
+        self.reset()
+
     def reset(self) -> None:
         """Back to the boot state of the loaded image. The debugger's configuration (kvm_guest_debug
         and the soft-breakpoint table) survives, as breakpoints survive a QEMU system_reset."""
@@ -795,6 +819,16 @@ class Vcpu:
             for ea, bp in soft.items()))
         lines.append(f"last exit: {self.last_exit if self.last_exit is not None else 'none'}")
         return "\n".join(lines)
+
+
+def _machine_check_cause(mcsr: int, mcar: int) -> str:
+    """``: bus error on a data read at PA ...`` from the MCSR bus-error bits and MCAR, or ``""``."""
+    for bit, access in ((cpu_module.MCSR_BUS_IAERR, "an instruction fetch"),
+                        (cpu_module.MCSR_BUS_RAERR, "a data read"),
+                        (cpu_module.MCSR_BUS_WAERR, "a data write")):
+        if mcsr & bit:
+            return f": bus error on {access} at PA {mcar:#x} (nothing mapped there)"
+    return ""
 
 
 def _describe_debug_status(status: int) -> str:

@@ -29,6 +29,8 @@ from gdbstub.target import Target
 
 EXIT_USAGE = 2
 EXIT_IMAGE = 1
+EXIT_GUEST_STOPPED = 134  # 128 + SIGABRT: the signal gdb is shown for a checkstop
+EXIT_INTERRUPTED = 130    # 128 + SIGINT, as a shell reports a process Ctrl-C ended
 RUN_SLICE = 1 << 20
 _CONSOLE_CHUNK = 4096
 
@@ -62,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-range-stepping", dest="range_stepping", action="store_false",
                         help="do not offer gdb range stepping (vCont;r): gdb 13's 'record full' needs "
                              "this to record every instruction of a 'step' or 'next'")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log protocol events to stderr")
+    parser.add_argument("--log-packets", metavar="FILE",
+                        help="record every packet between gdb and the stub in FILE, one JSON object per "
+                             "line: {\"time\", \"from\": \"gdb\"|\"stub\", \"packet\"} (for bug reports)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log protocol events to stderr (and internal errors with their traceback)")
     return parser
 
 
@@ -145,17 +151,42 @@ class ConsoleInput:
 
 
 def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None) -> int:
-    """Run the guest without a debugger; returns its power-off status."""
+    """Run the guest without a debugger; returns its power-off status, or :data:`EXIT_GUEST_STOPPED`
+    after one line on stderr when it stops for good (a checkstop: QEMU's "Entering checkstop state")."""
     target = Target(vcpu, model_name)
     while True:
         if console is not None and console.open:
             console.poll()
         stop = target.run_slice(RUN_SLICE)
-        if stop is not None and stop.exit_status is not None:
+        if stop is None:
+            continue
+        if stop.exit_status is not None:
             return stop.exit_status
+        print(f"e500-gdbstub: {target.describe_stop(stop)}", file=sys.stderr)
+        return EXIT_GUEST_STOPPED
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    """True for Ctrl-C, also when trio delivers it inside an exception group."""
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    if isinstance(error, BaseExceptionGroup):
+        return all(_is_interrupt(inner) for inner in error.exceptions)
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; Ctrl-C in any state is one line on stderr and exit status 130."""
+    try:
+        return _main(argv)
+    except BaseException as error:
+        if not _is_interrupt(error):
+            raise
+        print("e500-gdbstub: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -171,22 +202,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImageError, ValueError, OSError) as error:
         print(f"e500-gdbstub: {error}", file=sys.stderr)
         return EXIT_IMAGE
+    if not machine.entry_in_image():
+        print(f"e500-gdbstub: warning: {args.image}: the entry point {machine.entry:#x} lies outside every "
+              "loadable segment; starting there anyway, as QEMU does", file=sys.stderr)
     console = ConsoleInput(0, machine.bus.uart0.feed, terminal=args.run)
     if args.run:
-        try:
-            return run_to_power_off(vcpu, args.cpu, console)
-        except KeyboardInterrupt:
-            print("e500-gdbstub: interrupted", file=sys.stderr)
-            return 130
+        return run_to_power_off(vcpu, args.cpu, console)
     import trio  # only the server path needs it
 
-    from gdbstub.server import GdbServer
+    from gdbstub.server import GdbServer, PacketLog
+    packet_log = None
+    if args.log_packets:
+        try:
+            packet_log = PacketLog(open(args.log_packets, "w", buffering=1, encoding="utf-8"))  # noqa: SIM115
+        except OSError as error:
+            print(f"e500-gdbstub: --log-packets {args.log_packets}: {error.strerror or error}",
+                  file=sys.stderr)
+            return EXIT_IMAGE
     server = GdbServer(vcpu, args.cpu, port=args.port, companions=[console.forward] if console.open else [],
-                       range_stepping=args.range_stepping)
+                       range_stepping=args.range_stepping, packet_log=packet_log)
     try:
         trio.run(server.serve)
-    except KeyboardInterrupt:
-        return 130
     except OSError as error:
         print(f"e500-gdbstub: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
         return EXIT_IMAGE

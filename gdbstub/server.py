@@ -18,6 +18,8 @@ Imports: standard library, trio, and the sans-I/O modules of :mod:`gdbstub`.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import select
@@ -29,8 +31,8 @@ from typing import Any, TextIO
 import trio
 
 from gdbstub.framing import BadChecksum, Framer, Interrupt, Oversize, Packet
-from gdbstub.session import PACKET_SIZE, Detach, Kill, Resume, Session, StartNoAck
-from gdbstub.target import Target
+from gdbstub.session import PACKET_SIZE, Detach, Kill, Resume, Session, StartNoAck, log_internal_error
+from gdbstub.target import SIGTRAP, Target
 
 log = logging.getLogger("gdbstub.server")
 
@@ -77,8 +79,10 @@ class _Connection:
     sent anything (Ctrl-C), so the idle path pays nothing for it.
     """
 
-    def __init__(self, stream: trio.SocketStream, target: Target, *, range_stepping: bool = True) -> None:
+    def __init__(self, stream: trio.SocketStream, target: Target, *, range_stepping: bool = True,
+                 packet_log: PacketLog | None = None) -> None:
         self.stream = stream
+        self.packet_log = packet_log
         self.framer = Framer(max_packet=PACKET_SIZE + 64, rle=True)
         self.session = Session(target, range_stepping=range_stepping)
         self.pending: list[Packet] = []
@@ -86,6 +90,12 @@ class _Connection:
         self._fd = stream.socket.fileno()
         self._poller.register(self._fd, select.POLLIN | select.POLLPRI)
         self._spin_seconds = busy_poll_seconds()
+
+    async def reply(self, payload: bytes) -> None:
+        """Frame and send one reply packet (and log it when a packet log is kept)."""
+        if self.packet_log is not None:
+            self.packet_log.write("stub", payload)
+        await self.send(self.framer.encode(payload))
 
     async def send(self, data: bytes) -> None:
         """Write straight to the socket; only a reply the kernel cannot take at once goes via trio.
@@ -146,9 +156,11 @@ class GdbServer:
     def __init__(self, vcpu: Any, model_name: str, *, host: str = "127.0.0.1", port: int = 0,
                  announce: TextIO | None = None,
                  companions: Sequence[Callable[[], Awaitable[None]]] = (),
-                 range_stepping: bool = True) -> None:
+                 range_stepping: bool = True, packet_log: PacketLog | None = None) -> None:
         """``companions``: tasks that run beside the server once it listens (the console input).
-        ``range_stepping``: offer gdb vCont's ``r`` action (see :class:`~gdbstub.session.Session`)."""
+        ``range_stepping``: offer gdb vCont's ``r`` action (see :class:`~gdbstub.session.Session`).
+        ``packet_log``: where every packet in either direction is recorded (``--log-packets``)."""
+        self.packet_log = packet_log
         self.target = Target(vcpu, model_name)
         self.range_stepping = range_stepping
         self.companions = list(companions)
@@ -176,7 +188,7 @@ class GdbServer:
         peer = _peer_name(stream)
         if self._busy:
             log.warning("refusing connection from %s: a gdb is already attached", peer)
-            await stream.aclose()
+            await _refuse(stream)
             return
         self._busy = True
         log.info("gdb connected from %s", peer)
@@ -192,13 +204,17 @@ class GdbServer:
                 self._nursery.start_soon(self._run_detached)
             else:
                 self.target.remove_all_points()
+        except Exception:
+            # One connection's failure must not take the server (and the guest) down with it.
+            log_internal_error(f"serving gdb at {peer}")
         finally:
             self._busy = False
             with trio.move_on_after(1):
                 await stream.aclose()
 
     async def _serve_connection(self, stream: trio.SocketStream) -> str:
-        connection = _Connection(stream, self.target, range_stepping=self.range_stepping)
+        connection = _Connection(stream, self.target, range_stepping=self.range_stepping,
+                                 packet_log=self.packet_log)
         try:
             return await self._command_loop(connection)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -221,10 +237,14 @@ class GdbServer:
             await connection.send(connection.framer.take_outgoing())
             for event in events:
                 if isinstance(event, Packet):
+                    if connection.packet_log is not None:
+                        connection.packet_log.write("gdb", event.payload)
                     connection.pending.append(event)
+                elif isinstance(event, Interrupt) and connection.packet_log is not None:
+                    connection.packet_log.write("gdb", None)
                 elif isinstance(event, Oversize):
                     log.warning("dropped a %d-byte packet: longer than PacketSize", event.length)
-                    await connection.send(connection.framer.encode(b"E22"))
+                    await connection.reply(b"E22")
                 elif isinstance(event, BadChecksum):
                     log.debug("bad checksum on %r", event.raw[:64])
 
@@ -232,7 +252,7 @@ class GdbServer:
         framer = connection.framer
         for reply in connection.session.handle(packet.payload):
             if isinstance(reply, bytes):
-                await connection.send(framer.encode(reply))
+                await connection.reply(reply)
             elif isinstance(reply, StartNoAck):
                 framer.no_ack = True
             elif isinstance(reply, Resume):
@@ -247,13 +267,16 @@ class GdbServer:
 
     async def _run_guest(self, connection: _Connection, action: Resume) -> str | None:
         session = connection.session
-        session.begin_resume(action)
+        refused = session.begin_resume(action)
+        if refused is not None:
+            await connection.reply(refused)
+            return None
         while True:
             started = time.perf_counter()
             reply = session.run_slice(self.budget)
             elapsed = time.perf_counter() - started
             if reply is not None:
-                await connection.send(connection.framer.encode(reply))
+                await connection.reply(reply)
                 return None
             self._tune_budget(elapsed)
             # Let other tasks run (a second gdb gets refused), then look for Ctrl-C or a hang-up.
@@ -266,10 +289,13 @@ class GdbServer:
                 events = connection.framer.feed(data)
                 await connection.send(connection.framer.take_outgoing())
                 for event in events:
+                    if connection.packet_log is not None and isinstance(event, Interrupt | Packet):
+                        received = event.payload if isinstance(event, Packet) else None
+                        connection.packet_log.write("gdb", received)
                     if isinstance(event, Interrupt) and session.running:
                         stop = session.interrupt()
                         if stop is not None:
-                            await connection.send(connection.framer.encode(stop))
+                            await connection.reply(stop)
                     elif isinstance(event, Packet):
                         # All-stop gdb sends nothing but Ctrl-C while running; keep anything else.
                         connection.pending.append(event)
@@ -292,9 +318,15 @@ class GdbServer:
             try:
                 self.target.prepare_resume(step=False)
                 while self.target.exited is None:
-                    self.target.run_slice(self.budget)
+                    stop = self.target.run_slice(self.budget)
+                    if stop is not None and stop.exit_status is None and stop.signal != SIGTRAP:
+                        log.warning("guest stopped while detached (signal %d); waiting for gdb", stop.signal)
+                        break
                     await trio.sleep(0)
-                log.info("guest powered off with status %d while detached", self.target.exited)
+                else:
+                    log.info("guest powered off with status %d while detached", self.target.exited)
+            except Exception:
+                log_internal_error("running the detached guest")
             finally:
                 self._detached_scope = None
                 done.set()
@@ -303,6 +335,54 @@ class GdbServer:
         if self._detached_scope is not None and self._detached_done is not None:
             self._detached_scope.cancel()
             await self._detached_done.wait()
+
+
+# What a second gdb is told: gdb prints an "E." reply's text ("Remote failure reply: E.<text>").
+REFUSAL = b"E.e500-gdbstub: another gdb is already attached to this guest (one at a time); detach it first"
+_REFUSAL_SECONDS = 2.0
+
+
+async def _refuse(stream: trio.SocketStream) -> None:
+    """Answer a second gdb's first packet with :data:`REFUSAL`, then hang up (gdb needs a reply to
+    show anything; a bare hang-up only says "Connection reset by peer")."""
+    framer = Framer(max_packet=PACKET_SIZE + 64)
+    with trio.move_on_after(_REFUSAL_SECONDS):
+        try:
+            while True:
+                data = await stream.receive_some(_RECEIVE_SIZE)
+                if not data:
+                    break
+                events = framer.feed(data)
+                outgoing = framer.take_outgoing()
+                if any(isinstance(event, Packet) for event in events):
+                    await stream.send_all(outgoing + framer.encode(REFUSAL))
+                    break
+                await stream.send_all(outgoing)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+    with trio.move_on_after(1):
+        await stream.aclose()
+
+
+class PacketLog:
+    """``--log-packets FILE``: one JSON object per line for every packet in either direction,
+    ``{"time": <seconds since the epoch>, "from": "gdb"|"stub", "packet": <payload>}`` (a Ctrl-C from
+    gdb is ``"interrupt": true`` instead of a packet). Payload bytes outside printable ASCII are
+    written as backslash escapes. Line-buffered, so the log is whole up to the moment anything goes
+    wrong."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, origin: str, payload: bytes | None) -> None:
+        record: dict[str, object] = {"time": round(time.time(), 6), "from": origin}
+        if payload is None:
+            record["interrupt"] = True
+        else:
+            record["packet"] = payload.decode("ascii", "backslashreplace")
+        # A full disk or a closed log must not stop the debugging session.
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.write(json.dumps(record) + "\n")
 
 
 def _peer_name(stream: trio.SocketStream) -> str:

@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import struct
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,14 @@ Reply = bytes | Resume | Detach | Kill | StartNoAck
 
 _CONTINUE = Resume(step=False)
 _STEP = Resume(step=True)
+
+
+def log_internal_error(doing: str) -> None:
+    """Log the exception being handled as one line (the traceback only at debug level, ``-v``): a bug
+    in the stub is reported, never shown to the user as a traceback, and the session goes on."""
+    error = sys.exc_info()[1]
+    log.error("internal error %s: %s: %s", doing, type(error).__name__, error)
+    log.debug("traceback of that error", exc_info=True)
 
 
 class MalformedPacketError(ValueError):
@@ -271,18 +280,29 @@ class Session:
             # E14 / E22 as QEMU writes them: the errno's decimal digits.
             return [b"E%02d" % (error.code if 0 < error.code < 100 else errno.EINVAL)]
         except Exception:
-            log.exception("internal error handling %r", payload[:64])
+            log_internal_error(f"handling {payload[:64]!r}")
             return [E_INTERNAL]
 
     @property
     def running(self) -> bool:
         return self._running is not None
 
-    def begin_resume(self, action: Resume) -> None:
-        """Arm the target for ``action``; then call :meth:`run_slice` until it returns a reply."""
-        self.target.prepare_resume(step=action.step, step_range=action.step_range)
+    def begin_resume(self, action: Resume) -> bytes | None:
+        """Arm the target for ``action``; then call :meth:`run_slice` until it returns a reply.
+
+        Returns an error reply instead (and the guest stays stopped) when the target cannot be armed:
+        nothing that reaches the resume path may end the session."""
         self._remembered.clear()
+        try:
+            self.target.prepare_resume(step=action.step, step_range=action.step_range)
+        except TargetError as error:
+            log.warning("cannot resume: %s", error)
+            return b"E%02d" % (error.code if 0 < error.code < 100 else errno.EINVAL)
+        except Exception:
+            log_internal_error("arming the guest for a resume")
+            return E_INTERNAL
         self._running = action
+        return None
 
     def run_slice(self, budget: int) -> bytes | None:
         """Run up to ``budget`` instructions; the stop reply once the guest stopped, else None."""
@@ -291,7 +311,7 @@ class Session:
         try:
             stop = self.target.run_slice(budget)
         except Exception:
-            log.exception("guest run failed")
+            log_internal_error("running the guest")
             stop = StopEvent(signal=SIGTRAP)
         if stop is None:
             return None
@@ -312,7 +332,9 @@ class Session:
 
     def resume_blocking(self, action: Resume, budget: int = 100_000, max_slices: int = 10_000) -> bytes:
         """Run until the guest stops (tests and the no-gdb path); T02 if it never does."""
-        self.begin_resume(action)
+        refused = self.begin_resume(action)
+        if refused is not None:
+            return refused
         for _ in range(max_slices):
             reply = self.run_slice(budget)
             if reply is not None:
@@ -489,6 +511,18 @@ class Session:
     # -- host I/O: gdb reads the loaded image through vFile (and nothing else) -------------------------
 
     def _v_file(self, payload: bytes) -> list[Reply]:
+        """Host I/O answers in File-I/O terms only: every failure is ``F-1,errno``, never an E reply."""
+        try:
+            return self._host_io(payload)
+        except MalformedPacketError as error:
+            log.debug("malformed %r: %s", payload[:64], error)
+            return [b"F-1,%x" % _FILEIO_EINVAL]
+        except (OSError, ValueError, OverflowError) as error:
+            # A name with a NUL byte, an offset past what the host's file API takes, a vanished file.
+            code = getattr(error, "errno", None)
+            return [b"F-1,%x" % (code if isinstance(code, int) and 0 < code < 1 << 16 else _FILEIO_EINVAL)]
+
+    def _host_io(self, payload: bytes) -> list[Reply]:
         operation, _, arguments = payload[len(b"vFile:"):].partition(b":")
         fields = arguments.split(b",") if arguments else []
         if operation == b"setfs":
@@ -520,6 +554,8 @@ class Session:
             if len(fields) != 3:
                 raise MalformedPacketError("vFile:pread needs fd,count,offset")
             count, offset = min(_hex_int(fields[1]), MAX_MEMORY_READ), _hex_int(fields[2])
+            if offset >= 1 << 63:
+                return [b"F-1,%x" % _FILEIO_EINVAL]   # no file offset goes that far (off_t)
             handle.seek(offset)
             data = handle.read(count)
             return [b"F%x;" % len(data) + data]
@@ -527,7 +563,7 @@ class Session:
 
     def _host_open(self, name: str, flags: int) -> bytes:
         image = self.target.image_path()
-        if image is None or os.path.realpath(name) != os.path.realpath(image):
+        if image is None or "\0" in name or os.path.realpath(name) != os.path.realpath(image):
             return b"F-1,%x" % _FILEIO_ENOENT
         if flags & _FILEIO_ACCESS_MODE:
             return b"F-1,%x" % _FILEIO_EACCES
@@ -548,10 +584,25 @@ class Session:
         self._host_files.clear()
 
     def _v_run(self, payload: bytes) -> list[Reply]:
-        """``run`` in extended mode: the loaded image from its boot state (the file name is not used)."""
+        """``run`` in extended mode: the image read from disk again (the file gdb names, else the one
+        served), so a rebuilt image runs with the symbols gdb just loaded from it; arguments are
+        ignored (the guest has no command line)."""
         if not self.extended:
             return [EMPTY]
-        self._start_afresh()
+        name_hex = payload[len(b"vRun;"):].split(b";", 1)[0]
+        try:
+            name = bytes.fromhex(name_hex.decode("ascii")).decode("utf-8", "surrogateescape") or None
+        except ValueError:
+            raise MalformedPacketError("vRun needs a hex file name") from None
+        if name is not None and "\0" in name:
+            raise MalformedPacketError("vRun file name with a NUL byte")
+        try:
+            self.target.reload(name)
+        except TargetError as error:
+            log.warning("run: %s", error)
+            raise
+        self.killed = False
+        self.last_stop = StopEvent(signal=SIGTRAP)
         self.attached = False
         return [self.stop_reply(self.last_stop)]
 
@@ -608,8 +659,8 @@ class Session:
         z_type, address, kind = (_hex_int(field) for field in fields)
         if z_type > 4:
             raise MalformedPacketError("unknown Z type")
-        if address >= 1 << 32:
-            raise TargetError(errno.EFAULT, "address beyond 32 bits")
+        if address >= 1 << 32 or kind >= 1 << 32:
+            raise MalformedPacketError("address or kind beyond 32 bits")
         return z_type, address, kind
 
     # -- threads and process ---------------------------------------------------------------------

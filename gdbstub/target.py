@@ -170,6 +170,7 @@ class Target:
         # (step on/off, one breakpoint in/out) around every stop.
         self._debug_bytes_cache: dict[tuple[int, tuple[HwPoint, ...]], bytes] = {}
         self.exited: int | None = None             # power-off status once the guest has powered off
+        self._take_unhandled: Callable[[], Any] | None = getattr(vcpu, "take_unhandled_interrupt", None)
 
     # -- registers -------------------------------------------------------------------------------
 
@@ -286,6 +287,7 @@ class Target:
             try:
                 self._update_debug()
             except TargetError:
+                # Nothing of a refused point stays behind: the next resume must not meet it.
                 self.hw_points.remove(point)
                 self._update_debug()
                 raise
@@ -370,8 +372,9 @@ class Target:
         if not 0 <= address < 1 << 32:
             raise TargetError(errno.EINVAL, "address beyond 32 bits")
         length = 4 if z_type == Z_HARDWARE else kind
-        if length <= 0 or address + length > 1 << 32:
-            raise TargetError(errno.EINVAL, f"bad length {kind}")
+        # A watch is a range of the 32-bit address space: at least one byte, not wrapping past 2^32.
+        if not 0 < length < 1 << 32 or address + length > 1 << 32:
+            raise TargetError(errno.EINVAL, f"bad watch length {kind:#x} at {address:#x}")
         return HwPoint(z_type, address, length)
 
     def guest_debug_bytes(self) -> bytes:
@@ -402,7 +405,10 @@ class Target:
             dacs = len(self.hw_points) - iacs
             if iacs > self.model.num_iac or dacs > self.model.num_dac:
                 raise TargetError(errno.ENOSPC, "out of debug comparators")
-        data = self.guest_debug_bytes()
+        try:
+            data = self.guest_debug_bytes()
+        except Exception as error:   # a value the uapi layout cannot hold: refuse, never crash
+            raise TargetError(errno.EINVAL, f"debug configuration not representable: {error}") from error
         if data == self._debug_applied:
             return
         try:
@@ -425,6 +431,10 @@ class Target:
     def run_slice(self, budget: int) -> StopEvent | None:
         """Run up to ``budget`` instructions; a stop event, or None if the guest is still running."""
         stop = self._run_slice(budget)
+        if self._take_unhandled is not None:
+            noted = self._take_unhandled()
+            if noted is not None:
+                log.warning("%s", self._unhandled_text(noted))
         if stop is not None and self._sw_disarmed:
             # Checked here, inside vCont's answer, rather than in the Z0 that follows: see _sw_armed.
             for address in self._sw_disarmed:
@@ -456,6 +466,27 @@ class Target:
                 and not self._condition_holds(Z_SOFTWARE if stop is _SWBREAK_STOP else Z_HARDWARE):
             return self._step_past(stop is _SWBREAK_STOP)
         return stop
+
+    def _unhandled_text(self, noted: Any) -> str:
+        """One line on an interrupt taken with no handler, naming the other core when the instruction
+        that raised it exists only there (the usual cause: an image built for the other core)."""
+        text = (f"the guest took a {noted.name} interrupt (IVOR{noted.ivor}) at {noted.pc:#010x} with no "
+                f"handler installed: it never set IVOR{noted.ivor}, so the core jumps to "
+                f"{noted.vector:#010x}")
+        only_elsewhere = [name for name in noted.decodes_on if name != self.model.name]
+        if noted.word is not None and self.model.name not in noted.decodes_on and only_elsewhere:
+            other = only_elsewhere[0]
+            return (f"{text}; the instruction there ({noted.word:#010x}) exists on {other} only: "
+                    f"is this an {other} image (--cpu {other})?")
+        other = next((name for name in sorted(MODELS) if name != self.model.name), None)
+        return f"{text}; if the image was built for the {other}, run it with --cpu {other}" if other else text
+
+    def describe_stop(self, stop: StopEvent) -> str:
+        """One line on why the guest cannot go on (a checkstop, say), for users without gdb."""
+        last_exit = getattr(self.vcpu, "last_exit", None)
+        if stop.signal == SIGABRT and last_exit is not None:
+            return f"the guest stopped: {last_exit.detail} at pc {last_exit.pc:#010x}"
+        return f"the guest stopped with signal {stop.signal} at pc {self.pc:#010x}"
 
     def _condition_holds(self, z_type: int) -> bool:
         """True unless every condition gdb gave for the breakpoint at pc evaluates to zero here."""
@@ -560,6 +591,25 @@ class Target:
             self._hw_counts = hw_counts
             self._conditions = conditions
         self._update_debug()
+
+    def reload(self, path: str | None = None) -> None:
+        """Load the image from disk again (``path``, else the one served) and reset to its boot state
+        with no debugger points (extended-remote ``run``, which gdb follows with its own Z packets).
+        TargetError(ENOENT) if it cannot be loaded; the previous image then stays."""
+        load_image = getattr(self.vcpu, "load_image", None)
+        if not callable(load_image):
+            self.reset()
+            return
+        self.remove_all_points()
+        try:
+            load_image(path)
+        except Exception as error:
+            raise TargetError(errno.ENOENT, f"cannot load {path or self.image_path()}: {error}") from error
+        finally:
+            self._sw_armable.clear()
+            self._debug_applied = None
+            self._update_debug()
+        self.exited = None
 
     # -- monitor helpers -------------------------------------------------------------------------
 
