@@ -69,7 +69,8 @@ for cpu in "${cpus[@]}"; do
     printf 'CONFIG_INITRAMFS_SOURCE="%s"\n' "$here/initramfs.list" > "$out/initramfs.config"
     # Source paths in the DWARF are relative to the build folder (linux-source-6.1/init/main.c), so
     # they do not depend on where it was built; gdb's `directory` points them at an unpacked tree.
-    kmake=(make -C "$src" O="$out" ARCH=powerpc CROSS_COMPILE="$cross" KCFLAGS="-fdebug-prefix-map=$build/=")
+    kmake=(make -C "$src" O="$out" ARCH=powerpc CROSS_COMPILE="$cross" KCFLAGS="-fdebug-prefix-map=$build/="
+           KAFLAGS="-fdebug-prefix-map=$build/=")
     "${kmake[@]}" -s tinyconfig
     (cd "$out" && ARCH=powerpc CROSS_COMPILE="$cross" "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
         "$out/.config" "$here/common.config" "$here/$cpu.config" "$out/initramfs.config" >/dev/null)
