@@ -3,9 +3,13 @@
 off. QEMU is the reference: the emulator's console must equal QEMU's line for line, and a gdb session
 on the kernel must reach start_kernel, see jiffies tick and stop on Ctrl-C.
 
-The only normalisation of the consoles is dropping the carriage returns the 8250 driver sends (both
-machines send them; the line lists are compared on text). The kernels are built without printk
-timestamps, and everything /init prints is deterministic, so nothing else legitimately differs.
+The reference for the comparison is QEMU with ``-icount shift=8,sleep=off``: the emulator's guest
+time is that rule (one instruction = 2^8 ns; an idle core jumps to the next timer event). Without
+``-icount`` QEMU's time base follows the host clock, and timing decides how many kernel workers exist
+when /init forks (its child is pid 14 there, 15 under icount and on the emulator). The only
+normalisation of the consoles is dropping the carriage returns the 8250 driver sends (both machines
+send them). The kernels are built without printk timestamps and /init prints nothing that depends on
+time, so nothing else legitimately differs.
 
 Imports: pytest, the standard library and tests/gdb_driver.py.
 """
@@ -61,10 +65,15 @@ def console_lines(output: str) -> list[str]:
     return output.replace("\r", "").splitlines()
 
 
+# QEMU's guest clock as the emulator's (board.DEFAULT_ICOUNT_SHIFT).
+QEMU_ICOUNT = ("-icount", "shift=8,sleep=off")
+
+
 @functools.cache
-def qemu_boot(cpu: str) -> subprocess.CompletedProcess[str]:
-    """One QEMU boot per kernel, shared by the tests of this module (it takes well under a second)."""
-    command = ppce500_command(kernel_image(cpu), cpu, binary=gdb_driver.require_tool(gdb_driver.QEMU))
+def qemu_boot(cpu: str, icount: bool) -> subprocess.CompletedProcess[str]:
+    """One QEMU boot per kernel and clock, shared by the tests of this module (about a second)."""
+    command = ppce500_command(kernel_image(cpu), cpu, *(QEMU_ICOUNT if icount else ()),
+                              binary=gdb_driver.require_tool(gdb_driver.QEMU))
     return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=QEMU_TIMEOUT, check=False)
 
@@ -132,9 +141,10 @@ def assert_init_ran(lines: list[str], context: str) -> None:
     assert lines[-1] == "reboot: Power down", context
 
 
+@pytest.mark.parametrize("icount", [False, True], ids=["host-clock", "icount"])
 @pytest.mark.parametrize("cpu", gdb_driver.CPUS)
-def test_linux_runs_init_and_powers_off_on_qemu(cpu: str) -> None:
-    completed = qemu_boot(cpu)
+def test_linux_runs_init_and_powers_off_on_qemu(cpu: str, icount: bool) -> None:
+    completed = qemu_boot(cpu, icount)
     lines = console_lines(completed.stdout)
     context = f"exit {completed.returncode}\n{completed.stdout}\n--- stderr ---\n{completed.stderr}"
     # QEMU exits by itself only through the power-off GPIO (a hang would hit the timeout).
@@ -145,7 +155,7 @@ def test_linux_runs_init_and_powers_off_on_qemu(cpu: str) -> None:
 
 @pytest.mark.parametrize("cpu", gdb_driver.CPUS)
 def test_linux_console_on_the_emulator_equals_qemu(cpu: str) -> None:
-    reference = qemu_boot(cpu)
+    reference = qemu_boot(cpu, icount=True)
     completed = emulator_boot(cpu)
     expected = console_lines(reference.stdout)
     actual = console_lines(completed.stdout)
