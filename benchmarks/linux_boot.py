@@ -91,12 +91,12 @@ def describe(name: str, boot: Boot) -> str:
     init = "never" if boot.init_seconds is None else f"{boot.init_seconds:.2f} s"
     if boot.init_instructions is not None:
         init += f" ({boot.init_instructions / 1e6:.1f} M instructions)"
-    end = "power-off" if boot.powered_off else "stopped without power-off"
+    end = "to power-off" if boot.powered_off else "no power-off, stopped after"
     total = f"{boot.end_seconds:.2f} s"
     if boot.end_instructions is not None:
         total += f" ({boot.end_instructions / 1e6:.1f} M instructions, " \
                  f"{boot.end_instructions / boot.end_seconds / 1e6:.2f} MIPS)"
-    return f"{name}: to 'Run /init' {init}; to {end} {total}"
+    return f"{name}: to 'Run /init' {init}; {end} {total}"
 
 
 def main() -> int:
