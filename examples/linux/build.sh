@@ -64,6 +64,9 @@ for cpu in "${cpus[@]}"; do
 
     "${cross}gcc" -static -O2 -Wall -Wextra -Werror "${init_cflags[@]}" -o "$out/initramfs-init" "$here/init.c"
     "${cross}strip" "$out/initramfs-init"
+    # gen_init_cpio stores a regular file's own mtime: pin it so the initramfs (and the ELF) only
+    # changes when /init does.
+    touch -d "$KBUILD_BUILD_TIMESTAMP" "$out/initramfs-init"
     export LINUX_INIT="$out/initramfs-init"     # expanded by gen_init_cpio in initramfs.list
 
     printf 'CONFIG_INITRAMFS_SOURCE="%s"\n' "$here/initramfs.list" > "$out/initramfs.config"
