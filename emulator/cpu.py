@@ -50,10 +50,12 @@ from emulator.debug import (
 from emulator.exceptions import (
     ESR_PTR,
     ESR_ST,
+    IVOR_CRITICAL_DOORBELL,
     IVOR_CRITICAL_INPUT,
     IVOR_DATA_STORAGE,
     IVOR_DATA_TLB_ERROR,
     IVOR_DEBUG,
+    IVOR_DOORBELL,
     IVOR_HYPERVISOR_PRIVILEGE,
     IVOR_INSTRUCTION_STORAGE,
     IVOR_INSTRUCTION_TLB_ERROR,
@@ -170,7 +172,7 @@ MCSR_BUS_RAERR = 0x00000040
 MCSR_BUS_WAERR = 0x00000020
 
 # Which save/restore pair each interrupt class uses.
-_CRITICAL_IVORS = frozenset({IVOR_CRITICAL_INPUT, IVOR_WATCHDOG})
+_CRITICAL_IVORS = frozenset({IVOR_CRITICAL_INPUT, IVOR_WATCHDOG, IVOR_CRITICAL_DOORBELL})
 
 PAGE_SHIFT = 12
 PAGE_MASK = 0xFFF
@@ -332,6 +334,14 @@ class Cpu:
 
     def set_external_input(self, asserted: bool) -> None:
         self.timers.external_input = asserted
+        self._event_at = 0
+
+    def set_doorbell(self, *, critical: bool, pending: bool) -> None:
+        """msgsnd/msgclr (e500mc): a (critical) doorbell is pending until taken or cleared."""
+        if critical:
+            self.timers.critical_doorbell = pending
+        else:
+            self.timers.doorbell = pending
         self._event_at = 0
 
     def set_critical_input(self, asserted: bool) -> None:
@@ -777,6 +787,10 @@ class Cpu:
             sprs[SPR_ESR] = esr
         if dear is not None:
             sprs[SPR_DEAR] = dear & 0xFFFFFFFF
+        if ivor == IVOR_DOORBELL:
+            self.timers.doorbell = False          # taking a doorbell interrupt consumes it
+        elif ivor == IVOR_CRITICAL_DOORBELL:
+            self.timers.critical_doorbell = False
         self.waiting = False
         self.set_msr(new_msr)
         self.pc = (sprs[SPR_IVPR] & 0xFFFF0000) | (self._ivor(ivor) & 0xFFF0)

@@ -477,6 +477,25 @@ class Mmu:
                     entry.invalidate()
         self._changed()
 
+    def tlbilx(self, kind: int, ea: int) -> None:
+        """e500mc ``tlbilx`` (Power ISA 2.06 local invalidate) over both TLBs; IPROT entries survive.
+
+        ``kind`` is the instruction's T field: 0 every entry, 1 the entries whose TID equals
+        MAS6[SPID] (TID 0 only when SPID is 0), 3 the entries that translate ``ea`` for TID
+        MAS6[SPID] or 0, in either address space (the e500mc does not compare MAS6[SAS]). T=2 is an
+        illegal form and never reaches here. Same rules as QEMU's BookE 2.06 helpers.
+        """
+        spid = (self.mas6 & MAS6_SPID_MASK) >> MAS6_SPID_SHIFT
+        for entry in (*self.tlb0, *self.tlb1):
+            if not entry.valid or entry.iprot:
+                continue
+            if kind == 1 and entry.tid != spid:
+                continue
+            if kind == 3 and (entry.tid not in (0, spid) or (ea & ~entry.offset_mask) != entry.epn):
+                continue
+            entry.invalidate()
+        self._changed()
+
     def load_miss_defaults(self, ea: int, access: Access, msr: int) -> None:
         """Load MAS0-3,6,7 as the e500 does on an instruction/data TLB error interrupt (RM 12.7)."""
         ts = bool(msr & (MSR_IS if access == Access.FETCH else MSR_DS))

@@ -51,6 +51,7 @@ _SPR_SRR0, _SPR_SRR1 = 26, 27
 _SPR_CSRR0, _SPR_CSRR1 = 58, 59
 _SPR_MCSRR0, _SPR_MCSRR1 = 570, 571
 _SPR_DSRR0, _SPR_DSRR1 = 574, 575
+_SPR_PIR = 286
 _E500MC = frozenset({"e500mc"})
 _FPSCR_FEX = 0x40000000
 _E500V2 = frozenset({"e500v2"})
@@ -274,6 +275,58 @@ def build_tlbivax(word: int) -> SystemHandler:
     return tlbivax
 
 
+_TLBILX_ILLEGAL_FORM = 2
+
+
+def build_tlbilx(word: int) -> SystemHandler:
+    effective_address = _x_form_ea(word)
+    kind = (word >> 21) & 3
+
+    def tlbilx(cpu: Cpu, pc: int) -> int:
+        if kind == _TLBILX_ILLEGAL_FORM:
+            raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)   # T=2 is reserved (QEMU: invalid form)
+        cpu.mmu.tlbilx(kind, effective_address(cpu))
+        cpu.translation_changed()
+        return pc + 4
+    return tlbilx
+
+
+# --- doorbells (e500mc) ---------------------------------------------------------------------------
+_MSG_TYPE_SHIFT = 27          # rB bits 32:36: 0 = doorbell, 1 = critical doorbell
+_MSG_BROADCAST = 0x04000000   # every processor accepts it, whatever its PIR
+_MSG_PIRTAG = 0x00003FFF
+
+
+def _doorbell_type(cpu: Cpu, value: int) -> int | None:
+    """The doorbell type this core accepts from a message in rB, or None when it is not for it."""
+    if not value & _MSG_BROADCAST and (value & _MSG_PIRTAG) != cpu.sprs.get(_SPR_PIR, 0) & _MSG_PIRTAG:
+        return None
+    kind = (value >> _MSG_TYPE_SHIFT) & 0x1F
+    return kind if kind in (0, 1) else None
+
+
+def build_msgsnd(word: int) -> SystemHandler:
+    rb = _rb(word)
+
+    def msgsnd(cpu: Cpu, pc: int) -> int:
+        kind = _doorbell_type(cpu, cpu.gpr[rb])
+        if kind is not None:
+            cpu.set_doorbell(critical=kind == 1, pending=True)
+        return pc + 4
+    return msgsnd
+
+
+def build_msgclr(word: int) -> SystemHandler:
+    rb = _rb(word)
+
+    def msgclr(cpu: Cpu, pc: int) -> int:
+        kind = _doorbell_type(cpu, cpu.gpr[rb] | _MSG_BROADCAST)   # msgclr acts on this core only
+        if kind is not None:
+            cpu.set_doorbell(critical=kind == 1, pending=False)
+        return pc + 4
+    return msgclr
+
+
 # --- wait, ehpriv ---------------------------------------------------------------------------------
 def build_wait(word: int) -> SystemHandler:
     def wait(cpu: Cpu, pc: int) -> int:
@@ -348,6 +401,9 @@ SPECS: list[InstructionSpec] = [
     _x("tlbsx", 914, build_tlbsx, privileged=True),
     _x("tlbivax", 786, build_tlbivax, privileged=True),
     _x("tlbsync", 566, build_nop, privileged=True),
+    _x("tlbilx", 18, build_tlbilx, privileged=True, models=_E500MC),
+    _x("msgsnd", 206, build_msgsnd, privileged=True, models=_E500MC),
+    _x("msgclr", 238, build_msgclr, privileged=True, models=_E500MC),
     _x("wait", 62, build_wait, models=_E500MC),
     _x("ehpriv", 270, build_ehpriv, models=_E500MC),
     InstructionSpec(mnemonic="spe", primary=4, xo=None, xo_bits=0, build=build_spe,  # type: ignore[arg-type]

@@ -11,8 +11,10 @@ interrupt is pending under a given MSR, in Book E priority order. Imports: stand
 from __future__ import annotations
 
 from emulator.exceptions import (
+    IVOR_CRITICAL_DOORBELL,
     IVOR_CRITICAL_INPUT,
     IVOR_DECREMENTER,
+    IVOR_DOORBELL,
     IVOR_EXTERNAL_INPUT,
     IVOR_FIXED_INTERVAL_TIMER,
     IVOR_WATCHDOG,
@@ -68,6 +70,9 @@ class Timers:
         self.decar = 0
         self.external_input = False
         self.critical_input = False
+        # e500mc doorbells (msgsnd/msgclr): pending until taken or cleared.
+        self.doorbell = False
+        self.critical_doorbell = False
         # Set by the watchdog's third expiry when TCR[WRC] != 0: the reset action (WRC value).
         self.reset_request: int | None = None
         self._tb_offset = 0          # TB = cycles // CYCLES_PER_TB_TICK + offset
@@ -227,6 +232,8 @@ class Timers:
                 return IVOR_CRITICAL_INPUT
             if self.tsr & TSR_WIS and self.tcr & TCR_WIE:
                 return IVOR_WATCHDOG
+            if self.critical_doorbell:
+                return IVOR_CRITICAL_DOORBELL
         if msr & _MSR_EE:
             if self.external_input:
                 return IVOR_EXTERNAL_INPUT
@@ -234,6 +241,8 @@ class Timers:
                 return IVOR_FIXED_INTERVAL_TIMER
             if self.tsr & TSR_DIS and self.tcr & TCR_DIE:
                 return IVOR_DECREMENTER
+            if self.doorbell:
+                return IVOR_DOORBELL
         return None
 
     def could_ever_interrupt(self, msr: int) -> bool:
