@@ -445,8 +445,8 @@ class Mmu:
             return
         # Miss: the MAS4 defaults, with the search PID and address space (V=0). The victim hint is
         # only proposed: a search does not consume it (only a TLB error interrupt or tlbwe move it).
-        # MAS2[EPN] is the searched page (e500 RM MAS-update table); QEMU writes 0 there, KVM's
-        # emulation leaves the old EPN (docs/fidelity.md).
+        # MAS2[EPN] is the searched page (e500 RM Table 12-15 as issue #22 reads it; UNVERIFIED here);
+        # QEMU writes 0 there, KVM's emulation leaves the old EPN (docs/fidelity.md).
         self.mas0 = self._default_mas0(ea, advance=False)
         self.mas1 = ((spid << MAS1_TID_SHIFT) | (MAS1_TS if sas else 0) | (self.mas4 & MAS4_TSIZED_MASK))
         self.mas2 = (ea & MAS2_EPN_MASK) | (self.mas4 & MAS4_DEFAULT_ATTRIBUTES)
