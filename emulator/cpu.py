@@ -1270,7 +1270,7 @@ class Cpu:
         writers[SPR_DECAR] = self._timer_writer(timers.write_decar)
         readers[SPR_TCR] = lambda: timers.tcr
         writers[SPR_TCR] = self._timer_writer(timers.write_tcr)
-        readers[SPR_TSR] = lambda: timers.tsr
+        readers[SPR_TSR] = self._read_tsr
         writers[SPR_TSR] = self._timer_writer(timers.write_tsr)
         # Debug (guest-owned copy, see emulator.debug).
         for spr, name in ((SPR_DBCR0, "dbcr0"), (SPR_DBCR1, "dbcr1"), (SPR_DBCR2, "dbcr2"),
@@ -1308,6 +1308,11 @@ class Cpu:
         if ivor < 38:
             return SPR_IVOR32 + ivor - 32
         return SPR_IVOR38 + ivor - 38
+
+    def _read_tsr(self) -> int:
+        # Status bits of events up to this instruction, even between two event boundaries.
+        self.timers.advance(self.cycles)
+        return self.timers.tsr
 
     def _timer_writer(self, write: Callable[[int, int], None]) -> Callable[[int], None]:
         def write_timer(value: int) -> None:

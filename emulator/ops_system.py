@@ -161,9 +161,18 @@ def build_mtspr(word: int) -> SystemHandler:
 _BLOCK_LOCAL_SPRS = {1: ("xer", XER_WRITABLE), 8: ("lr", 0xFFFFFFFF), 9: ("ctr", 0xFFFFFFFF)}
 
 
+# Time-base reads (user-readable TBL/TBU): the value at the instruction's own cycle count, which the
+# translator provides as the local ``now`` (a loop polling the time base then runs translated).
+_TB_READ_EXPRESSIONS = {268: "cpu.timers.tb(now) & 0xFFFFFFFF", 269: "cpu.timers.tb(now) >> 32"}
+
+
 def emit_mfspr(word: int, pc: int) -> list[str] | None:
-    """build_mfspr for XER, LR and CTR (the readers Cpu installs); other SPRs call the handler."""
-    local = _BLOCK_LOCAL_SPRS.get(_spr_number(word))
+    """build_mfspr for XER, LR, CTR, TBL and TBU (the readers Cpu installs); other SPRs call the handler."""
+    spr = _spr_number(word)
+    time_base = _TB_READ_EXPRESSIONS.get(spr)
+    if time_base is not None:
+        return [f"gpr[{_rd(word)}] = {time_base}"]
+    local = _BLOCK_LOCAL_SPRS.get(spr)
     return None if local is None else [f"gpr[{_rd(word)}] = cpu.{local[0]}"]
 
 
@@ -371,7 +380,7 @@ SPECS: list[InstructionSpec] = [
     _x("wrteei", 163, build_wrteei, privileged=True),
     _x("mfspr", 339, build_mfspr, emit=emit_mfspr),
     _x("mtspr", 467, build_mtspr, emit=emit_mtspr),
-    _x("mftb", 371, build_mfspr),
+    _x("mftb", 371, build_mfspr, emit=emit_mfspr),
     _x("rfi", 50, _build_return(_SPR_SRR0, _SPR_SRR1), primary=19, privileged=True, cycles=2),
     _x("rfci", 51, _build_return(_SPR_CSRR0, _SPR_CSRR1), primary=19, privileged=True, cycles=2),
     _x("rfdi", 39, _build_return(_SPR_DSRR0, _SPR_DSRR1), primary=19, privileged=True, cycles=2,
