@@ -222,6 +222,7 @@ class Machine:
             raise ValueError(f"unknown CPU model {model_name!r} (known: {known})") from None
         self.model_name = model_name
         self.bus = PhysicalBus(ram_size, uart_out)
+        self.bus.guts.pvr, self.bus.guts.svr = self.model.pvr, self.model.svr
         self.mmu = Mmu(self.model)
         self.cpu = (cpu_factory or _default_cpu_factory)(self.model, self.bus, self.mmu)
         # None keeps the core's own rate (one tick per cycle): tests that count ticks in cycles.

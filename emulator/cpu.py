@@ -199,6 +199,7 @@ class StopKind(enum.Enum):
     POWER_OFF = "power-off"
     IDLE = "waiting with no interrupt source that can ever fire"
     WATCHDOG_RESET = "watchdog reset"
+    SYSTEM_RESET = "system reset (GUTS RSTCR)"
     CHECKSTOP = "checkstop (machine check with MSR[ME]=0)"
 
 
@@ -640,6 +641,8 @@ class Cpu:
         if status is not None:
             self._poweroff = status
             self._event_at = 0
+        if getattr(self.bus, "reset_requested", False):
+            self._event_at = 0       # the boundary after this store reports the system reset
 
     def _machine_check(self, pa: int, cause: int) -> Interrupt:
         self.sprs[SPR_MCAR] = pa & 0xFFFFFFFF
@@ -828,6 +831,8 @@ class Cpu:
             return StopReason(StopKind.POWER_OFF, self.pc, self._poweroff)
         if self._checkstop:
             return StopReason(StopKind.CHECKSTOP, self.pc)
+        if getattr(self.bus, "reset_requested", False):
+            return StopReason(StopKind.SYSTEM_RESET, self.pc)
         if getattr(self.mmu, "generation", 0) != self._mmu_generation:
             self.flush_translation_caches()
         timers = self.timers

@@ -7,8 +7,8 @@ QEMU's ``-nographic`` console does (a terminal only with ``--run``; see :class:`
 user error (missing or bad image, bad flag) is one readable line on stderr and a non-zero exit status,
 never a traceback.
 
-Imports: standard library, trio, :mod:`emulator.board`, :mod:`emulator.kvm`, :mod:`emulator.models`
-and :mod:`gdbstub`.
+Imports: standard library, trio, :mod:`emulator.board`, :mod:`emulator.kvm`, :mod:`emulator.models`,
+:mod:`emulator.devices` (the UART's FIFO bit) and :mod:`gdbstub`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import select
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from emulator.board import DEFAULT_ICOUNT_SHIFT, BootFiles, ImageError, Machine
+from emulator.devices import FCR_FIFO_ENABLE
 from emulator.kvm import Vcpu
 from emulator.models import MODELS
 from gdbstub.target import Target
@@ -30,6 +31,9 @@ from gdbstub.target import Target
 EXIT_USAGE = 2
 EXIT_IMAGE = 1
 RUN_SLICE = 1 << 20
+# While console input is possible: ~1-4 ms of guest execution between two looks at stdin.
+INPUT_SLICE = 1 << 14
+UART_FIFO_DEPTH = 16
 _CONSOLE_CHUNK = 4096
 
 
@@ -215,13 +219,50 @@ class ConsoleInput:
             self._read_some()
 
 
-def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None) -> int:
-    """Run the guest without a debugger; returns its power-off status."""
+class PacedUartInput:
+    """Host input waiting for the guest UART, handed over as the UART can take it (``--run``).
+
+    QEMU's serial model accepts input only while its receiver has room: one byte with the FIFO off,
+    sixteen with it on. Here the hand-over happens between run slices of :data:`INPUT_SLICE`
+    instructions, only when the receiver is empty: so a guest that initialises its UART (and so
+    clears the receiver) loses at most what QEMU would, a pipe's bytes reach the guest within a
+    slice of arriving, and input from a file (all there from the start) reaches the guest at the
+    same instruction counts in every run.
+    """
+
+    def __init__(self, uart: Any) -> None:
+        self.uart = uart
+        self.pending = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.pending += data
+
+    def deliver(self) -> None:
+        uart = self.uart
+        if not self.pending or uart.input:
+            return
+        room = UART_FIFO_DEPTH if uart.fcr & FCR_FIFO_ENABLE else 1
+        uart.feed(bytes(self.pending[:room]))
+        del self.pending[:room]
+
+
+def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None,
+                     paced: PacedUartInput | None = None) -> int:
+    """Run the guest without a debugger; returns its power-off status.
+
+    While input is waiting (``paced``) or may still come (``console`` open), slices are short
+    (:data:`INPUT_SLICE`) so that typed input reaches the guest promptly.
+    """
     target = Target(vcpu, model_name)
     while True:
         if console is not None and console.open:
             console.poll()
-        stop = target.run_slice(RUN_SLICE)
+        waiting = False
+        if paced is not None and paced.pending:
+            waiting = True
+            paced.deliver()
+        slice_size = INPUT_SLICE if waiting or (console is not None and console.open) else RUN_SLICE
+        stop = target.run_slice(slice_size)
         if stop is not None and stop.exit_status is not None:
             return stop.exit_status
 
@@ -247,13 +288,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImageError, ValueError, OSError) as error:
         print(f"e500-gdbstub: {error}", file=sys.stderr)
         return EXIT_IMAGE
-    console = ConsoleInput(0, machine.bus.uart0.feed, terminal=args.run)
     if args.run:
+        paced = PacedUartInput(machine.bus.uart0)
+        console = ConsoleInput(0, paced.feed, terminal=True)
         try:
-            return run_to_power_off(vcpu, args.cpu, console)
+            return run_to_power_off(vcpu, args.cpu, console, paced)
         except KeyboardInterrupt:
             print("e500-gdbstub: interrupted", file=sys.stderr)
             return 130
+    console = ConsoleInput(0, machine.bus.uart0.feed, terminal=False)
     import trio  # only the server path needs it
 
     from gdbstub.server import GdbServer
