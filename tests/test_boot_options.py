@@ -184,3 +184,23 @@ def test_qemu_spellings_boot_the_same_guest() -> None:
     qemu_form = run_cli("-kernel", str(hello), "-m", "256", "-append", "x", "--run")
     assert long_form.returncode == qemu_form.returncode == 3
     assert long_form.stdout == qemu_form.stdout and "Hello from e500!" in qemu_form.stdout
+
+
+def test_gzip_uimage_is_decompressed_and_bad_compression_refused(tmp_path: Path) -> None:
+    import gzip
+    body = struct.pack(">4I", 0x60000000, 0x60000000, 0x60000000, 0x48000000)
+    packed = gzip.compress(body)
+    image = tmp_path / "uImage.gz"
+    image.write_bytes(struct.pack(">7I4B32s", 0x27051956, 0, 0, len(packed), 0x00300000, 0x00300004, 0, 5, 7,
+                                  2, 1, b"gz") + packed)
+    machine = Machine("e500v2")
+    machine.load_elf(str(image))
+    assert machine.bus.read_bytes(0x00300000, 16) == body and machine.cpu.pc == 0x00300004
+    theirs = qemu_boot_registers(str(image))
+    assert (theirs[PC], theirs[R3], theirs[R7]) == (machine.cpu.pc, machine.cpu.gpr[R3], machine.cpu.gpr[R7])
+    lzma = tmp_path / "uImage.lzma"
+    lzma.write_bytes(struct.pack(">7I4B32s", 0x27051956, 0, 0, 4, 0x00300000, 0x00300000, 0, 5, 7, 2, 3,
+                                 b"lzma") + bytes(4))
+    with pytest.raises(ImageError, match="compression 3"):
+        machine.load_elf(str(lzma))
+    assert machine.cpu.pc == 0x00300004          # the failed load kept the previous image
