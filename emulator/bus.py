@@ -1,11 +1,12 @@
 """The physical address space of the QEMU ``ppce500`` board: RAM at PA 0 and the 1 MiB CCSR window
-at PA 0xF_E000_0000 holding the UARTs and the power-off GPIO (reference section 7).
+at PA 0xF_E000_0000 holding the UARTs, the power-off GPIO, the PCI controller and the global
+utilities (reference section 7).
 
 RAM is an anonymous private ``mmap`` so untouched pages cost no resident memory and ``clear_ram`` can
 hand pages back to the kernel instead of writing zeros. Accesses are big-endian. Anything outside RAM
 and CCSR raises :class:`BusError`; unimplemented CCSR registers read as 0 and ignore writes.
 
-Imports: standard library and :mod:`emulator.devices`.
+Imports: standard library, :mod:`emulator.devices` and :mod:`emulator.soc`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from emulator.devices import (
     Mpc8xxxGpio,
     Ns16550Uart,
 )
+from emulator.soc import GUTS_OFFSET, GUTS_WINDOW, PCI_OFFSET, PCI_WINDOW, E500PciHost, Mpc8544Guts
 
 CCSR_BASE = 0xF_E000_0000
 CCSR_SIZE = 0x10_0000
@@ -57,6 +59,12 @@ class PhysicalBus:
         self.register_device(UART0_OFFSET, UART_WINDOW, self.uart0)
         self.register_device(UART1_OFFSET, UART_WINDOW, self.uart1)
         self.register_device(GPIO_OFFSET, GPIO_WINDOW, self.gpio)
+        self.pci = E500PciHost()
+        self.guts = Mpc8544Guts(self._request_reset)
+        self.register_device(PCI_OFFSET, PCI_WINDOW, self.pci)
+        self.register_device(GUTS_OFFSET, GUTS_WINDOW, self.guts)
+        # Set by GUTS RSTCR: the core stops after the store and the board restarts its image.
+        self.reset_requested = False
 
     # --- wiring --------------------------------------------------------------------------------------
     def register_device(self, ccsr_offset: int, size: int, device: MmioDevice) -> None:
@@ -75,9 +83,13 @@ class PhysicalBus:
         if self.poweroff_status is None:
             self.poweroff_status = status
 
+    def _request_reset(self) -> None:
+        self.reset_requested = True
+
     def reset(self) -> None:
         """Device state back to power-on; RAM is left alone (see ``clear_ram``)."""
         self.poweroff_status = None
+        self.reset_requested = False
         for device in self._devices:
             device.reset()
 

@@ -50,10 +50,12 @@ from emulator.debug import (
 from emulator.exceptions import (
     ESR_PTR,
     ESR_ST,
+    IVOR_CRITICAL_DOORBELL,
     IVOR_CRITICAL_INPUT,
     IVOR_DATA_STORAGE,
     IVOR_DATA_TLB_ERROR,
     IVOR_DEBUG,
+    IVOR_DOORBELL,
     IVOR_HYPERVISOR_PRIVILEGE,
     IVOR_INSTRUCTION_STORAGE,
     IVOR_INSTRUCTION_TLB_ERROR,
@@ -170,7 +172,7 @@ MCSR_BUS_RAERR = 0x00000040
 MCSR_BUS_WAERR = 0x00000020
 
 # Which save/restore pair each interrupt class uses.
-_CRITICAL_IVORS = frozenset({IVOR_CRITICAL_INPUT, IVOR_WATCHDOG})
+_CRITICAL_IVORS = frozenset({IVOR_CRITICAL_INPUT, IVOR_WATCHDOG, IVOR_CRITICAL_DOORBELL})
 
 PAGE_SHIFT = 12
 PAGE_MASK = 0xFFF
@@ -197,6 +199,7 @@ class StopKind(enum.Enum):
     POWER_OFF = "power-off"
     IDLE = "waiting with no interrupt source that can ever fire"
     WATCHDOG_RESET = "watchdog reset"
+    SYSTEM_RESET = "system reset (GUTS RSTCR)"
     CHECKSTOP = "checkstop (machine check with MSR[ME]=0)"
 
 
@@ -332,6 +335,14 @@ class Cpu:
 
     def set_external_input(self, asserted: bool) -> None:
         self.timers.external_input = asserted
+        self._event_at = 0
+
+    def set_doorbell(self, *, critical: bool, pending: bool) -> None:
+        """msgsnd/msgclr (e500mc): a (critical) doorbell is pending until taken or cleared."""
+        if critical:
+            self.timers.critical_doorbell = pending
+        else:
+            self.timers.doorbell = pending
         self._event_at = 0
 
     def set_critical_input(self, asserted: bool) -> None:
@@ -630,6 +641,8 @@ class Cpu:
         if status is not None:
             self._poweroff = status
             self._event_at = 0
+        if getattr(self.bus, "reset_requested", False):
+            self._event_at = 0       # the boundary after this store reports the system reset
 
     def _machine_check(self, pa: int, cause: int) -> Interrupt:
         self.sprs[SPR_MCAR] = pa & 0xFFFFFFFF
@@ -777,6 +790,10 @@ class Cpu:
             sprs[SPR_ESR] = esr
         if dear is not None:
             sprs[SPR_DEAR] = dear & 0xFFFFFFFF
+        if ivor == IVOR_DOORBELL:
+            self.timers.doorbell = False          # taking a doorbell interrupt consumes it
+        elif ivor == IVOR_CRITICAL_DOORBELL:
+            self.timers.critical_doorbell = False
         self.waiting = False
         self.set_msr(new_msr)
         self.pc = (sprs[SPR_IVPR] & 0xFFFF0000) | (self._ivor(ivor) & 0xFFF0)
@@ -814,6 +831,8 @@ class Cpu:
             return StopReason(StopKind.POWER_OFF, self.pc, self._poweroff)
         if self._checkstop:
             return StopReason(StopKind.CHECKSTOP, self.pc)
+        if getattr(self.bus, "reset_requested", False):
+            return StopReason(StopKind.SYSTEM_RESET, self.pc)
         if getattr(self.mmu, "generation", 0) != self._mmu_generation:
             self.flush_translation_caches()
         timers = self.timers
@@ -1256,7 +1275,7 @@ class Cpu:
         writers[SPR_DECAR] = self._timer_writer(timers.write_decar)
         readers[SPR_TCR] = lambda: timers.tcr
         writers[SPR_TCR] = self._timer_writer(timers.write_tcr)
-        readers[SPR_TSR] = lambda: timers.tsr
+        readers[SPR_TSR] = self._read_tsr
         writers[SPR_TSR] = self._timer_writer(timers.write_tsr)
         # Debug (guest-owned copy, see emulator.debug).
         for spr, name in ((SPR_DBCR0, "dbcr0"), (SPR_DBCR1, "dbcr1"), (SPR_DBCR2, "dbcr2"),
@@ -1294,6 +1313,11 @@ class Cpu:
         if ivor < 38:
             return SPR_IVOR32 + ivor - 32
         return SPR_IVOR38 + ivor - 38
+
+    def _read_tsr(self) -> int:
+        # Status bits of events up to this instruction, even between two event boundaries.
+        self.timers.advance(self.cycles)
+        return self.timers.tsr
 
     def _timer_writer(self, write: Callable[[int, int], None]) -> Callable[[int], None]:
         def write_timer(value: int) -> None:

@@ -24,6 +24,8 @@ IVOR_DATA_TLB_ERROR = 13
 IVOR_INSTRUCTION_TLB_ERROR = 14
 IVOR_DEBUG = 15
 IVOR_SPE_UNAVAILABLE = 32
+IVOR_DOORBELL = 36            # e500mc processor doorbell (msgsnd)
+IVOR_CRITICAL_DOORBELL = 37   # e500mc critical doorbell (CSRR0/1)
 IVOR_HYPERVISOR_PRIVILEGE = 41
 
 # Exception syndrome register bits (reg_booke.h).

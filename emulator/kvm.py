@@ -729,7 +729,7 @@ class Vcpu:
         if kind is StopKind.IDLE:
             # Real KVM would block in the kernel here; we report an interrupted run instead.
             return self._exit_intr(kind.value)
-        if kind is StopKind.POWER_OFF or kind is StopKind.WATCHDOG_RESET:
+        if kind is StopKind.POWER_OFF or kind is StopKind.WATCHDOG_RESET or kind is StopKind.SYSTEM_RESET:
             event = KVM_SYSTEM_EVENT_SHUTDOWN if kind is StopKind.POWER_OFF else KVM_SYSTEM_EVENT_RESET
             kvm_run = self._begin_exit(KVM_EXIT_SYSTEM_EVENT)
             _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_SYSTEM_EVENT_TYPE, event, 1, stop.status)
