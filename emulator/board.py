@@ -15,6 +15,10 @@ Boot state produced by :meth:`Machine.reset`:
   mapping. Checked against qemu-system-ppc 7.2: the example guests (r3 0x1900000, r7 0x4000000), and
   one-segment images at 0x2600000 (r3 0x3e00000, r7 64 MiB) and 0x2700000 (r3 0x3f00000, r7 256 MiB).
 
+Interrupts: the MPIC's CPU 0 outputs drive the core's external and critical inputs (levels), its
+global timers join the core's event schedule, and in external proxy mode the core's acknowledge of
+the external input reads the MPIC's IACK into EPR (as QEMU does).
+
 Imports: standard library, ``pyelftools``, and the other ``emulator`` modules. :mod:`emulator.cpu` is
 imported lazily so the board can be built with a stand-in core (``cpu_factory``) in tests.
 """
@@ -110,6 +114,7 @@ class Machine:
         self.bus = PhysicalBus(ram_size, uart_out)
         self.mmu = Mmu(self.model)
         self.cpu = (cpu_factory or _default_cpu_factory)(self.model, self.bus, self.mmu)
+        self._connect_interrupts()
         self.entry = 0
         self.path: str | None = None
         self.segments: list[LoadedSegment] = []
@@ -117,6 +122,23 @@ class Machine:
         self.image_ranges: list[tuple[int, int]] = []
         self.dt_base = 0
         self.initial_map_size = 0
+
+    def _connect_interrupts(self) -> None:
+        """MPIC outputs for CPU 0 to the core's external and critical inputs; its timers to the core's
+        event schedule; the core's interrupt acknowledge to the MPIC (EPR in external proxy mode)."""
+        mpic = self.bus.mpic
+        cpu = self.cpu
+        mpic.clock = lambda: getattr(cpu, "cycles", 0)
+        if hasattr(cpu, "device_events_changed"):
+            mpic.events_changed = cpu.device_events_changed
+            cpu.event_sources.append(mpic)
+            cpu.interrupt_acknowledge = lambda: mpic.proxy_acknowledge(0)
+        if hasattr(cpu, "set_external_input"):
+            mpic.connect_cpu(0, cpu.set_external_input, getattr(cpu, "set_critical_input", None))
+
+    def describe_pic(self) -> str:
+        """The interrupt controller's state as text (a debugger's ``info pic``)."""
+        return self.bus.mpic.describe()
 
     @property
     def ram_size(self) -> int:
