@@ -47,6 +47,7 @@ from emulator.mmu import (
     Mmu,
 )
 from emulator.models import MODELS
+from emulator.mpic import Mpic
 
 EM_PPC = 20
 BOOT_STACK_POINTER = 0x00FFFFF8          # r1: 16 MiB - 8
@@ -99,6 +100,18 @@ def _default_cpu_factory(model: Any, bus: PhysicalBus, mmu: Mmu) -> Any:
     return Cpu(model, bus, mmu)
 
 
+def connect_mpic(mpic: Mpic, cpu: Any) -> None:
+    """MPIC outputs for CPU 0 to the core's external and critical inputs; its timers to the core's
+    event schedule and clock; the core's interrupt acknowledge to the MPIC (EPR in proxy mode)."""
+    mpic.clock = lambda: getattr(cpu, "cycles", 0)
+    if hasattr(cpu, "device_events_changed"):
+        mpic.events_changed = cpu.device_events_changed
+        cpu.event_sources.append(mpic)
+        cpu.interrupt_acknowledge = lambda: mpic.proxy_acknowledge(0)
+    if hasattr(cpu, "set_external_input"):
+        mpic.connect_cpu(0, cpu.set_external_input, getattr(cpu, "set_critical_input", None))
+
+
 class Machine:
     """The ppce500 board: ``cpu``, ``bus``, ``mmu``, the loaded image, and QEMU's boot state."""
 
@@ -124,17 +137,7 @@ class Machine:
         self.initial_map_size = 0
 
     def _connect_interrupts(self) -> None:
-        """MPIC outputs for CPU 0 to the core's external and critical inputs; its timers to the core's
-        event schedule; the core's interrupt acknowledge to the MPIC (EPR in external proxy mode)."""
-        mpic = self.bus.mpic
-        cpu = self.cpu
-        mpic.clock = lambda: getattr(cpu, "cycles", 0)
-        if hasattr(cpu, "device_events_changed"):
-            mpic.events_changed = cpu.device_events_changed
-            cpu.event_sources.append(mpic)
-            cpu.interrupt_acknowledge = lambda: mpic.proxy_acknowledge(0)
-        if hasattr(cpu, "set_external_input"):
-            mpic.connect_cpu(0, cpu.set_external_input, getattr(cpu, "set_critical_input", None))
+        connect_mpic(self.bus.mpic, self.cpu)
 
     def describe_pic(self) -> str:
         """The interrupt controller's state as text (a debugger's ``info pic``)."""
