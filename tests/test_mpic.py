@@ -506,3 +506,18 @@ def test_machine_describes_the_pic() -> None:
     assert "cpu0: CTPR 15, INT low" in text
     assert " 42 internal26" in text and "0x42" in text
     assert "timer0: TBCR 0x000003e8" in text and "running" in text
+
+
+def test_monitor_info_pic() -> None:
+    from emulator.board import Machine
+    from emulator.kvm import Vcpu
+    from gdbstub.session import Session
+    from gdbstub.target import Target
+
+    machine = Machine()
+    machine.bus.write(MPIC + ivpr(UART_SOURCE), 4, (5 << 16) | 0x42)
+    session = Session(Target(Vcpu(machine), "e500v2"))
+    assert "info pic" in session.monitor("help")
+    text = session.monitor("info pic")
+    assert text == machine.describe_pic()
+    assert " 42 internal26" in text
