@@ -645,11 +645,14 @@ class Mpic:
                          f"in service: {serviced}")
         lines.append("source          vector prio mask  sense  dest  output         pending  active  "
                      "in-service")
+        hidden = 0
         for source in range(NUM_IRQS):
             ivpr = self.ivpr[source]
             in_service = [cpu for cpu, d in enumerate(self.destinations) if source in d.in_service]
-            configured = ivpr & ~(IVPR_POLARITY | IVPR_MASK | IVPR_ACTIVITY) or not ivpr & IVPR_MASK
-            if not (configured or self.pending[source] or in_service or self.lines[source]):
+            # Unmasked, pending, in service or with its line high; a masked idle source (Linux sets
+            # up every one of them at boot) is only counted.
+            if ivpr & IVPR_MASK and not (self.pending[source] or in_service or self.lines[source]):
+                hidden += ivpr & ~(IVPR_POLARITY | IVPR_MASK) != 0
                 continue
             sense = "edge" if not self.level_sensitive[source] else "level"
             lines.append(f"{source:3d} {self.source_name(source):11s} {ivpr & VECTOR_MASK:#6x} "
@@ -658,6 +661,8 @@ class Mpic:
                          f"{'yes' if self.pending[source] else 'no':8s} "
                          f"{'yes' if ivpr & IVPR_ACTIVITY else 'no':7s} "
                          f"{','.join(f'cpu{cpu}' for cpu in in_service) or '-'}")
+        if hidden:
+            lines.append(f"({hidden} masked idle sources with a vector or priority set are not shown)")
         for index, timer in enumerate(self.timers):
             state = "running" if timer.running else ("inhibited" if timer.tbcr & TBCR_CI else "stopped")
             lines.append(f"timer{index}: TBCR {timer.tbcr:#010x}, TCCR "

@@ -501,7 +501,10 @@ def test_machine_describes_the_pic() -> None:
     machine = Machine()
     machine.bus.write(MPIC + ivpr(UART_SOURCE), 4, (5 << 16) | 0x42)
     machine.bus.write(MPIC + TIMER0_TBCR, 4, 1000)
+    machine.bus.write(MPIC + ivpr(UART_SOURCE + 1), 4, MASK | (5 << 16) | 0x43)
     text = machine.describe_pic()
+    assert "(1 masked idle sources with a vector or priority set are not shown)" in text
+    assert " 43 internal27" not in text
     assert "GCR 0x00000000 (pass-through)" in text
     assert "cpu0: CTPR 15, INT low" in text
     assert " 42 internal26" in text and "0x42" in text
