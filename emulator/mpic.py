@@ -402,26 +402,31 @@ class Mpic:
 
     # -- register access ---------------------------------------------------------------------------------
     def read(self, offset: int, size: int) -> int:
-        return self._sub_word(offset, size, self._read_word(offset & ~3, consume=True))
+        return self._access(offset, size, consume=True)
 
     def peek(self, offset: int, size: int) -> int:
-        return self._sub_word(offset, size, self._read_word(offset & ~3, consume=False))
+        return self._access(offset, size, consume=False)
+
+    def _access(self, offset: int, size: int, consume: bool) -> int:
+        if offset + size > (offset & ~3) + 4:   # crosses a register boundary: byte by byte
+            return int.from_bytes(bytes(self._access(offset + index, 1, consume) for index in range(size)),
+                                  "big")
+        word = self._read_word(offset & ~3, consume)
+        shift = 8 * (4 - (offset & 3) - size)
+        return (word >> shift) & ((1 << (8 * size)) - 1)
 
     def write(self, offset: int, size: int, value: int) -> None:
         word = offset & ~3
-        if size != 4 or offset != word:
+        if offset + size > word + 4:   # crosses a register boundary: byte by byte
+            for index in range(size):
+                self.write(offset + index, 1, (value >> (8 * (size - 1 - index))) & 0xFF)
+            return
+        if size != 4:
             # Registers are words: merge the bytes into the current value (read without side effects).
             shift = 8 * (4 - (offset - word) - size)
             field_mask = ((1 << (8 * size)) - 1) << shift
             value = (self._read_word(word, consume=False) & ~field_mask) | ((value << shift) & field_mask)
         self._write_word(word, value & _ALL_ONES)
-
-    @staticmethod
-    def _sub_word(offset: int, size: int, word: int) -> int:
-        shift = 8 * (4 - (offset & 3) - size)
-        if shift < 0:
-            return word
-        return (word >> shift) & ((1 << (8 * size)) - 1)
 
     def _read_word(self, offset: int, consume: bool) -> int:
         now = self.clock()
@@ -501,6 +506,7 @@ class Mpic:
         if offset & 0xF:
             return _ALL_ONES
         index, register = divmod(offset - REG_TIMER0, TIMER_STRIDE)
+        index %= NUM_TIMERS   # the rest of the timer window (0x1200-0x130F) aliases the four timers
         timer = self.timers[index]
         if register == TIMER_TCCR:
             return (TCCR_TOG if timer.toggle else 0) | self._timer_count(timer, now)
@@ -517,6 +523,7 @@ class Mpic:
         if offset & 0xF:
             return
         index, register = divmod(offset - REG_TIMER0, TIMER_STRIDE)
+        index %= NUM_TIMERS   # the rest of the timer window (0x1200-0x130F) aliases the four timers
         if register == TIMER_TBCR:
             self._write_tbcr(index, value, now)
         elif register == TIMER_TVPR:

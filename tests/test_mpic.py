@@ -95,8 +95,15 @@ def test_identification_and_reset_values(board: Board) -> None:
     # The source and CPU blocks read all-ones where nothing is defined; the summary block reads 0.
     assert board.read(0x10004) == 0xFFFFFFFF and board.read(0x200C0) == 0xFFFFFFFF
     assert board.read(0x3800) == 0
-    # Byte access to a word register.
+    # The end of the timer window aliases the timers, as QEMU decodes it.
+    board.write(0x1200 + 0x20, (3 << 16) | 0x61)
+    assert board.read(TIMER0_TVPR) == (3 << 16) | 0x61
+    assert board.read(0x12F0) == board.read(0x1130 + 3 * 0x40)
+    # Byte access to a word register, and accesses that cross a register boundary.
     assert board.mpic.read(FRR + 1, 1) == 0xC3
+    assert board.mpic.read(FRR + 2, 4) == 0x0002FFFF
+    board.mpic.write(SPVR + 2, 4, 0x00AB0000)
+    assert board.read(SPVR) == 0x00AB
 
 
 def test_ivpr_writable_bits(board: Board) -> None:
