@@ -1,14 +1,18 @@
 """MPIC register semantics (emulator.mpic) through the bus, the ns16550's interrupt logic, and their
 delivery to the core: priorities, masking, task priority, IACK/EOI nesting, spurious vector, level
 re-assertion, global timers on the cycle count, IPIs on several CPUs, proxy mode (EPR), and precise
-delivery after a device store, a ``wrteei`` and a host byte, on translated and decoded paths alike.
+delivery after a device store, a ``wrteei`` and a host byte, on translated and decoded paths alike;
+random register traffic never raises; ``monitor info pic``.
 
-Imports: pytest, the emulator package and tests/test_cpu_core.py helpers.
+Imports: pytest, hypothesis, the emulator package, gdbstub (session and target, for the monitor
+command) and tests/test_cpu_core.py helpers.
 """
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_cpu_core import CODE_BASE, make_cpu, vector
 
 from emulator.board import connect_mpic
@@ -531,3 +535,23 @@ def test_monitor_info_pic() -> None:
     text = session.monitor("info pic")
     assert text == machine.describe_pic()
     assert " 42 internal26" in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["read", "write", "peek"]),
+                          st.one_of(st.integers(0, 0x3FFFF), st.sampled_from(
+                              [FRR, GCR, SPVR, IPI0_IVPR, 0x1200, 0x130C, MSIIR, IACK, EOI, CTPR, IPIDR0,
+                               ivpr(42), idr(42), ilr(42), 0x3FFFC, 0x210A0])),
+                          st.sampled_from([1, 2, 4]), st.integers(0, 0xFFFFFFFF)), max_size=40))
+def test_any_mpic_access_is_a_register_access_never_an_exception(
+        accesses: list[tuple[str, int, int, int]]) -> None:
+    board = Board()
+    for kind, offset, size, value in accesses:
+        board.cycles += 97
+        if kind == "write":
+            board.mpic.write(offset, size, value & ((1 << (8 * size)) - 1))
+        else:
+            result = getattr(board.mpic, kind)(offset, size)
+            assert 0 <= result < 1 << (8 * size)
+        board.mpic.advance(board.cycles)
+    assert board.mpic.describe()
