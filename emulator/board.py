@@ -33,6 +33,10 @@ rules):
   mapping. Checked against qemu-system-ppc 7.2: the example guests (r3 0x1900000, r7 0x4000000), and
   one-segment images at 0x2600000 (r3 0x3e00000, r7 64 MiB) and 0x2700000 (r3 0x3f00000, r7 256 MiB).
 
+Interrupts: the MPIC's CPU 0 outputs drive the core's external and critical inputs (levels), its
+global timers join the core's event schedule, and in external proxy mode the core's acknowledge of
+the external input reads the MPIC's IACK into EPR (as QEMU does).
+
 Imports: standard library, ``pyelftools``, and the other ``emulator`` modules. :mod:`emulator.cpu` is
 imported lazily so the board can be built with a stand-in core (``cpu_factory``) in tests.
 """
@@ -65,6 +69,7 @@ from emulator.mmu import (
     Mmu,
 )
 from emulator.models import MODELS
+from emulator.mpic import Mpic
 from emulator.timers import icount_rate
 
 EM_PPC = 20
@@ -208,6 +213,18 @@ def _default_cpu_factory(model: Any, bus: PhysicalBus, mmu: Mmu) -> Any:
     return Cpu(model, bus, mmu)
 
 
+def connect_mpic(mpic: Mpic, cpu: Any) -> None:
+    """MPIC outputs for CPU 0 to the core's external and critical inputs; its timers to the core's
+    event schedule and clock; the core's interrupt acknowledge to the MPIC (EPR in proxy mode)."""
+    mpic.clock = lambda: getattr(cpu, "cycles", 0)
+    if hasattr(cpu, "device_events_changed"):
+        mpic.events_changed = cpu.device_events_changed
+        cpu.event_sources.append(mpic)
+        cpu.interrupt_acknowledge = lambda: mpic.proxy_acknowledge(0)
+    if hasattr(cpu, "set_external_input"):
+        mpic.connect_cpu(0, cpu.set_external_input, getattr(cpu, "set_critical_input", None))
+
+
 class Machine:
     """The ppce500 board: ``cpu``, ``bus``, ``mmu``, the loaded image, and QEMU's boot state."""
 
@@ -230,6 +247,7 @@ class Machine:
         timers = getattr(self.cpu, "timers", None)
         if icount_shift is not None and timers is not None:
             timers.set_rate(*icount_rate(icount_shift))
+        self._connect_interrupts()
         self.entry = 0
         self.path: str | None = None
         self.segments: list[LoadedSegment] = []
@@ -242,6 +260,13 @@ class Machine:
         self.kernel_extent: tuple[int, int] | None = None   # /chosen/qemu,boot-kernel
         self.initrd_extent: tuple[int, int] | None = None   # (start, end)
         self.user_dtb: bytes | None = None
+
+    def _connect_interrupts(self) -> None:
+        connect_mpic(self.bus.mpic, self.cpu)
+
+    def describe_pic(self) -> str:
+        """The interrupt controller's state as text (a debugger's ``info pic``)."""
+        return self.bus.mpic.describe()
 
     @property
     def ram_size(self) -> int:

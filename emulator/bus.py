@@ -1,12 +1,13 @@
 """The physical address space of the QEMU ``ppce500`` board: RAM at PA 0 and the 1 MiB CCSR window
-at PA 0xF_E000_0000 holding the UARTs, the power-off GPIO, the PCI controller and the global
-utilities (reference section 7).
+at PA 0xF_E000_0000 holding the UARTs, the power-off GPIO, the PCI controller, the global utilities
+and the MPIC (reference section 7), with the devices' interrupt signals wired to the MPIC's sources
+as QEMU wires them.
 
 RAM is an anonymous private ``mmap`` so untouched pages cost no resident memory and ``clear_ram`` can
 hand pages back to the kernel instead of writing zeros. Accesses are big-endian. Anything outside RAM
 and CCSR raises :class:`BusError`; unimplemented CCSR registers read as 0 and ignore writes.
 
-Imports: standard library, :mod:`emulator.devices` and :mod:`emulator.soc`.
+Imports: standard library, :mod:`emulator.devices`, :mod:`emulator.soc` and :mod:`emulator.mpic`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from emulator.devices import (
     Mpc8xxxGpio,
     Ns16550Uart,
 )
+from emulator.mpic import GPIO_SOURCE, MPIC_OFFSET, MPIC_WINDOW, UART_SOURCE, Mpic
 from emulator.soc import GUTS_OFFSET, GUTS_WINDOW, PCI_OFFSET, PCI_WINDOW, E500PciHost, Mpc8544Guts
 
 CCSR_BASE = 0xF_E000_0000
@@ -53,9 +55,12 @@ class PhysicalBus:
         self.poweroff_status: int | None = None
         self._device_blocks: dict[int, tuple[MmioDevice, int]] = {}
         self._devices: list[MmioDevice] = []
-        self.uart0 = Ns16550Uart(uart_out)
-        self.uart1 = Ns16550Uart(uart_out)
-        self.gpio = Mpc8xxxGpio(self._power_off)
+        self.mpic = Mpic()
+        self.uart0 = Ns16550Uart(uart_out, irq=self._uart_irq)
+        self.uart1 = Ns16550Uart(uart_out, irq=self._uart_irq)
+        self.gpio = Mpc8xxxGpio(self._power_off, irq=lambda level: self.mpic.set_irq(GPIO_SOURCE, level))
+        # The MPIC first: resetting the bus resets it before the devices lower their lines into it.
+        self.register_device(MPIC_OFFSET, MPIC_WINDOW, self.mpic)
         self.register_device(UART0_OFFSET, UART_WINDOW, self.uart0)
         self.register_device(UART1_OFFSET, UART_WINDOW, self.uart1)
         self.register_device(GPIO_OFFSET, GPIO_WINDOW, self.gpio)
@@ -78,6 +83,11 @@ class PhysicalBus:
                 raise ValueError(f"CCSR offset {block << _DEVICE_BLOCK_SHIFT:#x} is already mapped")
             self._device_blocks[block] = (device, ccsr_offset)
         self._devices.append(device)
+
+    def _uart_irq(self, level: bool) -> None:
+        # Both UARTs share source 42 (QEMU e500.c); the shared line is the OR of the two.
+        del level
+        self.mpic.set_irq(UART_SOURCE, self.uart0.irq_level or self.uart1.irq_level)
 
     def _power_off(self, status: int) -> None:
         if self.poweroff_status is None:

@@ -56,6 +56,7 @@ from emulator.exceptions import (
     IVOR_DATA_TLB_ERROR,
     IVOR_DEBUG,
     IVOR_DOORBELL,
+    IVOR_EXTERNAL_INPUT,
     IVOR_HYPERVISOR_PRIVILEGE,
     IVOR_INSTRUCTION_STORAGE,
     IVOR_INSTRUCTION_TLB_ERROR,
@@ -153,7 +154,7 @@ SPR_BBEAR = 513      # branch buffer entry address (user RW)
 SPR_BBTAR = 514      # branch buffer target address (user RW)
 SPR_SPRG8 = 604
 SPR_SPRG9 = 605
-SPR_EPR = 702        # external proxy: reads 0 (no interrupt controller on this board)
+SPR_EPR = 702        # external proxy: the vector the interrupt controller gave on the last IVOR4
 SPR_EPLC = 947       # external PID load/store context
 SPR_EPSC = 948
 SPR_L2CSR0 = 1017    # e500mc L2 cache control
@@ -260,6 +261,13 @@ class Cpu:
         self.host_debug = HostDebug()
         self.guest_debug = GuestDebug()
         self.timers = Timers()
+        # Devices with timed events of their own (the MPIC's global timers): each has
+        # advance(cycles), next_event_cycle() -> int | None and could_interrupt() -> bool, and is
+        # consulted only at event boundaries, like the core timers.
+        self.event_sources: list[Any] = []
+        # Called when the core takes the external input interrupt; a vector it returns goes to EPR
+        # (the MPIC's external proxy mode), None leaves EPR alone.
+        self.interrupt_acknowledge: Callable[[], int | None] | None = None
         # Translated blocks (emulator.translate) for run(); False keeps run() on the per-instruction path.
         self.block_translation = True
         # Visits of an address (as a possible block start) before a region is translated there:
@@ -296,6 +304,7 @@ class Cpu:
         self.waiting = False
         self.sprs: dict[int, int] = dict.fromkeys(self._plain_sprs, 0)
         self.sprs[SPR_PIR] = 0
+        self.sprs[SPR_EPR] = 0
         self.guest_debug = GuestDebug()
         self.timers.reset()
         self._poweroff: int | None = None
@@ -348,6 +357,22 @@ class Cpu:
     def set_critical_input(self, asserted: bool) -> None:
         self.timers.critical_input = asserted
         self._event_at = 0
+
+    def device_events_changed(self) -> None:
+        """A device's next timed event moved: re-check events before the next instruction."""
+        self._event_at = 0
+
+    def _next_event_cycle(self) -> int:
+        event = self.timers.next_event_cycle()
+        for source in self.event_sources:
+            cycle = source.next_event_cycle()
+            if cycle is not None and cycle < event:
+                event = cycle
+        return event
+
+    def _advance_devices(self) -> None:
+        for source in self.event_sources:
+            source.advance(self.cycles)
 
     # ------------------------------------------------------------------------------------------
     # caches
@@ -839,15 +864,21 @@ class Cpu:
         timers.advance(self.cycles)
         if timers.reset_request is not None:
             return StopReason(StopKind.WATCHDOG_RESET, self.pc, timers.reset_request)
+        if self.event_sources:
+            self._advance_devices()
         if self.waiting or self.msr & MSR_WE:
             stop = self._idle_until_interrupt()
             if stop is not None:
                 return stop
         ivor = self._pending_async()
         if ivor is not None:
+            if ivor == IVOR_EXTERNAL_INPUT and self.interrupt_acknowledge is not None:
+                vector = self.interrupt_acknowledge()
+                if vector is not None:
+                    self.sprs[SPR_EPR] = vector & 0xFFFFFFFF
             self.deliver_interrupt(ivor, self.pc)
             self.entered_async_interrupt = True
-        self._event_at = timers.next_event_cycle()
+        self._event_at = self._next_event_cycle()
         guest = self.guest_debug
         self._slow = (self.host_debug.enabled and self.host_debug.single_step) or bool(
             guest.dbcr0 & DBCR0_IC and guest.dbcr0 & DBCR0_IDM and self.msr & MSR_DE)
@@ -859,12 +890,14 @@ class Cpu:
             if self._pending_async() is not None:
                 self.waiting = False
                 return None
-            if not timers.could_ever_interrupt(self.msr):
+            if not timers.could_ever_interrupt(self.msr) and not (
+                    self.msr & MSR_EE and any(source.could_interrupt() for source in self.event_sources)):
                 return StopReason(StopKind.IDLE, self.pc)
-            self.cycles = max(self.cycles, timers.next_event_cycle())
+            self.cycles = max(self.cycles, self._next_event_cycle())
             timers.advance(self.cycles)
             if timers.reset_request is not None:
                 return StopReason(StopKind.WATCHDOG_RESET, self.pc, timers.reset_request)
+            self._advance_devices()
         return STOP_BUDGET
 
     def step(self) -> StopReason:
@@ -1246,7 +1279,7 @@ class Cpu:
             writers[SPR_L2CSR0] = lambda v: sprs_of().__setitem__(SPR_L2CSR0, v & ~_L2CSR0_COMMANDS)
         for spr in (SPR_EPLC, SPR_EPSC):
             writers[spr] = (lambda n: lambda v: sprs_of().__setitem__(n, v & _EPID_CONTEXT_MASK))(spr)
-        readers[SPR_EPR] = lambda: 0
+        readers[SPR_EPR] = lambda: sprs_of()[SPR_EPR]
         # User-level registers.
         readers[SPR_XER] = lambda: self.xer
         writers[SPR_XER] = lambda v: setattr(self, "xer", v & XER_WRITABLE)
