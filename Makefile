@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 GUEST  ?= examples/bin/loop-e500v2.elf
 PORT   ?= 1234
 
-.PHONY: setup run test lint guests bench clean-guests
+.PHONY: setup run test lint guests linux bench clean-guests
 
 setup:
 	bash scripts/setup.sh
@@ -26,6 +26,12 @@ lint: setup
 # Rebuild the example guests (needs powerpc-linux-gnu-gcc; the ELFs in examples/bin are committed).
 guests:
 	$(MAKE) -C examples/src
+
+# Rebuild the Linux test kernels examples/bin/linux-e500v2.elf and linux-e500mc.elf from Debian 12's
+# linux-source-6.1 (examples/linux/README.md). As root it installs the packages it needs; the build
+# happens in LINUX_BUILD_DIR (default /tmp/e500-linux-build), never in the repository.
+linux:
+	bash examples/linux/build.sh
 
 clean-guests:
 	$(MAKE) -C examples/src clean

@@ -8,12 +8,34 @@ Boot state produced by :meth:`Machine.reset`:
   0x1800000) & ~0xFFFFF``, ``ps = floor(log2(dt_end / 1 KiB)) + 1`` rounded up to even, size = 1 KiB << ps
   (typically 64 MiB). "Loaded size" is the sum of the PT_LOAD segments' memory sizes, like QEMU's ELF
   loader returns.
-- pc = e_entry, MSR = 0, r1 = 0x00FFFFF8, r3 = dt_base, r6 = 0x45504150 ("EPAP"), r7 = mapping size,
-  every other GPR 0.
+- pc = the entry point, MSR = 0, r1 = 0x00FFFFF8, r3 = dt_base, r6 = 0x45504150 ("EPAP"), r7 = mapping
+  size, every other GPR 0.
+
+What is loaded where, as QEMU 7.2's ppce500 does (hw/ppc/e500.c ``ppce500_init``, the ELF loader's
+rules):
+
+- The *payload* is the firmware (``bios``) when one is given, else the kernel. An ELF payload's
+  PT_LOAD segments go to their physical addresses (p_paddr); the entry is e_entry, except that when
+  e_entry lies in the file part of an executable segment whose p_vaddr differs from its p_paddr, it is
+  moved by that segment's (p_paddr - p_vaddr) (so Linux, linked at 0xC0000000 with p_paddr 0, starts
+  at its physical entry). A payload that is not an ELF may be a U-Boot legacy image (uImage: 64-byte
+  header, loaded at its load address, started at its entry point; uncompressed or gzip); anything
+  else is refused, as QEMU refuses a raw binary as ``-bios``.
+- With a firmware payload, a kernel file is copied raw (whatever its format) to
+  ``max(end of the payload, 32 MiB)`` and named in ``/chosen/qemu,boot-kernel``.
+- An initrd is copied raw to ``(end of what was loaded last, at least 32 MiB, + 32 MiB) & ~16 MiB``
+  and named in ``/chosen/linux,initrd-start``/``-end``; ``bootargs`` carries the command line.
+- The device tree goes ``dt_base = (payload start + payload size + 24 MiB) & ~1 MiB``; a user's DTB
+  (``dtb``) replaces the generated one untouched (no bootargs or initrd added, as QEMU), and its size
+  counts as QEMU's loader opens it: (file size + 10,000) * 2 bytes, which its header then says.
 - The flattened device tree QEMU writes at r3 (:mod:`emulator.devicetree`). QEMU reserves and reports
   1 MiB for it (``dt_end = dt_base + 1 MiB``), so an image whose dt_base is 63 MiB gets a 256 MiB
   mapping. Checked against qemu-system-ppc 7.2: the example guests (r3 0x1900000, r7 0x4000000), and
   one-segment images at 0x2600000 (r3 0x3e00000, r7 64 MiB) and 0x2700000 (r3 0x3f00000, r7 256 MiB).
+
+Interrupts: the MPIC's CPU 0 outputs drive the core's external and critical inputs (levels), its
+global timers join the core's event schedule, and in external proxy mode the core's acknowledge of
+the external input reads the MPIC's IACK into EPR (as QEMU does).
 
 Imports: standard library, ``pyelftools``, and the other ``emulator`` modules. :mod:`emulator.cpu` is
 imported lazily so the board can be built with a stand-in core (``cpu_factory``) in tests.
@@ -21,10 +43,14 @@ imported lazily so the board can be built with a stand-in core (``cpu_factory``)
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import stat
+import struct
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from elftools.common.exceptions import ELFError
@@ -45,12 +71,32 @@ from emulator.mmu import (
     Mmu,
 )
 from emulator.models import MODELS
+from emulator.mpic import Mpic
+from emulator.timers import icount_rate
 
 EM_PPC = 20
+# Guest time per instruction, as QEMU's `-icount shift=N`: 2^N ns. 8 (256 ns, 102.4 time-base ticks per
+# instruction) makes the guest believe it runs at 3.9 MIPS, below what this engine does on a host, so
+# guest time passes faster than wall time and firmware delays (U-Boot's boot countdown, udelay loops)
+# cost less than their nominal length; a Linux HZ=250 tick still leaves ~15,600 instructions between
+# timer interrupts, far more than the tick handler needs. See docs/fidelity.md (Timers).
+DEFAULT_ICOUNT_SHIFT = 8
 BOOT_STACK_POINTER = 0x00FFFFF8          # r1: 16 MiB - 8
 EPAPR_MAGIC = 0x45504150                 # r6
 DTC_LOAD_PAD = 0x1800000
 DTC_PAD_MASK = 0xFFFFF
+INITRD_LOAD_PAD = 0x2000000
+INITRD_PAD_MASK = 0xFFFFFF
+FIRMWARE_RESERVED = 32 << 20             # QEMU loads blobs above the first 32 MiB (where U-Boot lives)
+RAM_SIZE_ALIGN = 64 << 20                # QEMU ppce500 refuses other RAM sizes
+USER_DTB_ROOM = 10000                    # QEMU's load_device_tree: (file size + this) * 2 of room
+FDT_MAGIC = 0xD00DFEED
+PF_X = 1
+UIMAGE_MAGIC = 0x27051956
+UIMAGE_HEADER = struct.Struct(">7I4B32s")
+UIMAGE_TYPE_KERNEL = 2
+UIMAGE_COMP_NONE = 0
+UIMAGE_COMP_GZIP = 1
 _KIB_LOG2 = 10
 
 
@@ -65,6 +111,84 @@ class LoadedSegment:
     paddr: int
     data: bytes
     memsz: int
+
+
+@dataclass(frozen=True)
+class BootFiles:
+    """What the command line names, as QEMU's ``-kernel``/``-bios``/``-initrd``/``-dtb``/``-append``."""
+
+    kernel: str | None = None
+    bios: str | None = None
+    initrd: str | None = None
+    dtb: str | None = None
+    append: str = ""
+
+
+@dataclass
+class _Payload:
+    segments: list[LoadedSegment]
+    entry: int
+    symbols: dict[str, int] = field(default_factory=dict)
+
+
+def user_dtb_size(blob: bytes) -> int:
+    """The room QEMU's load_device_tree gives a DTB file (its header's totalsize once opened)."""
+    return (len(blob) + USER_DTB_ROOM) * 2
+
+
+def _read_file(path: str, what: str) -> bytes:
+    try:
+        # Only a regular file: open() of a FIFO with no writer would block forever, and a device or
+        # socket is never an image.
+        if os.path.isdir(path):
+            raise ImageError(f"{path}: is a directory, not a {what}")
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ImageError(f"{path}: not a regular file (a FIFO, device or socket cannot be a {what})")
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a directory, not a {what}") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except OSError as error:
+        raise ImageError(f"{path}: cannot read the {what} ({error.strerror})") from None
+
+
+def _entry_from_segments(elf: ELFFile) -> int:
+    """QEMU's ELF loader rule: e_entry, moved to the physical address of the executable segment
+    holding it when that segment's virtual and physical addresses differ."""
+    entry = elf.header["e_entry"]
+    adjusted = entry
+    for header in elf.iter_segments():
+        if header["p_type"] != "PT_LOAD":
+            continue
+        vaddr, paddr = header["p_vaddr"], header["p_paddr"]
+        if (vaddr != paddr and vaddr <= entry < vaddr + header["p_filesz"] and header["p_flags"] & PF_X):
+            adjusted = (entry - vaddr + paddr) & 0xFFFFFFFF
+    return adjusted
+
+
+def parse_uimage(path: str, data: bytes) -> _Payload | None:
+    """A U-Boot legacy image (uImage) kernel as QEMU's load_uimage takes it, or None if not one."""
+    if len(data) < UIMAGE_HEADER.size or int.from_bytes(data[:4], "big") != UIMAGE_MAGIC:
+        return None
+    (_magic, _hcrc, _time, size, load, entry, _dcrc, _os, _arch, kind, compression,
+     _name) = UIMAGE_HEADER.unpack_from(data)
+    if kind != UIMAGE_TYPE_KERNEL:
+        raise ImageError(f"{path}: a uImage of type {kind}, not a kernel image")
+    body = data[UIMAGE_HEADER.size:UIMAGE_HEADER.size + size]
+    if len(body) != size:
+        raise ImageError(f"{path}: the uImage is truncated")
+    if compression == UIMAGE_COMP_GZIP:
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            raise ImageError(f"{path}: the uImage's gzip data is corrupt") from None
+    elif compression != UIMAGE_COMP_NONE:
+        raise ImageError(f"{path}: uImage compression {compression} is not supported (only none and gzip)")
+    return _Payload([LoadedSegment(load, body, len(body))], entry)
 
 
 class _CpuLike(Protocol):
@@ -97,12 +221,25 @@ def _default_cpu_factory(model: Any, bus: PhysicalBus, mmu: Mmu) -> Any:
     return Cpu(model, bus, mmu)
 
 
+def connect_mpic(mpic: Mpic, cpu: Any) -> None:
+    """MPIC outputs for CPU 0 to the core's external and critical inputs; its timers to the core's
+    event schedule and clock; the core's interrupt acknowledge to the MPIC (EPR in proxy mode)."""
+    mpic.clock = lambda: getattr(cpu, "cycles", 0)
+    if hasattr(cpu, "device_events_changed"):
+        mpic.events_changed = cpu.device_events_changed
+        cpu.event_sources.append(mpic)
+        cpu.interrupt_acknowledge = lambda: mpic.proxy_acknowledge(0)
+    if hasattr(cpu, "set_external_input"):
+        mpic.connect_cpu(0, cpu.set_external_input, getattr(cpu, "set_critical_input", None))
+
+
 class Machine:
     """The ppce500 board: ``cpu``, ``bus``, ``mmu``, the loaded image, and QEMU's boot state."""
 
     def __init__(self, model_name: str = "e500v2", ram_size: int = DEFAULT_RAM_SIZE,
                  uart_out: Callable[[bytes], object] | None = None,
-                 cpu_factory: Callable[[Any, PhysicalBus, Mmu], Any] | None = None) -> None:
+                 cpu_factory: Callable[[Any, PhysicalBus, Mmu], Any] | None = None,
+                 icount_shift: int | None = DEFAULT_ICOUNT_SHIFT) -> None:
         try:
             self.model = MODELS[model_name]
         except KeyError:
@@ -110,8 +247,15 @@ class Machine:
             raise ValueError(f"unknown CPU model {model_name!r} (known: {known})") from None
         self.model_name = model_name
         self.bus = PhysicalBus(ram_size, uart_out)
+        self.bus.guts.pvr, self.bus.guts.svr = self.model.pvr, self.model.svr
         self.mmu = Mmu(self.model)
         self.cpu = (cpu_factory or _default_cpu_factory)(self.model, self.bus, self.mmu)
+        # None keeps the core's own rate (one tick per cycle): tests that count ticks in cycles.
+        self.icount_shift = icount_shift
+        timers = getattr(self.cpu, "timers", None)
+        if icount_shift is not None and timers is not None:
+            timers.set_rate(*icount_rate(icount_shift))
+        self._connect_interrupts()
         self.entry = 0
         self.path: str | None = None
         self.segments: list[LoadedSegment] = []
@@ -119,6 +263,18 @@ class Machine:
         self.image_ranges: list[tuple[int, int]] = []
         self.dt_base = 0
         self.initial_map_size = 0
+        self.boot = BootFiles()
+        self.payload_extent = (0, 0)             # (load address, size) of what runs first
+        self.kernel_extent: tuple[int, int] | None = None   # /chosen/qemu,boot-kernel
+        self.initrd_extent: tuple[int, int] | None = None   # (start, end)
+        self.user_dtb: bytes | None = None
+
+    def _connect_interrupts(self) -> None:
+        connect_mpic(self.bus.mpic, self.cpu)
+
+    def describe_pic(self) -> str:
+        """The interrupt controller's state as text (a debugger's ``info pic``)."""
+        return self.bus.mpic.describe()
 
     @property
     def ram_size(self) -> int:
@@ -126,38 +282,84 @@ class Machine:
 
     # --- image loading ----------------------------------------------------------------------------------
     def load_elf(self, path: str) -> None:
-        """Load a 32-bit big-endian PowerPC executable and put the machine in its boot state.
+        """Load a 32-bit big-endian PowerPC executable and put the machine in its boot state."""
+        self.load(BootFiles(kernel=path))
 
-        Any file that is not such an executable raises :class:`ImageError` and leaves the machine as
-        it was (a running guest keeps its image when a reload fails)."""
-        try:
-            # Only a regular file: open() of a FIFO with no writer would block forever, and a device
-            # or socket is never an image.
-            if os.path.isdir(path):
-                raise ImageError(f"{path}: is a directory, not an ELF file")
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                raise ImageError(f"{path}: not a regular file (a FIFO, device or socket cannot be an image)")
-            with open(path, "rb") as image_file:
-                segments, entry, symbols = self._parse_elf(ELFFile(image_file), path)
-        except ImageError:
-            raise
-        except FileNotFoundError:
-            raise ImageError(f"{path}: no such file") from None
-        except PermissionError:
-            raise ImageError(f"{path}: permission denied") from None
-        except OSError as error:
-            raise ImageError(f"{path}: cannot read it ({error.strerror or error})") from None
-        except (ELFError, ValueError, KeyError, EOFError) as error:
-            raise ImageError(f"{path}: not a valid ELF file ({error})") from None
-        except Exception as error:
-            # pyelftools meets a damaged file in many ways (struct, construct, index errors).
-            raise ImageError(f"{path}: not a valid ELF file ({type(error).__name__}: {error})") from None
-        self.path = path
+    def load(self, boot: BootFiles) -> None:
+        """Load firmware/kernel/initrd/DTB as QEMU's ppce500 does (module docstring) and reset.
+
+        Every problem with a file is an :class:`ImageError` with one readable sentence; the machine
+        keeps its previous image then.
+        """
+        payload_path = boot.bios or boot.kernel
+        if payload_path is None:
+            raise ImageError("nothing to run: give a kernel image or a firmware (--bios)")
+        payload = self._load_payload(payload_path)
+        segments = list(payload.segments)
+        low, size = kernel_extent(segments)
+        cur_base = max(low + size, FIRMWARE_RESERVED)
+        kernel: tuple[int, int] | None = (low, size) if boot.bios is None else None
+        if boot.bios is not None and boot.kernel is not None:
+            data = _read_file(boot.kernel, "kernel image")
+            kernel = (cur_base, len(data))
+            segments.append(self._raw_segment(boot.kernel, cur_base, data, "kernel"))
+            cur_base += len(data)
+        initrd: tuple[int, int] | None = None
+        if boot.initrd is not None:
+            data = _read_file(boot.initrd, "initrd")
+            base = (cur_base + INITRD_LOAD_PAD) & ~INITRD_PAD_MASK
+            segments.append(self._raw_segment(boot.initrd, base, data, "initrd"))
+            initrd = (base, base + len(data))
+        user_dtb = None
+        if boot.dtb is not None:
+            user_dtb = _read_file(boot.dtb, "device tree blob")
+            if len(user_dtb) < 40 or int.from_bytes(user_dtb[:4], "big") != FDT_MAGIC:
+                raise ImageError(f"{boot.dtb}: not a flattened device tree (no 0xd00dfeed magic)")
+        dt_base = device_tree_base(payload.segments)
+        dt_size = user_dtb_size(user_dtb) if user_dtb is not None else FDT_SIZE
+        if dt_base + dt_size > self.ram_size:
+            raise ImageError(f"{payload_path}: no room for the device tree above the image in "
+                             f"{self.ram_size >> 20} MiB of RAM (QEMU puts it 24 MiB past the image's end)")
+        self.path = payload_path
+        self.boot = boot
         self.segments = segments
-        self.entry = entry
-        self.symbols = symbols
-        self.image_ranges = [(segment.paddr, segment.paddr + segment.memsz) for segment in segments]
+        self.entry = payload.entry
+        self.symbols = payload.symbols
+        self.image_ranges = [(segment.paddr, segment.paddr + segment.memsz) for segment in payload.segments]
+        self.payload_extent = (low, size)
+        self.kernel_extent = kernel
+        self.initrd_extent = initrd
+        self.user_dtb = user_dtb
         self.reset()
+
+    def _raw_segment(self, path: str, base: int, data: bytes, what: str) -> LoadedSegment:
+        if base + len(data) > self.ram_size:
+            raise ImageError(f"{path}: the {what} ({len(data)} bytes at {base:#x}) does not fit in "
+                             f"{self.ram_size >> 20} MiB of RAM")
+        return LoadedSegment(base, data, len(data))
+
+    def _load_payload(self, path: str) -> _Payload:
+        data = _read_file(path, "ELF file")
+        if data[:4] == b"\x7fELF":
+            try:
+                segments, entry, symbols = self._parse_elf(ELFFile(io.BytesIO(data)), path)
+            except ImageError:
+                raise
+            except (ELFError, ValueError, KeyError, EOFError, struct.error) as error:
+                raise ImageError(f"{path}: not a valid ELF file ({error})") from None
+            except Exception as error:
+                # pyelftools meets a damaged file in many ways (construct, index errors and more).
+                raise ImageError(f"{path}: not a valid ELF file ({type(error).__name__}: {error})") from None
+            return _Payload(segments, entry, symbols)
+        payload = parse_uimage(path, data)
+        if payload is None:
+            raise ImageError(f"{path}: not a valid ELF file, nor a uImage (QEMU's ppce500 loads no raw "
+                             "binary as firmware or kernel)")
+        for segment in payload.segments:
+            if segment.paddr + segment.memsz > self.ram_size:
+                raise ImageError(f"{path}: the uImage's load address {segment.paddr:#x} is outside the "
+                                 f"{self.ram_size >> 20} MiB of RAM")
+        return payload
 
     def _parse_elf(self, elf: ELFFile, path: str) -> tuple[list[LoadedSegment], int, dict[str, int]]:
         if elf.elfclass != 32:
@@ -184,9 +386,6 @@ class Machine:
             segments.append(LoadedSegment(paddr, data, memsz))
         if not segments:
             raise ImageError(f"{path}: the ELF file has no loadable segments")
-        if device_tree_base(segments) + FDT_SIZE > self.ram_size:
-            raise ImageError(f"{path}: no room for the device tree above the image in "
-                             f"{self.ram_size >> 20} MiB of RAM (QEMU puts it 24 MiB past the image's end)")
         symbols: dict[str, int] = {}
         for section in elf.iter_sections():
             if not isinstance(section, SymbolTableSection) or section.name != ".symtab":
@@ -195,7 +394,7 @@ class Machine:
                 if (symbol.name and symbol["st_shndx"] != "SHN_UNDEF"
                         and symbol["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE")):
                     symbols.setdefault(symbol.name, symbol["st_value"])
-        return segments, elf.header["e_entry"], symbols
+        return segments, _entry_from_segments(elf), symbols
 
     def entry_in_image(self) -> bool:
         """True when the entry point lies inside a loaded segment (QEMU starts an image either way)."""
@@ -214,11 +413,19 @@ class Machine:
             cpu_reset()  # the core's own architectural reset (SPRs, timers, counters), before the MMU setup
         self.mmu.reset()
 
-        low, loaded_size = kernel_extent(self.segments)
-        self.dt_base = device_tree_base(self.segments)
-        if self.segments:
-            self.bus.write_bytes(self.dt_base, build_ppce500_fdt(self.model, self.ram_size, low, loaded_size))
-        map_log2_kib = qemu_initial_map_log2(self.dt_base + FDT_SIZE)
+        low, loaded_size = self.payload_extent
+        self.dt_base = (low + loaded_size + DTC_LOAD_PAD) & ~DTC_PAD_MASK
+        dt_size = FDT_SIZE
+        if self.user_dtb is not None:
+            dt_size = user_dtb_size(self.user_dtb)
+            blob = bytearray(self.user_dtb)
+            struct.pack_into(">I", blob, 4, dt_size)      # "opened into" a buffer with that much room
+            self.bus.write_bytes(self.dt_base, bytes(blob))
+        elif self.segments:
+            self.bus.write_bytes(self.dt_base, build_ppce500_fdt(
+                self.model, self.ram_size, self.kernel_extent, bootargs=self.boot.append,
+                initrd=self.initrd_extent))
+        map_log2_kib = qemu_initial_map_log2(self.dt_base + dt_size)
         self.initial_map_size = 1 << (map_log2_kib + _KIB_LOG2)
         tsize = map_log2_kib // 2  # MMU v1 TSIZE n = 4^n KiB
         self.mmu.set_entry(1, 0, mas1=MAS1_V | (tsize << MAS1_TSIZE_SHIFT), mas2=0,

@@ -1,11 +1,13 @@
 """The physical address space of the QEMU ``ppce500`` board: RAM at PA 0 and the 1 MiB CCSR window
-at PA 0xF_E000_0000 holding the UARTs and the power-off GPIO (reference section 7).
+at PA 0xF_E000_0000 holding the UARTs, the power-off GPIO, the PCI controller, the global utilities
+and the MPIC (reference section 7), with the devices' interrupt signals wired to the MPIC's sources
+as QEMU wires them.
 
 RAM is an anonymous private ``mmap`` so untouched pages cost no resident memory and ``clear_ram`` can
 hand pages back to the kernel instead of writing zeros. Accesses are big-endian. Anything outside RAM
 and CCSR raises :class:`BusError`; unimplemented CCSR registers read as 0 and ignore writes.
 
-Imports: standard library and :mod:`emulator.devices`.
+Imports: standard library, :mod:`emulator.devices`, :mod:`emulator.soc` and :mod:`emulator.mpic`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from emulator.devices import (
     Mpc8xxxGpio,
     Ns16550Uart,
 )
+from emulator.mpic import GPIO_SOURCE, MPIC_OFFSET, MPIC_WINDOW, UART_SOURCE, Mpic
+from emulator.soc import GUTS_OFFSET, GUTS_WINDOW, PCI_OFFSET, PCI_WINDOW, E500PciHost, Mpc8544Guts
 
 CCSR_BASE = 0xF_E000_0000
 CCSR_SIZE = 0x10_0000
@@ -51,12 +55,21 @@ class PhysicalBus:
         self.poweroff_status: int | None = None
         self._device_blocks: dict[int, tuple[MmioDevice, int]] = {}
         self._devices: list[MmioDevice] = []
-        self.uart0 = Ns16550Uart(uart_out)
-        self.uart1 = Ns16550Uart(uart_out)
-        self.gpio = Mpc8xxxGpio(self._power_off)
+        self.mpic = Mpic()
+        self.uart0 = Ns16550Uart(uart_out, irq=self._uart_irq)
+        self.uart1 = Ns16550Uart(uart_out, irq=self._uart_irq)
+        self.gpio = Mpc8xxxGpio(self._power_off, irq=lambda level: self.mpic.set_irq(GPIO_SOURCE, level))
+        # The MPIC first: resetting the bus resets it before the devices lower their lines into it.
+        self.register_device(MPIC_OFFSET, MPIC_WINDOW, self.mpic)
         self.register_device(UART0_OFFSET, UART_WINDOW, self.uart0)
         self.register_device(UART1_OFFSET, UART_WINDOW, self.uart1)
         self.register_device(GPIO_OFFSET, GPIO_WINDOW, self.gpio)
+        self.pci = E500PciHost()
+        self.guts = Mpc8544Guts(self._request_reset)
+        self.register_device(PCI_OFFSET, PCI_WINDOW, self.pci)
+        self.register_device(GUTS_OFFSET, GUTS_WINDOW, self.guts)
+        # Set by GUTS RSTCR: the core stops after the store and the board restarts its image.
+        self.reset_requested = False
 
     # --- wiring --------------------------------------------------------------------------------------
     def register_device(self, ccsr_offset: int, size: int, device: MmioDevice) -> None:
@@ -71,13 +84,22 @@ class PhysicalBus:
             self._device_blocks[block] = (device, ccsr_offset)
         self._devices.append(device)
 
+    def _uart_irq(self, level: bool) -> None:
+        # Both UARTs share source 42 (QEMU e500.c); the shared line is the OR of the two.
+        del level
+        self.mpic.set_irq(UART_SOURCE, self.uart0.irq_level or self.uart1.irq_level)
+
     def _power_off(self, status: int) -> None:
         if self.poweroff_status is None:
             self.poweroff_status = status
 
+    def _request_reset(self) -> None:
+        self.reset_requested = True
+
     def reset(self) -> None:
         """Device state back to power-on; RAM is left alone (see ``clear_ram``)."""
         self.poweroff_status = None
+        self.reset_requested = False
         for device in self._devices:
             device.reset()
 

@@ -50,10 +50,13 @@ from emulator.debug import (
 from emulator.exceptions import (
     ESR_PTR,
     ESR_ST,
+    IVOR_CRITICAL_DOORBELL,
     IVOR_CRITICAL_INPUT,
     IVOR_DATA_STORAGE,
     IVOR_DATA_TLB_ERROR,
     IVOR_DEBUG,
+    IVOR_DOORBELL,
+    IVOR_EXTERNAL_INPUT,
     IVOR_HYPERVISOR_PRIVILEGE,
     IVOR_INSTRUCTION_STORAGE,
     IVOR_INSTRUCTION_TLB_ERROR,
@@ -152,7 +155,7 @@ SPR_BBEAR = 513      # branch buffer entry address (user RW)
 SPR_BBTAR = 514      # branch buffer target address (user RW)
 SPR_SPRG8 = 604
 SPR_SPRG9 = 605
-SPR_EPR = 702        # external proxy: reads 0 (no interrupt controller on this board)
+SPR_EPR = 702        # external proxy: the vector the interrupt controller gave on the last IVOR4
 SPR_EPLC = 947       # external PID load/store context
 SPR_EPSC = 948
 SPR_L2CSR0 = 1017    # e500mc L2 cache control
@@ -171,7 +174,7 @@ MCSR_BUS_RAERR = 0x00000040
 MCSR_BUS_WAERR = 0x00000020
 
 # Which save/restore pair each interrupt class uses.
-_CRITICAL_IVORS = frozenset({IVOR_CRITICAL_INPUT, IVOR_WATCHDOG})
+_CRITICAL_IVORS = frozenset({IVOR_CRITICAL_INPUT, IVOR_WATCHDOG, IVOR_CRITICAL_DOORBELL})
 
 PAGE_SHIFT = 12
 PAGE_MASK = 0xFFF
@@ -198,6 +201,7 @@ class StopKind(enum.Enum):
     POWER_OFF = "power-off"
     IDLE = "waiting with no interrupt source that can ever fire"
     WATCHDOG_RESET = "watchdog reset"
+    SYSTEM_RESET = "system reset (GUTS RSTCR)"
     CHECKSTOP = "checkstop (machine check with MSR[ME]=0)"
 
 
@@ -276,6 +280,13 @@ class Cpu:
         self.host_debug = HostDebug()
         self.guest_debug = GuestDebug()
         self.timers = Timers()
+        # Devices with timed events of their own (the MPIC's global timers): each has
+        # advance(cycles), next_event_cycle() -> int | None and could_interrupt() -> bool, and is
+        # consulted only at event boundaries, like the core timers.
+        self.event_sources: list[Any] = []
+        # Called when the core takes the external input interrupt; a vector it returns goes to EPR
+        # (the MPIC's external proxy mode), None leaves EPR alone.
+        self.interrupt_acknowledge: Callable[[], int | None] | None = None
         # Translated blocks (emulator.translate) for run(); False keeps run() on the per-instruction path.
         self.block_translation = True
         # Visits of an address (as a possible block start) before a region is translated there:
@@ -312,6 +323,7 @@ class Cpu:
         self.waiting = False
         self.sprs: dict[int, int] = dict.fromkeys(self._plain_sprs, 0)
         self.sprs[SPR_PIR] = 0
+        self.sprs[SPR_EPR] = 0
         # IVORs written since reset, and the first interrupt taken through one that was not.
         self.ivors_set: set[int] = set()
         self.unhandled_interrupt: UnhandledInterrupt | None = None
@@ -357,9 +369,33 @@ class Cpu:
         self.timers.external_input = asserted
         self._event_at = 0
 
+    def set_doorbell(self, *, critical: bool, pending: bool) -> None:
+        """msgsnd/msgclr (e500mc): a (critical) doorbell is pending until taken or cleared."""
+        if critical:
+            self.timers.critical_doorbell = pending
+        else:
+            self.timers.doorbell = pending
+        self._event_at = 0
+
     def set_critical_input(self, asserted: bool) -> None:
         self.timers.critical_input = asserted
         self._event_at = 0
+
+    def device_events_changed(self) -> None:
+        """A device's next timed event moved: re-check events before the next instruction."""
+        self._event_at = 0
+
+    def _next_event_cycle(self) -> int:
+        event = self.timers.next_event_cycle()
+        for source in self.event_sources:
+            cycle = source.next_event_cycle()
+            if cycle is not None and cycle < event:
+                event = cycle
+        return event
+
+    def _advance_devices(self) -> None:
+        for source in self.event_sources:
+            source.advance(self.cycles)
 
     # ------------------------------------------------------------------------------------------
     # caches
@@ -653,6 +689,8 @@ class Cpu:
         if status is not None:
             self._poweroff = status
             self._event_at = 0
+        if getattr(self.bus, "reset_requested", False):
+            self._event_at = 0       # the boundary after this store reports the system reset
 
     def _machine_check(self, pa: int, cause: int) -> Interrupt:
         self.sprs[SPR_MCAR] = pa & 0xFFFFFFFF
@@ -800,6 +838,10 @@ class Cpu:
             sprs[SPR_ESR] = esr
         if dear is not None:
             sprs[SPR_DEAR] = dear & 0xFFFFFFFF
+        if ivor == IVOR_DOORBELL:
+            self.timers.doorbell = False          # taking a doorbell interrupt consumes it
+        elif ivor == IVOR_CRITICAL_DOORBELL:
+            self.timers.critical_doorbell = False
         self.waiting = False
         self.set_msr(new_msr)
         self.pc = (sprs[SPR_IVPR] & 0xFFFF0000) | (self._ivor(ivor) & 0xFFF0)
@@ -852,21 +894,29 @@ class Cpu:
             return StopReason(StopKind.POWER_OFF, self.pc, self._poweroff)
         if self._checkstop:
             return StopReason(StopKind.CHECKSTOP, self.pc)
+        if getattr(self.bus, "reset_requested", False):
+            return StopReason(StopKind.SYSTEM_RESET, self.pc)
         if getattr(self.mmu, "generation", 0) != self._mmu_generation:
             self.flush_translation_caches()
         timers = self.timers
         timers.advance(self.cycles)
         if timers.reset_request is not None:
             return StopReason(StopKind.WATCHDOG_RESET, self.pc, timers.reset_request)
+        if self.event_sources:
+            self._advance_devices()
         if self.waiting or self.msr & MSR_WE:
             stop = self._idle_until_interrupt()
             if stop is not None:
                 return stop
         ivor = self._pending_async()
         if ivor is not None:
+            if ivor == IVOR_EXTERNAL_INPUT and self.interrupt_acknowledge is not None:
+                vector = self.interrupt_acknowledge()
+                if vector is not None:
+                    self.sprs[SPR_EPR] = vector & 0xFFFFFFFF
             self.deliver_interrupt(ivor, self.pc)
             self.entered_async_interrupt = True
-        self._event_at = timers.next_event_cycle()
+        self._event_at = self._next_event_cycle()
         guest = self.guest_debug
         self._slow = (self.host_debug.enabled and self.host_debug.single_step) or bool(
             guest.dbcr0 & DBCR0_IC and guest.dbcr0 & DBCR0_IDM and self.msr & MSR_DE)
@@ -878,12 +928,14 @@ class Cpu:
             if self._pending_async() is not None:
                 self.waiting = False
                 return None
-            if not timers.could_ever_interrupt(self.msr):
+            if not timers.could_ever_interrupt(self.msr) and not (
+                    self.msr & MSR_EE and any(source.could_interrupt() for source in self.event_sources)):
                 return StopReason(StopKind.IDLE, self.pc)
-            self.cycles = max(self.cycles, timers.next_event_cycle())
+            self.cycles = max(self.cycles, self._next_event_cycle())
             timers.advance(self.cycles)
             if timers.reset_request is not None:
                 return StopReason(StopKind.WATCHDOG_RESET, self.pc, timers.reset_request)
+            self._advance_devices()
         return STOP_BUDGET
 
     def step(self) -> StopReason:
@@ -1270,7 +1322,7 @@ class Cpu:
             writers[SPR_L2CSR0] = lambda v: sprs_of().__setitem__(SPR_L2CSR0, v & ~_L2CSR0_COMMANDS)
         for spr in (SPR_EPLC, SPR_EPSC):
             writers[spr] = (lambda n: lambda v: sprs_of().__setitem__(n, v & _EPID_CONTEXT_MASK))(spr)
-        readers[SPR_EPR] = lambda: 0
+        readers[SPR_EPR] = lambda: sprs_of()[SPR_EPR]
         # User-level registers.
         readers[SPR_XER] = lambda: self.xer
         writers[SPR_XER] = lambda v: setattr(self, "xer", v & XER_WRITABLE)
@@ -1299,7 +1351,7 @@ class Cpu:
         writers[SPR_DECAR] = self._timer_writer(timers.write_decar)
         readers[SPR_TCR] = lambda: timers.tcr
         writers[SPR_TCR] = self._timer_writer(timers.write_tcr)
-        readers[SPR_TSR] = lambda: timers.tsr
+        readers[SPR_TSR] = self._read_tsr
         writers[SPR_TSR] = self._timer_writer(timers.write_tsr)
         # Debug (guest-owned copy, see emulator.debug).
         for spr, name in ((SPR_DBCR0, "dbcr0"), (SPR_DBCR1, "dbcr1"), (SPR_DBCR2, "dbcr2"),
@@ -1340,6 +1392,11 @@ class Cpu:
         if ivor < 38:
             return SPR_IVOR32 + ivor - 32
         return SPR_IVOR38 + ivor - 38
+
+    def _read_tsr(self) -> int:
+        # Status bits of events up to this instruction, even between two event boundaries.
+        self.timers.advance(self.cycles)
+        return self.timers.tsr
 
     def _timer_writer(self, write: Callable[[int, int], None]) -> Callable[[int], None]:
         def write_timer(value: int) -> None:

@@ -10,8 +10,8 @@ the same room).
 
 Serialisation is the ``fdt`` package's; this module only says what the tree holds.
 
-Imports: the standard library, ``fdt``, :mod:`emulator.models`, :mod:`emulator.bus` and
-:mod:`emulator.devices` (the board's addresses).
+Imports: the standard library, ``fdt``, :mod:`emulator.models`, :mod:`emulator.bus`,
+:mod:`emulator.devices` (the board's addresses) and :mod:`emulator.timers` (the time-base frequency).
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ from fdt import Property as Flag
 from fdt import PropStrings as Strings
 from fdt import PropWords as Words
 
+from emulator import timers
 from emulator.bus import CCSR_BASE
 from emulator.devices import GPIO_OFFSET, UART0_OFFSET
 from emulator.models import CpuModel
 
 FDT_SIZE = 0x100000                  # QEMU's FDT_MAX_SIZE: the size it reserves and reports
 FDT_VERSION = 17
-TIMEBASE_HZ = 400_000_000            # QEMU ppce500: PLATFORM_CLK_FREQ_HZ, used for tb and the UART clock
+# QEMU ppce500: PLATFORM_CLK_FREQ_HZ, used for tb and the UART clock; the time base really runs at it
+# in guest time (emulator.timers.icount_rate), so the tree and the guest's clock agree.
+TIMEBASE_HZ = timers.TIMEBASE_HZ
 PLATFORM_PA = 0xF_0000_0000
 PCI_PA = 0xF_E000_8000
 MPIC_PHANDLE = 0x8003
@@ -116,8 +119,25 @@ def _cpus(model: CpuModel) -> Node:
     )
 
 
-def build_ppce500_fdt(model: CpuModel, ram_size: int, kernel_base: int, kernel_size: int) -> bytes:
-    """The device tree blob for this board; ``totalsize`` in its header is :data:`FDT_SIZE`."""
+def _chosen(kernel: tuple[int, int] | None, bootargs: str, initrd: tuple[int, int] | None) -> Node:
+    items: list[object] = [Strings("stdout-path", UART0_PATH), Strings("linux,stdout-path", UART0_PATH),
+                           Words("rng-seed", *RNG_SEED_WORDS)]
+    # QEMU writes the command line as a string property; an empty one is the single NUL byte.
+    items.append(Strings("bootargs", bootargs) if bootargs else fdt.PropBytes("bootargs", data=b"\0"))
+    if kernel is not None:
+        items.append(Words("qemu,boot-kernel", *_cells(kernel[0]), *_cells(kernel[1])))
+    if initrd is not None:
+        items += [Words("linux,initrd-end", initrd[1]), Words("linux,initrd-start", initrd[0])]
+    return Node("chosen", *items)
+
+
+def build_ppce500_fdt(model: CpuModel, ram_size: int, kernel: tuple[int, int] | None, *,
+                      bootargs: str = "", initrd: tuple[int, int] | None = None) -> bytes:
+    """The device tree blob for this board; ``totalsize`` in its header is :data:`FDT_SIZE`.
+
+    ``kernel`` = (base, size) for ``/chosen/qemu,boot-kernel`` (None when only firmware was given),
+    ``bootargs`` the kernel command line, ``initrd`` = (start, end) of the initial RAM disk.
+    """
     tree = fdt.FDT()
     for item in (
         Strings("compatible", "fsl,qemu-e500"), Strings("model", "QEMU ppce500"),
@@ -130,9 +150,7 @@ def build_ppce500_fdt(model: CpuModel, ram_size: int, kernel_base: int, kernel_s
         Node("aliases", Strings("pci0", f"/pci@{PCI_PA:x}"), Strings("rtc", "i2c/rtc@68"),
              Strings("i2c", f"{SOC_PATH}/i2c@3000"), Strings("serial0", UART0_PATH)),
         _cpus(model),
-        Node("chosen", Strings("stdout-path", UART0_PATH), Strings("linux,stdout-path", UART0_PATH),
-             Words("rng-seed", *RNG_SEED_WORDS), fdt.PropBytes("bootargs", data=b"\0"),
-             Words("qemu,boot-kernel", *_cells(kernel_base), *_cells(kernel_size))),
+        _chosen(kernel, bootargs, initrd),
         Node("memory", Words("reg", 0, 0, *_cells(ram_size)), Strings("device_type", "memory")),
     ):
         tree.root.append(item)

@@ -55,6 +55,7 @@ Handler = Callable[[HandlerCpu, int], int]
 # scratch names, and at most one memory macro line: ``v = LOAD8|16|32(ea)`` or ``STORE8|16|32(ea, v)``.
 # Lines before the macro may only compute scratch locals (no guest state written); a line starting with
 # ``return`` makes the instruction end its block (the translator appends the fall-through return).
+# A template may read the local ``now``: the cycle count at the start of its instruction (time base).
 Emitter = Callable[[int, int], "list[str] | None"]
 
 

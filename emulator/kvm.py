@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import construct as cs
@@ -732,7 +732,7 @@ class Vcpu:
         if kind is StopKind.IDLE:
             # Real KVM would block in the kernel here; we report an interrupted run instead.
             return self._exit_intr(kind.value)
-        if kind is StopKind.POWER_OFF or kind is StopKind.WATCHDOG_RESET:
+        if kind is StopKind.POWER_OFF or kind is StopKind.WATCHDOG_RESET or kind is StopKind.SYSTEM_RESET:
             event = KVM_SYSTEM_EVENT_SHUTDOWN if kind is StopKind.POWER_OFF else KVM_SYSTEM_EVENT_RESET
             kvm_run = self._begin_exit(KVM_EXIT_SYSTEM_EVENT)
             _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_SYSTEM_EVENT_TYPE, event, 1, stop.status)
@@ -760,13 +760,16 @@ class Vcpu:
     # reset and introspection
     # ------------------------------------------------------------------------------------------
     def load_image(self, path: str | None = None) -> None:
-        """Load ``path`` (default: the image loaded before, read from disk again, so a rebuilt file is
-        picked up) and reset to its boot state, as :meth:`reset`. On a bad image the board raises
-        its ImageError and the vCPU keeps the image it had."""
-        path = path if path is not None else self.machine.path
-        if path is None:
+        """Load the boot files again from disk (a rebuilt file is picked up), with ``path`` in place of
+        the image that runs first (the firmware given as -bios, else the kernel), and reset to the
+        boot state, as :meth:`reset`. On a bad file the board raises its ImageError and the vCPU keeps
+        the image it had."""
+        boot = getattr(self.machine, "boot", None)
+        if boot is None or (path is None and boot.kernel is None and boot.bios is None):
             raise KvmError(errno.ENOENT, "no image was loaded")
-        self.machine.load_elf(path)
+        if path is not None:
+            boot = replace(boot, bios=path) if boot.bios is not None else replace(boot, kernel=path)
+        self.machine.load(boot)
         self.reset()
 
     def reset(self) -> None:

@@ -4,8 +4,9 @@ What it models (reference e500-core.md section 5, QEMU ``target/ppc/mmu_helper.c
 
 - TLB0: 512 entries, 4-way set associative, 128 sets, 4 KB pages only; the set is ``(EA >> 12) & 0x7F``.
   The next-victim hint (MAS0[NV]) is a round-robin counter kept **per set** (choice: the brief asks for
-  it; QEMU and KVM keep one global counter). A TLB miss / ``tlbsx`` miss proposes ``ESEL = hint`` and
-  ``NV = hint + 1`` and advances the hint; ``tlbwe`` to TLB0 loads the set's hint from MAS0[NV].
+  it; QEMU and KVM keep one global counter). A TLB miss interrupt proposes ``ESEL = hint`` and
+  ``NV = hint + 1`` and advances the hint; a ``tlbsx`` miss proposes the same but leaves the hint;
+  ``tlbwe`` to TLB0 loads the set's hint from MAS0[NV].
 - TLB1: fully associative, 16 entries (e500v2) or 64 (e500mc, as QEMU), variable page size 4^TSIZE KB
   (TSIZE 1..11 on e500v2; QEMU accepts up to 12), IPROT.
 - Same config registers as QEMU: TLB0CFG 0x04110200 on both models, TLB1CFG 0x101CC010 (e500v2) /
@@ -442,23 +443,30 @@ class Mmu:
         if found is not None:
             self._entry_to_mas(*found)
             return
-        # Miss: the MAS4 defaults, with the search PID and address space (V=0).
-        self.mas0 = self._default_mas0(ea)
+        # Miss: the MAS4 defaults, with the search PID and address space (V=0). The victim hint is
+        # only proposed: a search does not consume it (only a TLB error interrupt or tlbwe move it).
+        # MAS2[EPN] is the searched page (e500 RM Table 12-15 as issue #22 reads it; UNVERIFIED here);
+        # QEMU writes 0 there, KVM's emulation leaves the old EPN (docs/fidelity.md).
+        self.mas0 = self._default_mas0(ea, advance=False)
         self.mas1 = ((spid << MAS1_TID_SHIFT) | (MAS1_TS if sas else 0) | (self.mas4 & MAS4_TSIZED_MASK))
         self.mas2 = (ea & MAS2_EPN_MASK) | (self.mas4 & MAS4_DEFAULT_ATTRIBUTES)
         self.mas3 = 0
         if self._mas7_updates():
             self.mas7 = 0
 
-    def _default_mas0(self, ea: int) -> int:
-        """MAS0 proposed on a miss: TLBSEL from MAS4, and for TLB0 the set's victim and next victim."""
+    def _default_mas0(self, ea: int, *, advance: bool = True) -> int:
+        """MAS0 proposed on a miss: TLBSEL from MAS4, and for TLB0 the set's victim and next victim.
+
+        ``advance`` (a TLB error interrupt) moves the set's hint on; a ``tlbsx`` miss leaves it.
+        """
         tlb0_set = (ea >> PAGE_SHIFT) & (TLB0_SETS - 1)
         victim = self.tlb0_victim_hint[tlb0_set]
         if self.mas4 & MAS4_TLBSELD:
             # TLB1 has no victim hardware: ESEL 0, NV just reports the TLB0 hint (not advanced).
             return MAS0_TLBSEL | victim
         next_victim = (victim + 1) & (TLB0_WAYS - 1)
-        self.tlb0_victim_hint[tlb0_set] = next_victim
+        if advance:
+            self.tlb0_victim_hint[tlb0_set] = next_victim
         return (victim << MAS0_ESEL_SHIFT) | next_victim
 
     def tlbivax(self, ea: int) -> None:
@@ -475,6 +483,25 @@ class Mmu:
             for entry in candidates:
                 if entry.valid and not entry.iprot and (ea & ~entry.offset_mask) == entry.epn:
                     entry.invalidate()
+        self._changed()
+
+    def tlbilx(self, kind: int, ea: int) -> None:
+        """e500mc ``tlbilx`` (Power ISA 2.06 local invalidate) over both TLBs; IPROT entries survive.
+
+        ``kind`` is the instruction's T field: 0 every entry, 1 the entries whose TID equals
+        MAS6[SPID] (TID 0 only when SPID is 0), 3 the entries that translate ``ea`` for TID
+        MAS6[SPID] or 0, in either address space (the e500mc does not compare MAS6[SAS]). T=2 is an
+        illegal form and never reaches here. Same rules as QEMU's BookE 2.06 helpers.
+        """
+        spid = (self.mas6 & MAS6_SPID_MASK) >> MAS6_SPID_SHIFT
+        for entry in (*self.tlb0, *self.tlb1):
+            if not entry.valid or entry.iprot:
+                continue
+            if kind == 1 and entry.tid != spid:
+                continue
+            if kind == 3 and (entry.tid not in (0, spid) or (ea & ~entry.offset_mask) != entry.epn):
+                continue
+            entry.invalidate()
         self._changed()
 
     def load_miss_defaults(self, ea: int, access: Access, msr: int) -> None:

@@ -51,6 +51,7 @@ _SPR_SRR0, _SPR_SRR1 = 26, 27
 _SPR_CSRR0, _SPR_CSRR1 = 58, 59
 _SPR_MCSRR0, _SPR_MCSRR1 = 570, 571
 _SPR_DSRR0, _SPR_DSRR1 = 574, 575
+_SPR_PIR = 286
 _E500MC = frozenset({"e500mc"})
 _FPSCR_FEX = 0x40000000
 _E500V2 = frozenset({"e500v2"})
@@ -160,9 +161,18 @@ def build_mtspr(word: int) -> SystemHandler:
 _BLOCK_LOCAL_SPRS = {1: ("xer", XER_WRITABLE), 8: ("lr", 0xFFFFFFFF), 9: ("ctr", 0xFFFFFFFF)}
 
 
+# Time-base reads (user-readable TBL/TBU): the value at the instruction's own cycle count, which the
+# translator provides as the local ``now`` (a loop polling the time base then runs translated).
+_TB_READ_EXPRESSIONS = {268: "cpu.timers.tb(now) & 0xFFFFFFFF", 269: "cpu.timers.tb(now) >> 32"}
+
+
 def emit_mfspr(word: int, pc: int) -> list[str] | None:
-    """build_mfspr for XER, LR and CTR (the readers Cpu installs); other SPRs call the handler."""
-    local = _BLOCK_LOCAL_SPRS.get(_spr_number(word))
+    """build_mfspr for XER, LR, CTR, TBL and TBU (the readers Cpu installs); other SPRs call the handler."""
+    spr = _spr_number(word)
+    time_base = _TB_READ_EXPRESSIONS.get(spr)
+    if time_base is not None:
+        return [f"gpr[{_rd(word)}] = {time_base}"]
+    local = _BLOCK_LOCAL_SPRS.get(spr)
     return None if local is None else [f"gpr[{_rd(word)}] = cpu.{local[0]}"]
 
 
@@ -274,6 +284,58 @@ def build_tlbivax(word: int) -> SystemHandler:
     return tlbivax
 
 
+_TLBILX_ILLEGAL_FORM = 2
+
+
+def build_tlbilx(word: int) -> SystemHandler:
+    effective_address = _x_form_ea(word)
+    kind = (word >> 21) & 3
+
+    def tlbilx(cpu: Cpu, pc: int) -> int:
+        if kind == _TLBILX_ILLEGAL_FORM:
+            raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)   # T=2 is reserved (QEMU: invalid form)
+        cpu.mmu.tlbilx(kind, effective_address(cpu))
+        cpu.translation_changed()
+        return pc + 4
+    return tlbilx
+
+
+# --- doorbells (e500mc) ---------------------------------------------------------------------------
+_MSG_TYPE_SHIFT = 27          # rB bits 32:36: 0 = doorbell, 1 = critical doorbell
+_MSG_BROADCAST = 0x04000000   # every processor accepts it, whatever its PIR
+_MSG_PIRTAG = 0x00003FFF
+
+
+def _doorbell_type(cpu: Cpu, value: int) -> int | None:
+    """The doorbell type this core accepts from a message in rB, or None when it is not for it."""
+    if not value & _MSG_BROADCAST and (value & _MSG_PIRTAG) != cpu.sprs.get(_SPR_PIR, 0) & _MSG_PIRTAG:
+        return None
+    kind = (value >> _MSG_TYPE_SHIFT) & 0x1F
+    return kind if kind in (0, 1) else None
+
+
+def build_msgsnd(word: int) -> SystemHandler:
+    rb = _rb(word)
+
+    def msgsnd(cpu: Cpu, pc: int) -> int:
+        kind = _doorbell_type(cpu, cpu.gpr[rb])
+        if kind is not None:
+            cpu.set_doorbell(critical=kind == 1, pending=True)
+        return pc + 4
+    return msgsnd
+
+
+def build_msgclr(word: int) -> SystemHandler:
+    rb = _rb(word)
+
+    def msgclr(cpu: Cpu, pc: int) -> int:
+        kind = _doorbell_type(cpu, cpu.gpr[rb] | _MSG_BROADCAST)   # msgclr acts on this core only
+        if kind is not None:
+            cpu.set_doorbell(critical=kind == 1, pending=False)
+        return pc + 4
+    return msgclr
+
+
 # --- wait, ehpriv ---------------------------------------------------------------------------------
 def build_wait(word: int) -> SystemHandler:
     def wait(cpu: Cpu, pc: int) -> int:
@@ -318,7 +380,7 @@ SPECS: list[InstructionSpec] = [
     _x("wrteei", 163, build_wrteei, privileged=True),
     _x("mfspr", 339, build_mfspr, emit=emit_mfspr),
     _x("mtspr", 467, build_mtspr, emit=emit_mtspr),
-    _x("mftb", 371, build_mfspr),
+    _x("mftb", 371, build_mfspr, emit=emit_mfspr),
     _x("rfi", 50, _build_return(_SPR_SRR0, _SPR_SRR1), primary=19, privileged=True, cycles=2),
     _x("rfci", 51, _build_return(_SPR_CSRR0, _SPR_CSRR1), primary=19, privileged=True, cycles=2),
     _x("rfdi", 39, _build_return(_SPR_DSRR0, _SPR_DSRR1), primary=19, privileged=True, cycles=2,
@@ -348,6 +410,9 @@ SPECS: list[InstructionSpec] = [
     _x("tlbsx", 914, build_tlbsx, privileged=True),
     _x("tlbivax", 786, build_tlbivax, privileged=True),
     _x("tlbsync", 566, build_nop, privileged=True),
+    _x("tlbilx", 18, build_tlbilx, privileged=True, models=_E500MC),
+    _x("msgsnd", 206, build_msgsnd, privileged=True, models=_E500MC),
+    _x("msgclr", 238, build_msgclr, privileged=True, models=_E500MC),
     _x("wait", 62, build_wait, models=_E500MC),
     _x("ehpriv", 270, build_ehpriv, models=_E500MC),
     InstructionSpec(mnemonic="spe", primary=4, xo=None, xo_bits=0, build=build_spe,  # type: ignore[arg-type]

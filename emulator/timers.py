@@ -1,8 +1,11 @@
 """Book E / e500 timer facility driven by the CPU cycle counter: time base, decrementer, FIT, watchdog.
 
-Everything is derived from the deterministic cycle count (``CYCLES_PER_TB_TICK`` cycles per time-base
-tick), so the same instruction stream always sees the same timer values and interrupts land on the
-same instruction. The CPU asks :meth:`Timers.next_event_cycle` once per event instead of polling.
+Everything is derived from the deterministic cycle count, so the same instruction stream always sees
+the same timer values and interrupts land on the same instruction. The rate is a rational number of
+time-base ticks per cycle (:meth:`Timers.set_rate`): one tick per cycle by default (unit tests), or
+QEMU's ``-icount shift=N`` rule, where each cycle is 2^N ns of guest time and the time base runs at
+:data:`TIMEBASE_HZ` of guest time (:func:`icount_rate`; the board uses it). The CPU asks
+:meth:`Timers.next_event_cycle` once per event instead of polling.
 Also holds the interrupt input lines (external input, critical input) and answers which asynchronous
 interrupt is pending under a given MSR, in Book E priority order. Imports: standard library and
 :mod:`emulator.exceptions` (IVOR numbers) only.
@@ -11,15 +14,38 @@ interrupt is pending under a given MSR, in Book E priority order. Imports: stand
 from __future__ import annotations
 
 from emulator.exceptions import (
+    IVOR_CRITICAL_DOORBELL,
     IVOR_CRITICAL_INPUT,
     IVOR_DECREMENTER,
+    IVOR_DOORBELL,
     IVOR_EXTERNAL_INPUT,
     IVOR_FIXED_INTERVAL_TIMER,
     IVOR_WATCHDOG,
 )
 
-# One time-base tick per core cycle; the divider is a named constant so it can change in one place.
-CYCLES_PER_TB_TICK = 1
+# The time base and decrementer frequency of QEMU's ppce500 (PLATFORM_CLK_FREQ_HZ), in guest time.
+TIMEBASE_HZ = 400_000_000
+_NS_PER_SECOND = 1_000_000_000
+
+
+def icount_rate(shift: int) -> tuple[int, int]:
+    """(ticks, cycles): the time base advances ``ticks`` per ``cycles`` under ``-icount shift=N``.
+
+    Each cycle is 2^N ns of guest time and the time base counts :data:`TIMEBASE_HZ` per guest
+    second, so a cycle is ``2^N * TIMEBASE_HZ / 10^9`` ticks (2^N * 2/5), kept as an exact fraction.
+    """
+    if not 0 <= shift <= 30:
+        raise ValueError(f"icount shift {shift} is outside 0..30")
+    ticks, cycles = (1 << shift) * TIMEBASE_HZ, _NS_PER_SECOND
+    divisor = _gcd(ticks, cycles)
+    return ticks // divisor, cycles // divisor
+
+
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
 
 SPR_DEC = 22
 SPR_DECAR = 54
@@ -68,9 +94,12 @@ class Timers:
         self.decar = 0
         self.external_input = False
         self.critical_input = False
+        # e500mc doorbells (msgsnd/msgclr): pending until taken or cleared.
+        self.doorbell = False
+        self.critical_doorbell = False
         # Set by the watchdog's third expiry when TCR[WRC] != 0: the reset action (WRC value).
         self.reset_request: int | None = None
-        self._tb_offset = 0          # TB = cycles // CYCLES_PER_TB_TICK + offset
+        self._tb_offset = 0          # TB = cycles * _ticks // _per_cycles + offset
         self._dec_base_tb = 0        # DEC held _dec_base_value at TB _dec_base_tb
         self._dec_base_value = 0
         self._processed_tb = 0       # events up to and including this TB have been applied
@@ -78,20 +107,36 @@ class Timers:
         # _processed_tb is below it (rebasing DEC keeps its expiry); TB and DEC writes drop it.
         self._next_event: tuple[int, int, int] | None = None
 
+    _ticks = 1                       # time-base ticks per _per_cycles cycles (set_rate)
+    _per_cycles = 1
+
     def reset(self) -> None:
+        ticks, per_cycles = self._ticks, self._per_cycles
         self.__init__()  # type: ignore[misc]
+        self._ticks, self._per_cycles = ticks, per_cycles   # the rate is the machine's, not state
+
+    def set_rate(self, ticks: int, per_cycles: int) -> None:
+        """The time base advances ``ticks`` every ``per_cycles`` cycles (call at reset, TB 0)."""
+        if ticks <= 0 or per_cycles <= 0:
+            raise ValueError("the time-base rate must be positive")
+        self._ticks, self._per_cycles = ticks, per_cycles
+        self._next_event = None
+
+    @property
+    def rate(self) -> tuple[int, int]:
+        return self._ticks, self._per_cycles
 
     # -- time base --------------------------------------------------------------------------------
     def tb(self, cycles: int) -> int:
-        return (cycles // CYCLES_PER_TB_TICK + self._tb_offset) & _MASK64
+        return (cycles * self._ticks // self._per_cycles + self._tb_offset) & _MASK64
 
     def _raw_tb(self, cycles: int) -> int:
-        return cycles // CYCLES_PER_TB_TICK + self._tb_offset
+        return cycles * self._ticks // self._per_cycles + self._tb_offset
 
     def write_tb(self, cycles: int, value: int) -> None:
         self.advance(cycles)
         dec_now = self.dec(cycles)
-        self._tb_offset = (value & _MASK64) - cycles // CYCLES_PER_TB_TICK
+        self._tb_offset = (value & _MASK64) - cycles * self._ticks // self._per_cycles
         self._next_event = None
         now = self._raw_tb(cycles)
         # Timers keep counting from here; a TB jump itself raises no FIT/watchdog edges.
@@ -180,8 +225,9 @@ class Timers:
 
     def next_event_cycle(self) -> int:
         """The first cycle count at which a timer event (DEC, FIT or watchdog edge) happens."""
-        tb = self._next_event_tb()
-        return (tb - self._tb_offset) * CYCLES_PER_TB_TICK
+        ticks = self._next_event_tb() - self._tb_offset
+        # The first cycle count c with c * _ticks // _per_cycles >= ticks.
+        return -(-ticks * self._per_cycles // self._ticks)
 
     def advance(self, cycles: int) -> None:
         """Apply every timer event that happened up to ``cycles`` (sets TSR bits, runs the watchdog)."""
@@ -227,6 +273,8 @@ class Timers:
                 return IVOR_CRITICAL_INPUT
             if self.tsr & TSR_WIS and self.tcr & TCR_WIE:
                 return IVOR_WATCHDOG
+            if self.critical_doorbell:
+                return IVOR_CRITICAL_DOORBELL
         if msr & _MSR_EE:
             if self.external_input:
                 return IVOR_EXTERNAL_INPUT
@@ -234,6 +282,8 @@ class Timers:
                 return IVOR_FIXED_INTERVAL_TIMER
             if self.tsr & TSR_DIS and self.tcr & TCR_DIE:
                 return IVOR_DECREMENTER
+            if self.doorbell:
+                return IVOR_DOORBELL
         return None
 
     def could_ever_interrupt(self, msr: int) -> bool:

@@ -51,6 +51,7 @@ _REGISTER_USE = re.compile(r"\bcpu\.(cr|xer|lr|ctr)\b")
 _GPR_USE = re.compile(r"\bgpr\[(\d+)\]")
 _LOCAL_REGISTER_PATTERNS = [(name, re.compile(rf"\b{name}\b")) for name in _LOCAL_REGISTERS]
 _ASSIGNED = re.compile(r"(?<![\w.=!<>])(\w+) = (?!=)")   # every name on the left of an assignment
+_NOW_USE = re.compile(r"\bnow\b")   # a template's name for the cycle count at its instruction
 _SYNC_OUT = "#sync-out"
 _SYNC_IN = "#sync-in"
 _EXIT = "#exit"
@@ -220,6 +221,9 @@ def _instruction_lines(handler: str, index: int, instruction: Instruction, templ
                        cycles_before: int, last: bool) -> list[str]:
     if template is None:
         return _slow_call(handler, index, instruction, cycles_before, "")
+    if any(_NOW_USE.search(line) for line in template):
+        # A template that reads the clock (time base) sees the cycle count at its own start.
+        template = [f"now = cycles + {cycles_before}", *template]
     if ends_block(template):
         # Inside a superblock only a conditional branch may exit: its taken path leaves, the
         # not-taken path (the template's last line) goes on.

@@ -7,8 +7,8 @@ QEMU's ``-nographic`` console does (a terminal only with ``--run``; see :class:`
 user error (missing or bad image, bad flag) is one readable line on stderr and a non-zero exit status,
 never a traceback.
 
-Imports: standard library, trio, :mod:`emulator.board`, :mod:`emulator.kvm`, :mod:`emulator.models`
-and :mod:`gdbstub`.
+Imports: standard library, trio, :mod:`emulator.board`, :mod:`emulator.kvm`, :mod:`emulator.models`,
+:mod:`emulator.devices` (the UART's FIFO bit) and :mod:`gdbstub`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import select
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from emulator.board import ImageError, Machine
+from emulator.board import DEFAULT_ICOUNT_SHIFT, BootFiles, ImageError, Machine
+from emulator.devices import FCR_FIFO_ENABLE
 from emulator.kvm import Vcpu
 from emulator.models import MODELS
 from gdbstub.target import Target
@@ -32,6 +33,9 @@ EXIT_IMAGE = 1
 EXIT_GUEST_STOPPED = 134  # 128 + SIGABRT: the signal gdb is shown for a checkstop
 EXIT_INTERRUPTED = 130    # 128 + SIGINT, as a shell reports a process Ctrl-C ended
 RUN_SLICE = 1 << 20
+# While console input is possible: ~1-4 ms of guest execution between two looks at stdin.
+INPUT_SLICE = 1 << 14
+UART_FIFO_DEPTH = 16
 _CONSOLE_CHUNK = 4096
 
 
@@ -49,14 +53,40 @@ def build_parser() -> argparse.ArgumentParser:
                     "is halted at its entry until gdb resumes it. 'kill' in gdb resets the guest and the "
                     "server keeps waiting for the next gdb; 'detach' lets the guest run on. With 'target "
                     "extended-remote', 'kill' keeps the connection and 'run' restarts the guest.")
-    parser.add_argument("image", metavar="IMAGE.elf", help="32-bit big-endian PowerPC ELF to load")
+    parser.add_argument("image", metavar="IMAGE.elf", nargs="?",
+                        help="the kernel or bare-metal guest: a 32-bit big-endian PowerPC ELF (loaded at its "
+                             "physical addresses and started at its physical entry, as QEMU's -kernel) or "
+                             "a uImage; with --bios it is copied raw above the firmware instead")
+    parser.add_argument("-kernel", "--kernel", dest="kernel", metavar="FILE",
+                        help="the same as IMAGE.elf (QEMU's spelling)")
+    parser.add_argument("-bios", "--bios", metavar="FILE",
+                        help="firmware to run instead of the kernel (ELF, e.g. U-Boot's "
+                             "/usr/lib/u-boot/qemu-ppce500/uboot.elf, or uImage; QEMU's ppce500 takes no "
+                             "raw binary); the kernel, if any, is then placed at max(end of firmware, "
+                             "32 MiB) and named in /chosen/qemu,boot-kernel")
+    parser.add_argument("-initrd", "--initrd", metavar="FILE",
+                        help="initial RAM disk, copied where QEMU puts it and named in /chosen "
+                             "(linux,initrd-start/-end)")
+    parser.add_argument("-append", "--append", default="", metavar="CMDLINE",
+                        help="kernel command line (/chosen/bootargs)")
+    parser.add_argument("-dtb", "--dtb", metavar="FILE",
+                        help="use this device tree blob instead of the generated one (as given: no "
+                             "bootargs or initrd are added, as on QEMU)")
     parser.add_argument("--cpu", choices=sorted(MODELS), default="e500v2", help="core model (default e500v2)")
     parser.add_argument("--port", type=int, default=1234,
                         help="TCP port on 127.0.0.1 (default 1234; 0 picks a free port)")
     parser.add_argument("--sw-break", choices=("trap", "ehpriv", "auto"), default="auto",
                         help="soft-breakpoint opcode: trap (tw 31,0,0), ehpriv (ehpriv 1, e500mc only) or "
                              "auto (the model's default)")
-    parser.add_argument("--ram", type=int, default=128, metavar="MiB", help="guest RAM in MiB (default 128)")
+    parser.add_argument("-m", "--ram", type=parse_ram, default=128 << 20, metavar="SIZE",
+                        help="guest RAM as QEMU's -m: MiB, or with a suffix (256, 256M, 1G); a multiple of "
+                             "64 MiB up to 2 GiB, as QEMU's ppce500 requires (default 128)")
+    parser.add_argument("--icount", "-icount", type=parse_icount, default=DEFAULT_ICOUNT_SHIFT,
+                        metavar="shift=N",
+                        help="guest clock as QEMU's -icount: each instruction is 2^N ns of guest time and "
+                             f"the time base counts 400 MHz of it (default {DEFAULT_ICOUNT_SHIFT}: 102.4 "
+                             "ticks per instruction; 'N' alone also works; the run is deterministic "
+                             "whatever N)")
     parser.add_argument("--run", action="store_true",
                         help="run the guest without gdb until it powers off; exit with its status "
                              "(stdin, also a terminal, feeds the guest UART; when serving gdb only a "
@@ -70,6 +100,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log protocol events to stderr (and internal errors with their traceback)")
     return parser
+
+
+_RAM_UNITS = {"": 20, "M": 20, "G": 30, "K": 10}
+_RAM_LIMIT = 2 << 30
+
+
+def parse_ram(text: str) -> int:
+    """QEMU's ``-m``: a number of MiB, or with a K/M/G suffix (also ``size=``); returns bytes."""
+    value = text.strip().removeprefix("size=").upper().removesuffix("B")
+    unit = value[-1:] if value[-1:] in ("K", "M", "G") else ""
+    try:
+        size = int(value[:len(value) - len(unit)]) << _RAM_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 256, 256M, 1G)") from None
+    if size <= 0 or size > _RAM_LIMIT or size % (64 << 20):
+        raise argparse.ArgumentTypeError(f"{text}: RAM must be a multiple of 64 MiB, at most 2 GiB "
+                                         "(QEMU's ppce500 refuses other sizes)")
+    return size
+
+
+def parse_icount(text: str) -> int:
+    """QEMU's ``-icount`` argument: ``N`` or ``shift=N`` (``align=off``/``sleep=off`` are accepted and
+    change nothing, since guest time never waits for the host here); ``auto`` is refused (it ties
+    guest time to the host clock)."""
+    shift: int | None = None
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if not _:
+            key, value = "shift", key
+        if key == "shift":
+            if value == "auto":
+                raise argparse.ArgumentTypeError("shift=auto follows the host clock; give a number 0..30")
+            try:
+                shift = int(value)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"shift {value!r} is not a number") from None
+            if not 0 <= shift <= 30:
+                raise argparse.ArgumentTypeError(f"shift {shift} is outside 0..30")
+        elif key in ("align", "sleep") and value in ("on", "off"):
+            continue
+        else:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected N or shift=N")
+    if shift is None:
+        raise argparse.ArgumentTypeError("expected N or shift=N")
+    return shift
 
 
 def _uart_writer(data: bytes) -> None:
@@ -150,14 +225,51 @@ class ConsoleInput:
             self._read_some()
 
 
-def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None) -> int:
+class PacedUartInput:
+    """Host input waiting for the guest UART, handed over as the UART can take it (``--run``).
+
+    QEMU's serial model accepts input only while its receiver has room: one byte with the FIFO off,
+    sixteen with it on. Here the hand-over happens between run slices of :data:`INPUT_SLICE`
+    instructions, only when the receiver is empty: so a guest that initialises its UART (and so
+    clears the receiver) loses at most what QEMU would, a pipe's bytes reach the guest within a
+    slice of arriving, and input from a file (all there from the start) reaches the guest at the
+    same instruction counts in every run.
+    """
+
+    def __init__(self, uart: Any) -> None:
+        self.uart = uart
+        self.pending = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.pending += data
+
+    def deliver(self) -> None:
+        uart = self.uart
+        if not self.pending or uart.input:
+            return
+        room = UART_FIFO_DEPTH if uart.fcr & FCR_FIFO_ENABLE else 1
+        uart.feed(bytes(self.pending[:room]))
+        del self.pending[:room]
+
+
+def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None,
+                     paced: PacedUartInput | None = None) -> int:
     """Run the guest without a debugger; returns its power-off status, or :data:`EXIT_GUEST_STOPPED`
-    after one line on stderr when it stops for good (a checkstop: QEMU's "Entering checkstop state")."""
+    after one line on stderr when it stops for good (a checkstop: QEMU's "Entering checkstop state").
+
+    While input is waiting (``paced``) or may still come (``console`` open), slices are short
+    (:data:`INPUT_SLICE`) so that typed input reaches the guest promptly.
+    """
     target = Target(vcpu, model_name)
     while True:
         if console is not None and console.open:
             console.poll()
-        stop = target.run_slice(RUN_SLICE)
+        waiting = False
+        if paced is not None and paced.pending:
+            waiting = True
+            paced.deliver()
+        slice_size = INPUT_SLICE if waiting or (console is not None and console.open) else RUN_SLICE
+        stop = target.run_slice(slice_size)
         if stop is None:
             continue
         if stop.exit_status is not None:
@@ -193,21 +305,28 @@ def _main(argv: Sequence[str] | None) -> int:
                         format="e500-gdbstub: %(message)s")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port}: must be 0..65535")
-    if not 1 <= args.ram <= 2048:
-        parser.error(f"--ram {args.ram}: must be 1..2048 MiB")
+    if args.image is not None and args.kernel is not None:
+        parser.error("give the kernel once: as IMAGE.elf or as -kernel FILE")
+    kernel = args.image if args.image is not None else args.kernel
+    if kernel is None and args.bios is None:
+        parser.error("nothing to run: give IMAGE.elf (or -kernel FILE) or -bios FILE")
     try:
-        machine = Machine(model_name=args.cpu, ram_size=args.ram << 20, uart_out=_uart_writer)
-        machine.load_elf(args.image)
+        machine = Machine(model_name=args.cpu, ram_size=args.ram, uart_out=_uart_writer,
+                          icount_shift=args.icount)
+        machine.load(BootFiles(kernel=kernel, bios=args.bios, initrd=args.initrd, dtb=args.dtb,
+                               append=args.append))
         vcpu = Vcpu(machine, sw_break=args.sw_break)
     except (ImageError, ValueError, OSError) as error:
         print(f"e500-gdbstub: {error}", file=sys.stderr)
         return EXIT_IMAGE
     if not machine.entry_in_image():
-        print(f"e500-gdbstub: warning: {args.image}: the entry point {machine.entry:#x} lies outside every "
+        print(f"e500-gdbstub: warning: {machine.path}: the entry point {machine.entry:#x} lies outside every "
               "loadable segment; starting there anyway, as QEMU does", file=sys.stderr)
-    console = ConsoleInput(0, machine.bus.uart0.feed, terminal=args.run)
     if args.run:
-        return run_to_power_off(vcpu, args.cpu, console)
+        paced = PacedUartInput(machine.bus.uart0)
+        console = ConsoleInput(0, paced.feed, terminal=True)
+        return run_to_power_off(vcpu, args.cpu, console, paced)
+    console = ConsoleInput(0, machine.bus.uart0.feed, terminal=False)
     import trio  # only the server path needs it
 
     from gdbstub.server import GdbServer, PacketLog

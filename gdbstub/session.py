@@ -854,12 +854,15 @@ class Session:
                     "  help        this text\n"
                     "  regs        dump the Book E special-purpose registers\n"
                     "  info tlb    list the valid TLB entries\n"
+                    "  info pic    show the interrupt controller (MPIC) state\n"
                     "  reset       reset the guest to the boot state of its image\n"
                     "  debug       show debugger and guest debug-facility state\n")
         if words in (["regs"], ["spr"], ["info", "registers"]):
             return self.target.describe_sprs()
         if words == ["info", "tlb"]:
             return self.target.describe_tlb()
+        if words == ["info", "pic"]:
+            return self.target.describe_pic()
         if words == ["reset"]:
             self.target.reset(keep_points=True)
             self.last_stop = StopEvent(signal=SIGTRAP)

@@ -651,6 +651,12 @@ class Target:
                 lines.append(f"{entry}\n")
         return "".join(lines) or "no valid TLB entries\n"
 
+    def describe_pic(self) -> str:
+        describe = getattr(getattr(self.vcpu, "machine", None), "describe_pic", None)
+        if not callable(describe):
+            return "interrupt controller view not available from this vCPU\n"
+        return str(describe())
+
     def describe_sprs(self) -> str:
         lines = []
         for reg in self.registers.registers:

@@ -2,13 +2,14 @@
 # Prepares a fresh Debian 12 machine (as root, or with sudo) for running and testing e500-gdbstub:
 #   - system tools: gdb-multiarch (the client), qemu-system-ppc (reference machine for the guest tests;
 #     ipxe-qemu holds the option ROM its default NIC needs, so a plain `-M ppce500 -kernel` starts),
-#     the powerpc cross gcc/binutils (`make guests`), python3-venv;
+#     the powerpc cross gcc/binutils (`make guests`), python3-venv; u-boot-qemu (the qemu-ppce500 U-Boot
+#     the firmware tests boot on both machines);
 #   - .venv with the project installed in editable mode with its test extras.
 # Idempotent: apt runs only when a package is missing, pip only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(make gdb-multiarch binutils-powerpc-linux-gnu gcc-powerpc-linux-gnu qemu-system-ppc ipxe-qemu
+SYSTEM_PACKAGES=(make gdb-multiarch binutils-powerpc-linux-gnu gcc-powerpc-linux-gnu qemu-system-ppc ipxe-qemu u-boot-qemu
                  python3 python3-venv python3-pip)
 VENV=.venv
 STAMP="$VENV/.setup-stamp"

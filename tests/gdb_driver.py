@@ -319,6 +319,56 @@ def run_gdb_with_interrupt(image: Path, port: int, before: list[str], after: lis
     return GdbResult(command, returncode, "".join(stdout_parts), "".join(stderr_parts))
 
 
+def run_gdb_interrupting_after(image: Path, port: int, before: list[str], after: list[str],
+                               interrupt_after: float, timeout: float = GDB_TIMEOUT) -> GdbResult:
+    """Like :func:`run_gdb_with_interrupt`, but the ``before`` commands may take long (breakpoints on a
+    guest that boots for seconds): the Ctrl-C clock starts only once they have all run and the final
+    ``continue`` is under way.
+
+    The commands go to gdb's stdin one after another; an ``echo`` of a marker after them tells when
+    gdb has reached the ``continue``.
+    """
+    marker = "@@e500-before-done@@"
+    command = [require_tool(GDB), "-nx", "-q",
+               "-ex", "set confirm off", "-ex", "set pagination off", "-ex", "set width 0",
+               "-ex", f"target remote 127.0.0.1:{port}", str(image)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    stdout_parts: list[str] = []
+    stderr_parts: list[str] = []
+    reached = threading.Event()
+
+    def read_stdout(stream: object) -> None:
+        for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
+            stdout_parts.append(line)
+            if marker in line:
+                reached.set()
+        reached.set()  # EOF: gdb is gone, nothing left to wait for
+
+    readers = [threading.Thread(target=read_stdout, args=(process.stdout,), daemon=True),
+               threading.Thread(target=_drain, args=(process.stderr, stderr_parts, None, {}), daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        process.stdin.write("".join(f"{line}\n" for line in before) + f"echo {marker}\\n\ncontinue\n")
+        process.stdin.flush()
+        reached.wait(timeout)
+        time.sleep(interrupt_after)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        process.stdin.write("".join(f"{line}\n" for line in after) + "quit\n")
+        process.stdin.close()
+        returncode = process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+    return GdbResult(command, returncode, "".join(stdout_parts), "".join(stderr_parts))
+
+
 def parse_info_registers(text: str) -> dict[str, int]:
     """Register name -> value from gdb's ``info registers`` lines (``r1  0xfffff8  16777208``)."""
     values: dict[str, int] = {}

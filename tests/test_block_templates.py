@@ -40,8 +40,9 @@ def _word(spec: InstructionSpec, rng: random.Random) -> int:
     if spec.xo is not None:
         field = ((1 << spec.xo_bits) - 1) << 1
         word = (word & ~field) | (spec.xo << 1)
-    if spec.mnemonic in ("mfspr", "mtspr"):   # mostly the SPRs a block keeps in locals
-        spr = rng.choice([1, 8, 9, 1, 8, 9, 256, 268, 22, rng.randrange(1024)])
+    if spec.mnemonic in ("mfspr", "mtspr", "mftb"):   # mostly the SPRs a block has templates for
+        choices = [268, 269] if spec.mnemonic == "mftb" else [1, 8, 9, 1, 8, 9, 256, 268, 269, 22]
+        spr = rng.choice([*choices, rng.randrange(1024)])
         word = (word & ~(0x3FF << 11)) | ((spr & 31) << 16) | ((spr >> 5) << 11)
     return word
 
@@ -56,14 +57,17 @@ def _randomise(cpus: tuple[Cpu, Cpu], rng: random.Random) -> None:
     gpr = [_value(rng) for _ in range(32)]
     cr, xer, lr, ctr = rng.randrange(1 << 32), rng.randrange(1 << 32) & XER_WRITABLE, _value(rng), _value(rng)
     problem_state = rng.randrange(4) == 0
+    cycles = rng.choice([0, 1, rng.randrange(1 << 20), rng.randrange(1 << 45)])
     for cpu in cpus:
         cpu.gpr[:] = gpr
         cpu.cr, cpu.xer, cpu.lr, cpu.ctr = cr, xer, lr, ctr
         cpu.set_msr(MSR_PR if problem_state else 0)
+        cpu.cycles = cycles                      # time-base reads depend on it
 
 
 def _template_function(lines: list[str]) -> Any:
     source = "\n".join(["def run(cpu, gpr, LOAD8, LOAD16, LOAD32, STORE8, STORE16, STORE32):",
+                        "    now = cpu.cycles",     # what the translator gives a clock-reading template
                         *("    " + line for line in lines), f"    return {PC + 4}"])
     namespace: dict[str, Any] = {}
     exec(compile(source, "<template>", "exec"), namespace)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from gdbstub.cli import parse_icount
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = ROOT / "examples" / "bin" / "hello-e500v2.elf"
@@ -75,3 +78,23 @@ def test_port_in_use_is_one_line(stdin: str) -> None:
     assert result.returncode == 1, result
     assert result.stderr.strip().count("\n") == 0 and "cannot listen" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("text", "shift"), [("7", 7), ("shift=7", 7), ("shift=0,align=off,sleep=off", 0),
+                                             ("30", 30)])
+def test_icount_accepts_qemus_forms(text: str, shift: int) -> None:
+    assert parse_icount(text) == shift
+
+
+@pytest.mark.parametrize("text", ["shift=auto", "auto", "31", "shift=x", "align=off", "rr=record"])
+def test_icount_refuses_what_it_cannot_honour(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_icount(text)
+
+
+def test_bad_icount_is_one_line_and_single_dash_alias_works() -> None:
+    result = run_cli(str(HELLO), "-icount", "shift=auto", "--run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "-icount" in result.stderr
+    result = run_cli(str(HELLO), "-icount", "shift=3", "--run")
+    assert result.returncode == 3 and "Hello from e500!" in result.stdout

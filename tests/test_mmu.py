@@ -302,6 +302,28 @@ def test_tlbsx_uses_spid_and_sas(mmu: Mmu) -> None:
     assert not mmu.read_spr(SPR_MAS1) & MAS1_V
 
 
+def test_tlbsx_miss_proposes_the_victim_without_consuming_it(mmu: Mmu) -> None:
+    mmu.write_spr(SPR_MAS4, 0x08)          # TLBSELD = 0, ID
+    mmu.write_spr(SPR_MAS2, 0xABCDE000)    # whatever was there before the search
+    for _ in range(3):
+        mmu.tlbsx(0x00007123)
+        assert mmu.read_spr(SPR_MAS0) == (0 << 16) | 1       # ESEL = hint 0, NV = 1: the same each time
+        # MAS2: the searched page with the MAS4 attribute defaults (QEMU: EPN 0; KVM: unchanged).
+        assert mmu.read_spr(SPR_MAS2) == 0x00007000 | 0x08
+    # A TLB error interrupt does move it on, and so does the tlbwe that follows a search.
+    mmu.load_miss_defaults(0x00007000, Access.READ, 0)
+    assert mmu.read_spr(SPR_MAS0) == (0 << 16) | 1
+    mmu.tlbsx(0x00007000)
+    assert mmu.read_spr(SPR_MAS0) == (1 << 16) | 2
+    mmu.write_spr(SPR_MAS1, MAS1_V | 0x100)
+    mmu.write_spr(SPR_MAS3, 0x7000 | ALL_PERMISSIONS)
+    mmu.tlbwe()                                              # loads the set's hint from MAS0[NV] = 2
+    mmu.tlbsx(0x00007FFF)                                    # a hit now: ESEL = the way written
+    assert mmu.read_spr(SPR_MAS0) == (1 << 16) | 2
+    mmu.tlbsx(0x00087000)                                    # same set, other page: a miss
+    assert mmu.read_spr(SPR_MAS0) == (2 << 16) | 3
+
+
 def test_tlbivax_by_address_and_all_respects_iprot(mmu: Mmu) -> None:
     write_entry(mmu, tlb=1, esel=0, epn=0x00000000, rpn=0, tsize=5, iprot=True)
     write_entry(mmu, tlb=1, esel=1, epn=0x10000000, rpn=0x100000, tsize=5)

@@ -8,17 +8,19 @@ from __future__ import annotations
 import pytest
 from test_cpu_core import CODE_BASE, make_cpu, vector
 
-from emulator.cpu import SPR_CSRR0, SPR_CSRR1, SPR_DSRR0, SPR_DSRR1, SPR_ESR, SPR_SRR0
+from emulator.cpu import SPR_CSRR0, SPR_CSRR1, SPR_DSRR0, SPR_DSRR1, SPR_ESR, SPR_SRR0, Cpu
 from emulator.exceptions import (
     ESR_PIL,
     ESR_PPR,
     ESR_SPV,
+    IVOR_CRITICAL_DOORBELL,
+    IVOR_DOORBELL,
     IVOR_FP_UNAVAILABLE,
     IVOR_HYPERVISOR_PRIVILEGE,
     IVOR_PROGRAM,
     IVOR_SPE_UNAVAILABLE,
 )
-from emulator.models import MSR_EE, MSR_PR, MSR_SPE
+from emulator.models import MSR_CE, MSR_EE, MSR_PR, MSR_SPE
 
 
 def test_user_sprs_accessible_in_problem_state() -> None:
@@ -113,3 +115,78 @@ def test_ehpriv_on_e500mc_is_hypervisor_privilege() -> None:
     cpu = make_cpu(".long 0x7c00021c", "e500mc")
     cpu.run(1)
     assert cpu.pc == vector(cpu, IVOR_HYPERVISOR_PRIVILEGE) and cpu.sprs[SPR_SRR0] == CODE_BASE
+
+
+# --- e500mc Power ISA 2.06 additions: tlbilx, msgsnd/msgclr -------------------------------------------
+def _tlb_setup(cpu: Cpu) -> None:
+    """TLB0 pages for PID 5 and 0, and a TLB1 page for PID 5, besides make_cpu's IPROT-less TLB1 map."""
+    from emulator.mmu import MAS1_IPROT
+    mmu = cpu.mmu
+    mmu.set_entry(0, 0x40 * 4, mas1=0x80000000 | (5 << 16) | (1 << 8), mas2=0x00040000,
+                  mas3=0x00040000 | 0x3F)
+    mmu.set_entry(0, 0x41 * 4, mas1=0x80000000 | (1 << 8), mas2=0x00041000, mas3=0x00041000 | 0x3F)
+    mmu.set_entry(1, 3, mas1=0x80000000 | (5 << 16) | (1 << 8), mas2=0x00042000, mas3=0x00042000 | 0x3F)
+    mmu.set_entry(1, 4, mas1=0x80000000 | MAS1_IPROT | (5 << 16) | (1 << 8), mas2=0x00043000,
+                  mas3=0x00043000 | 0x3F)
+
+
+def _valid_epns(cpu: Cpu) -> set[int]:
+    return {view.epn for view in cpu.mmu.entries() if view.epn in (0x40000, 0x41000, 0x42000, 0x43000)}
+
+
+@pytest.mark.parametrize(("source", "left"), [
+    # tlbilx 0 (all): every entry without IPROT goes, in both TLBs.
+    (".long 0x7c000024", {0x43000}),
+    # tlbilx 1 (by PID = MAS6[SPID] = 5): TID 5 entries go, TID 0 stays, IPROT stays.
+    ("lis 3,5\nmtspr 630,3\n.long 0x7c200024", {0x41000, 0x43000}),
+    # tlbilx 3 (by address 0x42000 for SPID 5): only the TLB1 page holding it.
+    ("lis 3,5\nmtspr 630,3\nlis 4,4\nori 4,4,0x2010\n.long 0x7c602024", {0x40000, 0x41000, 0x43000}),
+    # tlbilx 3 at 0x41000 with SPID 5: the TID 0 entry matches any PID.
+    ("lis 3,5\nmtspr 630,3\nlis 4,4\nori 4,4,0x1000\n.long 0x7c602024", {0x40000, 0x42000, 0x43000}),
+])
+def test_tlbilx_forms_on_e500mc(source: str, left: set[int]) -> None:
+    cpu = make_cpu(source, "e500mc")
+    _tlb_setup(cpu)
+    count = source.count("\n") + 1
+    cpu.run(count)
+    assert cpu.pc == CODE_BASE + 4 * count
+    assert _valid_epns(cpu) == left
+    # make_cpu's flat 16 MiB TLB1 map (TID 0, no IPROT) survives only T=1 with SPID 5: T=0 takes
+    # everything and T=3 takes it too, since it also translates the address.
+    assert any(view.tlb == 1 and view.epn == 0 for view in cpu.mmu.entries()) == ("0x7c200024" in source)
+
+
+def test_tlbilx_reserved_form_privilege_and_e500v2() -> None:
+    cpu = make_cpu(".long 0x7c400024", "e500mc")   # T=2
+    cpu.run(1)
+    assert cpu.pc == vector(cpu, IVOR_PROGRAM) and cpu.sprs[SPR_ESR] == ESR_PIL
+    cpu = make_cpu(".long 0x7c000024", "e500mc")
+    cpu.set_msr(MSR_PR)
+    cpu.run(1)
+    assert cpu.pc == vector(cpu, IVOR_PROGRAM) and cpu.sprs[SPR_ESR] == ESR_PPR
+    cpu = make_cpu(".long 0x7c000024", "e500v2")
+    cpu.run(1)
+    assert cpu.pc == vector(cpu, IVOR_PROGRAM) and cpu.sprs[SPR_ESR] == ESR_PIL
+
+
+def test_msgsnd_raises_a_doorbell_when_ee_is_set_and_msgclr_drops_it() -> None:
+    # rB = 0 (type doorbell, PIRTAG 0 = this core): pending while EE=0, taken at wrteei 1.
+    cpu = make_cpu("li 3,0\n.long 0x7c00199c\nnop\nwrteei 1\nnop", "e500mc")
+    cpu.run(4)
+    assert cpu.pc == vector(cpu, IVOR_DOORBELL) and cpu.sprs[SPR_SRR0] == CODE_BASE + 16
+    assert not cpu.timers.doorbell     # taking it consumed it
+    # msgclr before EE is set: nothing is taken.
+    cpu = make_cpu("li 3,0\n.long 0x7c00199c\n.long 0x7c0019dc\nwrteei 1\nnop", "e500mc")
+    cpu.run(5)
+    assert cpu.pc == CODE_BASE + 20
+    # Another PIR and no broadcast: ignored; broadcast (0x04000000): accepted.
+    cpu = make_cpu("li 3,7\n.long 0x7c00199c\nwrteei 1\nnop\nlis 3,0x400\n.long 0x7c00199c\nnop", "e500mc")
+    cpu.run(6)
+    assert cpu.pc == vector(cpu, IVOR_DOORBELL) and cpu.sprs[SPR_SRR0] == CODE_BASE + 24
+
+
+def test_critical_doorbell_uses_csrr() -> None:
+    cpu = make_cpu("lis 3,0x800\n.long 0x7c00199c\nnop", "e500mc")
+    cpu.set_msr(MSR_CE)
+    cpu.run(3)
+    assert cpu.pc == vector(cpu, IVOR_CRITICAL_DOORBELL) and cpu.sprs[SPR_CSRR0] == CODE_BASE + 8

@@ -149,14 +149,15 @@ def test_wrong_cpu_under_run_says_so_at_once() -> None:
 # -- 7. checkstop under --run ----------------------------------------------------------------------------
 
 def test_checkstop_under_run_is_one_line_and_nonzero(tmp_path: Path) -> None:
-    # The boot mapping covers 64 MiB; with 32 MiB of RAM a store at 48 MiB reaches nothing, and the
-    # boot MSR has ME=0: a checkstop at the store.
-    image = write_elf(tmp_path / "checkstop.elf", [lis(3, 0x300), stw(3, 0, 3), BRANCH_TO_SELF])
-    result = run_cli("--run", "--ram", "32", str(image), timeout=30)
+    # An image at 64 MiB puts the device tree near 90 MiB, so the boot mapping covers 256 MiB; with
+    # 128 MiB of RAM a store at 192 MiB is mapped but reaches nothing, and the boot MSR has ME=0: a
+    # checkstop at the store.
+    image = write_elf(tmp_path / "checkstop.elf", [lis(3, 0xC00), stw(3, 0, 3), BRANCH_TO_SELF], base=0x4000000)
+    result = run_cli("--run", "-m", "128", str(image), timeout=30)
     assert result.returncode == 134, result
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, lines
-    assert "checkstop" in lines[0] and "0x00100004" in lines[0] and "data write at PA 0x3000000" in lines[0]
+    assert "checkstop" in lines[0] and "0x04000004" in lines[0] and "data write at PA 0xc000000" in lines[0]
 
 
 # -- 4, 5. images ----------------------------------------------------------------------------------------

@@ -53,10 +53,14 @@ async def test_session_over_tcp_with_ctrl_c_and_second_connection() -> None:
         assert vcpu.instructions == 0                 # halted at entry until gdb resumes
         assert await client.ask(b"QStartNoAckMode") == b"OK"
         assert (await client.ask(b"?")).startswith(b"T05")
-        # a second gdb is refused and closed, not left hanging
+        # a second gdb is told why at its first packet, then closed, not left hanging
         intruder = await trio.open_tcp_stream("127.0.0.1", port)
-        with trio.fail_after(2):
-            assert await intruder.receive_some(10) == b""
+        await intruder.send_all(frame(b"qSupported"))
+        received = b""
+        with trio.fail_after(3):
+            while chunk := await intruder.receive_some(1000):
+                received += chunk
+        assert received.startswith(b"+$E.") and b"another gdb is already attached" in received
         await client.send(b"vCont;c:p1.-1")
         await trio.sleep(0.05)
         started = time.perf_counter()

@@ -353,7 +353,7 @@ def test_exec_file_and_host_io_serve_the_loaded_image_only(tmp_path: Path) -> No
     assert one(session, b"vFile:open:" + hex_name + b",2,0") == b"F-1,d"      # read-only
     assert one(session, b"vFile:close:3") == b"F0"
     assert one(session, b"vFile:pread:3,10,0") == b"F-1,9"
-    assert one(session, b"vFile:open:zz,0,0") == b"E22"
+    assert one(session, b"vFile:open:zz,0,0") == b"F-1,16"      # File-I/O EINVAL, never an E reply
     assert one(session, b"vFile:unlink:" + hex_name) == b""
     one(session, b"vFile:open:" + hex_name + b",0,0")
     session.close()

@@ -5,7 +5,8 @@ Imports: the emulator package and tests/test_cpu_core.py helpers.
 
 from __future__ import annotations
 
-from test_cpu_core import make_cpu
+import pytest
+from test_cpu_core import assemble, make_cpu
 
 from emulator.cpu import SPR_SRR0, StopKind
 from emulator.exceptions import IVOR_DECREMENTER, IVOR_EXTERNAL_INPUT, IVOR_FIXED_INTERVAL_TIMER
@@ -15,11 +16,13 @@ from emulator.timers import (
     TCR_DIE,
     TCR_FIE,
     TCR_WRC,
+    TIMEBASE_HZ,
     TSR_DIS,
     TSR_ENW,
     TSR_FIS,
     TSR_WIS,
     Timers,
+    icount_rate,
 )
 
 
@@ -113,3 +116,92 @@ def test_wait_skips_time_to_the_decrementer() -> None:
     assert stop.kind is StopKind.BUDGET
     assert cpu.cycles >= 1001
     assert cpu.sprs[SPR_SRR0] == 0x1000 + 24
+
+
+# --- the guest clock: QEMU's -icount rule -----------------------------------------------------------
+def test_icount_rate_is_an_exact_fraction_of_400_mhz() -> None:
+    assert icount_rate(0) == (2, 5)               # 1 ns per instruction: 0.4 ticks
+    assert icount_rate(8) == (512, 5)             # 256 ns: 102.4 ticks
+    assert icount_rate(10) == (2048, 5)
+    with pytest.raises(ValueError):
+        icount_rate(31)
+
+
+@pytest.mark.parametrize("shift", [0, 3, 8, 12])
+def test_time_base_and_decrementer_follow_the_icount_shift(shift: int) -> None:
+    timers = Timers()
+    timers.set_rate(*icount_rate(shift))
+    for cycles in (0, 1, 7, 1000, 123457):
+        assert timers.tb(cycles) == cycles * (1 << shift) * TIMEBASE_HZ // 1_000_000_000
+    timers.write_dec(0, 1000)
+    event = timers.next_event_cycle()
+    # The first cycle count at which DEC has counted its 1000 ticks, not one earlier.
+    assert timers.tb(event) >= 1000 > timers.tb(event - 1)
+    timers.advance(event - 1)
+    assert not timers.tsr & TSR_DIS
+    timers.advance(event)
+    assert timers.tsr & TSR_DIS
+    timers.reset()
+    assert timers.rate == icount_rate(shift)      # the rate belongs to the machine, not to reset
+
+
+def test_guest_sees_the_device_tree_frequency() -> None:
+    """A guest timing a known instruction count with mftb gets timebase-frequency * guest time."""
+    from emulator.board import Machine
+    machine = Machine("e500mc", icount_shift=7)
+    machine.reset()                               # the boot mapping of the first 64 MiB
+    cpu = machine.cpu
+    source = "mftb 3\n" + "nop\n" * 99 + "mftb 4\nb ."
+    machine.bus.write_bytes(0x1000, assemble(source, "e500mc"))
+    cpu.pc = 0x1000
+    cpu.run(101)
+    elapsed_ns = 100 * (1 << 7)                   # 100 instructions between the two reads
+    assert cpu.gpr[4] - cpu.gpr[3] == elapsed_ns * TIMEBASE_HZ // 1_000_000_000   # 5120 ticks
+
+
+def test_wait_reaches_a_one_second_decrementer_without_running_the_idle_time() -> None:
+    cpu = make_cpu("""
+        lis 4,0x17d8
+        ori 4,4,0x4000
+        mtspr 22,4
+        lis 5,0x0400
+        mtspr 340,5
+        wrteei 1
+        wait
+        b .
+    """, "e500mc")
+    cpu.timers.set_rate(*icount_rate(8))          # DEC = 400,000,000 ticks: one guest second
+    stop = cpu.run(7)
+    assert stop.kind is StopKind.BUDGET
+    assert cpu.instructions == 7 and cpu.sprs[SPR_SRR0] == 0x1000 + 28
+    assert cpu.timers.tb(cpu.cycles) >= 400_000_000
+
+
+@pytest.mark.parametrize("translate", [True, False])
+def test_time_base_poll_loop_runs_translated_and_ends_like_single_steps(translate: bool) -> None:
+    """The udelay shape: read TBU/TBL/TBU, compare with a target, loop. Run translated (a region with
+    the time-base template) and single-stepped, the end state is the same."""
+    source = """
+        lis 9,0
+        ori 9,9,50000
+    1:  mfspr 3,269
+        mfspr 4,268
+        mfspr 5,269
+        cmpw 3,5
+        bne 1b
+        cmplw 4,9
+        blt 1b
+        b .
+    """
+    fast, slow = make_cpu(source, "e500v2"), make_cpu(source, "e500v2")
+    for cpu in (fast, slow):
+        cpu.timers.set_rate(*icount_rate(3))      # 3.2 ticks per cycle
+    fast.block_translation = translate
+    fast.translate_after = 0
+    fast.run(20_000)
+    for _ in range(20_000):
+        slow.step()
+    assert (fast.pc, fast.gpr[:10], fast.cr, fast.cycles) == (slow.pc, slow.gpr[:10], slow.cr, slow.cycles)
+    assert fast.gpr[4] >= 50000 and fast.pc == 0x1000 + 36
+    if translate:
+        assert any(block[0] is not None for block in fast._blocks.values())

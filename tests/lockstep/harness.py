@@ -172,6 +172,12 @@ QEMU_DEVIATIONS: tuple[QemuDeviation, ...] = (
         "with MSR[FE0,FE1]=0 it writes the result anyway, and mtfsb1 of an enable whose exception is "
         "pending takes a program interrupt",
         "the comparison ends (reported as unsupported) once the guest sets an FPSCR enable bit"),
+    QemuDeviation(
+        "tlbsx_miss",
+        "a tlbsx that finds nothing leaves MAS2[EPN] = the searched page and proposes the TLB0 victim "
+        "without moving the victim hint on (only a TLB error interrupt or tlbwe does)",
+        "MAS2[EPN] = 0, and its one global victim counter advances at every miss",
+        "not compared: the mmu corpus guest never reads MAS0/MAS2 after a tlbsx miss"),
 )
 FPSCR_ENABLES = 0x000000F8
 SIGN_BIT_64 = 1 << 63

@@ -1,0 +1,121 @@
+"""Linux boot on this emulator against QEMU: wall time to the console line ``Run /init as init process``
+and to power-off, and this engine's instruction counts at both points, for the test kernels
+examples/bin/linux-CPU.elf (examples/linux/).
+
+QEMU's instruction count is not reported: it needs a TCG plugin (contrib/plugins' libinsn), and
+Debian 12's qemu-system-ppc ships none. Its wall times are for the whole process, start-up included.
+Figures only: nothing here asserts a speed. A kernel that does not power off (no MPIC: /init's output
+never leaves the UART driver, or a panic) is reported as such after ``--limit`` instructions.
+
+Run: ``.venv/bin/python benchmarks/linux_boot.py [--cpu e500v2|e500mc|both]``. Imports the product's
+:mod:`emulator` (board and vCPU), the standard library and ``tests/support/qemu_machine.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.qemu_machine import QEMU_BINARY, ppce500_command  # noqa: E402
+
+from emulator import kvm  # noqa: E402
+from emulator.board import Machine  # noqa: E402
+
+SLICE = 200_000
+INIT_LINE = b"Run /init as init process"
+DEFAULT_LIMIT = 200_000_000
+
+
+@dataclass
+class Boot:
+    """One boot: seconds and instructions to the /init line (None if never printed) and to the end."""
+
+    init_seconds: float | None
+    init_instructions: int | None
+    end_seconds: float
+    end_instructions: int | None
+    powered_off: bool
+
+
+def boot_on_emulator(elf: Path, cpu: str, limit: int) -> Boot:
+    output = bytearray()
+    machine = Machine(model_name=cpu, uart_out=output.extend)
+    machine.load_elf(str(elf))
+    machine.reset()
+    vcpu = kvm.Vcpu(machine)
+    init_seconds: float | None = None
+    init_instructions: int | None = None
+    started = time.perf_counter()
+    first = machine.cpu.instructions
+    reason = kvm.KVM_EXIT_INTR
+    while machine.cpu.instructions - first < limit:
+        reason = vcpu.run(SLICE)
+        # Checked per slice: the /init figures are late by at most one slice (0.2 M instructions).
+        if init_seconds is None and INIT_LINE in output:
+            init_seconds = time.perf_counter() - started
+            init_instructions = machine.cpu.instructions - first
+        if reason != kvm.KVM_EXIT_INTR:
+            break
+    return Boot(init_seconds, init_instructions, time.perf_counter() - started,
+                machine.cpu.instructions - first, reason == kvm.KVM_EXIT_SYSTEM_EVENT)
+
+
+def boot_on_qemu(elf: Path, cpu: str) -> Boot | None:
+    binary = shutil.which(QEMU_BINARY)
+    if binary is None:
+        return None
+    started = time.perf_counter()
+    process = subprocess.Popen(ppce500_command(elf, cpu, binary=binary), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    init_seconds: float | None = None
+    for line in iter(process.stdout.readline, b""):
+        if init_seconds is None and INIT_LINE in line:
+            init_seconds = time.perf_counter() - started
+    status = process.wait()
+    return Boot(init_seconds, None, time.perf_counter() - started, None, status == 0)
+
+
+def describe(name: str, boot: Boot) -> str:
+    init = "never" if boot.init_seconds is None else f"{boot.init_seconds:.2f} s"
+    if boot.init_instructions is not None:
+        init += f" ({boot.init_instructions / 1e6:.1f} M instructions)"
+    end = "to power-off" if boot.powered_off else "no power-off, stopped after"
+    total = f"{boot.end_seconds:.2f} s"
+    if boot.end_instructions is not None:
+        total += f" ({boot.end_instructions / 1e6:.1f} M instructions, " \
+                 f"{boot.end_instructions / boot.end_seconds / 1e6:.2f} MIPS)"
+    return f"{name}: to 'Run /init' {init}; {end} {total}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpu", default="both", choices=["e500v2", "e500mc", "both"])
+    parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
+                        help=f"instructions after which a boot that has not powered off is stopped "
+                             f"(default {DEFAULT_LIMIT:,})")
+    args = parser.parse_args()
+    for cpu in ("e500v2", "e500mc") if args.cpu == "both" else (args.cpu,):
+        elf = REPO / "examples" / "bin" / f"linux-{cpu}.elf"
+        print(f"== {elf.name}")
+        print(describe("this emulator", boot_on_emulator(elf, cpu, args.limit)))
+        qemu = boot_on_qemu(elf, cpu)
+        print(f"{QEMU_BINARY}: not installed" if qemu is None
+              else describe("qemu (TCG, whole process)", qemu))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""Linux 6.1 on the ppce500 board: the two test kernels (examples/bin/linux-CPU.elf, built by
+``make linux`` from examples/linux/) boot to their /init, which prints what it did and powers the board
+off. QEMU is the reference: the emulator's console must equal QEMU's line for line, and a gdb session
+on the kernel must reach start_kernel, see jiffies tick and stop on Ctrl-C.
+
+The reference for the comparison is QEMU with ``-icount shift=8,sleep=off``: the emulator's guest
+time is that rule (one instruction = 2^8 ns; an idle core jumps to the next timer event). Without
+``-icount`` QEMU's time base follows the host clock, and timing decides how many kernel workers exist
+when /init forks (its child is pid 14 there, 15 under icount and on the emulator). The only
+normalisation of the consoles is dropping the carriage returns the 8250 driver sends (both machines
+send them). The kernels are built without printk timestamps and /init prints nothing that depends on
+time, so nothing else legitimately differs.
+
+Imports: pytest, the standard library and tests/gdb_driver.py.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import gdb_driver
+import pytest
+from support.qemu_machine import ppce500_command
+
+pytestmark = pytest.mark.linux
+
+QEMU_TIMEOUT = 60.0
+EMULATOR_TIMEOUT = 150.0      # a boot to power-off is ~15 s on the emulator; room for a busy CI box
+GDB_TIMEOUT = 180.0
+
+# What examples/linux/init.c prints, in order (the child's pid and the machine-specific cpuinfo line
+# are matched loosely here; the emulator-vs-QEMU comparison pins them exactly).
+INIT_LINES = [
+    r"Run /init as init process",
+    r"init: hello from userspace",
+    r"init: pid 1",
+    r"init: uname Linux 6\.1\.\d+ ppc",
+    r"init: primes below 20000: 2262",
+    r"init: sqrt\(2\) \* 1e6 = 1414213",
+    r"init: /proc/cpuinfo has \d+ lines",
+    r"init: cpu\s+: e500(v2|mc)",
+    r"init: /proc/interrupts has \d+ lines",
+    r"init: child \d+ exited with 42",
+    r"init: written to /dev/console",
+    r"init: powering off",
+    r"reboot: Power down",
+]
+
+
+def kernel_image(cpu: str) -> Path:
+    return gdb_driver.guest_path("linux", cpu)
+
+
+def console_lines(output: str) -> list[str]:
+    """The console as a list of lines, without the 8250 driver's carriage returns."""
+    return output.replace("\r", "").splitlines()
+
+
+# QEMU's guest clock as the emulator's (board.DEFAULT_ICOUNT_SHIFT).
+QEMU_ICOUNT = ("-icount", "shift=8,sleep=off")
+
+
+@functools.cache
+def qemu_boot(cpu: str, icount: bool) -> subprocess.CompletedProcess[str]:
+    """One QEMU boot per kernel and clock, shared by the tests of this module (about a second)."""
+    command = ppce500_command(kernel_image(cpu), cpu, *(QEMU_ICOUNT if icount else ()),
+                              binary=gdb_driver.require_tool(gdb_driver.QEMU))
+    return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=QEMU_TIMEOUT, check=False)
+
+
+@dataclass
+class Boot:
+    """A finished (or stopped) emulator boot: console text, exit status (None if it was stopped)."""
+
+    stdout: str
+    stderr: str
+    returncode: int | None
+    stopped_because: str = ""
+
+
+def emulator_boot(cpu: str) -> Boot:
+    """``e500-gdbstub --run`` on the kernel. A kernel panic would otherwise sit out the kernel's 180 s
+    reboot delay, and a hang the whole timeout: the run is stopped at the panic line or the timeout,
+    and the console so far is what the test reports."""
+    command = [sys.executable, "-m", "gdbstub", "--run", "--cpu", cpu, str(kernel_image(cpu))]
+    process = subprocess.Popen(command, cwd=gdb_driver.REPO_ROOT, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout: list[str] = []
+    stderr: list[str] = []
+    panicked = threading.Event()
+
+    def read_console(stream: IO[str]) -> None:
+        for line in iter(stream.readline, ""):
+            stdout.append(line)
+            if line.startswith("Kernel panic - not syncing"):
+                panicked.set()
+
+    def read_errors(stream: IO[str]) -> None:
+        stderr.extend(iter(stream.readline, ""))
+
+    assert process.stdout is not None and process.stderr is not None
+    readers = [threading.Thread(target=read_console, args=(process.stdout,), daemon=True),
+               threading.Thread(target=read_errors, args=(process.stderr,), daemon=True)]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + EMULATOR_TIMEOUT
+    reason = ""
+    while process.poll() is None:
+        if panicked.wait(0.2):
+            time.sleep(1.0)  # the lines the panic prints after its first one
+            reason = "stopped at the kernel panic"
+        elif time.monotonic() > deadline:
+            reason = f"stopped after {EMULATOR_TIMEOUT:.0f} s without a power-off"
+        if reason and process.poll() is None:
+            process.kill()
+            break
+    process.wait()
+    for reader in readers:
+        reader.join(timeout=5)
+    return Boot("".join(stdout), "".join(stderr), None if reason else process.returncode, reason)
+
+
+def assert_init_ran(lines: list[str], context: str) -> None:
+    """The console holds INIT_LINES in order, the power-off message last."""
+    position = 0
+    for pattern in INIT_LINES:
+        found = next((index for index in range(position, len(lines)) if re.fullmatch(pattern, lines[index])),
+                     None)
+        assert found is not None, f"{pattern!r} not found after line {position}:\n{context}"
+        position = found + 1
+    assert lines[-1] == "reboot: Power down", context
+
+
+@pytest.mark.parametrize("icount", [False, True], ids=["host-clock", "icount"])
+@pytest.mark.parametrize("cpu", gdb_driver.CPUS)
+def test_linux_runs_init_and_powers_off_on_qemu(cpu: str, icount: bool) -> None:
+    completed = qemu_boot(cpu, icount)
+    lines = console_lines(completed.stdout)
+    context = f"exit {completed.returncode}\n{completed.stdout}\n--- stderr ---\n{completed.stderr}"
+    # QEMU exits by itself only through the power-off GPIO (a hang would hit the timeout).
+    assert completed.returncode == 0, context
+    assert_init_ran(lines, context)
+    assert any(re.fullmatch(r"Hardware name: QEMU ppce500 .* QEMU e500", line) for line in lines), context
+
+
+@pytest.mark.parametrize("cpu", gdb_driver.CPUS)
+def test_linux_console_on_the_emulator_equals_qemu(cpu: str) -> None:
+    reference = qemu_boot(cpu, icount=True)
+    completed = emulator_boot(cpu)
+    expected = console_lines(reference.stdout)
+    actual = console_lines(completed.stdout)
+    diff = "\n".join(difflib.unified_diff(expected, actual, "qemu", "emulator", lineterm="", n=2))
+    context = (f"exit {completed.returncode} {completed.stopped_because}\n"
+               f"--- emulator stderr ---\n{completed.stderr}\n"
+               f"--- diff qemu -> emulator ---\n{diff}")
+    assert "Traceback" not in completed.stderr, context
+    assert actual == expected, context
+    # The guest powered itself off through the GPIO: gpio-poweroff drives pin 0 (the GPDAT MSB), so the
+    # status byte the emulator reports is 0.
+    assert completed.returncode == 0, context
+
+
+@pytest.mark.parametrize("cpu", gdb_driver.CPUS)
+def test_gdb_session_on_linux(cpu: str) -> None:
+    """From the entry: a hardware breakpoint on start_kernel (at the entry only the boot TLB entry for
+    EA 0 exists, so a software breakpoint at the kernel's virtual address cannot be written yet), bt,
+    Ctrl-C while the kernel sets up its memory map, a software breakpoint on kernel_init once the
+    kernel's mapping is up, and a watchpoint on jiffies_64 (``jiffies`` is a linker alias without a
+    type on ppc32) that stops at the first timer tick."""
+    image = kernel_image(cpu)
+    symbols = gdb_driver.elf_symbols(image)
+    with gdb_driver.start_stub(image, cpu) as stub:
+        result = gdb_driver.run_gdb_interrupting_after(
+            image, stub.port,
+            before=["hbreak start_kernel", "continue", "bt", "print/x $pc", "delete"],
+            after=["print/x $pc", "bt", "break kernel_init", "continue", "bt", "delete", "print jiffies_64",
+                   "watch jiffies_64", "continue", "bt", "delete"],
+            interrupt_after=0.5, timeout=GDB_TIMEOUT)
+    # Interactive gdb prefixes its output with prompts; they carry no information here.
+    out = result.stdout.replace("(gdb) ", "")
+    context = f"{result}\n--- stub stderr ---\n{stub.stderr}"
+    assert re.search(r"Breakpoint 1, start_kernel \(\) at \S*init/main\.c:\d+", out), context
+    assert re.search(r"^#0\s+start_kernel \(\)", out, re.MULTILINE), context
+    assert f"$1 = {symbols['start_kernel']:#x}" in out, context
+    # Ctrl-C: gdb gets control back inside the kernel, with a backtrace back to start_kernel.
+    assert "Program received signal SIGINT, Interrupt." in out, context
+    after = out.split("Program received signal SIGINT, Interrupt.")[1]
+    pc = re.search(r"^\$2 = (0x[0-9a-f]+)", after, re.MULTILINE)
+    assert pc and int(pc.group(1), 16) >= 0xC0000000, context
+    assert re.search(r"^#\d+\s+0x[0-9a-f]+ in start_kernel \(\)", after, re.MULTILINE), context
+    assert re.search(r"Breakpoint 2, kernel_init \(unused=", after), context
+    assert re.search(r"^#1\s+0x[0-9a-f]+ in ret_from_kernel_thread \(\)", after, re.MULTILINE), context
+    # The first timer tick: the decrementer interrupt's handler bumps jiffies_64 by one.
+    watch = re.search(r"Hardware watchpoint 3: jiffies_64\s+Old value = (\d+)\s+New value = (\d+)", after)
+    assert watch and int(watch.group(2)) == int(watch.group(1)) + 1, context
+    assert re.search(r"^#0\s+do_timer \(ticks=1\)", after, re.MULTILINE), context
+    assert re.search(r"^#\d+\s+(0x[0-9a-f]+ in )?timer_interrupt \(regs=", after, re.MULTILINE), context
