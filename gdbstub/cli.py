@@ -29,6 +29,11 @@ from gdbstub.target import Target
 
 EXIT_USAGE = 2
 EXIT_IMAGE = 1
+# --max-insns used up. Exit statuses are 8 bits and a guest may power off with any of them, so no value
+# is unambiguous by itself: 124 is GNU timeout's "timed out", and the one stderr line (INSN_LIMIT_MESSAGE)
+# is what tells it apart from a guest that powered off with 124.
+EXIT_INSN_LIMIT = 124
+INSN_LIMIT_MESSAGE = "instruction limit reached"
 RUN_SLICE = 1 << 20
 _CONSOLE_CHUNK = 4096
 
@@ -62,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-range-stepping", dest="range_stepping", action="store_false",
                         help="do not offer gdb range stepping (vCont;r): gdb 13's 'record full' needs "
                              "this to record every instruction of a 'step' or 'next'")
+    parser.add_argument("--max-insns", type=int, metavar="N",
+                        help="stop after the guest has executed N instructions from boot without "
+                             f"powering off: one line on stderr and exit status {EXIT_INSN_LIMIT} "
+                             "(gdb sees the guest terminated by SIGXCPU); counted in guest instructions, "
+                             "so the stop is at the same instruction in every run")
     parser.add_argument("-v", "--verbose", action="store_true", help="log protocol events to stderr")
     return parser
 
@@ -144,15 +154,27 @@ class ConsoleInput:
             self._read_some()
 
 
-def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None) -> int:
-    """Run the guest without a debugger; returns its power-off status."""
+def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None,
+                     insn_limit: int | None = None) -> int:
+    """Run the guest without a debugger; returns its power-off status, or :data:`EXIT_INSN_LIMIT`
+    (with the message on stderr) once it has run ``insn_limit`` instructions."""
     target = Target(vcpu, model_name)
+    target.insn_limit = insn_limit
     while True:
         if console is not None and console.open:
             console.poll()
         stop = target.run_slice(RUN_SLICE)
         if stop is not None and stop.exit_status is not None:
             return stop.exit_status
+        if stop is not None and stop.insn_limit:
+            return _report_insn_limit(target)
+
+
+def _report_insn_limit(target: Target) -> int:
+    print(f"e500-gdbstub: {INSN_LIMIT_MESSAGE}: the guest executed {target.insns_run} instructions "
+          f"(--max-insns {target.insn_limit}) without powering off; stopped at pc {target.pc:#010x}",
+          file=sys.stderr, flush=True)
+    return EXIT_INSN_LIMIT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--port {args.port}: must be 0..65535")
     if not 1 <= args.ram <= 2048:
         parser.error(f"--ram {args.ram}: must be 1..2048 MiB")
+    if args.max_insns is not None and args.max_insns < 1:
+        parser.error(f"--max-insns {args.max_insns}: must be at least 1")
     try:
         machine = Machine(model_name=args.cpu, ram_size=args.ram << 20, uart_out=_uart_writer)
         machine.load_elf(args.image)
@@ -174,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = ConsoleInput(0, machine.bus.uart0.feed, terminal=args.run)
     if args.run:
         try:
-            return run_to_power_off(vcpu, args.cpu, console)
+            return run_to_power_off(vcpu, args.cpu, console, args.max_insns)
         except KeyboardInterrupt:
             print("e500-gdbstub: interrupted", file=sys.stderr)
             return 130
@@ -183,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gdbstub.server import GdbServer
     server = GdbServer(vcpu, args.cpu, port=args.port, companions=[console.forward] if console.open else [],
                        range_stepping=args.range_stepping)
+    server.target.insn_limit = args.max_insns
     try:
         trio.run(server.serve)
     except KeyboardInterrupt:
@@ -190,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"e500-gdbstub: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
         return EXIT_IMAGE
+    if server.target.insn_limit_reached:
+        return _report_insn_limit(server.target)
     return 0
 
 

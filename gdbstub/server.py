@@ -67,6 +67,7 @@ def busy_poll_seconds() -> float:
 _DISCONNECTED = "disconnected"
 _DETACHED = "detached"
 _KILLED = "killed"
+_INSN_LIMIT = "stopped: guest used up --max-insns"
 
 
 class _Connection:
@@ -190,6 +191,8 @@ class GdbServer:
                 self.target.reset()
             elif outcome == _DETACHED and self._nursery is not None:
                 self._nursery.start_soon(self._run_detached)
+            elif outcome == _INSN_LIMIT and self._nursery is not None:
+                self._nursery.cancel_scope.cancel()    # serve() returns; the CLI reports the limit
             else:
                 self.target.remove_all_points()
         finally:
@@ -254,7 +257,7 @@ class GdbServer:
             elapsed = time.perf_counter() - started
             if reply is not None:
                 await connection.send(connection.framer.encode(reply))
-                return None
+                return _INSN_LIMIT if self.target.insn_limit_reached else None
             self._tune_budget(elapsed)
             # Let other tasks run (a second gdb gets refused), then look for Ctrl-C or a hang-up.
             await trio.sleep(0)
@@ -291,9 +294,12 @@ class GdbServer:
             self._detached_scope = scope
             try:
                 self.target.prepare_resume(step=False)
-                while self.target.exited is None:
+                while self.target.exited is None and not self.target.insn_limit_reached:
                     self.target.run_slice(self.budget)
                     await trio.sleep(0)
+                if self.target.exited is None and self._nursery is not None:
+                    self._nursery.cancel_scope.cancel()    # --max-insns used up: the CLI reports it
+                    return
                 log.info("guest powered off with status %d while detached", self.target.exited)
             finally:
                 self._detached_scope = None
