@@ -270,8 +270,6 @@ class Guest:
         self._stderr = _Pipe(self.process.stderr, self._cond, self._on_log, f"e500-log-{number}")
         if uart_input is not None:
             self.send_uart(uart_input)
-        if not run:
-            self._wait_listening()
 
     # -- output ----------------------------------------------------------------------------------
 
@@ -740,7 +738,8 @@ class E500Factory:
         ``run``: run at once without a debugger (``--run``; no port, no :meth:`Guest.gdb`).
         ``halted``: False resumes the guest at once (as QEMU without ``-S``); by default it waits at its
         entry point for :meth:`Guest.gdb`, :meth:`Guest.resume` or :meth:`Guest.run_to_exit`.
-        ``max_insns``: the guest-instruction limit (``--max-insns``; default ``--e500-max-insns``).
+        ``max_insns``: the guest-instruction limit (``--max-insns``; default ``--e500-max-insns``, and 0
+        for none even then).
         ``uart_input``: typed into the UART at start. ``log_packets``: pass ``--log-packets`` (default
         ``--e500-log-packets``) when the stub has it; the log is attached to failure reports.
         ``args``: more stub options. ``timeout``: this guest's default wait (default ``--e500-timeout``).
@@ -754,12 +753,14 @@ class E500Factory:
             else:
                 notes.append("(log_packets: this stub has no --log-packets option, so no packet log)")
         guest = Guest(path, cpu=cpu, ram=ram, run=run,
-                      max_insns=self.max_insns if max_insns is None else max_insns, args=args,
+                      max_insns=self.max_insns if max_insns is None else max_insns or None, args=args,
                       uart_input=uart_input, gdb_path=self.gdb_path,
                       timeout=self.timeout if timeout is None else timeout, packet_log=packet_log,
                       number=len(self.guests) + 1)
         guest.notes += notes
-        self.guests.append(guest)
+        self.guests.append(guest)      # stopped at teardown and reported, even if it fails to start
+        if not run:
+            guest._wait_listening()
         if not halted and not run:
             guest.resume()
         return guest
