@@ -250,7 +250,6 @@ class Guest:
         self._cond = threading.Condition()
         self._uart = bytearray()
         self._uart_text: list[str] = []
-        self._uart_len = 0
         self._uart_pos = 0
         self._held_cr = False
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -285,7 +284,6 @@ class Guest:
             text = text[:-1]
         text = text.replace("\r\n", "\n")
         self._uart_text.append(text)
-        self._uart_len += len(text)
 
     def _on_log(self, data: bytes) -> None:
         self._log += data

@@ -201,3 +201,13 @@ def test_missing_gdb_is_a_clear_error(e500: E500Factory) -> None:
     guest = e500(LOOP)
     with pytest.raises(E500Error, match="--e500-gdb PATH"):
         guest.gdb("info registers")
+
+
+def test_the_documented_examples_are_the_tested_one() -> None:
+    example = (ROOT / "examples" / "pytest" / "test_example_guest.py").read_text()
+    body = example[example.index("import re"):]
+    blocks = {name: re.findall(r"```python\n(.*?)```", (ROOT / name).read_text(), re.DOTALL)
+              for name in ("README.md", "docs/pytest-plugin.md")}
+    assert blocks["docs/pytest-plugin.md"] == [body]
+    readme = blocks["README.md"]
+    assert len(readme) == 1 and body.startswith(readme[0]), readme
