@@ -56,6 +56,10 @@ _STUB_ERROR_STATUSES = (1, 2)
 _GDB_EXITED = re.compile(r"\[Inferior \d+ \(.*?\) exited (?:normally|with code ([0-7]+))\]")
 _GDB_DETACHED = re.compile(r"\[Inferior \d+ \(.*?\) detached\]")
 _GDB_INSN_LIMIT = "Program terminated with signal SIGXCPU"
+# What the closing `disconnect` says when the commands already ended the connection (the guest powered
+# off, `kill`, `detach`): the plugin's own line, not the user's, so it is left out of the output.
+_GDB_NOT_CONNECTED = re.compile(r"(?:You can't do that when your target is `exec'"
+                                r"|The program is not being run\.)\n?\Z")
 _TAIL_CHARS = 3000
 _LOG_CHARS = 20000
 _STOP_GRACE = 5.0
@@ -77,18 +81,16 @@ class E500InsnLimit(E500Error):
 
 
 class GdbOutput(str):
-    """What one gdb run printed (stdout and stderr, in order); also its ``returncode`` and ``command``.
+    """What one gdb run printed (stdout and stderr, in order); ``command`` is its command line.
 
-    gdb in batch mode keeps going after a failing command, so one output can show several outcomes;
-    ``returncode`` is non-zero when the last command failed.
+    gdb in batch mode keeps going after a failing command, so one output can show several outcomes.
+    (gdb's exit status would only tell about the plugin's closing ``disconnect``, so it is not kept.)
     """
 
-    returncode: int
     command: list[str]
 
-    def __new__(cls, text: str, returncode: int, command: list[str]) -> GdbOutput:
+    def __new__(cls, text: str, command: list[str]) -> GdbOutput:
         self = super().__new__(cls, text)
-        self.returncode = returncode
         self.command = command
         return self
 
@@ -664,6 +666,7 @@ class Guest:
                                 E500Timeout) from None
         text = raw.decode("utf-8", "replace")
         self._gdb_runs.append(f"$ {_shell_line(command)}\n{text}\n[exit {process.returncode}]")
+        text = _GDB_NOT_CONNECTED.sub("", text)
         exits = list(_GDB_EXITED.finditer(text))
         exited = exits[-1] if exits else None
         with self._cond:
@@ -675,7 +678,7 @@ class Guest:
                 self._insn_limit = True
             self._wait_process(_STOP_GRACE)
             self._raise_if_insn_limit()
-        return GdbOutput(text, process.returncode, command)
+        return GdbOutput(text, command)
 
     # -- teardown --------------------------------------------------------------------------------
 
