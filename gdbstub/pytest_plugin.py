@@ -466,14 +466,14 @@ class Guest:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                self._sync()
+                ended = self._describe_end()      # first: output that came before the end counts
                 text = self._text()
-                end = len(text) if partial or self._stdout.eof else text.rfind("\n") + 1
+                # The last line is complete once nothing more can come after it.
+                end = len(text) if partial or ended is not None else text.rfind("\n") + 1
                 match = regex.search(text, self._uart_pos, max(end, self._uart_pos))
                 if match is not None:
                     self._uart_pos = match.end()
                     return match
-                ended = self._describe_end()
                 left = deadline - time.monotonic()
                 if ended is not None or left <= 0:
                     break
@@ -558,11 +558,16 @@ class Guest:
         control.send_packet("c")
 
     def interrupt(self, timeout: float | None = None) -> None:
-        """Stop a guest that :meth:`resume` let run (as Ctrl-C in gdb); it stays where it stopped."""
-        if self.run_mode or self._control is None:
+        """Stop a guest that :meth:`resume` (or gdb's ``detach``) let run, as Ctrl-C in gdb; it stays
+        where it stopped. Nothing to do with ``run=True``."""
+        if self.run_mode:
             return
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        if self._detached:
+            self._open_control(deadline)      # a debugger connecting stops a detached guest
         control = self._control
+        if control is None:
+            return
         with self._cond:
             self._update_locked()
             running = self._running_locked()

@@ -216,3 +216,27 @@ def test_the_documented_examples_are_the_tested_one() -> None:
     assert blocks["docs/pytest-plugin.md"] == [body]
     readme = blocks["README.md"]
     assert len(readme) == 1 and body.startswith(readme[0]), readme
+
+
+def test_resume_and_interrupt(e500: E500Factory) -> None:
+    guest = e500(ECHO)
+    guest.resume()
+    guest.wait_uart("echo: ready")
+    guest.interrupt()
+    with pytest.raises(E500Error, match="the guest is stopped"):
+        guest.wait_uart("echo: HI")
+    guest.send_uart("hi\n")
+    guest.resume()
+    guest.wait_uart("echo: HI")
+    guest.send_uart("quit\n")
+    assert guest.run_to_exit() == 1
+
+
+def test_log_packets_goes_into_the_report_when_the_stub_has_it(e500: E500Factory) -> None:
+    guest = e500(LOOP, log_packets=True)
+    guest.gdb("info registers pc")
+    report = guest.describe()
+    if guest.packet_log is None:     # a stub without --log-packets: said so, nothing else changes
+        assert "this stub has no --log-packets option" in report, report
+    else:
+        assert f"--- packet log {guest.packet_log} ---" in report and "qSupported" in report, report
