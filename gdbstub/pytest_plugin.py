@@ -272,6 +272,10 @@ class Guest:
         if uart_input is not None:
             self.send_uart(uart_input)
 
+    def __repr__(self) -> str:
+        where = "--run" if self.run_mode else f"port {self.port}"
+        return f"<Guest {self.number}: {self.image.name} ({self.cpu}, {where}, stub pid {self.process.pid})>"
+
     # -- output ----------------------------------------------------------------------------------
 
     def _on_uart(self, data: bytes) -> None:
@@ -461,7 +465,7 @@ class Guest:
         :class:`E500Error` when no more output can come (the guest powered off, the stub exited, or the
         guest is stopped waiting for gdb), each with the UART tail.
         """
-        regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
+        regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern   # compiled: as is
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -512,7 +516,8 @@ class Guest:
                 control = _Control(port, self._cond, max(0.1, deadline - time.monotonic()))
             except OSError as error:
                 raise self._failure(f"cannot connect to the stub on port {port}: {error}") from None
-            control.send_packet("?")
+            with contextlib.suppress(OSError):    # refused: the stub hangs up at once (eof below)
+                control.send_packet("?")
             with self._cond:
                 while not control.replies and not control.eof and time.monotonic() < deadline:
                     self._cond.wait(min(0.5, max(0.0, deadline - time.monotonic())))
@@ -555,7 +560,10 @@ class Guest:
         control = self._open_control(deadline)
         with self._cond:
             self._resumed = True
-        control.send_packet("c")
+        try:
+            control.send_packet("c")
+        except OSError as error:
+            raise self._failure(f"cannot resume the guest: the stub hung up ({error})") from None
 
     def interrupt(self, timeout: float | None = None) -> None:
         """Stop a guest that :meth:`resume` (or gdb's ``detach``) let run, as Ctrl-C in gdb; it stays
@@ -614,7 +622,7 @@ class Guest:
                     break
                 self._cond.wait(min(left, 0.5))
             status = self._exit_status
-            stopped = None if self._control is None else self._control.replies[-1:]
+            stopped = self._control.replies[-1] if self._control and self._control.replies else None
         self._raise_if_insn_limit()
         if status is not None:
             self._close_control(time.monotonic() + _STOP_GRACE)
@@ -628,7 +636,7 @@ class Guest:
             raise self._failure(f"the stub exited with status {self.process.returncode} before the guest "
                                 "powered off")
         self._close_control(time.monotonic() + _STOP_GRACE)
-        raise self._failure(f"the guest stopped without powering off (stop reply {stopped})")
+        raise self._failure(f"the guest stopped without powering off (stop reply {stopped!r})")
 
     # -- gdb -------------------------------------------------------------------------------------
 
@@ -667,8 +675,10 @@ class Guest:
             raw, _ = process.communicate()
             text = raw.decode("utf-8", "replace")
             self._gdb_runs.append(f"$ {_shell_line(command)}\n{text}\n[killed after {timeout}s]")
-            raise self._failure(f"gdb did not finish within {timeout}s; its output:\n{_tail(text)}",
-                                E500Timeout) from None
+            raise self._failure(f"gdb did not finish within {timeout}s (a guest-instruction limit, "
+                                "max_insns= or --e500-max-insns, ends a hung guest deterministically); "
+                                "its output:\n"
+                                f"{_tail(text)}", E500Timeout) from None
         text = raw.decode("utf-8", "replace")
         self._gdb_runs.append(f"$ {_shell_line(command)}\n{text}\n[exit {process.returncode}]")
         text = _GDB_NOT_CONNECTED.sub("", text)

@@ -240,3 +240,12 @@ def test_log_packets_goes_into_the_report_when_the_stub_has_it(e500: E500Factory
         assert "this stub has no --log-packets option" in report, report
     else:
         assert f"--- packet log {guest.packet_log} ---" in report and "qSupported" in report, report
+
+
+def test_a_gdb_that_hangs_is_killed_and_the_guest_stays_usable(e500: E500Factory) -> None:
+    guest = e500(ECHO)       # waits for UART input forever: gdb's `continue` never returns
+    with pytest.raises(E500Timeout, match=r"gdb did not finish within 2\.0s") as error:
+        guest.gdb("continue", timeout=2.0)
+    assert "echo: ready" in str(error.value)
+    out = guest.gdb("bt")
+    assert re.search(r" main \(\) at echo\.c", out), out
