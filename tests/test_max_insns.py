@@ -2,7 +2,8 @@
 on stderr and exit status 124, in ``--run`` mode and while served to gdb (gdb sees SIGXCPU). The count
 is in guest instructions, so the stop is at the same instruction whatever the wall-clock slicing.
 
-Imports: pytest, the standard library and tests/gdb_driver.py (the stub runs as a process).
+Imports: pytest, the standard library and tests/gdb_driver.py (the stub runs as a process); the
+accounting unit tests at the end use gdbstub.target with a minimal vCPU (emulator.kvm's constants).
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import gdb_driver
+
+from emulator.kvm import KVM_EXIT_INTR
+from gdbstub.target import Target
 
 EXIT_INSN_LIMIT = 124
 RUN_TIMEOUT = 120.0
@@ -84,3 +89,67 @@ def test_bad_limit_is_a_one_line_usage_error() -> None:
     assert completed.returncode == 2, completed
     assert completed.stderr.count("\n") == 1 and "--max-insns" in completed.stderr, completed
     assert "Traceback" not in completed.stderr
+
+
+class CountingVcpu:
+    """Runs whatever budget it is given (``progress`` instructions per call at most, 0 = an idle guest
+    that executes nothing) and reports its count in ``last_exit``, None after a reset, as Vcpu does."""
+
+    def __init__(self, progress: int | None) -> None:
+        self.progress = progress
+        self.kvm_run = bytearray(2352)
+        self.budgets: list[int] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self.last_exit: SimpleNamespace | None = None
+
+    def set_guest_debug(self, data: bytes) -> None:
+        pass
+
+    def run(self, max_instructions: int | None = None) -> int:
+        assert max_instructions is not None
+        self.budgets.append(max_instructions)
+        self.count += max_instructions if self.progress is None else min(self.progress, max_instructions)
+        self.last_exit = SimpleNamespace(instructions=self.count)
+        return KVM_EXIT_INTR
+
+
+def run_until_stopped(target: Target, budgets: list[int]) -> int:
+    """Slices of the given sizes, round and round, until a stop; returns how many slices ran."""
+    for count in range(1, 10_000):
+        stop = target.run_slice(budgets[count % len(budgets)])
+        if stop is not None:
+            assert stop.insn_limit and stop.exit_status is None
+            return count
+    raise AssertionError("never stopped")
+
+
+def test_the_limit_is_exact_whatever_the_slice_sizes() -> None:
+    vcpu = CountingVcpu(progress=None)
+    target = Target(vcpu, "e500v2")
+    target.insn_limit = 10_007
+    run_until_stopped(target, [1000, 333, 4096, 1])
+    assert target.insns_run == vcpu.count == 10_007 and target.insn_limit_reached
+    assert target.run_slice(500) is not None and vcpu.count == 10_007      # stays stopped
+    target.reset()                    # gdb's kill / run: the count starts again from boot
+    assert target.insns_run == 0 and not target.insn_limit_reached
+    run_until_stopped(target, [777])
+    assert target.insns_run == vcpu.count == 10_007
+
+
+def test_slices_that_execute_nothing_use_up_the_limit_too() -> None:
+    vcpu = CountingVcpu(progress=0)   # e.g. `wait` with no interrupt source: Vcpu.run returns at once
+    target = Target(vcpu, "e500v2")
+    target.insn_limit = 5000
+    assert run_until_stopped(target, [1000]) == 5
+    assert sum(vcpu.budgets) == 5000
+
+
+def test_partial_progress_is_counted_as_executed() -> None:
+    vcpu = CountingVcpu(progress=7)
+    target = Target(vcpu, "e500v2")
+    target.insn_limit = 700
+    assert run_until_stopped(target, [1000]) == 100
+    assert vcpu.count == 700
