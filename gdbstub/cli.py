@@ -2,7 +2,8 @@
 
 Builds the ppce500 machine (:mod:`emulator.board`), loads the image, wraps it in the KVM-shaped vCPU
 (:mod:`emulator.kvm`) and either hands it to :class:`gdbstub.server.GdbServer` or runs it to power-off
-with the UART on stdout, exiting with the guest's power-off status. stdin feeds the UART's receiver, as
+with the UART on stdout, exiting with the guest's power-off status (or 124 once ``--max-insns`` is
+used up, in either mode). stdin feeds the UART's receiver, as
 QEMU's ``-nographic`` console does (a terminal only with ``--run``; see :class:`ConsoleInput`). Every
 user error (missing or bad image, bad flag) is one readable line on stderr and a non-zero exit status,
 never a traceback.
