@@ -2,7 +2,8 @@
 
 Builds the ppce500 machine (:mod:`emulator.board`), loads the image, wraps it in the KVM-shaped vCPU
 (:mod:`emulator.kvm`) and either hands it to :class:`gdbstub.server.GdbServer` or runs it to power-off
-with the UART on stdout, exiting with the guest's power-off status. stdin feeds the UART's receiver, as
+with the UART on stdout, exiting with the guest's power-off status (or 124 once ``--max-insns`` is
+used up, in either mode). stdin feeds the UART's receiver, as
 QEMU's ``-nographic`` console does (a terminal only with ``--run``; see :class:`ConsoleInput`). Every
 user error (missing or bad image, bad flag) is one readable line on stderr and a non-zero exit status,
 never a traceback.
@@ -32,6 +33,11 @@ EXIT_USAGE = 2
 EXIT_IMAGE = 1
 EXIT_GUEST_STOPPED = 134  # 128 + SIGABRT: the signal gdb is shown for a checkstop
 EXIT_INTERRUPTED = 130    # 128 + SIGINT, as a shell reports a process Ctrl-C ended
+# --max-insns used up. Exit statuses are 8 bits and a guest may power off with any of them, so no value
+# is unambiguous by itself: 124 is GNU timeout's "timed out", and the one stderr line (INSN_LIMIT_MESSAGE)
+# is what tells it apart from a guest that powered off with 124.
+EXIT_INSN_LIMIT = 124
+INSN_LIMIT_MESSAGE = "instruction limit reached"
 RUN_SLICE = 1 << 20
 # While console input is possible: ~1-4 ms of guest execution between two looks at stdin.
 INPUT_SLICE = 1 << 14
@@ -94,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-range-stepping", dest="range_stepping", action="store_false",
                         help="do not offer gdb range stepping (vCont;r): gdb 13's 'record full' needs "
                              "this to record every instruction of a 'step' or 'next'")
+    parser.add_argument("--max-insns", type=int, metavar="N",
+                        help="stop after the guest has executed N instructions from boot without "
+                             f"powering off: one line on stderr and exit status {EXIT_INSN_LIMIT} "
+                             "(gdb sees the guest terminated by SIGXCPU); counted in guest instructions, "
+                             "so the stop is at the same instruction in every run")
     parser.add_argument("--log-packets", metavar="FILE",
                         help="record every packet between gdb and the stub in FILE, one JSON object per "
                              "line: {\"time\", \"from\": \"gdb\"|\"stub\", \"packet\"} (for bug reports)")
@@ -253,14 +264,16 @@ class PacedUartInput:
 
 
 def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None,
-                     paced: PacedUartInput | None = None) -> int:
-    """Run the guest without a debugger; returns its power-off status, or :data:`EXIT_GUEST_STOPPED`
-    after one line on stderr when it stops for good (a checkstop: QEMU's "Entering checkstop state").
+                     paced: PacedUartInput | None = None, insn_limit: int | None = None) -> int:
+    """Run the guest without a debugger; returns its power-off status. Otherwise, after one line on
+    stderr: :data:`EXIT_INSN_LIMIT` once it has run ``insn_limit`` instructions, or
+    :data:`EXIT_GUEST_STOPPED` when it stops for good (a checkstop: QEMU's "Entering checkstop state").
 
     While input is waiting (``paced``) or may still come (``console`` open), slices are short
     (:data:`INPUT_SLICE`) so that typed input reaches the guest promptly.
     """
     target = Target(vcpu, model_name)
+    target.insn_limit = insn_limit
     while True:
         if console is not None and console.open:
             console.poll()
@@ -274,8 +287,17 @@ def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None =
             continue
         if stop.exit_status is not None:
             return stop.exit_status
+        if stop.insn_limit:
+            return _report_insn_limit(target)
         print(f"e500-gdbstub: {target.describe_stop(stop)}", file=sys.stderr)
         return EXIT_GUEST_STOPPED
+
+
+def _report_insn_limit(target: Target) -> int:
+    print(f"e500-gdbstub: {INSN_LIMIT_MESSAGE}: the guest executed {target.insns_run} instructions "
+          f"(--max-insns {target.insn_limit}) without powering off; stopped at pc {target.pc:#010x}",
+          file=sys.stderr, flush=True)
+    return EXIT_INSN_LIMIT
 
 
 def _is_interrupt(error: BaseException) -> bool:
@@ -310,6 +332,8 @@ def _main(argv: Sequence[str] | None) -> int:
     kernel = args.image if args.image is not None else args.kernel
     if kernel is None and args.bios is None:
         parser.error("nothing to run: give IMAGE.elf (or -kernel FILE) or -bios FILE")
+    if args.max_insns is not None and args.max_insns < 1:
+        parser.error(f"--max-insns {args.max_insns}: must be at least 1")
     try:
         machine = Machine(model_name=args.cpu, ram_size=args.ram, uart_out=_uart_writer,
                           icount_shift=args.icount)
@@ -325,7 +349,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.run:
         paced = PacedUartInput(machine.bus.uart0)
         console = ConsoleInput(0, paced.feed, terminal=True)
-        return run_to_power_off(vcpu, args.cpu, console, paced)
+        return run_to_power_off(vcpu, args.cpu, console, paced, args.max_insns)
     console = ConsoleInput(0, machine.bus.uart0.feed, terminal=False)
     import trio  # only the server path needs it
 
@@ -340,11 +364,14 @@ def _main(argv: Sequence[str] | None) -> int:
             return EXIT_IMAGE
     server = GdbServer(vcpu, args.cpu, port=args.port, companions=[console.forward] if console.open else [],
                        range_stepping=args.range_stepping, packet_log=packet_log)
+    server.target.insn_limit = args.max_insns
     try:
         trio.run(server.serve)
     except OSError as error:
         print(f"e500-gdbstub: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
         return EXIT_IMAGE
+    if server.target.insn_limit_reached:
+        return _report_insn_limit(server.target)
     return 0
 
 

@@ -69,6 +69,7 @@ def busy_poll_seconds() -> float:
 _DISCONNECTED = "disconnected"
 _DETACHED = "detached"
 _KILLED = "killed"
+_INSN_LIMIT = "stopped: guest used up --max-insns"
 
 
 class _Connection:
@@ -202,6 +203,8 @@ class GdbServer:
                 self.target.reset()
             elif outcome == _DETACHED and self._nursery is not None:
                 self._nursery.start_soon(self._run_detached)
+            elif outcome == _INSN_LIMIT and self._nursery is not None:
+                self._nursery.cancel_scope.cancel()    # serve() returns; the CLI reports the limit
             else:
                 self.target.remove_all_points()
         except Exception:
@@ -277,7 +280,7 @@ class GdbServer:
             elapsed = time.perf_counter() - started
             if reply is not None:
                 await connection.reply(reply)
-                return None
+                return _INSN_LIMIT if self.target.insn_limit_reached else None
             self._tune_budget(elapsed)
             # Let other tasks run (a second gdb gets refused), then look for Ctrl-C or a hang-up.
             await trio.sleep(0)
@@ -317,14 +320,17 @@ class GdbServer:
             self._detached_scope = scope
             try:
                 self.target.prepare_resume(step=False)
-                while self.target.exited is None:
+                while self.target.exited is None and not self.target.insn_limit_reached:
                     stop = self.target.run_slice(self.budget)
-                    if stop is not None and stop.exit_status is None and stop.signal != SIGTRAP:
+                    if stop is not None and stop.exit_status is None and stop.signal != SIGTRAP \
+                            and not self.target.insn_limit_reached:
                         log.warning("guest stopped while detached (signal %d); waiting for gdb", stop.signal)
-                        break
+                        return
                     await trio.sleep(0)
-                else:
-                    log.info("guest powered off with status %d while detached", self.target.exited)
+                if self.target.exited is None and self._nursery is not None:
+                    self._nursery.cancel_scope.cancel()    # --max-insns used up: the CLI reports it
+                    return
+                log.info("guest powered off with status %d while detached", self.target.exited)
             except Exception:
                 log_internal_error("running the detached guest")
             finally:

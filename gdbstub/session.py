@@ -349,6 +349,9 @@ class Session:
     def stop_reply(self, stop: StopEvent) -> bytes:
         if stop.exit_status is not None:
             return b"W%02x" % stop.exit_status + (b";process:%x" % PID if self.multiprocess else b"")
+        if stop.insn_limit:
+            # --max-insns used up: "terminated with signal SIGXCPU" in gdb; the server then exits.
+            return b"X%02x" % stop.signal + (b";process:%x" % PID if self.multiprocess else b"")
         parts = [b"T%02x" % stop.signal]
         try:
             values = self._read_expedited()

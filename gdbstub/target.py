@@ -70,6 +70,7 @@ _Z_TO_KVM = {Z_HARDWARE: KVMPPC_DEBUG_BREAKPOINT, Z_WRITE: KVMPPC_DEBUG_WATCH_WR
 SIGINT = 2
 SIGABRT = 6
 SIGTRAP = 5
+SIGXCPU = 24     # gdb's number (GDB_SIGNAL_XCPU): the X reply when --max-insns is used up
 
 
 class TargetError(Exception):
@@ -99,18 +100,21 @@ class VcpuLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StopEvent:
-    """Why the guest stopped. ``exit_status`` set means it powered off (``W`` reply)."""
+    """Why the guest stopped. ``exit_status`` set means it powered off (``W`` reply); ``insn_limit``
+    means it used up :attr:`Target.insn_limit` (``--max-insns``) without powering off."""
 
     signal: int = SIGTRAP
     reason: str | None = None          # "swbreak" | "hwbreak" | "watch" | "rwatch" | "awatch"
     data_address: int | None = None
     exit_status: int | None = None
+    insn_limit: bool = False
 
 
 # The stops of every step and breakpoint (immutable, so shared rather than built at each stop).
 _TRAP_STOP = StopEvent()
 _SWBREAK_STOP = StopEvent(reason="swbreak")
 _HWBREAK_STOP = StopEvent(reason="hwbreak")
+_INSN_LIMIT_STOP = StopEvent(signal=SIGXCPU, insn_limit=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +175,13 @@ class Target:
         self._debug_bytes_cache: dict[tuple[int, tuple[HwPoint, ...]], bytes] = {}
         self.exited: int | None = None             # power-off status once the guest has powered off
         self._take_unhandled: Callable[[], Any] | None = getattr(vcpu, "take_unhandled_interrupt", None)
+        # --max-insns: guest instructions allowed from boot (None: no limit), and those counted so far.
+        # Counted per slice from the vCPU's own count, so the hot loop pays nothing for it.
+        self.insn_limit: int | None = None
+        self.insns_run = 0
+        self.insn_limit_reached = False
+        self._insns_mark = 0       # the vCPU's instruction count at the last look
+        self._insns_carry = 0      # counted before a watchdog reset restarted the vCPU's count
 
     # -- registers -------------------------------------------------------------------------------
 
@@ -430,7 +441,7 @@ class Target:
 
     def run_slice(self, budget: int) -> StopEvent | None:
         """Run up to ``budget`` instructions; a stop event, or None if the guest is still running."""
-        stop = self._run_slice(budget)
+        stop = self._run_slice(budget) if self.insn_limit is None else self._run_limited_slice(budget)
         if self._take_unhandled is not None:
             noted = self._take_unhandled()
             if noted is not None:
@@ -443,6 +454,39 @@ class Target:
                     self._sw_armable.add(address)
             self._sw_disarmed.clear()
         return stop
+
+    def _run_limited_slice(self, budget: int) -> StopEvent | None:
+        """:meth:`_run_slice` within :attr:`insn_limit`; the limit stop once it is used up.
+
+        What counts is the vCPU's count of executed instructions, so the stop comes at the same
+        instruction in every run whatever the (wall-clock tuned) slice sizes. A slice that ends with
+        nothing executed and no stop (a guest waiting for an interrupt that can never come, or faulting
+        on every fetch) is charged in full: it would otherwise spin forever without using the limit.
+        """
+        assert self.insn_limit is not None
+        left = self.insn_limit - self.insns_run
+        if left <= 0 and self.exited is None:
+            self.insn_limit_reached = True
+            return _INSN_LIMIT_STOP
+        budget = max(1, min(budget, left))
+        stop = self._run_slice(budget)
+        executed = self._take_executed() + self._insns_carry
+        self._insns_carry = 0
+        if stop is None and executed == 0:
+            executed = budget
+        self.insns_run += executed
+        if stop is None and self.insns_run >= self.insn_limit:
+            self.insn_limit_reached = True
+            return _INSN_LIMIT_STOP
+        return stop
+
+    def _take_executed(self) -> int:
+        """Instructions the vCPU executed since the last call (its count restarts at a reset)."""
+        info = self.vcpu.last_exit
+        now = info.instructions if info is not None else 0
+        executed = now - self._insns_mark if now >= self._insns_mark else now
+        self._insns_mark = now
+        return executed
 
     def _run_slice(self, budget: int) -> StopEvent | None:
         if self.exited is not None:
@@ -538,6 +582,8 @@ class Target:
         if reason == KVM_EXIT_SYSTEM_EVENT:
             if _RUN_U32.unpack_from(run, _OFF_EVENT_TYPE)[0] == KVM_SYSTEM_EVENT_RESET:
                 # Watchdog reset: the board restarts the image, as QEMU does; gdb sees nothing.
+                if self.insn_limit is not None:
+                    self._insns_carry += self._take_executed()
                 self.vcpu.reset()
                 return None
             status = _RUN_U64.unpack_from(run, _OFF_EVENT_DATA0)[0] & 0xFF
@@ -583,6 +629,8 @@ class Target:
         self.vcpu.reset()
         self._sw_armable.clear()
         self.exited = None
+        self.insns_run = self._insns_mark = self._insns_carry = 0
+        self.insn_limit_reached = False
         self._debug_applied = None
         if keep_points:
             self.sw_breakpoints.update(sw_points)
