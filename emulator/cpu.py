@@ -281,7 +281,7 @@ class Cpu:
         self.guest_debug = GuestDebug()
         self.timers = Timers()
         # Devices with timed events of their own (the MPIC's global timers): each has
-        # advance(cycles), next_event_cycle() -> int | None and could_interrupt() -> bool, and is
+        # advance(cycles) and next_event_cycle() -> int | None (None: nothing due), and is
         # consulted only at event boundaries, like the core timers.
         self.event_sources: list[Any] = []
         # Called when the core takes the external input interrupt; a vector it returns goes to EPR
@@ -928,10 +928,17 @@ class Cpu:
             if self._pending_async() is not None:
                 self.waiting = False
                 return None
-            if not timers.could_ever_interrupt(self.msr) and not (
-                    self.msr & MSR_EE and any(source.could_interrupt() for source in self.event_sources)):
+            # Straight to the next event that could wake the core: those it cannot take (a
+            # decrementer with MSR[EE]=0) are applied on the way by advance().
+            wake = timers.next_wake_cycle(self.msr)
+            if self.msr & MSR_EE:
+                for source in self.event_sources:
+                    cycle = source.next_event_cycle()
+                    if cycle is not None and (wake is None or cycle < wake):
+                        wake = cycle
+            if wake is None:
                 return StopReason(StopKind.IDLE, self.pc)
-            self.cycles = max(self.cycles, self._next_event_cycle())
+            self.cycles = max(self.cycles, wake)
             timers.advance(self.cycles)
             if timers.reset_request is not None:
                 return StopReason(StopKind.WATCHDOG_RESET, self.pc, timers.reset_request)

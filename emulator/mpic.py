@@ -379,10 +379,6 @@ class Mpic:
                     best = expiry
         return best
 
-    def could_interrupt(self) -> bool:
-        """Whether a timer could still raise an interrupt without any guest access."""
-        return self.next_event_cycle() is not None
-
     def _timer_count(self, timer: _Timer, now: int) -> int:
         if not timer.running:
             return timer.count

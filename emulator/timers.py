@@ -225,8 +225,11 @@ class Timers:
 
     def next_event_cycle(self) -> int:
         """The first cycle count at which a timer event (DEC, FIT or watchdog edge) happens."""
-        ticks = self._next_event_tb() - self._tb_offset
-        # The first cycle count c with c * _ticks // _per_cycles >= ticks.
+        return self._cycle_at_tb(self._next_event_tb())
+
+    def _cycle_at_tb(self, tb: int) -> int:
+        # The first cycle count c with c * _ticks // _per_cycles >= the ticks to that TB value.
+        ticks = tb - self._tb_offset
         return -(-ticks * self._per_cycles // self._ticks)
 
     def advance(self, cycles: int) -> None:
@@ -286,12 +289,19 @@ class Timers:
                 return IVOR_DOORBELL
         return None
 
-    def could_ever_interrupt(self, msr: int) -> bool:
-        """Whether, with this MSR, timer events alone could still interrupt or reset the core."""
-        if self.tcr & TCR_WRC and self.reset_request is None:
-            return True
-        if msr & _MSR_CE and self.tcr & TCR_WIE:
-            return True
-        if msr & _MSR_EE and self.tcr & TCR_FIE:
-            return True
-        return bool(msr & _MSR_EE and self.tcr & TCR_DIE and self._next_dec_expiry_tb() is not None)
+    def next_wake_cycle(self, msr: int) -> int | None:
+        """The first cycle at which a timer event could interrupt or reset the core with this MSR, or
+        None if timer events alone never could. A waiting core skips to it: :meth:`advance` applies
+        every event in between (the TSR bits they set are sticky), so nothing is lost, and a guest
+        waiting with a fast decrementer it cannot take costs one step, not one per expiry."""
+        tbs: list[int] = []
+        if msr & _MSR_EE:
+            if self.tcr & TCR_FIE:
+                tbs.append(_next_rising_edge(self._processed_tb, self._fit_bit()))
+            if self.tcr & TCR_DIE:
+                dec_expiry = self._next_dec_expiry_tb()
+                if dec_expiry is not None:
+                    tbs.append(dec_expiry)
+        if (msr & _MSR_CE and self.tcr & TCR_WIE) or (self.tcr & TCR_WRC and self.reset_request is None):
+            tbs.append(_next_rising_edge(self._processed_tb, self._watchdog_bit()))
+        return self._cycle_at_tb(min(tbs)) if tbs else None

@@ -118,6 +118,38 @@ def test_wait_skips_time_to_the_decrementer() -> None:
     assert cpu.sprs[SPR_SRR0] == 0x1000 + 24
 
 
+def test_wait_with_events_it_cannot_take_goes_straight_to_the_watchdog_reset() -> None:
+    # MSR[EE]=0 and a decrementer expiring every tick: nothing but the watchdog's reset can end the
+    # wait, many ticks later. The core jumps to it (three watchdog expiries) in one boundary, with
+    # the decrementer's expiries applied on the way, instead of visiting each of them.
+    cpu = make_cpu("""
+        li 4,1
+        mtspr 22,4
+        mtspr 54,4
+        wait
+        b .
+    """, "e500mc")
+    # TCR: WP=2 with WPEXT=11 (TB bit 17: an expiry every 2^18 ticks, more decrementer expiries than
+    # a wait visits one by one), WRC=3, DIE, ARE.
+    cpu.write_spr(340, 0x80000000 | (11 << 17) | 0x30000000 | TCR_DIE | TCR_ARE)
+    cpu.timers.write_decar(cpu.cycles, 1)
+    stop = cpu.run(10)
+    assert stop.kind is StopKind.WATCHDOG_RESET and stop.status == 3
+    assert cpu.timers.tsr & TSR_DIS and cpu.timers.tsr & (TSR_ENW | TSR_WIS) == TSR_ENW | TSR_WIS
+    assert cpu.timers.next_wake_cycle(0) is None    # reset requested: nothing left to wait for
+
+
+def test_next_wake_cycle_counts_only_events_that_could_interrupt() -> None:
+    timers = Timers()
+    timers.write_tcr(0, TCR_DIE)
+    timers.write_dec(0, 10)
+    assert timers.next_wake_cycle(0) is None                 # EE=0: the decrementer cannot interrupt
+    assert timers.next_wake_cycle(MSR_EE) == 10
+    timers.write_tcr(0, TCR_FIE | 0x03000000 | (15 << 13))  # FIT on TB bit 0; DIE off
+    assert timers.next_wake_cycle(MSR_EE) == 1
+    assert timers.next_wake_cycle(MSR_CE) is None
+
+
 # --- the guest clock: QEMU's -icount rule -----------------------------------------------------------
 def test_icount_rate_is_an_exact_fraction_of_400_mhz() -> None:
     assert icount_rate(0) == (2, 5)               # 1 ns per instruction: 0.4 ticks
