@@ -86,7 +86,9 @@ class _Connection:
         self.packet_log = packet_log
         self.framer = Framer(max_packet=PACKET_SIZE + 64, rle=True)
         self.session = Session(target, range_stepping=range_stepping)
-        self.pending: list[Packet] = []
+        # Received and not yet acted on, in order: packets, and Ctrl-Cs that may follow a resume packet
+        # in the same read (they stop the run that packet starts).
+        self.pending: list[Packet | Interrupt] = []
         self._poller = select.poll()
         self._fd = stream.socket.fileno()
         self._poller.register(self._fd, select.POLLIN | select.POLLPRI)
@@ -230,7 +232,10 @@ class GdbServer:
     async def _command_loop(self, connection: _Connection) -> str:
         while True:
             while connection.pending:
-                outcome = await self._answer(connection, connection.pending.pop(0))
+                item = connection.pending.pop(0)
+                if isinstance(item, Interrupt):
+                    continue        # Ctrl-C with the guest stopped: gdb expects nothing
+                outcome = await self._answer(connection, item)
                 if outcome is not None:
                     return outcome
             data = await connection.wait_and_receive()
@@ -243,8 +248,11 @@ class GdbServer:
                     if connection.packet_log is not None:
                         connection.packet_log.write("gdb", event.payload)
                     connection.pending.append(event)
-                elif isinstance(event, Interrupt) and connection.packet_log is not None:
-                    connection.packet_log.write("gdb", None)
+                elif isinstance(event, Interrupt):
+                    if connection.packet_log is not None:
+                        connection.packet_log.write("gdb", None)
+                    if connection.pending:
+                        connection.pending.append(event)
                 elif isinstance(event, Oversize):
                     log.warning("dropped a %d-byte packet: longer than PacketSize", event.length)
                     await connection.reply(b"E22")
@@ -273,6 +281,11 @@ class GdbServer:
         refused = session.begin_resume(action)
         if refused is not None:
             await connection.reply(refused)
+            return None
+        if connection.pending and isinstance(connection.pending[0], Interrupt):
+            # The Ctrl-C came in the same read as the resume packet: stop before running.
+            connection.pending.pop(0)
+            await connection.reply(session.interrupt() or b"")
             return None
         while True:
             started = time.perf_counter()

@@ -120,6 +120,10 @@ def _hex_int(text: bytes) -> int:
     # int() alone would also take a sign, "0x", "_" and blanks, none of which the protocol has.
     if not text or text.translate(None, _HEX_DIGITS):
         raise MalformedPacketError(f"not hex: {text[:32]!r}")
+    # Every number of the protocol fits 64 bits; a wider one is refused before anything (a message,
+    # a dictionary key) has to handle an integer of thousands of digits.
+    if len(text) > 16 and len(text.lstrip(b"0")) > 16:
+        raise MalformedPacketError(f"number wider than 64 bits: {text[:32]!r}...")
     return int(text, 16)
 
 

@@ -138,3 +138,19 @@ async def test_single_cpu_session_waits_in_poll_and_answers(monkeypatch: pytest.
         assert spins == 0
         await client.stream.aclose()
         nursery.cancel_scope.cancel()
+
+
+async def test_ctrl_c_in_the_same_read_as_continue_stops_the_run() -> None:
+    # A scripted client (or gdb in no-ack mode, quickly) can send `c` and Ctrl-C in one segment: the
+    # Ctrl-C must stop the run that `c` starts, not be dropped as one that came while stopped.
+    async with trio.open_nursery() as nursery:
+        port, _, _ = await start(nursery)
+        client = Client(await trio.open_tcp_stream("127.0.0.1", port))
+        await client.stream.send_all(b"+")
+        assert await client.ask(b"QStartNoAckMode") == b"OK"
+        await client.stream.send_all(frame(b"c") + b"\x03")
+        with trio.fail_after(3):
+            assert (await client.receive()).startswith(b"T02")
+        assert (await client.ask(b"?")).startswith(b"T02")
+        await client.stream.aclose()
+        nursery.cancel_scope.cancel()
