@@ -152,7 +152,8 @@ def test_checkstop_under_run_is_one_line_and_nonzero(tmp_path: Path) -> None:
     # An image at 64 MiB puts the device tree near 90 MiB, so the boot mapping covers 256 MiB; with
     # 128 MiB of RAM a store at 192 MiB is mapped but reaches nothing, and the boot MSR has ME=0: a
     # checkstop at the store.
-    image = write_elf(tmp_path / "checkstop.elf", [lis(3, 0xC00), stw(3, 0, 3), BRANCH_TO_SELF], base=0x4000000)
+    image = write_elf(tmp_path / "checkstop.elf", [lis(3, 0xC00), stw(3, 0, 3), BRANCH_TO_SELF],
+                      base=0x4000000)
     result = run_cli("--run", "-m", "128", str(image), timeout=30)
     assert result.returncode == 134, result
     lines = result.stderr.splitlines()
