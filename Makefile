@@ -3,6 +3,8 @@
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
 GUEST  ?= examples/bin/loop-e500v2.elf
+# The core the guest was built for (gcc records none in the ELF): e500mc when GUEST's name says so.
+CPU    ?= $(if $(findstring e500mc,$(notdir $(GUEST))),e500mc,e500v2)
 PORT   ?= 1234
 
 .PHONY: setup run test lint guests linux bench clean-guests
@@ -10,10 +12,10 @@ PORT   ?= 1234
 setup:
 	bash scripts/setup.sh
 
-# Start the stub on the loop demo guest; connect with
+# Start the stub on the loop demo guest (or GUEST=..., CPU=e500v2|e500mc, PORT=...); connect with
 #   gdb-multiarch examples/bin/loop-e500v2.elf -ex 'target remote 127.0.0.1:1234'
 run: setup
-	$(VENV)/bin/e500-gdbstub $(GUEST) --port $(PORT)
+	$(VENV)/bin/e500-gdbstub $(GUEST) --cpu $(CPU) --port $(PORT)
 
 test: setup
 	$(PYTHON) -m pytest -q

@@ -15,6 +15,7 @@ Imports: standard library, trio, :mod:`emulator.board`, :mod:`emulator.kvm`, :mo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import select
@@ -158,9 +159,27 @@ def parse_icount(text: str) -> int:
     return shift
 
 
+_stdout_open = True
+
+
 def _uart_writer(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    """Guest UART output to stdout. Once stdout is gone (``| head`` has exited) the output is dropped
+    and the guest runs on, as on QEMU (one warning line; never an exception into the emulator)."""
+    global _stdout_open
+    if not _stdout_open:
+        return
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except (BrokenPipeError, OSError, ValueError) as error:
+        _stdout_open = False
+        # Python would report the same failure again when it flushes stdout at exit.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        print(f"e500-gdbstub: warning: stdout: {reason}; guest UART output is dropped from now on",
+              file=sys.stderr)
 
 
 class ConsoleInput:

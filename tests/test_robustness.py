@@ -304,3 +304,28 @@ def test_log_packets_records_both_directions(tmp_path: Path, gdb_multiarch: str)
 def test_log_packets_to_an_unwritable_place_is_one_line(tmp_path: Path) -> None:
     result = run_cli(str(LOOP), "--log-packets", str(tmp_path / "no" / "such" / "dir" / "log"), timeout=20)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "--log-packets" in result.stderr
+
+
+# -- stdout closed under the guest ------------------------------------------------------------------------
+
+def test_closed_stdout_drops_uart_output_and_the_guest_runs_on() -> None:
+    # `e500-gdbstub --run IMAGE | head -1`: QEMU drops what it cannot write and runs on; so does the stub.
+    command = f"{sys.executable} -m gdbstub --run {LOOP} | head -1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.stdout == "loop: start\n"
+    assert result.returncode == 0, result          # the loop guest's own power-off status
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "stdout" in lines[0] and "dropped" in lines[0], result.stderr
+
+
+MC_LOOP = "GUEST=examples/bin/loop-e500mc.elf"
+
+
+@pytest.mark.parametrize(("variables", "cpu"), [([], "e500v2"), ([MC_LOOP], "e500mc"),
+                                                ([MC_LOOP, "CPU=e500v2"], "e500v2")])
+def test_make_run_takes_cpu_and_guesses_it_from_the_guest_name(variables: list[str], cpu: str) -> None:
+    result = subprocess.run(["make", "-n", "--no-print-directory", "run", *variables], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, check=False)
+    command = result.stdout.strip().splitlines()[-1]
+    assert "e500-gdbstub" in command and f"--cpu {cpu} " in command, result.stdout
