@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="GDB remote stub for an emulated PowerPC e500 (QEMU ppce500-style board). The guest "
                     "is halted at its entry until gdb resumes it. 'kill' in gdb resets the guest and the "
                     "server keeps waiting for the next gdb; 'detach' lets the guest run on. With 'target "
-                    "extended-remote', 'kill' keeps the connection and 'run' restarts the guest.")
+                    "extended-remote', 'kill' keeps the connection and 'run' loads the image from disk "
+                    "again and restarts it. One gdb at a time: a second one is told why it is refused.",
+        epilog="exit status: the guest's power-off status (--run); 0 server stopped; 1 bad image or "
+               "file; 2 usage; 124 --max-insns used up; 130 Ctrl-C; 134 the guest stopped for good "
+               "(a checkstop, --run)")
     parser.add_argument("image", metavar="IMAGE.elf", nargs="?",
                         help="the kernel or bare-metal guest: a 32-bit big-endian PowerPC ELF (loaded at its "
                              "physical addresses and started at its physical entry, as QEMU's -kernel) or "
@@ -97,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", action="store_true",
                         help="run the guest without gdb until it powers off; exit with its status "
                              "(stdin, also a terminal, feeds the guest UART; when serving gdb only a "
-                             "pipe or file does)")
+                             "pipe or file does); a checkstop is one line on stderr and exit status 134")
     parser.add_argument("--no-range-stepping", dest="range_stepping", action="store_false",
                         help="do not offer gdb range stepping (vCont;r): gdb 13's 'record full' needs "
                              "this to record every instruction of a 'step' or 'next'")
