@@ -162,6 +162,10 @@ class Target:
         # and, once the guest stopped, those still armable: a Z0 there needs no check.
         self._sw_disarmed: list[int] = []
         self._sw_armable: set[int] = set()
+        # Soft breakpoints at addresses nothing maps yet (a kernel's start_kernel seen from its physical
+        # entry): nothing can be patched there, so each borrows a free IAC, which compares effective
+        # addresses whatever the MMU does, until a resume finds the address mapped and patches it.
+        self._sw_on_iac: set[int] = set()
         self.hw_points: list[HwPoint] = []
         self._hw_counts: dict[HwPoint, int] = {}
         # (Z type, address) -> its gdb conditions (None: one gdb sent that this stub cannot evaluate).
@@ -285,8 +289,14 @@ class Target:
     def _insert_counted(self, z_type: int, address: int, kind: int) -> None:
         if z_type == Z_SOFTWARE:
             count = self.sw_breakpoints.get(address, 0)
-            if count == 0 and address not in self._sw_armed and address not in self._sw_armable:
-                self._check_armable(address)    # now, so that gdb hears of a bad address at once
+            if count == 0 and address not in self._sw_armed and address not in self._sw_armable \
+                    and address not in self._sw_on_iac:
+                try:
+                    self._check_armable(address)    # now, so that gdb hears of a bad address at once
+                except TargetError as error:
+                    if error.code != errno.EFAULT or not self._iac_free():
+                        raise
+                    self._sw_on_iac.add(address)
             # The vCPU is armed, and KVM_GUESTDBG_USE_SW_BP set, at the next resume (prepare_resume):
             # only a running guest can hit a breakpoint.
             self.sw_breakpoints[address] = count + 1
@@ -320,6 +330,7 @@ class Target:
                 raise TargetError(errno.EINVAL, f"no breakpoint at {address:#x}")
             if count == 1:
                 del self.sw_breakpoints[address]    # disarmed at the next resume
+                self._sw_on_iac.discard(address)    # its IAC is free for a Z1 at once
             else:
                 self.sw_breakpoints[address] = count - 1
             return
@@ -346,6 +357,10 @@ class Target:
         self._range = None
         self._update_debug()
 
+    def _iac_free(self) -> bool:
+        iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE) + len(self._sw_on_iac)
+        return iacs < self.model.num_iac
+
     def _check_armable(self, address: int) -> None:
         """Raise the TargetError Z0 answers if the vCPU could not arm a soft breakpoint at ``address``."""
         if address & 3:
@@ -357,8 +372,10 @@ class Target:
         """Make the vCPU's soft breakpoints those gdb has inserted (see ``_sw_armed``)."""
         wanted = self.sw_breakpoints
         armed = self._sw_armed
-        if len(armed) == len(wanted) and armed.issuperset(wanted):
+        on_iac = self._sw_on_iac
+        if len(armed) == len(wanted) and armed.issuperset(wanted) and not on_iac:
             return
+        on_iac.intersection_update(wanted)
         disarmed = self._sw_disarmed
         for address in armed.difference(wanted):
             # The entry is gone either way; there is nothing to restore on failure.
@@ -367,14 +384,20 @@ class Target:
             armed.discard(address)
             disarmed.append(address)
         for address in [a for a in wanted if a not in armed]:
+            if address in on_iac and self.vcpu.read_ram(address, 4) is None:
+                continue        # still unmapped: stays on its IAC
             try:
                 self.vcpu.insert_sw_breakpoint(address)
             except Exception as error:
-                # Checked at Z0; only a register write by gdb (PID, say) since then can get here.
+                if address not in on_iac and self._iac_free():
+                    on_iac.add(address)     # unmapped since Z0 (gdb wrote PID, say)
+                    continue
                 log.warning("dropped the breakpoint at %#x: it can no longer be armed (%s)", address, error)
                 del wanted[address]
+                on_iac.discard(address)
                 self._conditions.pop((Z_SOFTWARE, address), None)
                 continue
+            on_iac.discard(address)
             armed.add(address)
 
     def _hw_point(self, z_type: int, address: int, kind: int) -> HwPoint:
@@ -393,16 +416,19 @@ class Target:
         control = 0
         if self.sw_breakpoints:
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP
-        if self.hw_points:
+        points = self.hw_points
+        if self._sw_on_iac:
+            points = points + [HwPoint(Z_HARDWARE, address, 4) for address in sorted(self._sw_on_iac)]
+        if points:
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP
         if self._single_step:
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
-        key = (control, tuple(self.hw_points))
+        key = (control, tuple(points))
         cached = self._debug_bytes_cache.get(key)
         if cached is not None:
             return cached
         # bp[n].reserved carries the watched length (emulator.kvm's documented extension).
-        bps = [{"addr": p.address, "type": _Z_TO_KVM[p.z_type], "reserved": p.length} for p in self.hw_points]
+        bps = [{"addr": p.address, "type": _Z_TO_KVM[p.z_type], "reserved": p.length} for p in points]
         bps += [{"addr": 0, "type": 0, "reserved": 0}] * (KVM_MAX_HW_POINTS - len(bps))
         data = bytes(kvm_guest_debug.build({"control": control, "pad": 0, "arch": {"bp": bps}}))
         if len(self._debug_bytes_cache) >= _DEBUG_BYTES_CACHE_SIZE:
@@ -411,10 +437,10 @@ class Target:
         return data
 
     def _update_debug(self) -> None:
-        if self.hw_points:
+        if self.hw_points or self._sw_on_iac:
             iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE)
             dacs = len(self.hw_points) - iacs
-            if iacs > self.model.num_iac or dacs > self.model.num_dac:
+            if iacs + len(self._sw_on_iac) > self.model.num_iac or dacs > self.model.num_dac:
                 raise TargetError(errno.ENOSPC, "out of debug comparators")
         try:
             data = self.guest_debug_bytes()
@@ -558,7 +584,10 @@ class Target:
         run on: None, unless the step itself ended in a stop gdb must see (a watchpoint, power-off)."""
         address = self.pc
         points = self.hw_points
-        if software:
+        on_iac = software and address in self._sw_on_iac
+        if on_iac:
+            self._sw_on_iac.discard(address)
+        elif software:
             self.vcpu.remove_sw_breakpoint(address)
         else:
             self.hw_points = [p for p in points if p.z_type != Z_HARDWARE or p.address != address]
@@ -567,7 +596,9 @@ class Target:
             self._update_debug()
             stop = self._exit_to_stop(self.vcpu.run(1))
         finally:
-            if software:
+            if on_iac:
+                self._sw_on_iac.add(address)
+            elif software:
                 self.vcpu.insert_sw_breakpoint(address)
             else:
                 self.hw_points = points      # same order: the same IAC slots as before
@@ -596,6 +627,10 @@ class Target:
         address = _RUN_U64.unpack_from(run, _OFF_DEBUG_ADDRESS)[0]
         status = _RUN_U32.unpack_from(run, _OFF_DEBUG_STATUS)[0]
         if status & KVMPPC_DEBUG_BREAKPOINT:
+            # A soft breakpoint waiting on an IAC for its page is still gdb's Z0: a swbreak to gdb.
+            if address in self._sw_on_iac and not any(
+                    p.z_type == Z_HARDWARE and p.address == address for p in self.hw_points):
+                return _SWBREAK_STOP
             return _HWBREAK_STOP
         if status & (KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE):
             return StopEvent(reason=self._watch_reason(address, status), data_address=address)

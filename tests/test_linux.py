@@ -205,3 +205,24 @@ def test_gdb_session_on_linux(cpu: str) -> None:
     assert watch and int(watch.group(2)) == int(watch.group(1)) + 1, context
     assert re.search(r"^#0\s+do_timer \(ticks=1\)", after, re.MULTILINE), context
     assert re.search(r"^#\d+\s+(0x[0-9a-f]+ in )?timer_interrupt \(regs=", after, re.MULTILINE), context
+
+
+@pytest.mark.parametrize("cpu", gdb_driver.CPUS)
+def test_software_break_on_start_kernel_from_the_physical_entry(cpu: str) -> None:
+    """At the entry nothing maps the kernel's 0xC0000000 yet: the soft breakpoint waits on an IAC (which
+    compares effective addresses) until its page is mapped, and gdb sees an ordinary breakpoint hit.
+    After it, with the mapping up, the same breakpoint is patched in memory as usual."""
+    image = kernel_image(cpu)
+    symbols = gdb_driver.elf_symbols(image)
+    with gdb_driver.start_stub(image, cpu) as stub:
+        result = gdb_driver.run_gdb(image, stub.port, [
+            "print/x $pc", "break start_kernel", "continue", "print/x $pc", "bt 1",
+            "break kernel_init", "continue", "info breakpoints"], timeout=GDB_TIMEOUT)
+    context = f"{result}\n--- stub stderr ---\n{stub.stderr}"
+    out = result.stdout
+    assert "$1 = 0x0" in out, context                              # QEMU's rule: the physical entry
+    assert re.search(r"Breakpoint 1, start_kernel \(\) at \S*init/main\.c:\d+", out), context
+    assert f"$2 = {symbols['start_kernel']:#x}" in out, context
+    assert re.search(r"Breakpoint 2, kernel_init \(unused=", out), context
+    assert re.search(r"breakpoint already hit 1 time", out), context
+    assert "Cannot insert breakpoint" not in result.output, context
