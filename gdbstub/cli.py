@@ -22,12 +22,13 @@ import select
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from emulator.board import DEFAULT_ICOUNT_SHIFT, BootFiles, ImageError, Machine
 from emulator.devices import FCR_FIFO_ENABLE
 from emulator.kvm import Vcpu
 from emulator.models import MODELS
+from gdbstub.serial_port import FileSerial, NullSerial, SerialSpec, SocketSerial, parse_serial
 from gdbstub.target import Target
 
 EXIT_USAGE = 2
@@ -98,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
                              f"the time base counts 400 MHz of it (default {DEFAULT_ICOUNT_SHIFT}: 102.4 "
                              "ticks per instruction; 'N' alone also works; the run is deterministic "
                              "whatever N)")
+    parser.add_argument("-serial", "--serial", type=parse_serial, default=parse_serial("stdio"),
+                        metavar="DEV",
+                        help="the guest UART, as QEMU's -serial: stdio (default: stdout, and stdin's pipe or "
+                             "file, a terminal too with --run), null, file:PATH, tcp:[HOST]:PORT or "
+                             "unix:PATH (connect), either with ,server to listen for one client at a time "
+                             "(HOST defaults to 127.0.0.1; PORT 0 picks one and a line names it); a server "
+                             "waits for its first client before the guest starts unless ,nowait is given")
     parser.add_argument("--run", action="store_true",
                         help="run the guest without gdb until it powers off; exit with its status "
                              "(stdin, also a terminal, feeds the guest UART; when serving gdb only a "
@@ -286,7 +294,7 @@ class PacedUartInput:
         del self.pending[:room]
 
 
-def run_to_power_off(vcpu: Vcpu, model_name: str, console: ConsoleInput | None = None,
+def run_to_power_off(vcpu: Vcpu, model_name: str, console: UartInput | None = None,
                      paced: PacedUartInput | None = None, insn_limit: int | None = None) -> int:
     """Run the guest without a debugger; returns its power-off status. Otherwise, after one line on
     stderr: :data:`EXIT_INSN_LIMIT` once it has run ``insn_limit`` instructions, or
@@ -332,6 +340,26 @@ def _is_interrupt(error: BaseException) -> bool:
     return False
 
 
+class UartInput(Protocol):
+    """What feeds the guest UART between run slices: stdin (:class:`ConsoleInput`) or a ``-serial``."""
+
+    @property
+    def open(self) -> bool: ...
+
+    def poll(self) -> bool: ...
+
+
+def _open_serial(spec: SerialSpec) -> SocketSerial | FileSerial | NullSerial | None:
+    """The ``-serial`` backend; None for stdio (the console of this process)."""
+    if spec.kind == "stdio":
+        return None
+    if spec.kind == "null":
+        return NullSerial()
+    if spec.kind == "file":
+        return FileSerial(spec.path)
+    return SocketSerial(spec)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; Ctrl-C in any state is one line on stderr and exit status 130."""
     try:
@@ -358,8 +386,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.max_insns is not None and args.max_insns < 1:
         parser.error(f"--max-insns {args.max_insns}: must be at least 1")
     try:
-        machine = Machine(model_name=args.cpu, ram_size=args.ram, uart_out=_uart_writer,
-                          icount_shift=args.icount)
+        serial = _open_serial(args.serial)
+    except OSError as error:
+        print(f"e500-gdbstub: -serial {args.serial.text}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_IMAGE
+    try:
+        machine = Machine(model_name=args.cpu, ram_size=args.ram,
+                          uart_out=_uart_writer if serial is None else serial.write, icount_shift=args.icount)
         machine.load(BootFiles(kernel=kernel, bios=args.bios, initrd=args.initrd, dtb=args.dtb,
                                append=args.append))
         vcpu = Vcpu(machine, sw_break=args.sw_break)
@@ -369,11 +402,23 @@ def _main(argv: Sequence[str] | None) -> int:
     if not machine.entry_in_image():
         print(f"e500-gdbstub: warning: {machine.path}: the entry point {machine.entry:#x} lies outside every "
               "loadable segment; starting there anyway, as QEMU does", file=sys.stderr)
+    if isinstance(serial, SocketSerial):
+        print(f"e500-gdbstub: serial on {serial.address}", file=sys.stderr, flush=True)
+        if args.serial.server and args.serial.wait:
+            print(f"e500-gdbstub: waiting for a connection on {serial.address} (add ,nowait not to wait)",
+                  file=sys.stderr, flush=True)
+            serial.wait_for_client()
     if args.run:
         paced = PacedUartInput(machine.bus.uart0)
-        console = ConsoleInput(0, paced.feed, terminal=True)
+        console: UartInput = ConsoleInput(0, paced.feed, terminal=True) if serial is None else serial
+        if isinstance(serial, SocketSerial):
+            serial.feed = paced.feed
         return run_to_power_off(vcpu, args.cpu, console, paced, args.max_insns)
-    console = ConsoleInput(0, machine.bus.uart0.feed, terminal=False)
+    if isinstance(serial, SocketSerial):
+        serial.feed = machine.bus.uart0.feed
+        console = serial
+    else:
+        console = ConsoleInput(0, machine.bus.uart0.feed, terminal=False) if serial is None else serial
     import trio  # only the server path needs it
 
     from gdbstub.server import GdbServer, PacketLog
@@ -385,7 +430,9 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"e500-gdbstub: --log-packets {args.log_packets}: {error.strerror or error}",
                   file=sys.stderr)
             return EXIT_IMAGE
-    server = GdbServer(vcpu, args.cpu, port=args.port, companions=[console.forward] if console.open else [],
+    forward = getattr(console, "forward", None)
+    companions = [forward] if console.open and forward is not None else []
+    server = GdbServer(vcpu, args.cpu, port=args.port, companions=companions,
                        range_stepping=args.range_stepping, packet_log=packet_log)
     server.target.insn_limit = args.max_insns
     try:
