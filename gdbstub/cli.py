@@ -28,7 +28,16 @@ from emulator.board import DEFAULT_ICOUNT_SHIFT, BootFiles, ImageError, Machine
 from emulator.devices import FCR_FIFO_ENABLE
 from emulator.kvm import Vcpu
 from emulator.models import MODELS
-from gdbstub.serial_port import FileSerial, NullSerial, SerialSpec, SocketSerial, parse_serial
+from gdbstub.serial_port import (
+    ConsoleQuit,
+    EscapeFilter,
+    FileSerial,
+    NullSerial,
+    RawTerminal,
+    SerialSpec,
+    SocketSerial,
+    parse_serial,
+)
 from gdbstub.target import Target
 
 EXIT_USAGE = 2
@@ -62,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "server keeps waiting for the next gdb; 'detach' lets the guest run on. With 'target "
                     "extended-remote', 'kill' keeps the connection and 'run' loads the image from disk "
                     "again and restarts it. One gdb at a time: a second one is told why it is refused.",
-        epilog="exit status: the guest's power-off status (--run); 0 server stopped; 1 bad image or "
+        epilog="exit status: the guest's power-off status (--run); 0 server stopped (or Ctrl-A x on a "
+               "-serial stdio console); 1 bad image or "
                "file; 2 usage; 124 --max-insns used up; 130 Ctrl-C; 134 the guest stopped for good "
                "(a checkstop, --run)")
     parser.add_argument("image", metavar="IMAGE.elf", nargs="?",
@@ -99,13 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
                              f"the time base counts 400 MHz of it (default {DEFAULT_ICOUNT_SHIFT}: 102.4 "
                              "ticks per instruction; 'N' alone also works; the run is deterministic "
                              "whatever N)")
-    parser.add_argument("-serial", "--serial", type=parse_serial, default=parse_serial("stdio"),
+    parser.add_argument("-serial", "--serial", type=parse_serial, default=None,
                         metavar="DEV",
-                        help="the guest UART, as QEMU's -serial: stdio (default: stdout, and stdin's pipe or "
-                             "file, a terminal too with --run), null, file:PATH, tcp:[HOST]:PORT or "
-                             "unix:PATH (connect), either with ,server to listen for one client at a time "
-                             "(HOST defaults to 127.0.0.1; PORT 0 picks one and a line names it); a server "
-                             "waits for its first client before the guest starts unless ,nowait is given")
+                        help="the guest UART, as QEMU's -serial. Default: stdout, and stdin's pipe or "
+                             "file (a terminal too with --run). stdio: the terminal as QEMU's console, also "
+                             "while serving gdb (raw keys, Ctrl-A x exits, Ctrl-A h help). null, "
+                             "file:PATH, tcp:[HOST]:PORT or unix:PATH (connect), either with ,server to "
+                             "listen for one client at a time (HOST defaults to 127.0.0.1; PORT 0 picks "
+                             "one and a line names it); a server waits for its first client before the "
+                             "guest starts unless ,nowait is given")
     parser.add_argument("--run", action="store_true",
                         help="run the guest without gdb until it powers off; exit with its status "
                              "(stdin, also a terminal, feeds the guest UART; when serving gdb only a "
@@ -349,6 +361,19 @@ class UartInput(Protocol):
     def poll(self) -> bool: ...
 
 
+def _show_on_terminal(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _is_console_quit(error: BaseException) -> bool:
+    if isinstance(error, ConsoleQuit):
+        return True
+    if isinstance(error, BaseExceptionGroup):
+        return all(_is_console_quit(inner) for inner in error.exceptions)
+    return False
+
+
 def _open_serial(spec: SerialSpec) -> SocketSerial | FileSerial | NullSerial | None:
     """The ``-serial`` backend; None for stdio (the console of this process)."""
     if spec.kind == "stdio":
@@ -365,6 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except BaseException as error:
+        if _is_console_quit(error):
+            print("\ne500-gdbstub: terminated (Ctrl-A x)", file=sys.stderr)
+            return 0
         if not _is_interrupt(error):
             raise
         print("e500-gdbstub: interrupted", file=sys.stderr)
@@ -385,8 +413,9 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.error("nothing to run: give IMAGE.elf (or -kernel FILE) or -bios FILE")
     if args.max_insns is not None and args.max_insns < 1:
         parser.error(f"--max-insns {args.max_insns}: must be at least 1")
+    terminal_console = args.serial is not None and args.serial.kind == "stdio"
     try:
-        serial = _open_serial(args.serial)
+        serial = _open_serial(args.serial) if args.serial is not None else None
     except OSError as error:
         print(f"e500-gdbstub: -serial {args.serial.text}: {error.strerror or error}", file=sys.stderr)
         return EXIT_IMAGE
@@ -408,17 +437,28 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"e500-gdbstub: waiting for a connection on {serial.address} (add ,nowait not to wait)",
                   file=sys.stderr, flush=True)
             serial.wait_for_client()
+    # An explicit -serial stdio: the terminal in raw mode with QEMU's Ctrl-A commands, in both modes.
+    terminal = RawTerminal(0) if terminal_console else contextlib.nullcontext()
     if args.run:
         paced = PacedUartInput(machine.bus.uart0)
-        console: UartInput = ConsoleInput(0, paced.feed, terminal=True) if serial is None else serial
+        feed: Callable[[bytes], None] = paced.feed
+        if terminal_console:
+            feed = EscapeFilter(feed, _show_on_terminal)
+        console: UartInput = ConsoleInput(0, feed, terminal=True) if serial is None else serial
         if isinstance(serial, SocketSerial):
             serial.feed = paced.feed
-        return run_to_power_off(vcpu, args.cpu, console, paced, args.max_insns)
+        with terminal:
+            return run_to_power_off(vcpu, args.cpu, console, paced, args.max_insns)
     if isinstance(serial, SocketSerial):
         serial.feed = machine.bus.uart0.feed
         console = serial
+    elif serial is None:
+        feed = machine.bus.uart0.feed
+        if terminal_console:
+            feed = EscapeFilter(feed, _show_on_terminal)
+        console = ConsoleInput(0, feed, terminal=terminal_console)
     else:
-        console = ConsoleInput(0, machine.bus.uart0.feed, terminal=False) if serial is None else serial
+        console = serial
     import trio  # only the server path needs it
 
     from gdbstub.server import GdbServer, PacketLog
@@ -436,7 +476,8 @@ def _main(argv: Sequence[str] | None) -> int:
                        range_stepping=args.range_stepping, packet_log=packet_log)
     server.target.insn_limit = args.max_insns
     try:
-        trio.run(server.serve)
+        with terminal:
+            trio.run(server.serve)
     except OSError as error:
         print(f"e500-gdbstub: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
         return EXIT_IMAGE

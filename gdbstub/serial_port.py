@@ -21,6 +21,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 _RECEIVE_SIZE = 4096
 _SEND_TIMEOUT = 1.0     # a client that reads nothing for this long is disconnected, not waited for
@@ -114,6 +115,9 @@ class SocketSerial:
         self.feed = feed
         self._listener: socket.socket | None = None
         self._client: socket.socket | None = None
+        # Told before a socket closes (trio's notify_closing while forward() runs: an event loop must
+        # forget an fd before its number is reused).
+        self._before_close: Callable[[socket.socket], None] | None = None
         family = socket.AF_UNIX if spec.kind == "unix" else socket.AF_INET
         address: str | tuple[str, int] = spec.path if spec.kind == "unix" else (spec.host, spec.port)
         if spec.server:
@@ -165,6 +169,8 @@ class SocketSerial:
 
     def _drop_client(self) -> None:
         if self._client is not None:
+            if self._before_close is not None:
+                self._before_close(self._client)
             with contextlib.suppress(OSError):
                 self._client.close()
             self._client = None
@@ -218,13 +224,16 @@ class SocketSerial:
         """Server companion task: wait for a client or its input, then :meth:`poll`."""
         import trio
 
+        self._before_close = trio.lowlevel.notify_closing
         while self.open:
             sock = self._client or self._listener
             if sock is None:
                 break
             try:
                 await trio.lowlevel.wait_readable(sock)
-            except (OSError, trio.ClosedResourceError):
+            except trio.ClosedResourceError:
+                continue        # a write found the client gone and closed it: wait for the next one
+            except OSError:
                 break
             self.poll()
 
@@ -237,3 +246,85 @@ class SocketSerial:
             if self.spec.kind == "unix":
                 with contextlib.suppress(OSError):
                     os.unlink(self.spec.path)
+
+
+# -- the terminal as the console (an explicit ``-serial stdio``) -------------------------------------------
+
+ESCAPE_CHAR = 0x01      # Ctrl-A, QEMU's escape on its stdio console
+_ESCAPE_HELP = ("\r\nC-a h    print this help\r\nC-a x    exit the emulator\r\n"
+                "C-a C-a  send C-a to the guest\r\n")
+
+
+class ConsoleQuit(Exception):
+    """Ctrl-A x was typed on the terminal console: the user ends the emulator (QEMU's "Terminated")."""
+
+
+class EscapeFilter:
+    """Terminal bytes to the guest UART, minus QEMU's Ctrl-A commands: Ctrl-A x raises
+    :class:`ConsoleQuit`, Ctrl-A h prints the commands, Ctrl-A Ctrl-A sends one Ctrl-A."""
+
+    def __init__(self, feed: Callable[[bytes], None], show: Callable[[str], None]) -> None:
+        self.feed = feed
+        self.show = show
+        self._escaped = False
+
+    def __call__(self, data: bytes) -> None:
+        out = bytearray()
+        for byte in data:
+            if self._escaped:
+                self._escaped = False
+                if byte in (ord("x"), ord("X")):
+                    if out:
+                        self.feed(bytes(out))
+                    raise ConsoleQuit
+                if byte == ESCAPE_CHAR:
+                    out.append(ESCAPE_CHAR)
+                elif byte in (ord("h"), ord("H"), ord("?")):
+                    self.show(_ESCAPE_HELP)
+            elif byte == ESCAPE_CHAR:
+                self._escaped = True
+            else:
+                out.append(byte)
+        if out:
+            self.feed(bytes(out))
+
+
+class RawTerminal:
+    """The terminal on ``fd`` in the mode QEMU gives its stdio console, restored on exit: keys reach
+    the guest one by one and unechoed (Ctrl-C too: Ctrl-A x quits), output keeps its line endings.
+    Does nothing when ``fd`` is not a terminal."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._saved: list[Any] | None = None
+
+    def __enter__(self) -> RawTerminal:
+        import termios
+
+        try:
+            if not os.isatty(self.fd):
+                return self
+            saved = termios.tcgetattr(self.fd)
+        except (OSError, termios.error):
+            return self
+        attrs = list(saved)
+        attrs[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP | termios.INLCR
+                      | termios.IGNCR | termios.ICRNL | termios.IXON)
+        attrs[1] |= termios.OPOST
+        attrs[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN | termios.ISIG)
+        attrs[2] = (attrs[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+        attrs[6] = list(attrs[6])
+        attrs[6][termios.VMIN] = 1
+        attrs[6][termios.VTIME] = 0
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+            self._saved = saved
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import termios
+
+        if self._saved is not None:
+            with contextlib.suppress(OSError, termios.error):
+                termios.tcsetattr(self.fd, termios.TCSANOW, self._saved)
+            self._saved = None

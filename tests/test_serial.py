@@ -4,10 +4,14 @@ or nowhere; QEMU's spellings and its wait-for-the-first-client rule; bad values 
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import select
 import socket
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -126,3 +130,49 @@ def test_a_serial_nobody_listens_on_is_one_line() -> None:
                             check=False)
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
     assert "-serial" in result.stderr and "refused" in result.stderr.lower()
+
+
+def _read_master(master: int, pattern: bytes, deadline: float) -> bytes:
+    data = b""
+    while pattern not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data += os.read(master, 4096)
+            except OSError:
+                break
+    return data
+
+
+@pytest.mark.parametrize("mode", ["run", "gdb"])
+def test_the_terminal_as_console_is_raw_and_ctrl_a_x_quits(mode: str) -> None:
+    """An explicit -serial stdio is QEMU's terminal console: keys reach the guest unechoed and one by one
+    (a carriage return ends the echo guest's line), also while serving gdb; Ctrl-A x ends the emulator
+    and the terminal gets its settings back."""
+    master, slave = pty.openpty()
+    original = termios.tcgetattr(slave)
+    extra = ["--run"] if mode == "run" else ["--port", "0"]
+    process = subprocess.Popen([sys.executable, "-m", "gdbstub", *extra, "-serial", "stdio", str(ECHO)],
+                               cwd=ROOT, stdin=slave, stdout=slave, stderr=subprocess.PIPE, text=True)
+    rsp = None
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        if mode == "gdb":
+            port = int(_stderr_line(process, r"listening on 127\.0\.0\.1:(\d+)").group(1))
+            rsp = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            rsp.sendall(b"+" + frame(b"c"))
+        assert b"echo: ready" in _read_master(master, b"echo: ready", deadline)
+        os.write(master, b"hi\r")
+        shown = _read_master(master, b"echo: HI", deadline)
+        assert b"echo: HI" in shown and b"hi" not in shown      # no local echo: only the guest's output
+        os.write(master, b"\x01x")
+        assert process.wait(timeout=TIMEOUT) == 0
+        assert process.stderr is not None and "terminated (Ctrl-A x)" in process.stderr.read()
+        assert termios.tcgetattr(slave) == original
+    finally:
+        if rsp is not None:
+            rsp.close()
+        process.kill()
+        process.wait(timeout=10)
+        os.close(master)
+        os.close(slave)
