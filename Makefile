@@ -24,6 +24,7 @@ test: setup
 lint: setup
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
+	$(PYTHON) scripts/check_imports.py
 
 # Rebuild the example guests (needs powerpc-linux-gnu-gcc; the ELFs in examples/bin are committed).
 guests:

@@ -51,6 +51,7 @@ IIR_CTI = 0x0C               # character timeout: data below the FIFO trigger le
 IIR_ID_MASK = 0x0F
 IIR_FIFO_ENABLED = 0xC0
 FCR_FIFO_ENABLE = 0x01
+RX_FIFO_DEPTH = 16
 FCR_CLEAR_RX = 0x02
 FCR_CLEAR_TX = 0x04
 FCR_STORED = 0xC9            # FE, DMA mode and the trigger level; the clear bits self-clear
@@ -112,6 +113,13 @@ class Ns16550Uart:
         self.thr_interrupt_pending = False
         self.input.clear()
         self._update_irq()
+
+    def receive_room(self) -> int:
+        """Bytes the receiver takes now, as QEMU's serial model accepts input: none while it holds
+        any, else one with the FIFO off or sixteen with it on."""
+        if self.input:
+            return 0
+        return RX_FIFO_DEPTH if self.fcr & FCR_FIFO_ENABLE else 1
 
     def feed(self, data: bytes) -> None:
         """Queue bytes for the guest to read from RBR (raises the received-data interrupt if enabled)."""

@@ -8,8 +8,8 @@ QEMU's ``-nographic`` console does (a terminal only with ``--run``; see :class:`
 user error (missing or bad image, bad flag) is one readable line on stderr and a non-zero exit status,
 never a traceback.
 
-Imports: standard library, trio, :mod:`emulator.board`, :mod:`emulator.kvm`, :mod:`emulator.models`,
-:mod:`emulator.devices` (the UART's FIFO bit) and :mod:`gdbstub`.
+Imports: standard library, :mod:`emulator.board`, :mod:`emulator.kvm`, :mod:`emulator.models` and
+:mod:`gdbstub` (trio only through :mod:`gdbstub.server`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol
 
 from emulator.board import DEFAULT_ICOUNT_SHIFT, BootFiles, ImageError, Machine
-from emulator.devices import FCR_FIFO_ENABLE
 from emulator.kvm import Vcpu
 from emulator.models import MODELS
 from gdbstub.serial_port import (
@@ -52,7 +51,6 @@ INSN_LIMIT_MESSAGE = "instruction limit reached"
 RUN_SLICE = 1 << 20
 # While console input is possible: ~1-4 ms of guest execution between two looks at stdin.
 INPUT_SLICE = 1 << 14
-UART_FIFO_DEPTH = 16
 _CONSOLE_CHUNK = 4096
 
 
@@ -266,17 +264,12 @@ class ConsoleInput:
                 break
         return self.open
 
-    async def forward(self) -> None:
-        """Trio task for the server: feed the UART whenever input arrives, until it ends."""
-        import trio
+    def watched_fd(self) -> int | None:
+        """What the server waits on while input may come (see ``gdbstub.server.Watched``)."""
+        return self.fd if self.open else None
 
-        while self.open:
-            try:
-                await trio.lowlevel.wait_readable(self.fd)
-            except OSError:
-                self.open = False
-                break
-            self._read_some()
+    def on_readable(self) -> None:
+        self._read_some()
 
 
 class PacedUartInput:
@@ -298,12 +291,10 @@ class PacedUartInput:
         self.pending += data
 
     def deliver(self) -> None:
-        uart = self.uart
-        if not self.pending or uart.input:
-            return
-        room = UART_FIFO_DEPTH if uart.fcr & FCR_FIFO_ENABLE else 1
-        uart.feed(bytes(self.pending[:room]))
-        del self.pending[:room]
+        room = self.uart.receive_room() if self.pending else 0
+        if room:
+            self.uart.feed(bytes(self.pending[:room]))
+            del self.pending[:room]
 
 
 def run_to_power_off(vcpu: Vcpu, model_name: str, console: UartInput | None = None,
@@ -459,9 +450,7 @@ def _main(argv: Sequence[str] | None) -> int:
         console = ConsoleInput(0, feed, terminal=terminal_console)
     else:
         console = serial
-    import trio  # only the server path needs it
-
-    from gdbstub.server import GdbServer, PacketLog
+    from gdbstub.server import GdbServer, PacketLog, Watched  # only the server path needs trio
     packet_log = None
     if args.log_packets:
         try:
@@ -470,14 +459,15 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"e500-gdbstub: --log-packets {args.log_packets}: {error.strerror or error}",
                   file=sys.stderr)
             return EXIT_IMAGE
-    forward = getattr(console, "forward", None)
-    companions = [forward] if console.open and forward is not None else []
-    server = GdbServer(vcpu, args.cpu, port=args.port, companions=companions,
+    watched: list[Watched] = []
+    if isinstance(console, ConsoleInput | SocketSerial) and console.open:
+        watched.append(console)
+    server = GdbServer(vcpu, args.cpu, port=args.port, watched=watched,
                        range_stepping=args.range_stepping, packet_log=packet_log)
     server.target.insn_limit = args.max_insns
     try:
         with terminal:
-            trio.run(server.serve)
+            server.run()
     except OSError as error:
         print(f"e500-gdbstub: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
         return EXIT_IMAGE

@@ -7,8 +7,8 @@ connect after it leaves), so a user can type into U-Boot or a Linux shell from `
 while gdb holds the stub. As on QEMU, a server waits for its first client before the guest starts
 unless given ``,nowait`` (or ``wait=off``), and output with no client connected is dropped.
 
-Imports: standard library only. :meth:`SocketSerial.forward` is the server's companion task and imports
-trio when it runs, as ``cli.ConsoleInput.forward`` does.
+Imports: standard library only. When serving gdb, the server waits on a :class:`SocketSerial` for
+input (``watched_fd``/``on_readable``, see ``gdbstub.server.Watched``).
 """
 
 from __future__ import annotations
@@ -115,9 +115,8 @@ class SocketSerial:
         self.feed = feed
         self._listener: socket.socket | None = None
         self._client: socket.socket | None = None
-        # Told before a socket closes (trio's notify_closing while forward() runs: an event loop must
-        # forget an fd before its number is reused).
-        self._before_close: Callable[[socket.socket], None] | None = None
+        # Told before a socket closes (set by the server that waits on them; see server.Watched).
+        self.before_close: Callable[[socket.socket], None] | None = None
         family = socket.AF_UNIX if spec.kind == "unix" else socket.AF_INET
         address: str | tuple[str, int] = spec.path if spec.kind == "unix" else (spec.host, spec.port)
         if spec.server:
@@ -169,8 +168,8 @@ class SocketSerial:
 
     def _drop_client(self) -> None:
         if self._client is not None:
-            if self._before_close is not None:
-                self._before_close(self._client)
+            if self.before_close is not None:
+                self.before_close(self._client)
             with contextlib.suppress(OSError):
                 self._client.close()
             self._client = None
@@ -220,22 +219,12 @@ class SocketSerial:
                 self.feed(data)
         return self.open
 
-    async def forward(self) -> None:
-        """Server companion task: wait for a client or its input, then :meth:`poll`."""
-        import trio
+    def watched_fd(self) -> socket.socket | None:
+        """What the server waits on: the client, else the listener for the next one."""
+        return self._client or self._listener
 
-        self._before_close = trio.lowlevel.notify_closing
-        while self.open:
-            sock = self._client or self._listener
-            if sock is None:
-                break
-            try:
-                await trio.lowlevel.wait_readable(sock)
-            except trio.ClosedResourceError:
-                continue        # a write found the client gone and closed it: wait for the next one
-            except OSError:
-                break
-            self.poll()
+    def on_readable(self) -> None:
+        self.poll()
 
     def close(self) -> None:
         self._drop_client()

@@ -23,10 +23,11 @@ import json
 import logging
 import os
 import select
+import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import Any, Protocol, TextIO
 
 import trio
 
@@ -153,20 +154,49 @@ class _Connection:
         return bool(self._poller.poll(0))
 
 
+class Watched(Protocol):
+    """Input the server waits for beside gdb (this module owns the event loop; the sources stay plain
+    objects): :meth:`watched_fd` is what to wait on now (None: nothing more will come), and
+    :meth:`on_readable` takes what is there without blocking. A source that may close the descriptor
+    it gave gets a ``before_close`` attribute set to a callable it must call first (an event loop must
+    forget a descriptor before its number is reused)."""
+
+    def watched_fd(self) -> int | socket.socket | None: ...
+
+    def on_readable(self) -> None: ...
+
+
+async def _watch(source: Watched) -> None:
+    if hasattr(source, "before_close"):
+        source.before_close = trio.lowlevel.notify_closing
+    while True:
+        fd = source.watched_fd()
+        if fd is None:
+            return
+        try:
+            await trio.lowlevel.wait_readable(fd)
+        except trio.ClosedResourceError:
+            continue        # the source closed it while we waited (a client gone): ask again
+        except OSError:
+            return
+        source.on_readable()
+
+
 class GdbServer:
     """Serve one guest to one gdb at a time."""
 
     def __init__(self, vcpu: Any, model_name: str, *, host: str = "127.0.0.1", port: int = 0,
                  announce: TextIO | None = None,
-                 companions: Sequence[Callable[[], Awaitable[None]]] = (),
+                 watched: Sequence[Watched] = (),
                  range_stepping: bool = True, packet_log: PacketLog | None = None) -> None:
-        """``companions``: tasks that run beside the server once it listens (the console input).
+        """``watched``: descriptors served beside gdb once the server listens (the guest UART's input:
+        stdin, a ``-serial`` socket); see :class:`Watched`.
         ``range_stepping``: offer gdb vCont's ``r`` action (see :class:`~gdbstub.session.Session`).
         ``packet_log``: where every packet in either direction is recorded (``--log-packets``)."""
         self.packet_log = packet_log
         self.target = Target(vcpu, model_name)
         self.range_stepping = range_stepping
-        self.companions = list(companions)
+        self.watched = list(watched)
         self.host = host
         self.port = port
         self.announce = announce if announce is not None else sys.stderr
@@ -176,14 +206,18 @@ class GdbServer:
         self._detached_done: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
 
+    def run(self) -> None:
+        """Serve until the process is interrupted (or ``--max-insns`` ends it): the event loop."""
+        trio.run(self.serve)
+
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(self.port, host=self.host)
         port = listeners[0].socket.getsockname()[1]
         print(f"listening on {self.host}:{port}", file=self.announce, flush=True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            for companion in self.companions:
-                nursery.start_soon(companion)
+            for source in self.watched:
+                nursery.start_soon(_watch, source)
             task_status.started(port)
             await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
 

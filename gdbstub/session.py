@@ -9,8 +9,9 @@ calls :meth:`Session.run_slice` repeatedly (checking the socket in between) and 
 eventually returns. No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad
 addresses ``E14``, and bugs ``E01`` plus a log line.
 
-Imports: standard library and :mod:`gdbstub.target`, :mod:`gdbstub.registers`, :mod:`gdbstub.framing`
-(only the :class:`~gdbstub.framing.HexPayload` reply type).
+Imports: standard library, :mod:`gdbstub.api` (stop events, errors), :mod:`gdbstub.registers` (register
+numbers) and :mod:`gdbstub.framing` (only the :class:`~gdbstub.framing.HexPayload` reply type); the
+target it drives is given to it, so importing it loads no emulator code beyond the model facts.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from gdbstub.api import SIGINT, SIGTRAP, StopEvent, TargetError
 from gdbstub.framing import HexPayload
 from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
-from gdbstub.target import SIGINT, SIGTRAP, StopEvent, Target, TargetError
+
+if TYPE_CHECKING:
+    from gdbstub.target import Target
 
 log = logging.getLogger("gdbstub.session")
 

@@ -8,7 +8,8 @@ Registers go through :mod:`gdbstub.registers`; errors surface as :class:`TargetE
 that becomes the ``E`` reply. No gdb packet syntax and no I/O here.
 
 Imports: standard library, :mod:`emulator.kvm` (uapi constants and construct structures),
-:mod:`emulator.models`, :mod:`gdbstub.registers` and :mod:`gdbstub.agent` (breakpoint conditions).
+:mod:`emulator.models`, :mod:`gdbstub.api` (stop events, errors), :mod:`gdbstub.registers` and
+:mod:`gdbstub.agent` (breakpoint conditions).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from emulator.kvm import (
 )
 from emulator.models import MODELS
 from gdbstub.agent import AgentError, Condition, compile_condition, evaluate
+from gdbstub.api import SIGABRT, SIGTRAP, SIGXCPU, StopEvent, TargetError
 from gdbstub.registers import REGNUM_PC, RegisterDef, RegisterTable
 
 log = logging.getLogger("gdbstub.target")
@@ -67,20 +69,6 @@ _WATCH_REASON = {Z_WRITE: "watch", Z_READ: "rwatch", Z_ACCESS: "awatch"}
 _Z_TO_KVM = {Z_HARDWARE: KVMPPC_DEBUG_BREAKPOINT, Z_WRITE: KVMPPC_DEBUG_WATCH_WRITE,
              Z_READ: KVMPPC_DEBUG_WATCH_READ, Z_ACCESS: KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE}
 
-SIGINT = 2
-SIGABRT = 6
-SIGTRAP = 5
-SIGXCPU = 24     # gdb's number (GDB_SIGNAL_XCPU): the X reply when --max-insns is used up
-
-
-class TargetError(Exception):
-    """A request the target refused; ``code`` is the errno for the ``E`` reply (14 = EFAULT, 22 = EINVAL)."""
-
-    def __init__(self, code: int, message: str = "") -> None:
-        super().__init__(message or errno.errorcode.get(code, str(code)))
-        self.code = code
-
-
 class VcpuLike(Protocol):
     """The part of :class:`emulator.kvm.Vcpu` the adapter uses (docs/architecture.md "The vCPU")."""
 
@@ -96,18 +84,6 @@ class VcpuLike(Protocol):
     def read_ram(self, ea: int, n: int) -> bytes | None: ...
     def write_memory(self, ea: int, data: bytes) -> None: ...
     def reset(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StopEvent:
-    """Why the guest stopped. ``exit_status`` set means it powered off (``W`` reply); ``insn_limit``
-    means it used up :attr:`Target.insn_limit` (``--max-insns``) without powering off."""
-
-    signal: int = SIGTRAP
-    reason: str | None = None          # "swbreak" | "hwbreak" | "watch" | "rwatch" | "awatch"
-    data_address: int | None = None
-    exit_status: int | None = None
-    insn_limit: bool = False
 
 
 # The stops of every step and breakpoint (immutable, so shared rather than built at each stop).
