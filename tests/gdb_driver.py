@@ -304,19 +304,34 @@ def run_gdb_with_interrupt(image: Path, port: int, before: list[str], after: lis
     try:
         process.stdin.write("continue\n")
         process.stdin.flush()
-        time.sleep(interrupt_after)
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        process.stdin.write("".join(f"{line}\n" for line in after) + "quit\n")
-        process.stdin.close()
-        returncode = process.wait(timeout=timeout)
+        return _interrupt_then(process, readers, after, interrupt_after, timeout, command, stdout_parts,
+                               stderr_parts)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for reader in readers:
-            reader.join(timeout=5)
+        _reap(process, readers)
+
+
+def _interrupt_then(process: subprocess.Popen[str], readers: list[threading.Thread], after: list[str],
+                    interrupt_after: float, timeout: float, command: list[str], stdout_parts: list[str],
+                    stderr_parts: list[str]) -> GdbResult:
+    """Ctrl-C gdb ``interrupt_after`` seconds from now, give it ``after`` and quit; what it printed."""
+    assert process.stdin is not None
+    time.sleep(interrupt_after)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    process.stdin.write("".join(f"{line}\n" for line in after) + "quit\n")
+    process.stdin.close()
+    returncode = process.wait(timeout=timeout)
+    for reader in readers:
+        reader.join(timeout=5)
     return GdbResult(command, returncode, "".join(stdout_parts), "".join(stderr_parts))
+
+
+def _reap(process: subprocess.Popen[str], readers: list[threading.Thread]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for reader in readers:
+        reader.join(timeout=5)
 
 
 def run_gdb_interrupting_after(image: Path, port: int, before: list[str], after: list[str],
@@ -354,19 +369,10 @@ def run_gdb_interrupting_after(image: Path, port: int, before: list[str], after:
         process.stdin.write("".join(f"{line}\n" for line in before) + f"echo {marker}\\n\ncontinue\n")
         process.stdin.flush()
         reached.wait(timeout)
-        time.sleep(interrupt_after)
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        process.stdin.write("".join(f"{line}\n" for line in after) + "quit\n")
-        process.stdin.close()
-        returncode = process.wait(timeout=timeout)
+        return _interrupt_then(process, readers, after, interrupt_after, timeout, command, stdout_parts,
+                               stderr_parts)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for reader in readers:
-            reader.join(timeout=5)
-    return GdbResult(command, returncode, "".join(stdout_parts), "".join(stderr_parts))
+        _reap(process, readers)
 
 
 def parse_info_registers(text: str) -> dict[str, int]:
