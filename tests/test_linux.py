@@ -226,3 +226,27 @@ def test_software_break_on_start_kernel_from_the_physical_entry(cpu: str) -> Non
     assert re.search(r"Breakpoint 2, kernel_init \(unused=", out), context
     assert re.search(r"breakpoint already hit 1 time", out), context
     assert "Cannot insert breakpoint" not in result.output, context
+
+
+IDLE_APPEND = "console=ttyS0 rdinit=/nonexistent root=/dev/sda rootwait"
+
+
+def test_ctrl_c_while_the_kernel_idles() -> None:
+    """With no /init to run and a root device that never comes, the kernel waits in `rootwait`, its CPU
+    idle between timer ticks: a breakpoint on arch_cpu_idle shows the idle path, and a Ctrl-C given
+    while it idles stops it inside the kernel."""
+    image = kernel_image("e500v2")
+    with gdb_driver.start_stub(image, "e500v2", "-append", IDLE_APPEND) as stub:
+        result = gdb_driver.run_gdb_interrupting_after(
+            image, stub.port, before=["break arch_cpu_idle", "continue", "bt", "delete"],
+            after=["print/x $pc", "bt 3"], interrupt_after=1.0, timeout=GDB_TIMEOUT)
+        alive = stub.process.poll() is None
+    out = result.stdout.replace("(gdb) ", "")
+    context = f"{result}\n--- stub stderr ---\n{stub.stderr}"
+    assert re.search(r"Breakpoint 1(\.\d+)?, arch_cpu_idle \(\)", out), context
+    assert re.search(r"in do_idle \(\)|do_idle \(\) at", out), context
+    after = out.split("Program received signal SIGINT, Interrupt.")
+    assert len(after) == 2, context
+    pc = re.search(r"^\$1 = (0x[0-9a-f]+)", after[1], re.MULTILINE)
+    assert pc and int(pc.group(1), 16) >= 0xC0000000, context
+    assert alive and "Traceback" not in stub.stderr, context
