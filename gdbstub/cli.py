@@ -334,12 +334,13 @@ def _report_insn_limit(target: Target) -> int:
     return EXIT_INSN_LIMIT
 
 
-def _is_interrupt(error: BaseException) -> bool:
-    """True for Ctrl-C, also when trio delivers it inside an exception group."""
-    if isinstance(error, KeyboardInterrupt):
+def _is_only(error: BaseException, kind: type[BaseException]) -> bool:
+    """True for a ``kind`` exception, also when trio delivers it inside an exception group (Ctrl-C's
+    KeyboardInterrupt, Ctrl-A x's ConsoleQuit)."""
+    if isinstance(error, kind):
         return True
     if isinstance(error, BaseExceptionGroup):
-        return all(_is_interrupt(inner) for inner in error.exceptions)
+        return all(_is_only(inner, kind) for inner in error.exceptions)
     return False
 
 
@@ -355,14 +356,6 @@ class UartInput(Protocol):
 def _show_on_terminal(text: str) -> None:
     sys.stderr.write(text)
     sys.stderr.flush()
-
-
-def _is_console_quit(error: BaseException) -> bool:
-    if isinstance(error, ConsoleQuit):
-        return True
-    if isinstance(error, BaseExceptionGroup):
-        return all(_is_console_quit(inner) for inner in error.exceptions)
-    return False
 
 
 def _open_serial(spec: SerialSpec) -> SocketSerial | FileSerial | NullSerial | None:
@@ -381,10 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except BaseException as error:
-        if _is_console_quit(error):
+        if _is_only(error, ConsoleQuit):
             print("\ne500-gdbstub: terminated (Ctrl-A x)", file=sys.stderr)
             return 0
-        if not _is_interrupt(error):
+        if not _is_only(error, KeyboardInterrupt):
             raise
         print("e500-gdbstub: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
