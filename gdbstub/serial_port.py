@@ -115,8 +115,8 @@ class SocketSerial:
         self.feed = feed
         self._listener: socket.socket | None = None
         self._client: socket.socket | None = None
-        # Told before a socket closes (set by the server that waits on them; see server.Watched).
-        self.before_close: Callable[[socket.socket], None] | None = None
+        # Told before the socket to wait on changes (set by the server that waits; see server.Watched).
+        self.before_switch: Callable[[socket.socket], None] | None = None
         family = socket.AF_UNIX if spec.kind == "unix" else socket.AF_INET
         address: str | tuple[str, int] = spec.path if spec.kind == "unix" else (spec.host, spec.port)
         if spec.server:
@@ -168,13 +168,27 @@ class SocketSerial:
 
     def _drop_client(self) -> None:
         if self._client is not None:
-            if self.before_close is not None:
-                self.before_close(self._client)
+            if self.before_switch is not None:
+                self.before_switch(self._client)
             with contextlib.suppress(OSError):
                 self._client.close()
             self._client = None
 
+    def _accept_waiting(self) -> None:
+        if self._client is None and self._listener is not None:
+            self._listener.setblocking(False)
+            try:
+                client, _ = self._listener.accept()
+            except OSError:          # none waiting (BlockingIOError) or a failed accept
+                return
+            if self.before_switch is not None:
+                self.before_switch(self._listener)      # a waiter on the listener now waits on the client
+            self._adopt(client)
+
     def write(self, data: bytes) -> None:
+        # A client already in the listen queue gets the output even when the server loop has not
+        # looked at the listener yet (the guest may print before the next look).
+        self._accept_waiting()
         client = self._client
         if client is None:
             return      # nobody connected: dropped, as QEMU's socket backend does
@@ -197,13 +211,7 @@ class SocketSerial:
     def poll(self) -> bool:
         """Take a waiting client and whatever input is ready, without blocking; False once no more can
         come (a client-mode connection closed)."""
-        if self._client is None and self._listener is not None:
-            self._listener.setblocking(False)
-            try:
-                client, _ = self._listener.accept()
-            except OSError:          # none waiting (BlockingIOError) or a failed accept
-                return self.open
-            self._adopt(client)
+        self._accept_waiting()
         while self._client is not None:
             client = self._client
             try:

@@ -157,9 +157,10 @@ class _Connection:
 class Watched(Protocol):
     """Input the server waits for beside gdb (this module owns the event loop; the sources stay plain
     objects): :meth:`watched_fd` is what to wait on now (None: nothing more will come), and
-    :meth:`on_readable` takes what is there without blocking. A source that may close the descriptor
-    it gave gets a ``before_close`` attribute set to a callable it must call first (an event loop must
-    forget a descriptor before its number is reused)."""
+    :meth:`on_readable` takes what is there without blocking. A source whose descriptor may change
+    outside :meth:`on_readable` (closed, or replaced by another) gets a ``before_switch`` attribute set
+    to a callable it must call with the old one first: the event loop forgets it (before its number
+    is reused) and the waiter asks :meth:`watched_fd` again."""
 
     def watched_fd(self) -> int | socket.socket | None: ...
 
@@ -167,8 +168,8 @@ class Watched(Protocol):
 
 
 async def _watch(source: Watched) -> None:
-    if hasattr(source, "before_close"):
-        source.before_close = trio.lowlevel.notify_closing
+    if hasattr(source, "before_switch"):
+        source.before_switch = trio.lowlevel.notify_closing
     while True:
         fd = source.watched_fd()
         if fd is None:
@@ -176,7 +177,7 @@ async def _watch(source: Watched) -> None:
         try:
             await trio.lowlevel.wait_readable(fd)
         except trio.ClosedResourceError:
-            continue        # the source closed it while we waited (a client gone): ask again
+            continue        # the source switched it while we waited (a client came or went): ask again
         except OSError:
             return
         source.on_readable()

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import gdb_driver
 import pytest
+import trio
 
+from gdbstub import server
 from gdbstub.framing import frame
-from gdbstub.serial_port import parse_serial
+from gdbstub.serial_port import SocketSerial, parse_serial
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = gdb_driver.guest_path("echo", "e500v2")
@@ -176,3 +178,27 @@ def test_the_terminal_as_console_is_raw_and_ctrl_a_x_quits(mode: str) -> None:
         process.wait(timeout=10)
         os.close(master)
         os.close(slave)
+
+
+async def test_output_takes_a_queued_client_whose_input_then_reaches_the_guest(tmp_path: Path) -> None:
+    # The guest may print before the server loop looks at the listener: the client waiting in the
+    # listen queue gets that output, and the server's waiter moves from the listener to it.
+    path = tmp_path / "uart.sock"
+    fed: list[bytes] = []
+    serial = SocketSerial(parse_serial(f"unix:{path},server,nowait"), fed.append)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server._watch, serial)
+            await trio.sleep(0.05)                       # the waiter now waits on the listener
+            with socket.socket(socket.AF_UNIX) as client:
+                client.connect(str(path))
+                serial.write(b"ready\n")                 # no checkpoint since the connect
+                client.settimeout(TIMEOUT)
+                assert client.recv(16) == b"ready\n"
+                client.sendall(b"typed\n")
+                with trio.fail_after(10):
+                    while b"".join(fed) != b"typed\n":
+                        await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+    finally:
+        serial.close()
