@@ -6,8 +6,9 @@ Every implemented instruction is one :class:`InstructionSpec`; the table is the 
 :func:`decode` turns an instruction word into a
 handler specialised for that word (fields pre-extracted), which the core caches per address.
 
-Imports: the standard library, :mod:`emulator.exceptions` and the two ``ops_*`` modules (they import
-this module for :class:`InstructionSpec`, so the lookup tables are built lazily on first use).
+Imports: the standard library, :mod:`emulator.fields`, :mod:`emulator.exceptions` and the ``ops_*``
+modules (they import this module for :class:`InstructionSpec`, so the lookup tables are built lazily
+on first use).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from emulator import fields
 from emulator.exceptions import ESR_PIL, ESR_PPR, IVOR_PROGRAM, Interrupt
 
 MSR_PR = 0x00004000   # problem state; privileged instructions raise ESR[PPR] when set
@@ -155,14 +157,14 @@ def lookup(word: int) -> InstructionSpec | None:
     """The spec that implements ``word`` on some model, or None for an unknown opcode."""
     if not _by_primary:
         _build_tables()
-    primary = word >> 26
+    primary = fields.primary(word)
     spec = _by_primary[primary]
     if spec is not None:
         return spec
     table = _by_extended[primary]
     if table is None:
         return None
-    return table[(word >> 1) & 0x3FF]
+    return table[fields.xo10(word)]
 
 
 def decode(word: int, model_name: str) -> tuple[InstructionSpec | None, Handler, int]:
@@ -198,15 +200,15 @@ def disassemble(word: int) -> str:
     if spec is None:
         return f".long 0x{word:08x}"
     name = spec.mnemonic
-    if spec.xo_bits == 9 and word & 0x400:
+    if spec.xo_bits == 9 and fields.oe(word):
         name += "o"
     has_record_bit = spec.xo_bits in (9, 10) or spec.primary in (20, 21, 23)
-    if has_record_bit and word & 1 and not name.endswith("."):
+    if has_record_bit and fields.rc(word) and not name.endswith("."):
         name += "."
     elif spec.primary in (16, 18) or (spec.primary == 19 and spec.xo in (16, 528)):
-        name += ("l" if word & 1 else "") + ("a" if word & 2 and spec.primary != 19 else "")
+        name += ("l" if fields.lk(word) else "") + ("a" if fields.aa(word) and spec.primary != 19 else "")
     if spec.xo is None:
-        fields = f"{(word >> 21) & 31},{(word >> 16) & 31},0x{word & 0xFFFF:04x}"
+        operands = f"{fields.rd(word)},{fields.ra(word)},0x{fields.uimm(word):04x}"
     else:
-        fields = ",".join(str(field) for field in ((word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31))
-    return f"{name} {fields} [0x{word:08x}]"
+        operands = f"{fields.rd(word)},{fields.ra(word)},{fields.rb(word)}"
+    return f"{name} {operands} [0x{word:08x}]"

@@ -16,8 +16,8 @@ Choices (documented in the report and here):
   stores, so translation faults and DAC watches apply; icbi drops decoded instructions of its line.
   User-mode cache locking with MSR[UCLE]=0 raises a DSI with ESR[DLK]/[ILK].
 
-Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.exceptions`, :mod:`emulator.models`,
-:mod:`emulator.cpu` for type checking only.
+Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.fields`, :mod:`emulator.exceptions`,
+:mod:`emulator.models`, :mod:`emulator.cpu` for type checking only.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from emulator import fields
 from emulator.exceptions import (
     ESR_DLK,
     ESR_FP,
@@ -57,25 +58,8 @@ _FPSCR_FEX = 0x40000000
 _E500V2 = frozenset({"e500v2"})
 
 
-def _rd(word: int) -> int:
-    return (word >> 21) & 31
-
-
-def _ra(word: int) -> int:
-    return (word >> 16) & 31
-
-
-def _rb(word: int) -> int:
-    return (word >> 11) & 31
-
-
-def _spr_number(word: int) -> int:
-    field = (word >> 11) & 0x3FF
-    return ((field & 0x1F) << 5) | (field >> 5)
-
-
 def _x_form_ea(word: int) -> Callable[[Cpu], int]:
-    ra, rb = _ra(word), _rb(word)
+    ra, rb = fields.ra(word), fields.rb(word)
     if ra == 0:
         return lambda cpu: cpu.gpr[rb]
     return lambda cpu: (cpu.gpr[ra] + cpu.gpr[rb]) & 0xFFFFFFFF
@@ -83,7 +67,7 @@ def _x_form_ea(word: int) -> Callable[[Cpu], int]:
 
 # --- MSR ------------------------------------------------------------------------------------------
 def build_mfmsr(word: int) -> SystemHandler:
-    rd = _rd(word)
+    rd = fields.rd(word)
 
     def mfmsr(cpu: Cpu, pc: int) -> int:
         cpu.gpr[rd] = cpu.msr
@@ -92,7 +76,7 @@ def build_mfmsr(word: int) -> SystemHandler:
 
 
 def build_mtmsr(word: int) -> SystemHandler:
-    rs = _rd(word)
+    rs = fields.rs(word)
 
     def mtmsr(cpu: Cpu, pc: int) -> int:
         enabled_before = cpu.msr & (MSR_FE0 | MSR_FE1)
@@ -105,7 +89,7 @@ def build_mtmsr(word: int) -> SystemHandler:
 
 
 def build_wrtee(word: int) -> SystemHandler:
-    rs = _rd(word)
+    rs = fields.rs(word)
 
     def wrtee(cpu: Cpu, pc: int) -> int:
         cpu.set_msr((cpu.msr & ~MSR_EE) | (cpu.gpr[rs] & MSR_EE))
@@ -114,7 +98,7 @@ def build_wrtee(word: int) -> SystemHandler:
 
 
 def build_wrteei(word: int) -> SystemHandler:
-    enable = MSR_EE if word & 0x8000 else 0
+    enable = MSR_EE if fields.wrteei_enable(word) else 0
 
     def wrteei(cpu: Cpu, pc: int) -> int:
         cpu.set_msr((cpu.msr & ~MSR_EE) | enable)
@@ -124,7 +108,7 @@ def build_wrteei(word: int) -> SystemHandler:
 
 # --- SPRs -----------------------------------------------------------------------------------------
 def build_mfspr(word: int) -> SystemHandler:
-    rd, spr = _rd(word), _spr_number(word)
+    rd, spr = fields.rd(word), fields.spr(word)
     privileged = bool(spr & _SPR_PRIVILEGED_BIT)
 
     def mfspr(cpu: Cpu, pc: int) -> int:
@@ -141,7 +125,7 @@ def build_mfspr(word: int) -> SystemHandler:
 
 
 def build_mtspr(word: int) -> SystemHandler:
-    rs, spr = _rd(word), _spr_number(word)
+    rs, spr = fields.rs(word), fields.spr(word)
     privileged = bool(spr & _SPR_PRIVILEGED_BIT)
 
     def mtspr(cpu: Cpu, pc: int) -> int:
@@ -168,21 +152,21 @@ _TB_READ_EXPRESSIONS = {268: "cpu.timers.tb(now) & 0xFFFFFFFF", 269: "cpu.timers
 
 def emit_mfspr(word: int, pc: int) -> list[str] | None:
     """build_mfspr for XER, LR, CTR, TBL and TBU (the readers Cpu installs); other SPRs call the handler."""
-    spr = _spr_number(word)
+    spr = fields.spr(word)
     time_base = _TB_READ_EXPRESSIONS.get(spr)
     if time_base is not None:
-        return [f"gpr[{_rd(word)}] = {time_base}"]
+        return [f"gpr[{fields.rd(word)}] = {time_base}"]
     local = _BLOCK_LOCAL_SPRS.get(spr)
-    return None if local is None else [f"gpr[{_rd(word)}] = cpu.{local[0]}"]
+    return None if local is None else [f"gpr[{fields.rd(word)}] = cpu.{local[0]}"]
 
 
 def emit_mtspr(word: int, pc: int) -> list[str] | None:
     """build_mtspr for XER, LR and CTR (the writers Cpu installs); other SPRs call the handler."""
-    local = _BLOCK_LOCAL_SPRS.get(_spr_number(word))
+    local = _BLOCK_LOCAL_SPRS.get(fields.spr(word))
     if local is None:
         return None
     name, mask = local
-    value = f"gpr[{_rd(word)}]" if mask == 0xFFFFFFFF else f"gpr[{_rd(word)}] & {mask}"
+    value = f"gpr[{fields.rs(word)}]" if mask == 0xFFFFFFFF else f"gpr[{fields.rs(word)}] & {mask}"
     return [f"cpu.{name} = {value}"]
 
 
@@ -289,7 +273,7 @@ _TLBILX_ILLEGAL_FORM = 2
 
 def build_tlbilx(word: int) -> SystemHandler:
     effective_address = _x_form_ea(word)
-    kind = (word >> 21) & 3
+    kind = fields.tlbilx_type(word)
 
     def tlbilx(cpu: Cpu, pc: int) -> int:
         if kind == _TLBILX_ILLEGAL_FORM:
@@ -315,7 +299,7 @@ def _doorbell_type(cpu: Cpu, value: int) -> int | None:
 
 
 def build_msgsnd(word: int) -> SystemHandler:
-    rb = _rb(word)
+    rb = fields.rb(word)
 
     def msgsnd(cpu: Cpu, pc: int) -> int:
         kind = _doorbell_type(cpu, cpu.gpr[rb])
@@ -326,7 +310,7 @@ def build_msgsnd(word: int) -> SystemHandler:
 
 
 def build_msgclr(word: int) -> SystemHandler:
-    rb = _rb(word)
+    rb = fields.rb(word)
 
     def msgclr(cpu: Cpu, pc: int) -> int:
         kind = _doorbell_type(cpu, cpu.gpr[rb] | _MSG_BROADCAST)   # msgclr acts on this core only
@@ -356,7 +340,7 @@ _EFS_FIRST, _EFS_END = 0x2C0, 0x2E0   # embedded scalar single-precision: not ga
 
 
 def build_spe(word: int) -> SystemHandler:
-    scalar_single = _EFS_FIRST <= (word & 0x7FF) < _EFS_END
+    scalar_single = _EFS_FIRST <= fields.xo11(word) < _EFS_END
 
     def spe(cpu: Cpu, pc: int) -> int:
         if not scalar_single and not cpu.msr & MSR_SPE:
