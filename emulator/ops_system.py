@@ -39,7 +39,7 @@ from emulator.exceptions import (
     IVOR_SYSTEM_CALL,
     Interrupt,
 )
-from emulator.isa import XER_WRITABLE, Emitter, InstructionSpec
+from emulator.isa import XER_WRITABLE, Chosen, Emitter, InstructionSpec, Semantics, template_emitter
 from emulator.models import MSR_EE, MSR_FE0, MSR_FE1, MSR_PR, MSR_SPE, MSR_UCLE
 
 if TYPE_CHECKING:
@@ -107,7 +107,31 @@ def build_wrteei(word: int) -> SystemHandler:
 
 
 # --- SPRs -----------------------------------------------------------------------------------------
+# The user-level SPRs a block keeps in locals (emulator.translate): their moves are written once, as
+# Semantics from which both the decoded handler and the translator's lines derive. Every other SPR
+# goes through the core's reader and writer tables (cpu.spr_readers / spr_writers).
+_MOVE_FROM_LOCAL_SPR = {1: Semantics("move_from_xer", ("gpr[{rd}] = cpu.xer",)),
+                        8: Semantics("move_from_lr", ("gpr[{rd}] = cpu.lr",)),
+                        9: Semantics("move_from_ctr", ("gpr[{rd}] = cpu.ctr",))}
+_MOVE_TO_LOCAL_SPR = {1: Semantics("move_to_xer", (f"cpu.xer = gpr[{{rs}}] & {XER_WRITABLE}",)),
+                      8: Semantics("move_to_lr", ("cpu.lr = gpr[{rs}]",)),
+                      9: Semantics("move_to_ctr", ("cpu.ctr = gpr[{rs}]",))}
+
+
+def _select_mfspr(word: int) -> Chosen | None:
+    form = _MOVE_FROM_LOCAL_SPR.get(fields.spr(word))
+    return None if form is None else (form, {"rd": fields.rd(word)})
+
+
+def _select_mtspr(word: int) -> Chosen | None:
+    form = _MOVE_TO_LOCAL_SPR.get(fields.spr(word))
+    return None if form is None else (form, {"rs": fields.rs(word)})
+
+
 def build_mfspr(word: int) -> SystemHandler:
+    chosen = _select_mfspr(word)
+    if chosen is not None:
+        return chosen[0].handler(chosen[1])
     rd, spr = fields.rd(word), fields.spr(word)
     privileged = bool(spr & _SPR_PRIVILEGED_BIT)
 
@@ -125,6 +149,9 @@ def build_mfspr(word: int) -> SystemHandler:
 
 
 def build_mtspr(word: int) -> SystemHandler:
+    chosen = _select_mtspr(word)
+    if chosen is not None:
+        return chosen[0].handler(chosen[1])
     rs, spr = fields.rs(word), fields.spr(word)
     privileged = bool(spr & _SPR_PRIVILEGED_BIT)
 
@@ -141,33 +168,19 @@ def build_mtspr(word: int) -> SystemHandler:
     return mtspr
 
 
-# The user-level SPRs a block keeps in locals (emulator.translate), by number, and what mtspr stores.
-_BLOCK_LOCAL_SPRS = {1: ("xer", XER_WRITABLE), 8: ("lr", 0xFFFFFFFF), 9: ("ctr", 0xFFFFFFFF)}
-
-
-# Time-base reads (user-readable TBL/TBU): the value at the instruction's own cycle count, which the
-# translator provides as the local ``now`` (a loop polling the time base then runs translated).
+# Time-base reads (user-readable TBL/TBU) in translated blocks: the value at the instruction's own
+# cycle count, which the translator provides as the local ``now`` (a loop polling the time base then
+# runs translated). The decoded path reads them through the core's SPR readers, which own the timers.
 _TB_READ_EXPRESSIONS = {268: "cpu.timers.tb(now) & 0xFFFFFFFF", 269: "cpu.timers.tb(now) >> 32"}
+_emit_local_mfspr = template_emitter(_select_mfspr)
 
 
 def emit_mfspr(word: int, pc: int) -> list[str] | None:
-    """build_mfspr for XER, LR, CTR, TBL and TBU (the readers Cpu installs); other SPRs call the handler."""
-    spr = fields.spr(word)
-    time_base = _TB_READ_EXPRESSIONS.get(spr)
+    """Lines for XER, LR, CTR, TBL and TBU; other SPRs call the handler."""
+    time_base = _TB_READ_EXPRESSIONS.get(fields.spr(word))
     if time_base is not None:
         return [f"gpr[{fields.rd(word)}] = {time_base}"]
-    local = _BLOCK_LOCAL_SPRS.get(spr)
-    return None if local is None else [f"gpr[{fields.rd(word)}] = cpu.{local[0]}"]
-
-
-def emit_mtspr(word: int, pc: int) -> list[str] | None:
-    """build_mtspr for XER, LR and CTR (the writers Cpu installs); other SPRs call the handler."""
-    local = _BLOCK_LOCAL_SPRS.get(fields.spr(word))
-    if local is None:
-        return None
-    name, mask = local
-    value = f"gpr[{fields.rs(word)}]" if mask == 0xFFFFFFFF else f"gpr[{fields.rs(word)}] & {mask}"
-    return [f"cpu.{name} = {value}"]
+    return _emit_local_mfspr(word, pc)
 
 
 # --- returns and system call ----------------------------------------------------------------------
@@ -363,7 +376,7 @@ SPECS: list[InstructionSpec] = [
     _x("wrtee", 131, build_wrtee, privileged=True),
     _x("wrteei", 163, build_wrteei, privileged=True),
     _x("mfspr", 339, build_mfspr, emit=emit_mfspr),
-    _x("mtspr", 467, build_mtspr, emit=emit_mtspr),
+    _x("mtspr", 467, build_mtspr, emit=template_emitter(_select_mtspr)),
     _x("mftb", 371, build_mfspr, emit=emit_mfspr),
     _x("rfi", 50, _build_return(_SPR_SRR0, _SPR_SRR1), primary=19, privileged=True, cycles=2),
     _x("rfci", 51, _build_return(_SPR_CSRR0, _SPR_CSRR1), primary=19, privileged=True, cycles=2),
