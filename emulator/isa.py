@@ -3,8 +3,10 @@
 Every implemented instruction is one :class:`InstructionSpec`; the table is the concatenation of
 :data:`emulator.ops_integer.SPECS` (user-level integer ISA), :data:`emulator.ops_system.SPECS`
 (supervisor, SPR, cache and TLB instructions) and :data:`emulator.ops_float.SPECS` (the e500mc FPU).
-:func:`decode` turns an instruction word into a
-handler specialised for that word (fields pre-extracted), which the core caches per address.
+:func:`decode` turns an instruction word into a handler specialised for that word (fields
+pre-extracted), which the core caches per address. :class:`Semantics` is how an instruction's
+semantics is written once, with the handler and the block translator's template both derived from it
+(:func:`handler_builder`, :func:`template_emitter`).
 
 Imports: the standard library, :mod:`emulator.fields`, :mod:`emulator.exceptions` and the ``ops_*``
 modules (they import this module for :class:`InstructionSpec`, so the lookup tables are built lazily
