@@ -3,19 +3,26 @@
 Every implemented instruction is one :class:`InstructionSpec`; the table is the concatenation of
 :data:`emulator.ops_integer.SPECS` (user-level integer ISA), :data:`emulator.ops_system.SPECS`
 (supervisor, SPR, cache and TLB instructions) and :data:`emulator.ops_float.SPECS` (the e500mc FPU).
-:func:`decode` turns an instruction word into a
-handler specialised for that word (fields pre-extracted), which the core caches per address.
+:func:`decode` turns an instruction word into a handler specialised for that word (fields
+pre-extracted), which the core caches per address. :class:`Semantics` is how an instruction's
+semantics is written once, with the handler and the block translator's template both derived from it
+(:func:`handler_builder`, :func:`template_emitter`).
 
-Imports: the standard library, :mod:`emulator.exceptions` and the two ``ops_*`` modules (they import
-this module for :class:`InstructionSpec`, so the lookup tables are built lazily on first use).
+Imports: the standard library, :mod:`emulator.fields`, :mod:`emulator.exceptions` and the ``ops_*``
+modules (they import this module for :class:`InstructionSpec`, so the lookup tables are built lazily
+on first use).
 """
 
 from __future__ import annotations
 
+import keyword
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from operator import itemgetter
+from typing import Any, Protocol
 
+from emulator import fields
 from emulator.exceptions import ESR_PIL, ESR_PPR, IVOR_PROGRAM, Interrupt
 
 MSR_PR = 0x00004000   # problem state; privileged instructions raise ESR[PPR] when set
@@ -78,6 +85,120 @@ class InstructionSpec:
         return model_name in self.models
 
 
+_FIELD = re.compile(r"{(\w+)}")
+_CONSTANT_EXPRESSION = re.compile(r"[0-9()+\-&|^ ]+")   # what a return's target is once fields are numbers
+_MEMORY_MACROS = {f"{kind}{bits}(": f"cpu.{kind.lower()}{bits}(" for kind in ("LOAD", "STORE")
+                  for bits in (8, 16, 32)}
+_NEXT_PC = "((pc + 4) & 4294967295)"
+
+
+class Semantics:
+    """One instruction form's semantics, written once as source lines over named fields.
+
+    ``{name}`` in a line is a field value fixed when the word is decoded (from :mod:`emulator.fields`
+    or computed from them, always an int); ``{pc}`` is the instruction's address and ``{next}`` the
+    address after it. The lines follow the translator's template rules (see :data:`Emitter`): the
+    locals ``cpu`` and ``gpr``, scratch names, at most one memory macro, ``return`` to leave the
+    straight line. Two functions are derived from them, compiled together the first time the form is
+    used (once per form, never per word):
+
+    * :meth:`handler`: the decoded path's closure. A factory ``build(fields...)`` whose inner
+      ``handler(cpu, pc)`` runs the lines with each field a closure variable, the memory macros as
+      ``cpu.load32(ea)`` etc., and the fall-through ``return`` appended.
+    * :meth:`source`: the block translator's lines: the lines as f-strings over the fields, ``pc``
+      and ``next``, each ``return`` whose target is then a constant folded to that address (the
+      translator reads branch targets from ``return N``).
+    """
+
+    def __init__(self, name: str, lines: tuple[str, ...]) -> None:
+        self.name = f"{name}_" if keyword.iskeyword(name) else name   # the handler's __name__
+        self.lines = lines
+        self.fields = tuple(dict.fromkeys(field for line in lines for field in _FIELD.findall(line)
+                                          if field not in ("pc", "next")))
+        # The field values of a word, in the order of ``fields``, from the selector's dict.
+        self._arguments: Callable[[dict[str, int]], tuple[int, ...]] = (
+            itemgetter(*self.fields) if len(self.fields) > 1 else
+            (lambda values: (values[self.fields[0]],)) if self.fields else (lambda values: ()))
+        self._factory: Callable[..., Handler] = self._compile_on_first_use
+        self._writer: Callable[..., list[str]] = self._compile_on_first_use
+
+    def handler(self, values: dict[str, int]) -> Handler:
+        """The decoded path's handler for one word: the compiled factory applied to its field values."""
+        return self._factory(*self._arguments(values))
+
+    def source(self, values: dict[str, int], pc: int) -> list[str]:
+        """The translator's lines for one word at ``pc``."""
+        return self._writer(*self._arguments(values), pc)
+
+    def _compile_on_first_use(self, *arguments: int) -> Any:
+        """Stands in for both compiled functions until the first call, which compiles them."""
+        writing = len(arguments) > len(self.fields)   # the writer also takes pc
+        self._compile()
+        return self._writer(*arguments) if writing else self._factory(*arguments)
+
+    def _compile(self) -> None:
+        body = []
+        for line in self.lines:
+            line = _FIELD.sub(lambda match: _NEXT_PC if match[1] == "next" else match[1], line)
+            for macro, method in _MEMORY_MACROS.items():
+                line = line.replace(macro, method)
+            body.append(line)
+        if not body or not body[-1].startswith("return"):
+            body.append(f"return {_NEXT_PC}")
+        if any(re.search(r"\bgpr\b", line) for line in body):
+            body.insert(0, "gpr = cpu.gpr")
+        writes = []
+        for line in self.lines:
+            stripped = line.lstrip()
+            indent = line[:len(line) - len(stripped)]
+            target = stripped[7:] if stripped.startswith("return ") else ""
+            if target and not target.isdigit() and _CONSTANT_EXPRESSION.fullmatch(_FIELD.sub("0", target)):
+                expression = _FIELD.sub(r"\1", target)
+                writes.append(f"{indent!r} + 'return ' + str(({expression}) & 4294967295)")
+            else:
+                writes.append("f" + repr(line))
+        source = "\n".join([
+            f"def build({', '.join(self.fields)}):",
+            f"    def {self.name}(cpu, pc):",
+            *("        " + line for line in body),
+            f"    return {self.name}",
+            f"def write({''.join(name + ', ' for name in self.fields)}pc):",
+            "    next = (pc + 4) & 4294967295",
+            f"    return [{', '.join(writes)}]",
+        ])
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<semantics {self.name}>", "exec"), namespace)
+        self._factory = namespace["build"]
+        self._writer = namespace["write"]
+
+
+Chosen = tuple[Semantics, dict[str, int]]
+# select(word) -> the form that executes ``word`` and its field values, or None for an invalid form.
+Selector = Callable[[int], "Chosen | None"]
+
+
+def handler_builder(select: Selector) -> Callable[[int], Handler]:
+    """An InstructionSpec ``build`` derived from the instruction's semantics."""
+
+    def build(word: int) -> Handler:
+        chosen = select(word)
+        if chosen is None:
+            return illegal
+        return chosen[0].handler(chosen[1])
+    return build
+
+
+def template_emitter(select: Selector) -> Emitter:
+    """An InstructionSpec ``emit`` derived from the same semantics."""
+
+    def emit(word: int, pc: int) -> list[str] | None:
+        chosen = select(word)
+        if chosen is None:
+            return None
+        return chosen[0].source(chosen[1], pc)
+    return emit
+
+
 def illegal(cpu: HandlerCpu, pc: int) -> int:
     """Handler of every unknown, unimplemented or invalid-form word: program interrupt, ESR[PIL]."""
     raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)
@@ -95,7 +216,7 @@ def privileged_only(handler: Handler) -> Handler:
 
 
 # _by_primary[op] is the spec of a primary-only opcode; _by_extended[op] is a 1024-entry list indexed by
-# the 10-bit field (word >> 1) & 0x3FF, into which 9-bit (XO-form, OE bit free) and 5-bit (A-form)
+# the 10-bit extended opcode (fields.xo10), into which 9-bit (XO-form, OE bit free) and 5-bit (A-form)
 # opcodes are replicated, so that decoding is two list indexings whatever the form.
 _by_primary: list[InstructionSpec | None] = []
 _by_extended: list[list[InstructionSpec | None] | None] = []
@@ -155,14 +276,14 @@ def lookup(word: int) -> InstructionSpec | None:
     """The spec that implements ``word`` on some model, or None for an unknown opcode."""
     if not _by_primary:
         _build_tables()
-    primary = word >> 26
+    primary = fields.primary(word)
     spec = _by_primary[primary]
     if spec is not None:
         return spec
     table = _by_extended[primary]
     if table is None:
         return None
-    return table[(word >> 1) & 0x3FF]
+    return table[fields.xo10(word)]
 
 
 def decode(word: int, model_name: str) -> tuple[InstructionSpec | None, Handler, int]:
@@ -198,15 +319,15 @@ def disassemble(word: int) -> str:
     if spec is None:
         return f".long 0x{word:08x}"
     name = spec.mnemonic
-    if spec.xo_bits == 9 and word & 0x400:
+    if spec.xo_bits == 9 and fields.oe(word):
         name += "o"
     has_record_bit = spec.xo_bits in (9, 10) or spec.primary in (20, 21, 23)
-    if has_record_bit and word & 1 and not name.endswith("."):
+    if has_record_bit and fields.rc(word) and not name.endswith("."):
         name += "."
     elif spec.primary in (16, 18) or (spec.primary == 19 and spec.xo in (16, 528)):
-        name += ("l" if word & 1 else "") + ("a" if word & 2 and spec.primary != 19 else "")
+        name += ("l" if fields.lk(word) else "") + ("a" if fields.aa(word) and spec.primary != 19 else "")
     if spec.xo is None:
-        fields = f"{(word >> 21) & 31},{(word >> 16) & 31},0x{word & 0xFFFF:04x}"
+        operands = f"{fields.rd(word)},{fields.ra(word)},0x{fields.uimm(word):04x}"
     else:
-        fields = ",".join(str(field) for field in ((word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31))
-    return f"{name} {fields} [0x{word:08x}]"
+        operands = f"{fields.rd(word)},{fields.ra(word)},{fields.rb(word)}"
+    return f"{name} {operands} [0x{word:08x}]"

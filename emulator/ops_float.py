@@ -23,8 +23,8 @@ root, then its rounded reciprocal) rather than a coarse estimate;
 FPSCR[NI] is ignored. fsqrt[s], fcfid, fctid[z] and the ISA 2.05 additions are not e500mc
 instructions and stay illegal.
 
-Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.exceptions`, :mod:`emulator.models`,
-:mod:`emulator.cpu` for type checking only.
+Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.fields`, :mod:`emulator.exceptions`,
+:mod:`emulator.models`, :mod:`emulator.cpu` for type checking only.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from collections.abc import Callable
 from math import isqrt
 from typing import TYPE_CHECKING
 
+from emulator import fields
 from emulator.exceptions import ESR_FP, IVOR_FP_UNAVAILABLE, IVOR_PROGRAM, Interrupt
 from emulator.isa import InstructionSpec, illegal
 from emulator.models import MSR_FE0, MSR_FE1, MSR_FP
@@ -448,11 +449,8 @@ def _available(handler: FloatHandler) -> FloatHandler:
 # Instruction builders
 # ===================================================================================================
 def _fields(word: int) -> tuple[int, int, int, int, bool]:
-    return (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31, (word >> 6) & 31, bool(word & 1)
-
-
-def _simm16(word: int) -> int:
-    return ((word & 0xFFFF) ^ 0x8000) - 0x8000
+    """(frT, frA, frB, frC, Rc): the A-form fields, which the other forms use a subset of."""
+    return fields.frt(word), fields.fra(word), fields.frb(word), fields.frc(word), fields.rc(word)
 
 
 def _memory_builder(width: int, store: bool, update: bool, indexed: bool) -> Callable[[int], FloatHandler]:
@@ -460,7 +458,7 @@ def _memory_builder(width: int, store: bool, update: bool, indexed: bool) -> Cal
         frt, ra, rb, _, _ = _fields(word)
         if update and ra == 0:
             return illegal
-        displacement = _simm16(word)
+        displacement = fields.simm(word)
 
         def effective_address(cpu: Cpu) -> int:
             offset = cpu.gpr[rb] if indexed else displacement
@@ -569,8 +567,8 @@ def _convert_builder(toward_zero: bool) -> Callable[[int], FloatHandler]:
 
 def _compare_builder(ordered: bool) -> Callable[[int], FloatHandler]:
     def build(word: int) -> FloatHandler:
-        field, fra, frb, _, _ = _fields(word)
-        shift = 28 - 4 * (field >> 2)
+        _, fra, frb, _, _ = _fields(word)
+        shift = 28 - 4 * fields.crfd(word)
 
         def compare_float(cpu: Cpu, pc: int) -> int:
             a, b = cpu.fpr[fra], cpu.fpr[frb]
@@ -632,15 +630,15 @@ def _write_fields(cpu: Cpu, mask: int, value: int, record: bool) -> None:
     _store_fpscr(cpu, old, (old & ~mask) | (value & mask), 0, record, fx_rule=False)
 
 
-def _field_mask(fields: int) -> int:
-    return sum(0xF << (28 - 4 * index) for index in range(8) if fields & (0x80 >> index))
+def _field_mask(field_mask: int) -> int:
+    return sum(0xF << (28 - 4 * index) for index in range(8) if field_mask & (0x80 >> index))
 
 
 def build_mtfsf(word: int) -> FloatHandler:
     _, _, frb, _, record = _fields(word)
-    every_field = bool(word & (1 << 25))
-    upper_word = bool(word & (1 << 16))
-    mask = M32 if every_field else 0 if upper_word else _field_mask((word >> 17) & 0xFF)
+    every_field = fields.mtfsf_all(word)
+    upper_word = fields.fpscr_upper(word)
+    mask = M32 if every_field else 0 if upper_word else _field_mask(fields.flm(word))
 
     def mtfsf(cpu: Cpu, pc: int) -> int:
         _write_fields(cpu, mask, cpu.fpr[frb] & M32, record)
@@ -649,11 +647,10 @@ def build_mtfsf(word: int) -> FloatHandler:
 
 
 def build_mtfsfi(word: int) -> FloatHandler:
-    field = (word >> 23) & 7
-    shift = 28 - 4 * field
-    immediate = ((word >> 12) & 0xF) << shift
-    mask = 0 if word & (1 << 16) else 0xF << shift
-    record = bool(word & 1)
+    shift = 28 - 4 * fields.crfd(word)
+    immediate = fields.fpscr_immediate(word) << shift
+    mask = 0 if fields.fpscr_upper(word) else 0xF << shift
+    record = fields.rc(word)
 
     def mtfsfi(cpu: Cpu, pc: int) -> int:
         _write_fields(cpu, mask, immediate, record)
@@ -663,8 +660,8 @@ def build_mtfsfi(word: int) -> FloatHandler:
 
 def _bit_builder(set_bit: bool) -> Callable[[int], FloatHandler]:
     def build(word: int) -> FloatHandler:
-        bit = 1 << (31 - ((word >> 21) & 31))
-        record = bool(word & 1)
+        bit = 1 << (31 - fields.crbt(word))
+        record = fields.rc(word)
         writable = bit & ~(FEX | VX)
 
         def set_or_clear_bit(cpu: Cpu, pc: int) -> int:
@@ -676,8 +673,8 @@ def _bit_builder(set_bit: bool) -> Callable[[int], FloatHandler]:
 
 
 def build_mcrfs(word: int) -> FloatHandler:
-    destination = 28 - 4 * ((word >> 23) & 7)
-    source = 28 - 4 * ((word >> 18) & 7)
+    destination = 28 - 4 * fields.crfd(word)
+    source = 28 - 4 * fields.crfs(word)
     cleared = (0xF << source) & (FX | STICKY_EXCEPTIONS)
 
     def mcrfs(cpu: Cpu, pc: int) -> int:

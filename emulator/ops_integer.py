@@ -1,12 +1,19 @@
-"""Handlers for the e500 user-level integer ISA (reference e500-core.md section 4.3).
+"""The e500 user-level integer ISA (reference e500-core.md section 4.3): its semantics and table.
 
 Arithmetic (with the OE/Rc forms and XER[SO/OV/CA]), logical, rotate/shift, compare, CR logical and
-CR moves, branches, every integer load/store form, lwarx/stwcx., isel and tw/twi. Each spec's
-``build(word)`` pre-extracts the fields of one instruction word and returns a closure
-``handler(cpu, pc) -> next pc``; the closures read and write the registers directly and do all
-register writes after the last memory access that may fault.
+CR moves, branches, every integer load/store form, lwarx/stwcx., isel and tw/twi.
 
-Where the architecture leaves a result undefined, the handlers do what QEMU (and therefore Unicorn)
+Each instruction's semantics is written once, as an :class:`emulator.isa.Semantics`: source lines over
+named fields. A ``_select_*`` function takes a word apart (:mod:`emulator.fields`) and picks the form
+that executes it (Rc, OE, rA=0 and the like choose among forms, so no handler tests them at run time)
+with its field values; the decoded handler and the block translator's lines are both derived from
+that choice (:func:`emulator.isa.handler_builder`, :func:`emulator.isa.template_emitter`). The lines
+do all register writes after the one memory access that may fault, so exceptions stay precise.
+
+Handler-only (written as closures, no translator template, because they raise interrupts themselves,
+call into the core, or touch memory more than once): tw/twi, lmw/stmw, lwarx/stwcx.
+
+Where the architecture leaves a result undefined, the semantics are what QEMU (and therefore Unicorn)
 does, so that guests behave as under ``qemu-system-ppc -M ppce500``:
 
 * ``divw``/``divwu`` by zero and ``divw`` 0x80000000 / -1: rD = the dividend (QEMU divides by 1
@@ -19,15 +26,25 @@ does, so that guests behave as under ``qemu-system-ppc -M ppce500``:
 * ``lwarx``/``stwcx.``, ``lmw``/``stmw`` on an address that is not word aligned raise an alignment
   interrupt (DEAR = EA, ESR[ST] for stores); ``stwcx.`` succeeds only on the exact reserved address.
 
-Imports: the standard library, :mod:`emulator.exceptions` and :mod:`emulator.isa`.
+Imports: the standard library, :mod:`emulator.exceptions`, :mod:`emulator.fields` and :mod:`emulator.isa`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from emulator import fields
 from emulator.exceptions import ESR_ST, IVOR_ALIGNMENT, Interrupt
-from emulator.isa import Handler, HandlerCpu, InstructionSpec, illegal
+from emulator.isa import (
+    Chosen,
+    Handler,
+    HandlerCpu,
+    InstructionSpec,
+    Selector,
+    Semantics,
+    handler_builder,
+    template_emitter,
+)
 
 M = 0xFFFFFFFF
 SIGN = 0x80000000
@@ -52,87 +69,80 @@ CYCLES_MULTIPLY = 4
 CYCLES_DIVIDE = 14
 
 
-def _simm16(word: int) -> int:
-    low = word & 0xFFFF
-    return low - 0x10000 if low & 0x8000 else low
-
-
-def _signed(value: int) -> int:
-    return value - 0x100000000 if value & SIGN else value
-
-
-def _set_cr0(cpu: HandlerCpu, result: int) -> None:
-    """CR0 from a 32-bit result (signed compare with 0) and the current XER[SO]."""
-    if result & SIGN:
-        bits = CR0_LT
-    elif result:
-        bits = CR0_GT
-    else:
-        bits = CR0_EQ
-    cpu.cr = (cpu.cr & _CR0_CLEAR) | bits | ((cpu.xer >> 3) & CR0_SO)
-
-
 def _next(cpu: HandlerCpu, pc: int) -> int:
     return (pc + 4) & M
 
 
+def _form(name: str, *lines: str) -> Semantics:
+    return Semantics(name, lines)
+
+
+# Source snippets the forms share. ``r`` is the scratch name of a recorded result.
+_CR0 = (f"cpu.cr = (cpu.cr & {_CR0_CLEAR}) | ({CR0_LT} if r & {SIGN} else {CR0_GT} if r else {CR0_EQ})"
+        f" | ((cpu.xer >> 3) & {CR0_SO})")
+_SIGNED_S = f"s = s - ((s & {SIGN}) << 1)"    # the scratch s (a 32-bit value) as a signed int
+_SIGNED_T = f"t = t - ((t & {SIGN}) << 1)"
+_OVERFLOW_FROM_N = f"cpu.xer = cpu.xer | {XER_SO_OV} if n else cpu.xer & {_NOT_OV}"   # OV, SO from n
+
+
+def _result(target: str, expression: str, record: bool) -> tuple[str, ...]:
+    """``target`` = ``expression`` (already 32-bit), and CR0 from it when ``record`` (Rc=1)."""
+    if record:
+        return f"r = {target} = {expression}", _CR0
+    return (f"{target} = {expression}",)
+
+
+def _rc_pair(name: str, target: str, expression: str, *before: str) -> tuple[Semantics, Semantics]:
+    """The forms of one operation without and with Rc, indexed by ``fields.rc(word)``."""
+    return (_form(name, *before, *_result(target, expression, False)),
+            _form(name, *before, *_result(target, expression, True)))
+
+
+_NO_OPERATION = _form("no_operation")
+
 # --------------------------------------------------------------------------- arithmetic
 
-def _build_addi(word: int) -> Handler:
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
-    if word >> 26 == 15:
+_LOAD_IMMEDIATE = _form("load_immediate", "gpr[{rd}] = {value}")
+_ADD_IMMEDIATE = _form("add_immediate", f"gpr[{{rd}}] = (gpr[{{ra}}] + {{imm}}) & {M}")
+
+
+def _select_addi(word: int) -> Chosen:
+    rd, ra, imm = fields.rd(word), fields.ra(word), fields.simm(word)
+    if fields.primary(word) == 15:   # addis
         imm <<= 16
     if ra == 0:
-        constant = imm & M
-
-        def load_immediate(cpu: HandlerCpu, pc: int) -> int:
-            cpu.gpr[rd] = constant
-            return (pc + 4) & M
-        return load_immediate
-
-    def add_immediate(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        gpr[rd] = (gpr[ra] + imm) & M
-        return (pc + 4) & M
-    return add_immediate
+        return _LOAD_IMMEDIATE, {"rd": rd, "value": imm & M}
+    return _ADD_IMMEDIATE, {"rd": rd, "ra": ra, "imm": imm}
 
 
-def _build_addic(word: int) -> Handler:
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word) & M
-    record = word >> 26 == 13
-
-    def add_immediate_carrying(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        total = gpr[ra] + imm
-        result = total & M
-        cpu.xer = (cpu.xer & _NOT_CA) | ((total >> 32) << 29)
-        gpr[rd] = result
-        if record:
-            _set_cr0(cpu, result)
-        return (pc + 4) & M
-    return add_immediate_carrying
+def _carrying_sum(name: str, total: str, writes_ca: bool, record: bool) -> Semantics:
+    """rD = the low word of ``total``; CA = its bit 32 when ``writes_ca``; CR0 when ``record``."""
+    lines = [f"t = {total}"]
+    if writes_ca:
+        lines.append(f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)")
+    return _form(name, *lines, *_result("gpr[{rd}]", f"t & {M}", record))
 
 
-def _build_subfic(word: int) -> Handler:
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word) & M
-
-    def subtract_from_immediate(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        total = (gpr[ra] ^ M) + imm + 1
-        cpu.xer = (cpu.xer & _NOT_CA) | ((total >> 32) << 29)
-        gpr[rd] = total & M
-        return (pc + 4) & M
-    return subtract_from_immediate
+_ADD_IMMEDIATE_CARRYING = tuple(_carrying_sum("add_immediate_carrying", "gpr[{ra}] + {imm}", True, record)
+                                for record in (False, True))
+_SUBTRACT_FROM_IMMEDIATE = _carrying_sum("subtract_from_immediate", f"(gpr[{{ra}}] ^ {M}) + {{imm}}", True,
+                                         False)
+# The low word of the product does not depend on the signedness of rA.
+_MULTIPLY_IMMEDIATE = _form("multiply_immediate", f"gpr[{{rd}}] = (gpr[{{ra}}] * {{imm}}) & {M}")
 
 
-def _build_mulli(word: int) -> Handler:
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
+def _select_addic(word: int) -> Chosen:
+    form = _ADD_IMMEDIATE_CARRYING[fields.primary(word) == 13]   # addic.
+    return form, {"rd": fields.rd(word), "ra": fields.ra(word), "imm": fields.simm(word) & M}
 
-    def multiply_immediate(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        gpr[rd] = (_signed(gpr[ra]) * imm) & M
-        return (pc + 4) & M
-    return multiply_immediate
+
+def _select_subfic(word: int) -> Chosen:
+    values = {"rd": fields.rd(word), "ra": fields.ra(word), "imm": (fields.simm(word) & M) + 1}
+    return _SUBTRACT_FROM_IMMEDIATE, values
+
+
+def _select_mulli(word: int) -> Chosen:
+    return _MULTIPLY_IMMEDIATE, {"rd": fields.rd(word), "ra": fields.ra(word), "imm": fields.simm(word)}
 
 
 # The add/subtract family is rD = (rA or ~rA) + (rB | 0 | -1) + (0 | 1 | CA):
@@ -141,231 +151,159 @@ _RB, _ZERO, _MINUS_ONE = "rb", "zero", "minus_one"
 _CARRY_IN = -1
 
 
-def _sum_builder(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> Callable[[int], Handler]:
-    inversion = M if invert_a else 0
-    second_constant = M if second == _MINUS_ONE else 0
-    uses_rb = second == _RB
-    carry_from_xer = carry_in == _CARRY_IN
-
-    def build(word: int) -> Handler:
-        rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-        overflow_enable, record = bool(word & 0x400), bool(word & 1)
-        if not (overflow_enable or record or writes_ca or carry_from_xer) and uses_rb:
-            if invert_a:
-                def subtract(cpu: HandlerCpu, pc: int) -> int:
-                    gpr = cpu.gpr
-                    gpr[rd] = (gpr[rb] - gpr[ra]) & M
-                    return (pc + 4) & M
-                return subtract
-
-            def add(cpu: HandlerCpu, pc: int) -> int:
-                gpr = cpu.gpr
-                gpr[rd] = (gpr[ra] + gpr[rb]) & M
-                return (pc + 4) & M
-            return add
-
-        def add_extended(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            xer = cpu.xer
-            x = gpr[ra] ^ inversion
-            y = gpr[rb] if uses_rb else second_constant
-            total = x + y + ((xer >> 29) & 1 if carry_from_xer else carry_in)
-            result = total & M
-            if writes_ca:
-                xer = (xer & _NOT_CA) | ((total >> 32) << 29)
-            if overflow_enable:
-                # Signed overflow: both addends have one sign and the result the other.
-                xer = xer | XER_SO_OV if (x ^ result) & (y ^ result) & SIGN else xer & _NOT_OV
-            cpu.xer = xer
-            gpr[rd] = result
-            if record:
-                _set_cr0(cpu, result)
-            return (pc + 4) & M
-        return add_extended
-    return build
+def _sum_form(invert_a: bool, second: str, carry_in: int, writes_ca: bool, overflow_enable: bool,
+              record: bool) -> Semantics:
+    x = f"(gpr[{{ra}}] ^ {M})" if invert_a else "gpr[{ra}]"
+    y = {_RB: "gpr[{rb}]", _ZERO: "0", _MINUS_ONE: str(M)}[second]
+    carry = "((cpu.xer >> 29) & 1)" if carry_in == _CARRY_IN else str(carry_in)
+    if not (overflow_enable or writes_ca or carry_in == _CARRY_IN):
+        if second == _RB:
+            operation = "gpr[{rb}] - gpr[{ra}]" if invert_a else "gpr[{ra}] + gpr[{rb}]"
+            return _form("subtract" if invert_a else "add",
+                         *_result("gpr[{rd}]", f"({operation}) & {M}", record))
+        if second == _ZERO and invert_a and carry_in == 1:
+            return _form("negate", *_result("gpr[{rd}]", f"-gpr[{{ra}}] & {M}", record))
+    if not overflow_enable:
+        return _carrying_sum("add_extended", f"{x} + {y} + {carry}", writes_ca, record)
+    lines = [f"s = {x}", f"t = {y}", f"n = s + t + {carry}", f"r = n & {M}"]
+    if writes_ca:
+        lines.append(f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((n >> 32) << 29)")
+    # Signed overflow: both addends have one sign and the result the other.
+    lines += [f"cpu.xer = cpu.xer | {XER_SO_OV} if (s ^ r) & (t ^ r) & {SIGN} else cpu.xer & {_NOT_OV}",
+              "gpr[{rd}] = r"]
+    if record:
+        lines.append(_CR0)
+    return _form("add_extended_overflow", *lines)
 
 
-def _set_overflow(cpu: HandlerCpu, overflow: bool) -> None:
-    cpu.xer = cpu.xer | XER_SO_OV if overflow else cpu.xer & _NOT_OV
+def _sum_selector(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> Selector:
+    forms = {(overflow, record): _sum_form(invert_a, second, carry_in, writes_ca, overflow, record)
+             for overflow in (False, True) for record in (False, True)}
+
+    def select(word: int) -> Chosen:
+        return forms[fields.oe(word), fields.rc(word)], {"rd": fields.rd(word), "ra": fields.ra(word),
+                                                         "rb": fields.rb(word)}
+    return select
 
 
-def _build_mullw(word: int) -> Handler:
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    overflow_enable, record = bool(word & 0x400), bool(word & 1)
-    if not (overflow_enable or record):
-        def multiply_low(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            gpr[rd] = (gpr[ra] * gpr[rb]) & M   # the low word does not depend on signedness
-            return (pc + 4) & M
-        return multiply_low
+def _multiply_low_overflow(record: bool) -> Semantics:
+    lines = ["s = gpr[{ra}]", "t = gpr[{rb}]", _SIGNED_S, _SIGNED_T, "n = s * t", f"r = n & {M}",
+             "n = not -0x80000000 <= n <= 0x7FFFFFFF", _OVERFLOW_FROM_N, "gpr[{rd}] = r"]
+    return _form("multiply_low_overflow", *lines, *((_CR0,) if record else ()))
 
-    def multiply_low_recorded(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        product = _signed(gpr[ra]) * _signed(gpr[rb])
-        result = product & M
+
+# [OE][Rc]; without OE the low word does not depend on signedness.
+_MULTIPLY_LOW = (_rc_pair("multiply_low", "gpr[{rd}]", f"(gpr[{{ra}}] * gpr[{{rb}}]) & {M}"),
+                 (_multiply_low_overflow(False), _multiply_low_overflow(True)))
+_MULTIPLY_HIGH_SIGNED = _rc_pair("multiply_high_signed", "gpr[{rd}]", f"((s * t) >> 32) & {M}",
+                                 "s = gpr[{ra}]", "t = gpr[{rb}]", _SIGNED_S, _SIGNED_T)
+_MULTIPLY_HIGH_UNSIGNED = _rc_pair("multiply_high_unsigned", "gpr[{rd}]", "(gpr[{ra}] * gpr[{rb}]) >> 32")
+
+
+def _select_mullw(word: int) -> Chosen:
+    form = _MULTIPLY_LOW[fields.oe(word)][fields.rc(word)]
+    return form, {"rd": fields.rd(word), "ra": fields.ra(word), "rb": fields.rb(word)}
+
+
+def _select_mulhw(word: int) -> Chosen | None:
+    if fields.oe(word):
+        return None
+    forms = _MULTIPLY_HIGH_SIGNED if fields.xo9(word) == 75 else _MULTIPLY_HIGH_UNSIGNED
+    return forms[fields.rc(word)], {"rd": fields.rd(word), "ra": fields.ra(word), "rb": fields.rb(word)}
+
+
+def _divide_form(is_signed: bool, overflow_enable: bool, record: bool) -> Semantics:
+    # A zero divisor (and divw's 0x80000000 / -1) leaves the dividend: QEMU divides by 1 instead.
+    if not is_signed:
+        lines = ["s = gpr[{ra}]", "t = gpr[{rb}]"]
         if overflow_enable:
-            _set_overflow(cpu, not -0x80000000 <= product <= 0x7FFFFFFF)
-        gpr[rd] = result
-        if record:
-            _set_cr0(cpu, result)
-        return (pc + 4) & M
-    return multiply_low_recorded
+            lines.append(f"cpu.xer = cpu.xer & {_NOT_OV} if t else cpu.xer | {XER_SO_OV}")
+        return _form("divide_unsigned", *lines, *_result("gpr[{rd}]", "s // t if t else s", record))
+    lines = ["s = gpr[{ra}]", "t = gpr[{rb}]", f"n = t == 0 or (s == {SIGN} and t == {M})",
+             "if n:", "    r = s", "else:", "    " + _SIGNED_S, "    " + _SIGNED_T,
+             "    r = abs(s) // abs(t)", f"    r = (-r if (s ^ t) < 0 else r) & {M}"]
+    if overflow_enable:
+        lines.append(_OVERFLOW_FROM_N)
+    lines.append("gpr[{rd}] = r")
+    if record:
+        lines.append(_CR0)
+    return _form("divide", *lines)
 
 
-def _build_mulhw(word: int) -> Handler:
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    if word & 0x400:
-        return illegal
-    record = bool(word & 1)
-    if (word >> 1) & 0x1FF == 75:
-        def multiply_high_signed(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            result = gpr[rd] = ((_signed(gpr[ra]) * _signed(gpr[rb])) >> 32) & M
-            if record:
-                _set_cr0(cpu, result)
-            return (pc + 4) & M
-        return multiply_high_signed
-
-    def multiply_high_unsigned(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        result = gpr[rd] = (gpr[ra] * gpr[rb]) >> 32
-        if record:
-            _set_cr0(cpu, result)
-        return (pc + 4) & M
-    return multiply_high_unsigned
+_DIVIDE = {(is_signed, overflow_enable, record): _divide_form(is_signed, overflow_enable, record)
+           for is_signed in (False, True) for overflow_enable in (False, True) for record in (False, True)}
 
 
-def _build_divw(word: int) -> Handler:
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    overflow_enable, record = bool(word & 0x400), bool(word & 1)
-    is_signed = (word >> 1) & 0x1FF == 491
-
-    def divide(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        dividend, divisor = gpr[ra], gpr[rb]
-        if divisor == 0 or (is_signed and dividend == SIGN and divisor == M):
-            result, invalid = dividend, True   # QEMU: divides by 1 instead (architecturally undefined)
-        elif is_signed:
-            quotient = abs(_signed(dividend)) // abs(_signed(divisor))
-            result = (-quotient if (dividend ^ divisor) & SIGN else quotient) & M
-            invalid = False
-        else:
-            result, invalid = dividend // divisor, False
-        if overflow_enable:
-            _set_overflow(cpu, invalid)
-        gpr[rd] = result
-        if record:
-            _set_cr0(cpu, result)
-        return (pc + 4) & M
-    return divide
+def _select_divw(word: int) -> Chosen:
+    form = _DIVIDE[fields.xo9(word) == 491, fields.oe(word), fields.rc(word)]
+    return form, {"rd": fields.rd(word), "ra": fields.ra(word), "rb": fields.rb(word)}
 
 
 # --------------------------------------------------------------------------- logical, shift, rotate
 
-def _build_logical_immediate(word: int) -> Handler:
-    rs, ra, imm = (word >> 21) & 31, (word >> 16) & 31, word & 0xFFFF
-    primary = word >> 26
+_OR_IMMEDIATE = _form("or_immediate", "gpr[{ra}] = gpr[{rs}] | {imm}")
+_XOR_IMMEDIATE = _form("xor_immediate", "gpr[{ra}] = gpr[{rs}] ^ {imm}")
+_AND_IMMEDIATE_RECORDED = _rc_pair("and_immediate_recorded", "gpr[{ra}]", "gpr[{rs}] & {imm}")[True]
+
+
+def _select_logical_immediate(word: int) -> Chosen:
+    rs, ra, imm = fields.rs(word), fields.ra(word), fields.uimm(word)
+    primary = fields.primary(word)
     if primary in (25, 27, 29):
         imm <<= 16
+    values = {"ra": ra, "rs": rs, "imm": imm}
     if primary in (24, 25):
         if imm == 0 and rs == ra:
-            return _next   # nop (ori 0,0,0) and friends
-
-        def or_immediate(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            gpr[ra] = gpr[rs] | imm
-            return (pc + 4) & M
-        return or_immediate
+            return _NO_OPERATION, {}   # nop (ori 0,0,0) and friends
+        return _OR_IMMEDIATE, values
     if primary in (26, 27):
-        def xor_immediate(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            gpr[ra] = gpr[rs] ^ imm
-            return (pc + 4) & M
-        return xor_immediate
-
-    def and_immediate_recorded(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        result = gpr[ra] = gpr[rs] & imm
-        _set_cr0(cpu, result)
-        return (pc + 4) & M
-    return and_immediate_recorded
+        return _XOR_IMMEDIATE, values
+    return _AND_IMMEDIATE_RECORDED, values
 
 
-def _logical_builder(operation: Callable[[int, int], int]) -> Callable[[int], Handler]:
-    """X-form rA = operation(rS, rB), with CR0 when Rc=1 (results must already be 32-bit)."""
+def _logical_selector(name: str, expression: str) -> Selector:
+    """X-form rA = ``expression`` over rS and rB (already 32-bit), with CR0 when Rc=1."""
+    forms = _rc_pair(name, "gpr[{ra}]", expression)
 
-    def build(word: int) -> Handler:
-        rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-        record = bool(word & 1)
-
-        def logical(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            result = gpr[ra] = operation(gpr[rs], gpr[rb])
-            if record:
-                _set_cr0(cpu, result)
-            return (pc + 4) & M
-        return logical
-    return build
+    def select(word: int) -> Chosen:
+        return forms[fields.rc(word)], {"ra": fields.ra(word), "rs": fields.rs(word), "rb": fields.rb(word)}
+    return select
 
 
-def _build_or(word: int) -> Handler:
-    rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    if word & 1:
-        return _logical_builder(int.__or__)(word)
-    if rs == rb:
-        def move_register(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            gpr[ra] = gpr[rs]
-            return (pc + 4) & M
-        return move_register
-
-    def or_registers(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        gpr[ra] = gpr[rs] | gpr[rb]
-        return (pc + 4) & M
-    return or_registers
+_MOVE_REGISTER = _rc_pair("move_register", "gpr[{ra}]", "gpr[{rs}]")
+_OR_REGISTERS = _rc_pair("or_registers", "gpr[{ra}]", "gpr[{rs}] | gpr[{rb}]")
 
 
-def _unary_builder(operation: Callable[[int], int]) -> Callable[[int], Handler]:
-    """X-form rA = operation(rS) (cntlzw, extsb, extsh), with CR0 when Rc=1."""
-
-    def build(word: int) -> Handler:
-        rs, ra = (word >> 21) & 31, (word >> 16) & 31
-        record = bool(word & 1)
-
-        def unary(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            result = gpr[ra] = operation(gpr[rs])
-            if record:
-                _set_cr0(cpu, result)
-            return (pc + 4) & M
-        return unary
-    return build
+def _select_or(word: int) -> Chosen:
+    rs, rb = fields.rs(word), fields.rb(word)
+    forms = _MOVE_REGISTER if rs == rb else _OR_REGISTERS
+    return forms[fields.rc(word)], {"ra": fields.ra(word), "rs": rs, "rb": rb}
 
 
-def _shift_right_algebraic(cpu: HandlerCpu, value: int, amount: int) -> int:
-    """sraw/srawi result; CA = negative source with 1-bits shifted out."""
-    signed_value = _signed(value)
-    shifted = signed_value >> amount
-    carry = signed_value < 0 and (shifted << amount) != signed_value
-    cpu.xer = (cpu.xer | XER_CA) if carry else (cpu.xer & _NOT_CA)
-    return shifted & M
+def _unary_selector(name: str, expression: str) -> Selector:
+    """X-form rA = ``expression`` over rS (cntlzw, extsb, extsh), with CR0 when Rc=1."""
+    forms = _rc_pair(name, "gpr[{ra}]", expression)
+
+    def select(word: int) -> Chosen:
+        return forms[fields.rc(word)], {"ra": fields.ra(word), "rs": fields.rs(word)}
+    return select
 
 
-def _build_sraw(word: int) -> Handler:
-    rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    record = bool(word & 1)
-    immediate = (word >> 1) & 0x3FF == 824
-    fixed_amount = rb
+def _shift_right_algebraic(amount: str, *before: str) -> tuple[Semantics, Semantics]:
+    # 32..63 shift in only sign bits; CA = a negative source with 1-bits shifted out.
+    carry = f"cpu.xer = (cpu.xer | {XER_CA}) if s < 0 and (t << {amount}) != s else (cpu.xer & {_NOT_CA})"
+    return _rc_pair("shift_right_algebraic", "gpr[{ra}]", f"t & {M}",
+                    "s = gpr[{rs}]", *before, _SIGNED_S, f"t = s >> {amount}", carry)
 
-    def shift_right_algebraic(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        amount = fixed_amount if immediate else gpr[rb] & 63   # 32..63 shift in only sign bits
-        result = gpr[ra] = _shift_right_algebraic(cpu, gpr[rs], amount)
-        if record:
-            _set_cr0(cpu, result)
-        return (pc + 4) & M
-    return shift_right_algebraic
+
+_SHIFT_RIGHT_ALGEBRAIC = (_shift_right_algebraic("n", "n = gpr[{rb}] & 63"),    # sraw
+                          _shift_right_algebraic("{amount}"))                   # srawi
+
+
+def _select_sraw(word: int) -> Chosen:
+    immediate = fields.xo10(word) == 824
+    values = {"ra": fields.ra(word), "rs": fields.rs(word), "rb": fields.rb(word), "amount": fields.sh(word)}
+    return _SHIFT_RIGHT_ALGEBRAIC[immediate][fields.rc(word)], values
 
 
 def rotate_mask(mask_begin: int, mask_end: int) -> int:
@@ -375,135 +313,98 @@ def rotate_mask(mask_begin: int, mask_end: int) -> int:
     return from_begin & to_end if mask_begin <= mask_end else from_begin | to_end
 
 
-def _build_rotate(word: int) -> Handler:
-    rs, ra, shift_field = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    mask = rotate_mask((word >> 6) & 31, (word >> 1) & 31)
-    record = bool(word & 1)
-    primary = word >> 26
-    if primary == 23:   # rlwnm: shift amount from rB
-        def rotate_by_register(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            value, amount = gpr[rs], gpr[shift_field] & 31
-            result = gpr[ra] = ((value << amount) | (value >> (32 - amount))) & mask
-            if record:
-                _set_cr0(cpu, result)
-            return (pc + 4) & M
-        return rotate_by_register
-    shift, back = shift_field, 32 - shift_field
-    if primary == 20:   # rlwimi: insert under mask
-        keep = M ^ mask
-
-        def rotate_insert(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            value = gpr[rs]
-            result = gpr[ra] = (((value << shift) | (value >> back)) & mask) | (gpr[ra] & keep)
-            if record:
-                _set_cr0(cpu, result)
-            return (pc + 4) & M
-        return rotate_insert
-    if not record:
-        def rotate_and_mask(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            value = gpr[rs]
-            gpr[ra] = ((value << shift) | (value >> back)) & mask
-            return (pc + 4) & M
-        return rotate_and_mask
-
-    def rotate_and_mask_recorded(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        value = gpr[rs]
-        result = gpr[ra] = ((value << shift) | (value >> back)) & mask
-        _set_cr0(cpu, result)
-        return (pc + 4) & M
-    return rotate_and_mask_recorded
+_ROTATE_BY_REGISTER = _rc_pair("rotate_by_register", "gpr[{ra}]", "((s << n) | (s >> (32 - n))) & {mask}",
+                               "s = gpr[{rs}]", "n = gpr[{rb}] & 31")
+_ROTATE_INSERT = _rc_pair("rotate_insert", "gpr[{ra}]",
+                          "(((s << {shift}) | (s >> {back})) & {mask}) | (gpr[{ra}] & {keep})",
+                          "s = gpr[{rs}]")
+_AND_MASK = _rc_pair("and_mask", "gpr[{ra}]", "gpr[{rs}] & {mask}")
+_SHIFT_LEFT_AND_MASK = _rc_pair("shift_left_and_mask", "gpr[{ra}]", "(gpr[{rs}] << {shift}) & {mask}")
+_SHIFT_RIGHT_AND_MASK = _rc_pair("shift_right_and_mask", "gpr[{ra}]", "(gpr[{rs}] >> {back}) & {mask}")
+_ROTATE_AND_MASK = _rc_pair("rotate_and_mask", "gpr[{ra}]", "((s << {shift}) | (s >> {back})) & {mask}",
+                            "s = gpr[{rs}]")
 
 
-def _extend_byte(value: int) -> int:
-    return (((value & 0xFF) ^ 0x80) - 0x80) & M
-
-
-def _extend_half(value: int) -> int:
-    return (((value & 0xFFFF) ^ 0x8000) - 0x8000) & M
-
-
-def _count_leading_zeros(value: int) -> int:
-    return 32 - value.bit_length()
+def _select_rotate(word: int) -> Chosen:
+    shift = fields.sh(word)
+    mask = rotate_mask(fields.mb(word), fields.me(word))
+    primary = fields.primary(word)
+    values = {"ra": fields.ra(word), "rs": fields.rs(word), "mask": mask, "rb": shift, "shift": shift,
+              "back": 32 - shift, "keep": M ^ mask}
+    if primary == 23:     # rlwnm: shift amount from rB
+        forms = _ROTATE_BY_REGISTER
+    elif primary == 20:   # rlwimi: insert under mask
+        forms = _ROTATE_INSERT
+    elif shift == 0:
+        forms = _AND_MASK
+    elif not mask & ((1 << shift) - 1):   # no rotated-around bits survive the mask: a left shift
+        forms = _SHIFT_LEFT_AND_MASK
+    elif not mask >> shift:               # only rotated-around bits survive: a right shift
+        forms = _SHIFT_RIGHT_AND_MASK
+    else:
+        forms = _ROTATE_AND_MASK
+    return forms[fields.rc(word)], values
 
 
 # --------------------------------------------------------------------------- compare, CR, XER
 
-def _compare_builder(signed: bool, immediate: bool) -> Callable[[int], Handler]:
+def _compare_selector(signed: bool, immediate: bool) -> Selector:
     """cmp/cmpl/cmpi/cmpli into CR field crfD; flipping the sign bit turns signed into unsigned order."""
+    left = f"s = gpr[{{ra}}] ^ {SIGN}" if signed else "s = gpr[{ra}]"
+    right = "{constant}" if immediate else "n"
+    lines = [left] if immediate else [left, f"n = gpr[{{rb}}] ^ {SIGN}" if signed else "n = gpr[{rb}]"]
+    order = f"8 if s < {right} else 4 if s > {right} else 2"
+    field = f"(({order}) | (cpu.xer >> 31)) << {{shift}}"
+    form = _form("compare", *lines, f"cpu.cr = (cpu.cr & {{keep}}) | ({field})")
 
-    def build(word: int) -> Handler:
-        if word & 0x00200000:   # L=1: 64-bit compare, not on 32-bit e500
-            return illegal
-        shift = 28 - 4 * ((word >> 23) & 7)
-        keep = M ^ (0xF << shift)
-        ra, rb = (word >> 16) & 31, (word >> 11) & 31
-        bias = SIGN if signed else 0
-        constant = ((_simm16(word) & M) if signed else word & 0xFFFF) ^ bias
-
-        def compare(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            left = gpr[ra] ^ bias
-            right = constant if immediate else gpr[rb] ^ bias
-            bits = 8 if left < right else 4 if left > right else 2
-            cpu.cr = (cpu.cr & keep) | ((bits | (cpu.xer >> 31)) << shift)
-            return (pc + 4) & M
-        return compare
-    return build
+    def select(word: int) -> Chosen | None:
+        if fields.long_compare(word):   # L=1: 64-bit compare, not on 32-bit e500
+            return None
+        shift = 28 - 4 * fields.crfd(word)
+        constant = (fields.simm(word) & M) ^ SIGN if signed else fields.uimm(word)
+        return form, {"ra": fields.ra(word), "rb": fields.rb(word), "keep": M ^ (0xF << shift),
+                      "shift": shift, "constant": constant}
+    return select
 
 
-# CR logical operations on bits a and b: the handler's function and the block translator's source.
-_CR_OPERATIONS: dict[int, tuple[Callable[[int, int], int], str]] = {
-    257: (lambda a, b: a & b, "{a} & {b}"),                  # crand
-    129: (lambda a, b: a & (b ^ 1), "{a} & ({b} ^ 1)"),      # crandc
-    289: (lambda a, b: (a ^ b) ^ 1, "({a} ^ {b}) ^ 1"),      # creqv
-    225: (lambda a, b: (a & b) ^ 1, "({a} & {b}) ^ 1"),      # crnand
-    33: (lambda a, b: (a | b) ^ 1, "({a} | {b}) ^ 1"),       # crnor
-    449: (lambda a, b: a | b, "{a} | {b}"),                  # cror
-    417: (lambda a, b: a | (b ^ 1), "{a} | ({b} ^ 1)"),      # crorc
-    193: (lambda a, b: a ^ b, "{a} ^ {b}"),                  # crxor
+# CR logical operations on the bits a and b, by extended opcode.
+_CR_OPERATIONS: dict[int, str] = {
+    257: "{a} & {b}",          # crand
+    129: "{a} & ({b} ^ 1)",    # crandc
+    289: "({a} ^ {b}) ^ 1",    # creqv
+    225: "({a} & {b}) ^ 1",    # crnand
+    33: "({a} | {b}) ^ 1",     # crnor
+    449: "{a} | {b}",          # cror
+    417: "{a} | ({b} ^ 1)",    # crorc
+    193: "{a} ^ {b}",          # crxor
 }
+_CR_LOGICAL = {xo: _form("cr_logical", "cpu.cr = (cpu.cr & {keep}) | ((" + operation.format(
+                   a="((cpu.cr >> {shift_a}) & 1)", b="((cpu.cr >> {shift_b}) & 1)") + ") << {shift_t})")
+               for xo, operation in _CR_OPERATIONS.items()}
 
 
-def _build_cr_logical(word: int) -> Handler:
-    operation = _CR_OPERATIONS[(word >> 1) & 0x3FF][0]
-    target_shift = 31 - ((word >> 21) & 31)
-    shift_a, shift_b = 31 - ((word >> 16) & 31), 31 - ((word >> 11) & 31)
-    keep = M ^ (1 << target_shift)
-
-    def cr_logical(cpu: HandlerCpu, pc: int) -> int:
-        cr = cpu.cr
-        bit = operation((cr >> shift_a) & 1, (cr >> shift_b) & 1)
-        cpu.cr = (cr & keep) | (bit << target_shift)
-        return (pc + 4) & M
-    return cr_logical
+def _select_cr_logical(word: int) -> Chosen:
+    target_shift = 31 - fields.crbd(word)
+    values = {"keep": M ^ (1 << target_shift), "shift_a": 31 - fields.crba(word),
+              "shift_b": 31 - fields.crbb(word), "shift_t": target_shift}
+    return _CR_LOGICAL[fields.xo10(word)], values
 
 
-def _build_mcrf(word: int) -> Handler:
-    target_shift = 28 - 4 * ((word >> 23) & 7)
-    source_shift = 28 - 4 * ((word >> 18) & 7)
-    keep = M ^ (0xF << target_shift)
-
-    def move_cr_field(cpu: HandlerCpu, pc: int) -> int:
-        cr = cpu.cr
-        cpu.cr = (cr & keep) | (((cr >> source_shift) & 0xF) << target_shift)
-        return (pc + 4) & M
-    return move_cr_field
+_MOVE_CR_FIELD = _form("move_cr_field",
+                       "cpu.cr = (cpu.cr & {keep}) | (((cpu.cr >> {source}) & 15) << {target})")
+_MOVE_XER_TO_CR = _form("move_xer_to_cr", "s = cpu.xer",
+                        "cpu.cr = (cpu.cr & {keep}) | ((s >> 28) << {target})", "cpu.xer = s & 0x0FFFFFFF")
 
 
-def _build_mcrxr(word: int) -> Handler:
-    target_shift = 28 - 4 * ((word >> 23) & 7)
-    keep = M ^ (0xF << target_shift)
+def _select_mcrf(word: int) -> Chosen:
+    target_shift = 28 - 4 * fields.crfd(word)
+    source_shift = 28 - 4 * fields.crfs(word)
+    return _MOVE_CR_FIELD, {"keep": M ^ (0xF << target_shift), "source": source_shift, "target": target_shift}
 
-    def move_xer_to_cr(cpu: HandlerCpu, pc: int) -> int:
-        xer = cpu.xer
-        cpu.cr = (cpu.cr & keep) | ((xer >> 28) << target_shift)
-        cpu.xer = xer & 0x0FFFFFFF
-        return (pc + 4) & M
-    return move_xer_to_cr
+
+def _select_mcrxr(word: int) -> Chosen:
+    target_shift = 28 - 4 * fields.crfd(word)
+    return _MOVE_XER_TO_CR, {"keep": M ^ (0xF << target_shift), "target": target_shift}
 
 
 def _field_mask(fxm: int) -> int:
@@ -515,54 +416,44 @@ def _is_one_field(fxm: int) -> bool:
     return fxm != 0 and fxm & (fxm - 1) == 0
 
 
-def _build_mfcr(word: int) -> Handler:
-    rd = (word >> 21) & 31
-    mask = M
-    if word & 0x00100000:   # mfocrf
-        fxm = (word >> 12) & 0xFF
-        if not _is_one_field(fxm):
-            return _next
-        mask = _field_mask(fxm)
-
-    def move_from_cr(cpu: HandlerCpu, pc: int) -> int:
-        cpu.gpr[rd] = cpu.cr & mask
-        return (pc + 4) & M
-    return move_from_cr
+_MOVE_FROM_CR = _form("move_from_cr", "gpr[{rd}] = cpu.cr")
+_MOVE_FROM_CR_FIELD = _form("move_from_cr_field", "gpr[{rd}] = cpu.cr & {mask}")
+_MOVE_TO_CR = _form("move_to_cr", "cpu.cr = (cpu.cr & {keep}) | (gpr[{rs}] & {mask})")
 
 
-def _build_mtcrf(word: int) -> Handler:
-    rs, fxm = (word >> 21) & 31, (word >> 12) & 0xFF
-    if word & 0x00100000 and not _is_one_field(fxm):   # mtocrf naming several fields
-        return _next
+def _select_mfcr(word: int) -> Chosen:
+    rd = fields.rd(word)
+    if not fields.one_field(word):
+        return _MOVE_FROM_CR, {"rd": rd}
+    if not _is_one_field(fields.fxm(word)):   # an mfocrf naming several fields: no operation
+        return _NO_OPERATION, {}
+    return _MOVE_FROM_CR_FIELD, {"rd": rd, "mask": _field_mask(fields.fxm(word))}
+
+
+def _select_mtcrf(word: int) -> Chosen:
+    fxm = fields.fxm(word)
+    if fields.one_field(word) and not _is_one_field(fxm):   # an mtocrf naming several fields
+        return _NO_OPERATION, {}
     mask = _field_mask(fxm)
-    keep = M ^ mask
-
-    def move_to_cr(cpu: HandlerCpu, pc: int) -> int:
-        cpu.cr = (cpu.cr & keep) | (cpu.gpr[rs] & mask)
-        return (pc + 4) & M
-    return move_to_cr
+    return _MOVE_TO_CR, {"rs": fields.rs(word), "keep": M ^ mask, "mask": mask}
 
 
-def _build_isel(word: int) -> Handler:
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    condition_bit = SIGN >> ((word >> 6) & 31)
-
-    def integer_select(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        if cpu.cr & condition_bit:
-            gpr[rd] = gpr[ra] if ra else 0
-        else:
-            gpr[rd] = gpr[rb]
-        return (pc + 4) & M
-    return integer_select
+_INTEGER_SELECT_ZERO = _form("integer_select_zero", "gpr[{rd}] = 0 if cpu.cr & {bit} else gpr[{rb}]")
+_INTEGER_SELECT = _form("integer_select", "gpr[{rd}] = gpr[{ra}] if cpu.cr & {bit} else gpr[{rb}]")
 
 
-# --------------------------------------------------------------------------- traps
+def _select_isel(word: int) -> Chosen:
+    ra = fields.ra(word)
+    form = _INTEGER_SELECT if ra else _INTEGER_SELECT_ZERO
+    return form, {"rd": fields.rd(word), "ra": ra, "rb": fields.rb(word), "bit": SIGN >> fields.bc(word)}
+
+
+# --------------------------------------------------------------------------- traps (handler only)
 
 def _trap_builder(immediate: bool) -> Callable[[int], Handler]:
     def build(word: int) -> Handler:
-        to, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-        constant = _simm16(word) & M
+        to, ra, rb = fields.to(word), fields.ra(word), fields.rb(word)
+        constant = fields.simm(word) & M
         if to == 0:
             return _next
         if to == 31:   # `trap`: unconditional whatever the operands
@@ -586,182 +477,133 @@ def _trap_builder(immediate: bool) -> Callable[[int], Handler]:
 
 # --------------------------------------------------------------------------- branches
 
-def _build_b(word: int) -> Handler:
-    offset = (word & 0x03FFFFFC) - (0x04000000 if word & 0x02000000 else 0)
-    link, absolute = bool(word & 1), bool(word & 2)
-    if absolute:
-        target = offset & M
-
-        def branch_absolute(cpu: HandlerCpu, pc: int) -> int:
-            if link:
-                cpu.lr = (pc + 4) & M
-            return target
-        return branch_absolute
-    if not link:
-        def branch(cpu: HandlerCpu, pc: int) -> int:
-            return (pc + offset) & M
-        return branch
-
-    def branch_and_link(cpu: HandlerCpu, pc: int) -> int:
-        cpu.lr = (pc + 4) & M
-        return (pc + offset) & M
-    return branch_and_link
+def _branch_form(absolute: bool, link: bool) -> Semantics:
+    lines = ["cpu.lr = {next}"] if link else []
+    lines.append("return {target}" if absolute else f"return ({{pc}} + {{offset}}) & {M}")
+    return _form("branch", *lines)
 
 
-def _bc_fields(word: int) -> tuple[bool, bool, bool, int, int, bool]:
-    """(decrements CTR, branch when CTR reaches 0, tests CR, CR bit mask, wanted CR bit, link)."""
-    bo, bi = (word >> 21) & 31, (word >> 16) & 31
-    condition_bit = SIGN >> bi
-    return (not bo & 0x04, bool(bo & 0x02), not bo & 0x10, condition_bit,
-            condition_bit if bo & 0x08 else 0, bool(word & 1))
+_BRANCH = {(absolute, link): _branch_form(absolute, link)
+           for absolute in (False, True) for link in (False, True)}
 
 
-def _build_bc(word: int) -> Handler:
-    decrements, on_zero, tests_cr, condition_bit, wanted, link = _bc_fields(word)
-    displacement = _simm16(word & ~3)
-    absolute = bool(word & 2)
-
-    def branch_conditional(cpu: HandlerCpu, pc: int) -> int:
-        if link:
-            cpu.lr = (pc + 4) & M
-        if decrements:
-            ctr = cpu.ctr = (cpu.ctr - 1) & M
-            if (ctr == 0) != on_zero:
-                return (pc + 4) & M
-        if tests_cr and cpu.cr & condition_bit != wanted:
-            return (pc + 4) & M
-        return displacement & M if absolute else (pc + displacement) & M
-    return branch_conditional
+def _select_b(word: int) -> Chosen:
+    offset = fields.branch_offset(word)
+    return _BRANCH[fields.aa(word), fields.lk(word)], {"target": offset & M, "offset": offset}
 
 
-def _build_bclr(word: int) -> Handler:
-    decrements, on_zero, tests_cr, condition_bit, wanted, link = _bc_fields(word)
-    if not (decrements or tests_cr or link):
-        def branch_to_lr(cpu: HandlerCpu, pc: int) -> int:
-            return cpu.lr & 0xFFFFFFFC
-        return branch_to_lr
-
-    def branch_conditional_to_lr(cpu: HandlerCpu, pc: int) -> int:
-        target = cpu.lr & 0xFFFFFFFC   # read before bclrl overwrites LR
-        if link:
-            cpu.lr = (pc + 4) & M
-        if decrements:
-            ctr = cpu.ctr = (cpu.ctr - 1) & M
-            if (ctr == 0) != on_zero:
-                return (pc + 4) & M
-        if tests_cr and cpu.cr & condition_bit != wanted:
-            return (pc + 4) & M
-        return target
-    return branch_conditional_to_lr
+# Where bc/bclr/bcctr go when taken: a constant expression, or a register read before LR is written.
+_BRANCH_TARGETS = {"relative": f"(({{pc}} + {{displacement}}) & {M})", "absolute": "({target})",
+                   "lr": "cpu.lr & 0xFFFFFFFC", "ctr": "cpu.ctr & 0xFFFFFFFC"}
 
 
-def _build_bcctr(word: int) -> Handler:
-    decrements, _on_zero, tests_cr, condition_bit, wanted, link = _bc_fields(word)
-    if decrements:   # "decrement CTR and branch to CTR" is an invalid form
-        return illegal
+def _conditional_branch(target: str, bo: int, link: bool) -> Semantics:
+    """bc/bclr/bcctr with branch options ``bo`` (the prediction hint bit left out)."""
+    decrements, on_zero, tests_cr, wanted = not bo & 0x04, bool(bo & 0x02), not bo & 0x10, bool(bo & 0x08)
+    lines = []
+    if not target.startswith("("):
+        lines.append(f"t = {target}")   # read before bclrl overwrites LR
+        target = "t"
+    if link:
+        lines.append("cpu.lr = {next}")
+    conditions = []
+    if decrements:
+        lines.append(f"n = cpu.ctr = (cpu.ctr - 1) & {M}")
+        conditions.append("n == 0" if on_zero else "n != 0")
+    if tests_cr:
+        conditions.append("cpu.cr & {bit}" if wanted else "not cpu.cr & {bit}")
+    if conditions:
+        lines += [f"if {' and '.join(conditions)}:", f"    return {target}", "return {next}"]
+    else:
+        lines.append(f"return {target}")
+    return _form("branch_conditional", *lines)
 
-    def branch_conditional_to_ctr(cpu: HandlerCpu, pc: int) -> int:
-        if link:
-            cpu.lr = (pc + 4) & M
-        if tests_cr and cpu.cr & condition_bit != wanted:
-            return (pc + 4) & M
-        return cpu.ctr & 0xFFFFFFFC
-    return branch_conditional_to_ctr
+
+_CONDITIONAL_BRANCH = {(kind, bo, link): _conditional_branch(target, bo, link)
+                       for kind, target in _BRANCH_TARGETS.items() for bo in range(0, 32, 2)
+                       for link in (False, True)}
+
+
+def _select_bc(word: int) -> Chosen:
+    displacement = fields.branch_displacement(word)
+    kind = "absolute" if fields.aa(word) else "relative"
+    return _CONDITIONAL_BRANCH[kind, fields.bo(word) & 0x1E, fields.lk(word)], \
+        {"target": displacement & M, "displacement": displacement, "bit": SIGN >> fields.bi(word)}
+
+
+def _select_bclr(word: int) -> Chosen:
+    form = _CONDITIONAL_BRANCH["lr", fields.bo(word) & 0x1E, fields.lk(word)]
+    return form, {"bit": SIGN >> fields.bi(word)}
+
+
+def _select_bcctr(word: int) -> Chosen | None:
+    bo = fields.bo(word)
+    if not bo & 0x04:   # "decrement CTR and branch to CTR" is an invalid form
+        return None
+    return _CONDITIONAL_BRANCH["ctr", bo & 0x1E, fields.lk(word)], {"bit": SIGN >> fields.bi(word)}
 
 
 # --------------------------------------------------------------------------- loads and stores
 
-def _reverse16(value: int) -> int:
-    return ((value & 0xFF) << 8) | (value >> 8)
+# kind -> (macro, the line that turns the loaded v into the register value).
+_LOADS = {"byte": ("LOAD8", ""), "half": ("LOAD16", ""),
+          "half_algebraic": ("LOAD16", f"v = ((v ^ 0x8000) - 0x8000) & {M}"),
+          "half_reversed": ("LOAD16", "v = ((v & 0xFF) << 8) | (v >> 8)"),
+          "word": ("LOAD32", ""),
+          "word_reversed": ("LOAD32", "v = int.from_bytes(v.to_bytes(4, 'big'), 'little')")}
+# kind -> (macro, the stored value as an expression over rS).
+_STORES = {"byte": ("STORE8", "gpr[{rs}] & 0xFF"), "half": ("STORE16", "gpr[{rs}] & 0xFFFF"),
+           "half_reversed": ("STORE16", "((gpr[{rs}] & 0xFF) << 8) | ((gpr[{rs}] >> 8) & 0xFF)"),
+           "word": ("STORE32", "gpr[{rs}]"),
+           "word_reversed": ("STORE32", "int.from_bytes(gpr[{rs}].to_bytes(4, 'big'), 'little')")}
 
 
-def _reverse32(value: int) -> int:
-    return int.from_bytes(value.to_bytes(4, "big"), "little")
+def _address(indexed: bool, ra_is_zero: bool) -> str:
+    """The line computing ``ea`` (rA=0 reads as 0)."""
+    if indexed:
+        return "ea = gpr[{rb}]" if ra_is_zero else f"ea = (gpr[{{ra}}] + gpr[{{rb}}]) & {M}"
+    return "ea = {address}" if ra_is_zero else f"ea = (gpr[{{ra}}] + {{displacement}}) & {M}"
 
 
-def _sign_extend16(value: int) -> int:
-    return ((value ^ 0x8000) - 0x8000) & M
+def _memory_values(word: int) -> dict[str, int]:
+    displacement = fields.simm(word)
+    return {"rd": fields.rd(word), "ra": fields.ra(word), "rb": fields.rb(word),
+            "displacement": displacement, "address": displacement & M}
 
 
-_LOADERS: dict[str, Callable[[HandlerCpu, int], int]] = {
-    "byte": lambda cpu, ea: cpu.load8(ea),
-    "half": lambda cpu, ea: cpu.load16(ea),
-    "half_algebraic": lambda cpu, ea: _sign_extend16(cpu.load16(ea)),
-    "half_reversed": lambda cpu, ea: _reverse16(cpu.load16(ea)),
-    "word": lambda cpu, ea: cpu.load32(ea),
-    "word_reversed": lambda cpu, ea: _reverse32(cpu.load32(ea)),
-}
+def _load_selector(kind: str, update: bool, indexed: bool) -> Selector:
+    macro, extend = _LOADS[kind]
+    forms = tuple(_form("load", _address(indexed, ra_is_zero), f"v = {macro}(ea)",
+                        *((extend,) if extend else ()), *(("gpr[{ra}] = ea",) if update else ()),
+                        "gpr[{rd}] = v")
+                  for ra_is_zero in (False, True))   # [rA = 0]
 
-_STORERS: dict[str, Callable[[HandlerCpu, int, int], None]] = {
-    "byte": lambda cpu, ea, value: cpu.store8(ea, value & 0xFF),
-    "half": lambda cpu, ea, value: cpu.store16(ea, value & 0xFFFF),
-    "half_reversed": lambda cpu, ea, value: cpu.store16(ea, _reverse16(value & 0xFFFF)),
-    "word": lambda cpu, ea, value: cpu.store32(ea, value),
-    "word_reversed": lambda cpu, ea, value: cpu.store32(ea, _reverse32(value)),
-}
-
-
-def _load_builder(kind: str, update: bool, indexed: bool) -> Callable[[int], Handler]:
-    loader = _LOADERS[kind]
-
-    def build(word: int) -> Handler:
-        rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    def select(word: int) -> Chosen | None:
+        rd, ra = fields.rd(word), fields.ra(word)
         if update and (ra == 0 or ra == rd):
-            return illegal
-        displacement = _simm16(word)
-        if not (update or indexed):
-            if kind == "word":   # lwz: the most frequent load, kept free of the loader call
-                def load_word(cpu: HandlerCpu, pc: int) -> int:
-                    gpr = cpu.gpr
-                    gpr[rd] = cpu.load32(((gpr[ra] if ra else 0) + displacement) & M)
-                    return (pc + 4) & M
-                return load_word
-
-            def load(cpu: HandlerCpu, pc: int) -> int:
-                gpr = cpu.gpr
-                gpr[rd] = loader(cpu, ((gpr[ra] if ra else 0) + displacement) & M)
-                return (pc + 4) & M
-            return load
-
-        def load_indexed_or_update(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            offset = gpr[rb] if indexed else displacement
-            ea = ((gpr[ra] if ra else 0) + offset) & M
-            value = loader(cpu, ea)
-            if update:
-                gpr[ra] = ea
-            gpr[rd] = value
-            return (pc + 4) & M
-        return load_indexed_or_update
-    return build
+            return None
+        return forms[ra == 0], _memory_values(word)
+    return select
 
 
-def _store_builder(kind: str, update: bool, indexed: bool) -> Callable[[int], Handler]:
-    storer = _STORERS[kind]
+def _store_selector(kind: str, update: bool, indexed: bool) -> Selector:
+    macro, value = _STORES[kind]
+    # stwu rS=rA stores the old rA, as the architecture says: the value is read before the update.
+    forms = tuple(_form("store", _address(indexed, ra_is_zero), f"v = {value}", f"{macro}(ea, v)",
+                        *(("gpr[{ra}] = ea",) if update else ()))
+                  for ra_is_zero in (False, True))   # [rA = 0]
 
-    def build(word: int) -> Handler:
-        rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    def select(word: int) -> Chosen | None:
+        ra = fields.ra(word)
         if update and ra == 0:
-            return illegal
-        displacement = _simm16(word)
-        if not (update or indexed) and kind == "word":
-            def store_word(cpu: HandlerCpu, pc: int) -> int:
-                gpr = cpu.gpr
-                cpu.store32(((gpr[ra] if ra else 0) + displacement) & M, gpr[rs])
-                return (pc + 4) & M
-            return store_word
+            return None
+        values = _memory_values(word)
+        values["rs"] = values["rd"]
+        return forms[ra == 0], values
+    return select
 
-        def store(cpu: HandlerCpu, pc: int) -> int:
-            gpr = cpu.gpr
-            offset = gpr[rb] if indexed else displacement
-            ea = ((gpr[ra] if ra else 0) + offset) & M
-            storer(cpu, ea, gpr[rs])   # stwu rS=rA stores the old rA, as the architecture says
-            if update:
-                gpr[ra] = ea
-            return (pc + 4) & M
-        return store
-    return build
 
+# lmw/stmw/lwarx/stwcx. (handler only)
 
 def _check_word_aligned(ea: int, is_store: bool) -> None:
     if ea & 3:
@@ -769,7 +611,7 @@ def _check_word_aligned(ea: int, is_store: bool) -> None:
 
 
 def _build_lmw(word: int) -> Handler:
-    first, ra, displacement = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
+    first, ra, displacement = fields.rd(word), fields.ra(word), fields.simm(word)
 
     def load_multiple(cpu: HandlerCpu, pc: int) -> int:
         gpr = cpu.gpr
@@ -782,7 +624,7 @@ def _build_lmw(word: int) -> Handler:
 
 
 def _build_stmw(word: int) -> Handler:
-    first, ra, displacement = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
+    first, ra, displacement = fields.rs(word), fields.ra(word), fields.simm(word)
 
     def store_multiple(cpu: HandlerCpu, pc: int) -> int:
         gpr = cpu.gpr
@@ -796,7 +638,7 @@ def _build_stmw(word: int) -> Handler:
 
 
 def _build_lwarx(word: int) -> Handler:
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    rd, ra, rb = fields.rd(word), fields.ra(word), fields.rb(word)
 
     def load_and_reserve(cpu: HandlerCpu, pc: int) -> int:
         gpr = cpu.gpr
@@ -810,7 +652,7 @@ def _build_lwarx(word: int) -> Handler:
 
 
 def _build_stwcx(word: int) -> Handler:
-    rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
+    rs, ra, rb = fields.rs(word), fields.ra(word), fields.rb(word)
 
     def store_conditional(cpu: HandlerCpu, pc: int) -> int:
         gpr = cpu.gpr
@@ -826,400 +668,30 @@ def _build_stwcx(word: int) -> Handler:
     return store_conditional
 
 
-
-_Emit = Callable[[int, int], "list[str] | None"]
-
-# --------------------------------------------------------------------------- source templates
-# emit(word, pc) for the block translator (see emulator.isa.Emitter): the same semantics as the builder
-# named in each docstring, written as source over the locals ``cpu`` and ``gpr``. None = call the handler.
-
-def _cr0_line(result: str) -> str:
-    return (f"cpu.cr = (cpu.cr & {_CR0_CLEAR}) | ({CR0_LT} if {result} & {SIGN} else {CR0_GT} if {result} "
-            f"else {CR0_EQ}) | ((cpu.xer >> 3) & {CR0_SO})")
-
-
-def _target(word: int, register: int) -> str:
-    """Assignment target: also bind ``r`` for the CR0 line when the word is a record (Rc=1) form."""
-    return f"r = gpr[{register}]" if word & 1 else f"gpr[{register}]"
-
-
-def _emit_addi(word: int, pc: int) -> list[str] | None:
-    """_build_addi."""
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
-    if word >> 26 == 15:
-        imm <<= 16
-    if ra == 0:
-        return [f"gpr[{rd}] = {imm & M}"]
-    return [f"gpr[{rd}] = (gpr[{ra}] + {imm}) & {M}"]
-
-
-def _emit_sum(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _Emit:
-    """_sum_builder: only the forms without OE, CA in or out."""
-    def emit(word: int, pc: int) -> list[str] | None:
-        rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-        if word & 0x400 or writes_ca or carry_in == _CARRY_IN:
-            return None
-        if second == _RB:
-            expression = f"(gpr[{rb}] - gpr[{ra}]) & {M}" if invert_a else f"(gpr[{ra}] + gpr[{rb}]) & {M}"
-        elif second == _ZERO and invert_a and carry_in == 1:
-            expression = f"-gpr[{ra}] & {M}"
-        else:
-            return None
-        lines = [f"{_target(word, rd)} = {expression}"]
-        if word & 1:
-            lines.append(_cr0_line("r"))
-        return lines
-    return emit
-
-
-def _carrying_sum_lines(rd: int, total: str, writes_ca: bool, record: bool) -> list[str]:
-    """rD = the low word of ``total``; CA = its bit 32 when ``writes_ca``; CR0 when ``record``."""
-    lines = [f"t = {total}"]
-    if writes_ca:
-        lines.append(f"cpu.xer = (cpu.xer & {_NOT_CA}) | ((t >> 32) << 29)")
-    if record:
-        return [*lines, f"r = gpr[{rd}] = t & {M}", _cr0_line("r")]
-    return [*lines, f"gpr[{rd}] = t & {M}"]
-
-
-def _emit_sum_carrying(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _Emit:
-    """_sum_builder: the forms with CA in or out (OE forms call the handler)."""
-    def emit(word: int, pc: int) -> list[str] | None:
-        rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-        if word & 0x400:
-            return None
-        x = f"(gpr[{ra}] ^ {M})" if invert_a else f"gpr[{ra}]"
-        y = {_RB: f"gpr[{rb}]", _ZERO: "0", _MINUS_ONE: str(M)}[second]
-        carry = "((cpu.xer >> 29) & 1)" if carry_in == _CARRY_IN else str(carry_in)
-        return _carrying_sum_lines(rd, f"{x} + {y} + {carry}", writes_ca, bool(word & 1))
-    return emit
-
-
-def _emit_sums(invert_a: bool, second: str, carry_in: int, writes_ca: bool) -> _Emit:
-    """The add/subtract family: the plain template where it applies, else the carrying one."""
-    plain = _emit_sum(invert_a, second, carry_in, writes_ca)
-    carrying = _emit_sum_carrying(invert_a, second, carry_in, writes_ca)
-
-    def emit(word: int, pc: int) -> list[str] | None:
-        lines = plain(word, pc)
-        return lines if lines is not None else carrying(word, pc)
-    return emit
-
-
-def _emit_addic(word: int, pc: int) -> list[str] | None:
-    """_build_addic."""
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word) & M
-    return _carrying_sum_lines(rd, f"gpr[{ra}] + {imm}", True, word >> 26 == 13)
-
-
-def _emit_subfic(word: int, pc: int) -> list[str] | None:
-    """_build_subfic."""
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word) & M
-    return _carrying_sum_lines(rd, f"(gpr[{ra}] ^ {M}) + {imm + 1}", True, False)
-
-
-def _emit_mulli(word: int, pc: int) -> list[str] | None:
-    """_build_mulli (the low word of the product does not depend on the signedness of rA)."""
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm16(word)
-    return [f"gpr[{rd}] = (gpr[{ra}] * {imm}) & {M}"]
-
-
-def _emit_mulhw(word: int, pc: int) -> list[str] | None:
-    """_build_mulhw (the OE form is illegal: handler)."""
-    if word & 0x400:
-        return None
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    if (word >> 1) & 0x1FF == 75:
-        lines = [f"s = gpr[{ra}]", f"t = gpr[{rb}]", f"s = s - ((s & {SIGN}) << 1)",
-                 f"t = t - ((t & {SIGN}) << 1)", f"{_target(word, rd)} = ((s * t) >> 32) & {M}"]
-    else:
-        lines = [f"{_target(word, rd)} = (gpr[{ra}] * gpr[{rb}]) >> 32"]
-    if word & 1:
-        lines.append(_cr0_line("r"))
-    return lines
-
-
-def _emit_divwu(word: int, pc: int) -> list[str] | None:
-    """_build_divw, unsigned without OE (a zero divisor leaves the dividend, as the handler does)."""
-    if word & 0x400 or (word >> 1) & 0x1FF != 459:
-        return None
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    lines = [f"s = gpr[{ra}]", f"t = gpr[{rb}]", f"{_target(word, rd)} = s // t if t else s"]
-    if word & 1:
-        lines.append(_cr0_line("r"))
-    return lines
-
-
-def _emit_isel(word: int, pc: int) -> list[str] | None:
-    """_build_isel."""
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    condition_bit = SIGN >> ((word >> 6) & 31)
-    chosen = f"gpr[{ra}]" if ra else "0"
-    return [f"gpr[{rd}] = {chosen} if cpu.cr & {condition_bit} else gpr[{rb}]"]
-
-
-def _emit_mfcr(word: int, pc: int) -> list[str] | None:
-    """_build_mfcr (an mfocrf naming several fields is a no-op: handler)."""
-    rd = (word >> 21) & 31
-    if not word & 0x00100000:
-        return [f"gpr[{rd}] = cpu.cr"]
-    fxm = (word >> 12) & 0xFF
-    return [f"gpr[{rd}] = cpu.cr & {_field_mask(fxm)}"] if _is_one_field(fxm) else None
-
-
-def _emit_mtcrf(word: int, pc: int) -> list[str] | None:
-    """_build_mtcrf."""
-    rs, fxm = (word >> 21) & 31, (word >> 12) & 0xFF
-    if word & 0x00100000 and not _is_one_field(fxm):
-        return None
-    mask = _field_mask(fxm)
-    return [f"cpu.cr = (cpu.cr & {M ^ mask}) | (gpr[{rs}] & {mask})"]
-
-
-def _emit_cr_logical(word: int, pc: int) -> list[str] | None:
-    """_build_cr_logical."""
-    target_shift = 31 - ((word >> 21) & 31)
-    shift_a, shift_b = 31 - ((word >> 16) & 31), 31 - ((word >> 11) & 31)
-    source = _CR_OPERATIONS[(word >> 1) & 0x3FF][1]
-    bit = source.format(a=f"((cpu.cr >> {shift_a}) & 1)", b=f"((cpu.cr >> {shift_b}) & 1)")
-    return [f"cpu.cr = (cpu.cr & {M ^ (1 << target_shift)}) | (({bit}) << {target_shift})"]
-
-
-def _emit_mullw(word: int, pc: int) -> list[str] | None:
-    """_build_mullw: the form without OE/Rc."""
-    if word & 0x401:
-        return None
-    rd, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    return [f"gpr[{rd}] = (gpr[{ra}] * gpr[{rb}]) & {M}"]
-
-
-def _emit_logical_immediate(word: int, pc: int) -> list[str] | None:
-    """_build_logical_immediate."""
-    rs, ra, imm = (word >> 21) & 31, (word >> 16) & 31, word & 0xFFFF
-    primary = word >> 26
-    if primary in (25, 27, 29):
-        imm <<= 16
-    if primary in (24, 25):
-        return [] if imm == 0 and rs == ra else [f"gpr[{ra}] = gpr[{rs}] | {imm}"]
-    if primary in (26, 27):
-        return [f"gpr[{ra}] = gpr[{rs}] ^ {imm}"]
-    return [f"r = gpr[{ra}] = gpr[{rs}] & {imm}", _cr0_line("r")]
-
-
-def _emit_logical(source: str) -> Callable[[int, int], list[str] | None]:
-    """_logical_builder(operation) where ``source`` is the operation over names s and b."""
-    def emit(word: int, pc: int) -> list[str] | None:
-        rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-        expression = source.replace("s", f"gpr[{rs}]").replace("b", f"gpr[{rb}]")
-        lines = [f"{_target(word, ra)} = {expression}"]
-        if word & 1:
-            lines.append(_cr0_line("r"))
-        return lines
-    return emit
-
-
-def _emit_or(word: int, pc: int) -> list[str] | None:
-    """_build_or."""
-    rs, ra, rb = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    source = f"gpr[{rs}]" if rs == rb else f"gpr[{rs}] | gpr[{rb}]"
-    lines = [f"{_target(word, ra)} = {source}"]
-    if word & 1:
-        lines.append(_cr0_line("r"))
-    return lines
-
-
-def _emit_unary(source: str) -> _Emit:
-    """_unary_builder(operation) where ``source`` is the operation over ``{s}``, the value of rS."""
-    def emit(word: int, pc: int) -> list[str] | None:
-        rs, ra = (word >> 21) & 31, (word >> 16) & 31
-        lines = [f"{_target(word, ra)} = {source.format(s=f'gpr[{rs}]')}"]
-        if word & 1:
-            lines.append(_cr0_line("r"))
-        return lines
-    return emit
-
-
-def _emit_extend(bits: int) -> _Emit:
-    """_unary_builder(_extend_byte / _extend_half)."""
-    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
-    return _emit_unary(f"((({{s}} & {mask}) ^ {sign}) - {sign}) & {M}")
-
-
-def _emit_srawi(word: int, pc: int) -> list[str] | None:
-    """_build_sraw, immediate form only."""
-    if (word >> 1) & 0x3FF != 824:
-        return None
-    rs, ra, amount = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    lines = [f"s = gpr[{rs}]", f"s = s - {1 << 32} if s & {SIGN} else s", f"r = s >> {amount}",
-             f"cpu.xer = (cpu.xer | {XER_CA}) if s < 0 and (r << {amount}) != s else (cpu.xer & {_NOT_CA})",
-             f"r = gpr[{ra}] = r & {M}"]
-    if word & 1:
-        lines.append(_cr0_line("r"))
-    return lines
-
-
-def _emit_rotate(word: int, pc: int) -> list[str] | None:
-    """_build_rotate."""
-    rs, ra, shift = (word >> 21) & 31, (word >> 16) & 31, (word >> 11) & 31
-    mask = rotate_mask((word >> 6) & 31, (word >> 1) & 31)
-    primary = word >> 26
-    if primary == 23:
-        lines = [f"s = gpr[{rs}]", f"n = gpr[{shift}] & 31",
-                 f"{_target(word, ra)} = ((s << n) | (s >> (32 - n))) & {mask}"]
-    elif primary == 20:
-        lines = [f"s = gpr[{rs}]",
-                 f"{_target(word, ra)} = (((s << {shift}) | (s >> {32 - shift})) & {mask})"
-                 f" | (gpr[{ra}] & {M ^ mask})"]
-    elif shift == 0:
-        lines = [f"{_target(word, ra)} = gpr[{rs}] & {mask}"]
-    elif not mask & ((1 << shift) - 1):   # no rotated-around bits survive the mask: a left shift
-        lines = [f"{_target(word, ra)} = (gpr[{rs}] << {shift}) & {mask}"]
-    elif not mask >> shift:               # only rotated-around bits survive: a right shift
-        lines = [f"{_target(word, ra)} = (gpr[{rs}] >> {32 - shift}) & {mask}"]
-    else:
-        lines = [f"s = gpr[{rs}]", f"{_target(word, ra)} = ((s << {shift}) | (s >> {32 - shift})) & {mask}"]
-    if word & 1:
-        lines.append(_cr0_line("r"))
-    return lines
-
-
-def _emit_compare(signed: bool, immediate: bool) -> Callable[[int, int], list[str] | None]:
-    """_compare_builder."""
-    def emit(word: int, pc: int) -> list[str] | None:
-        if word & 0x00200000:
-            return None
-        shift = 28 - 4 * ((word >> 23) & 7)
-        keep = M ^ (0xF << shift)
-        ra, rb = (word >> 16) & 31, (word >> 11) & 31
-        bias = SIGN if signed else 0
-        constant = ((_simm16(word) & M) if signed else word & 0xFFFF) ^ bias
-        left = f"gpr[{ra}] ^ {bias}" if bias else f"gpr[{ra}]"
-        right = str(constant) if immediate else (f"gpr[{rb}] ^ {bias}" if bias else f"gpr[{rb}]")
-        if not immediate:
-            return [f"s = {left}", f"n = {right}", f"cpu.cr = (cpu.cr & {keep}) | "
-                    f"(((8 if s < n else 4 if s > n else 2) | (cpu.xer >> 31)) << {shift})"]
-        return [f"s = {left}", f"cpu.cr = (cpu.cr & {keep}) | "
-                f"(((8 if s < {right} else 4 if s > {right} else 2) | (cpu.xer >> 31)) << {shift})"]
-    return emit
-
-
-def _emit_b(word: int, pc: int) -> list[str] | None:
-    """_build_b."""
-    offset = (word & 0x03FFFFFC) - (0x04000000 if word & 0x02000000 else 0)
-    target = offset & M if word & 2 else (pc + offset) & M
-    lines = [f"cpu.lr = {(pc + 4) & M}"] if word & 1 else []
-    return [*lines, f"return {target}"]
-
-
-def _branch_lines(word: int, pc: int, target: str, allow_decrement: bool) -> list[str] | None:
-    """_bc_fields semantics; ``target`` is a constant or an expression read before LR is written."""
-    decrements, on_zero, tests_cr, condition_bit, wanted, link = _bc_fields(word)
-    if decrements and not allow_decrement:
-        return None
-    lines = []
-    if not target.isdigit():
-        lines.append(f"t = {target}")   # read before bclrl overwrites LR
-        target = "t"
-    if link:
-        lines.append(f"cpu.lr = {(pc + 4) & M}")
-    conditions = []
-    if decrements:
-        lines.append(f"n = cpu.ctr = (cpu.ctr - 1) & {M}")
-        conditions.append("n == 0" if on_zero else "n != 0")
-    if tests_cr:
-        conditions.append(f"cpu.cr & {condition_bit}" if wanted else f"not (cpu.cr & {condition_bit})")
-    if conditions:
-        lines.append(f"if {' and '.join(conditions)}:")
-        lines.append(f"    return {target}")
-        lines.append(f"return {(pc + 4) & M}")
-    else:
-        lines.append(f"return {target}")
-    return lines
-
-
-def _emit_bc(word: int, pc: int) -> list[str] | None:
-    """_build_bc."""
-    displacement = _simm16(word & ~3)
-    target = displacement & M if word & 2 else (pc + displacement) & M
-    return _branch_lines(word, pc, str(target), True)
-
-
-def _emit_bclr(word: int, pc: int) -> list[str] | None:
-    """_build_bclr."""
-    return _branch_lines(word, pc, "cpu.lr & 0xFFFFFFFC", True)
-
-
-def _emit_bcctr(word: int, pc: int) -> list[str] | None:
-    """_build_bcctr (the decrementing form is illegal: handler)."""
-    return _branch_lines(word, pc, "cpu.ctr & 0xFFFFFFFC", False)
-
-
-# kind -> (macro, the line that turns the loaded v into the register value); the same as _LOADERS.
-_LOAD_MACROS = {"byte": ("LOAD8", ""), "half": ("LOAD16", ""),
-                "half_algebraic": ("LOAD16", "v = ((v ^ 0x8000) - 0x8000) & 0xFFFFFFFF"),
-                "half_reversed": ("LOAD16", "v = ((v & 0xFF) << 8) | (v >> 8)"),
-                "word": ("LOAD32", ""),
-                "word_reversed": ("LOAD32", "v = int.from_bytes(v.to_bytes(4, 'big'), 'little')")}
-# kind -> (macro, the stored value as an expression over the register s); the same as _STORERS.
-_STORE_MACROS = {"byte": ("STORE8", "{s} & 0xFF"), "half": ("STORE16", "{s} & 0xFFFF"),
-                 "half_reversed": ("STORE16", "(({s} & 0xFF) << 8) | (({s} >> 8) & 0xFF)"),
-                 "word": ("STORE32", "{s}"),
-                 "word_reversed": ("STORE32", "int.from_bytes({s}.to_bytes(4, 'big'), 'little')")}
-
-
-def _address_line(word: int, indexed: bool) -> str:
-    ra, rb = (word >> 16) & 31, (word >> 11) & 31
-    offset = f"gpr[{rb}]" if indexed else str(_simm16(word))
-    if ra == 0:
-        return f"ea = {offset}" if indexed else f"ea = {_simm16(word) & M}"
-    return f"ea = (gpr[{ra}] + {offset}) & {M}"
-
-
-def _emit_load(kind: str, update: bool, indexed: bool) -> Callable[[int, int], list[str] | None]:
-    """_load_builder."""
-    def emit(word: int, pc: int) -> list[str] | None:
-        rd, ra = (word >> 21) & 31, (word >> 16) & 31
-        if kind not in _LOAD_MACROS or (update and (ra == 0 or ra == rd)):
-            return None
-        macro, extend = _LOAD_MACROS[kind]
-        lines = [_address_line(word, indexed), f"v = {macro}(ea)"]
-        if extend:
-            lines.append(extend)
-        if update:
-            lines.append(f"gpr[{ra}] = ea")
-        lines.append(f"gpr[{rd}] = v")
-        return lines
-    return emit
-
-
-def _emit_store(kind: str, update: bool, indexed: bool) -> Callable[[int, int], list[str] | None]:
-    """_store_builder."""
-    def emit(word: int, pc: int) -> list[str] | None:
-        rs, ra = (word >> 21) & 31, (word >> 16) & 31
-        if kind not in _STORE_MACROS or (update and ra == 0):
-            return None
-        macro, value = _STORE_MACROS[kind]
-        lines = [_address_line(word, indexed), f"v = {value.format(s=f'gpr[{rs}]')}", f"{macro}(ea, v)"]
-        if update:
-            lines.append(f"gpr[{ra}] = ea")
-        return lines
-    return emit
-
 # --------------------------------------------------------------------------- the table
 
-def _d(mnemonic: str, primary: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE,
-       emit: _Emit | None = None) -> InstructionSpec:
-    return InstructionSpec(mnemonic, primary, None, 0, build, cycles, emit=emit)
+def _spec(mnemonic: str, primary: int, xo: int | None, xo_bits: int, select: Selector,
+          cycles: int) -> InstructionSpec:
+    return InstructionSpec(mnemonic, primary, xo, xo_bits, handler_builder(select), cycles,
+                           emit=template_emitter(select))
 
 
-def _x(mnemonic: str, primary: int, xo: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE,
-       emit: _Emit | None = None) -> InstructionSpec:
-    return InstructionSpec(mnemonic, primary, xo, 10, build, cycles, emit=emit)
+def _d(mnemonic: str, primary: int, select: Selector, cycles: int = CYCLES_SIMPLE) -> InstructionSpec:
+    return _spec(mnemonic, primary, None, 0, select, cycles)
 
 
-def _xo(mnemonic: str, xo: int, build: Callable[[int], Handler], cycles: int = CYCLES_SIMPLE,
-        emit: _Emit | None = None) -> InstructionSpec:
-    return InstructionSpec(mnemonic, 31, xo, 9, build, cycles, emit=emit)
+def _x(mnemonic: str, primary: int, xo: int, select: Selector,
+       cycles: int = CYCLES_SIMPLE) -> InstructionSpec:
+    return _spec(mnemonic, primary, xo, 10, select, cycles)
+
+
+def _xo(mnemonic: str, xo: int, select: Selector, cycles: int = CYCLES_SIMPLE) -> InstructionSpec:
+    return _spec(mnemonic, 31, xo, 9, select, cycles)
+
+
+def _handler_only(mnemonic: str, primary: int, xo: int | None, build: Callable[[int], Handler],
+                  cycles: int = CYCLES_SIMPLE) -> InstructionSpec:
+    return InstructionSpec(mnemonic, primary, xo, 0 if xo is None else 10, build, cycles)
 
 
 _LOAD_STORE_D_FORMS = [
@@ -1256,79 +728,75 @@ _SUMS = [
     ("subfze", 200, True, _ZERO, _CARRY_IN, True), ("neg", 104, True, _ZERO, 1, False),
 ]
 
-# The source column is the same operation for the block translator (names s and b).
-_LOGICAL: list[tuple[str, int, Callable[[int, int], int], str]] = [
-    ("and", 28, int.__and__, "s & b"), ("andc", 60, lambda s, b: s & (b ^ M), f"s & (b ^ {M})"),
-    ("eqv", 284, lambda s, b: s ^ b ^ M, f"s ^ b ^ {M}"),
-    ("nand", 476, lambda s, b: (s & b) ^ M, f"(s & b) ^ {M}"),
-    ("nor", 124, lambda s, b: (s | b) ^ M, f"(s | b) ^ {M}"),
-    ("orc", 412, lambda s, b: s | (b ^ M), f"s | (b ^ {M})"),
-    ("xor", 316, int.__xor__, "s ^ b"),
-    # Shift amounts are rB & 63; 32..63 give 0, which the mask/width already produce.
-    ("slw", 24, lambda s, b: (s << (b & 63)) & M, f"(s << (b & 63)) & {M}"),
-    ("srw", 536, lambda s, b: s >> (b & 63), "s >> (b & 63)"),
+# X-form logical operations: rA = the expression over rS and rB. Shift amounts are rB & 63; 32..63
+# give 0, which the mask/width already produce.
+_LOGICAL = [
+    ("and", 28, "gpr[{rs}] & gpr[{rb}]"), ("andc", 60, f"gpr[{{rs}}] & (gpr[{{rb}}] ^ {M})"),
+    ("eqv", 284, f"gpr[{{rs}}] ^ gpr[{{rb}}] ^ {M}"), ("nand", 476, f"(gpr[{{rs}}] & gpr[{{rb}}]) ^ {M}"),
+    ("nor", 124, f"(gpr[{{rs}}] | gpr[{{rb}}]) ^ {M}"), ("orc", 412, f"gpr[{{rs}}] | (gpr[{{rb}}] ^ {M})"),
+    ("xor", 316, "gpr[{rs}] ^ gpr[{rb}]"),
+    ("slw", 24, f"(gpr[{{rs}}] << (gpr[{{rb}}] & 63)) & {M}"), ("srw", 536, "gpr[{rs}] >> (gpr[{rb}] & 63)"),
 ]
 
+_EXTEND_HALF = f"(((gpr[{{rs}}] & 0xFFFF) ^ 0x8000) - 0x8000) & {M}"
+_EXTEND_BYTE = f"(((gpr[{{rs}}] & 0xFF) ^ 0x80) - 0x80) & {M}"
+
 SPECS: list[InstructionSpec] = [
-    _d("twi", 3, _trap_builder(True)),
-    _d("mulli", 7, _build_mulli, CYCLES_MULTIPLY, _emit_mulli),
-    _d("subfic", 8, _build_subfic, emit=_emit_subfic),
-    _d("cmpli", 10, _compare_builder(False, True), emit=_emit_compare(False, True)),
-    _d("cmpi", 11, _compare_builder(True, True), emit=_emit_compare(True, True)),
-    _d("addic", 12, _build_addic, emit=_emit_addic),
-    _d("addic.", 13, _build_addic, emit=_emit_addic),
-    _d("addi", 14, _build_addi, emit=_emit_addi),
-    _d("addis", 15, _build_addi, emit=_emit_addi),
-    _d("bc", 16, _build_bc, emit=_emit_bc),
-    _d("b", 18, _build_b, emit=_emit_b),
-    _d("rlwimi", 20, _build_rotate, emit=_emit_rotate),
-    _d("rlwinm", 21, _build_rotate, emit=_emit_rotate),
-    _d("rlwnm", 23, _build_rotate, emit=_emit_rotate),
-    _d("ori", 24, _build_logical_immediate, emit=_emit_logical_immediate),
-    _d("oris", 25, _build_logical_immediate, emit=_emit_logical_immediate),
-    _d("xori", 26, _build_logical_immediate, emit=_emit_logical_immediate),
-    _d("xoris", 27, _build_logical_immediate, emit=_emit_logical_immediate),
-    _d("andi.", 28, _build_logical_immediate, emit=_emit_logical_immediate),
-    _d("andis.", 29, _build_logical_immediate, emit=_emit_logical_immediate),
-    _d("lmw", 46, _build_lmw, CYCLES_LOAD),
-    _d("stmw", 47, _build_stmw),
-    *(_d(name, primary, _load_builder(kind, update, False), CYCLES_LOAD, _emit_load(kind, update, False))
-      if is_load else
-      _d(name, primary, _store_builder(kind, update, False), CYCLES_SIMPLE, _emit_store(kind, update, False))
+    _handler_only("twi", 3, None, _trap_builder(True)),
+    _d("mulli", 7, _select_mulli, CYCLES_MULTIPLY),
+    _d("subfic", 8, _select_subfic),
+    _d("cmpli", 10, _compare_selector(False, True)),
+    _d("cmpi", 11, _compare_selector(True, True)),
+    _d("addic", 12, _select_addic),
+    _d("addic.", 13, _select_addic),
+    _d("addi", 14, _select_addi),
+    _d("addis", 15, _select_addi),
+    _d("bc", 16, _select_bc),
+    _d("b", 18, _select_b),
+    _d("rlwimi", 20, _select_rotate),
+    _d("rlwinm", 21, _select_rotate),
+    _d("rlwnm", 23, _select_rotate),
+    _d("ori", 24, _select_logical_immediate),
+    _d("oris", 25, _select_logical_immediate),
+    _d("xori", 26, _select_logical_immediate),
+    _d("xoris", 27, _select_logical_immediate),
+    _d("andi.", 28, _select_logical_immediate),
+    _d("andis.", 29, _select_logical_immediate),
+    _handler_only("lmw", 46, None, _build_lmw, CYCLES_LOAD),
+    _handler_only("stmw", 47, None, _build_stmw),
+    *(_d(name, primary, _load_selector(kind, update, False), CYCLES_LOAD) if is_load else
+      _d(name, primary, _store_selector(kind, update, False))
       for name, primary, kind, update, is_load in _LOAD_STORE_D_FORMS),
-    _x("mcrf", 19, 0, _build_mcrf),
-    _x("bclr", 19, 16, _build_bclr, emit=_emit_bclr),
-    _x("bcctr", 19, 528, _build_bcctr, emit=_emit_bcctr),
-    *(_x(name, 19, xo, _build_cr_logical, emit=_emit_cr_logical) for name, xo in (
+    _x("mcrf", 19, 0, _select_mcrf),
+    _x("bclr", 19, 16, _select_bclr),
+    _x("bcctr", 19, 528, _select_bcctr),
+    *(_x(name, 19, xo, _select_cr_logical) for name, xo in (
         ("crnor", 33), ("crandc", 129), ("crxor", 193), ("crnand", 225), ("crand", 257),
         ("creqv", 289), ("crorc", 417), ("cror", 449))),
-    _x("cmp", 31, 0, _compare_builder(True, False), emit=_emit_compare(True, False)),
-    _x("tw", 31, 4, _trap_builder(False)),
-    _x("mfcr", 31, 19, _build_mfcr, emit=_emit_mfcr),
-    _x("lwarx", 31, 20, _build_lwarx, CYCLES_LOAD),
-    _x("cntlzw", 31, 26, _unary_builder(_count_leading_zeros), emit=_emit_unary("32 - {s}.bit_length()")),
-    _x("cmpl", 31, 32, _compare_builder(False, False), emit=_emit_compare(False, False)),
-    _x("mtcrf", 31, 144, _build_mtcrf, emit=_emit_mtcrf),
-    _x("stwcx.", 31, 150, _build_stwcx),
-    _x("or", 31, 444, _build_or, emit=_emit_or),
-    _x("mcrxr", 31, 512, _build_mcrxr),
-    _x("sraw", 31, 792, _build_sraw),
-    _x("srawi", 31, 824, _build_sraw, emit=_emit_srawi),
-    _x("extsh", 31, 922, _unary_builder(_extend_half), emit=_emit_extend(16)),
-    _x("extsb", 31, 954, _unary_builder(_extend_byte), emit=_emit_extend(8)),
-    *(_x(name, 31, xo, _logical_builder(operation), emit=_emit_logical(source))
-      for name, xo, operation, source in _LOGICAL),
-    *(_x(name, 31, xo, _load_builder(kind, update, True), CYCLES_LOAD, _emit_load(kind, update, True))
-      if is_load else
-      _x(name, 31, xo, _store_builder(kind, update, True), CYCLES_SIMPLE, _emit_store(kind, update, True))
+    _x("cmp", 31, 0, _compare_selector(True, False)),
+    _handler_only("tw", 31, 4, _trap_builder(False)),
+    _x("mfcr", 31, 19, _select_mfcr),
+    _handler_only("lwarx", 31, 20, _build_lwarx, CYCLES_LOAD),
+    _x("cntlzw", 31, 26, _unary_selector("count_leading_zeros", "32 - gpr[{rs}].bit_length()")),
+    _x("cmpl", 31, 32, _compare_selector(False, False)),
+    _x("mtcrf", 31, 144, _select_mtcrf),
+    _handler_only("stwcx.", 31, 150, _build_stwcx),
+    _x("or", 31, 444, _select_or),
+    _x("mcrxr", 31, 512, _select_mcrxr),
+    _x("sraw", 31, 792, _select_sraw),
+    _x("srawi", 31, 824, _select_sraw),
+    _x("extsh", 31, 922, _unary_selector("extend_half", _EXTEND_HALF)),
+    _x("extsb", 31, 954, _unary_selector("extend_byte", _EXTEND_BYTE)),
+    *(_x(name, 31, xo, _logical_selector(name, expression)) for name, xo, expression in _LOGICAL),
+    *(_x(name, 31, xo, _load_selector(kind, update, True), CYCLES_LOAD) if is_load else
+      _x(name, 31, xo, _store_selector(kind, update, True))
       for name, xo, kind, update, is_load in _LOAD_STORE_X_FORMS),
-    *(_xo(name, xo, _sum_builder(invert, second, carry, writes_ca),
-          emit=_emit_sums(invert, second, carry, writes_ca))
+    *(_xo(name, xo, _sum_selector(invert, second, carry, writes_ca))
       for name, xo, invert, second, carry, writes_ca in _SUMS),
-    _xo("mulhwu", 11, _build_mulhw, CYCLES_MULTIPLY, emit=_emit_mulhw),
-    _xo("mulhw", 75, _build_mulhw, CYCLES_MULTIPLY, emit=_emit_mulhw),
-    _xo("mullw", 235, _build_mullw, CYCLES_MULTIPLY, emit=_emit_mullw),
-    _xo("divwu", 459, _build_divw, CYCLES_DIVIDE, emit=_emit_divwu),
-    _xo("divw", 491, _build_divw, CYCLES_DIVIDE),
-    InstructionSpec("isel", 31, 15, 5, _build_isel, emit=_emit_isel),
+    _xo("mulhwu", 11, _select_mulhw, CYCLES_MULTIPLY),
+    _xo("mulhw", 75, _select_mulhw, CYCLES_MULTIPLY),
+    _xo("mullw", 235, _select_mullw, CYCLES_MULTIPLY),
+    _xo("divwu", 459, _select_divw, CYCLES_DIVIDE),
+    _xo("divw", 491, _select_divw, CYCLES_DIVIDE),
+    _spec("isel", 31, 15, 5, _select_isel, CYCLES_SIMPLE),
 ]

@@ -16,8 +16,8 @@ Choices (documented in the report and here):
   stores, so translation faults and DAC watches apply; icbi drops decoded instructions of its line.
   User-mode cache locking with MSR[UCLE]=0 raises a DSI with ESR[DLK]/[ILK].
 
-Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.exceptions`, :mod:`emulator.models`,
-:mod:`emulator.cpu` for type checking only.
+Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.fields`, :mod:`emulator.exceptions`,
+:mod:`emulator.models`, :mod:`emulator.cpu` for type checking only.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from emulator import fields
 from emulator.exceptions import (
     ESR_DLK,
     ESR_FP,
@@ -38,7 +39,7 @@ from emulator.exceptions import (
     IVOR_SYSTEM_CALL,
     Interrupt,
 )
-from emulator.isa import XER_WRITABLE, Emitter, InstructionSpec
+from emulator.isa import XER_WRITABLE, Chosen, Emitter, InstructionSpec, Semantics, template_emitter
 from emulator.models import MSR_EE, MSR_FE0, MSR_FE1, MSR_PR, MSR_SPE, MSR_UCLE
 
 if TYPE_CHECKING:
@@ -57,25 +58,8 @@ _FPSCR_FEX = 0x40000000
 _E500V2 = frozenset({"e500v2"})
 
 
-def _rd(word: int) -> int:
-    return (word >> 21) & 31
-
-
-def _ra(word: int) -> int:
-    return (word >> 16) & 31
-
-
-def _rb(word: int) -> int:
-    return (word >> 11) & 31
-
-
-def _spr_number(word: int) -> int:
-    field = (word >> 11) & 0x3FF
-    return ((field & 0x1F) << 5) | (field >> 5)
-
-
 def _x_form_ea(word: int) -> Callable[[Cpu], int]:
-    ra, rb = _ra(word), _rb(word)
+    ra, rb = fields.ra(word), fields.rb(word)
     if ra == 0:
         return lambda cpu: cpu.gpr[rb]
     return lambda cpu: (cpu.gpr[ra] + cpu.gpr[rb]) & 0xFFFFFFFF
@@ -83,7 +67,7 @@ def _x_form_ea(word: int) -> Callable[[Cpu], int]:
 
 # --- MSR ------------------------------------------------------------------------------------------
 def build_mfmsr(word: int) -> SystemHandler:
-    rd = _rd(word)
+    rd = fields.rd(word)
 
     def mfmsr(cpu: Cpu, pc: int) -> int:
         cpu.gpr[rd] = cpu.msr
@@ -92,7 +76,7 @@ def build_mfmsr(word: int) -> SystemHandler:
 
 
 def build_mtmsr(word: int) -> SystemHandler:
-    rs = _rd(word)
+    rs = fields.rs(word)
 
     def mtmsr(cpu: Cpu, pc: int) -> int:
         enabled_before = cpu.msr & (MSR_FE0 | MSR_FE1)
@@ -105,7 +89,7 @@ def build_mtmsr(word: int) -> SystemHandler:
 
 
 def build_wrtee(word: int) -> SystemHandler:
-    rs = _rd(word)
+    rs = fields.rs(word)
 
     def wrtee(cpu: Cpu, pc: int) -> int:
         cpu.set_msr((cpu.msr & ~MSR_EE) | (cpu.gpr[rs] & MSR_EE))
@@ -114,7 +98,7 @@ def build_wrtee(word: int) -> SystemHandler:
 
 
 def build_wrteei(word: int) -> SystemHandler:
-    enable = MSR_EE if word & 0x8000 else 0
+    enable = MSR_EE if fields.wrteei_enable(word) else 0
 
     def wrteei(cpu: Cpu, pc: int) -> int:
         cpu.set_msr((cpu.msr & ~MSR_EE) | enable)
@@ -123,8 +107,32 @@ def build_wrteei(word: int) -> SystemHandler:
 
 
 # --- SPRs -----------------------------------------------------------------------------------------
+# The user-level SPRs a block keeps in locals (emulator.translate): their moves are written once, as
+# Semantics from which both the decoded handler and the translator's lines derive. Every other SPR
+# goes through the core's reader and writer tables (cpu.spr_readers / spr_writers).
+_MOVE_FROM_LOCAL_SPR = {1: Semantics("move_from_xer", ("gpr[{rd}] = cpu.xer",)),
+                        8: Semantics("move_from_lr", ("gpr[{rd}] = cpu.lr",)),
+                        9: Semantics("move_from_ctr", ("gpr[{rd}] = cpu.ctr",))}
+_MOVE_TO_LOCAL_SPR = {1: Semantics("move_to_xer", (f"cpu.xer = gpr[{{rs}}] & {XER_WRITABLE}",)),
+                      8: Semantics("move_to_lr", ("cpu.lr = gpr[{rs}]",)),
+                      9: Semantics("move_to_ctr", ("cpu.ctr = gpr[{rs}]",))}
+
+
+def _select_mfspr(word: int) -> Chosen | None:
+    form = _MOVE_FROM_LOCAL_SPR.get(fields.spr(word))
+    return None if form is None else (form, {"rd": fields.rd(word)})
+
+
+def _select_mtspr(word: int) -> Chosen | None:
+    form = _MOVE_TO_LOCAL_SPR.get(fields.spr(word))
+    return None if form is None else (form, {"rs": fields.rs(word)})
+
+
 def build_mfspr(word: int) -> SystemHandler:
-    rd, spr = _rd(word), _spr_number(word)
+    chosen = _select_mfspr(word)
+    if chosen is not None:
+        return chosen[0].handler(chosen[1])
+    rd, spr = fields.rd(word), fields.spr(word)
     privileged = bool(spr & _SPR_PRIVILEGED_BIT)
 
     def mfspr(cpu: Cpu, pc: int) -> int:
@@ -141,7 +149,10 @@ def build_mfspr(word: int) -> SystemHandler:
 
 
 def build_mtspr(word: int) -> SystemHandler:
-    rs, spr = _rd(word), _spr_number(word)
+    chosen = _select_mtspr(word)
+    if chosen is not None:
+        return chosen[0].handler(chosen[1])
+    rs, spr = fields.rs(word), fields.spr(word)
     privileged = bool(spr & _SPR_PRIVILEGED_BIT)
 
     def mtspr(cpu: Cpu, pc: int) -> int:
@@ -157,33 +168,19 @@ def build_mtspr(word: int) -> SystemHandler:
     return mtspr
 
 
-# The user-level SPRs a block keeps in locals (emulator.translate), by number, and what mtspr stores.
-_BLOCK_LOCAL_SPRS = {1: ("xer", XER_WRITABLE), 8: ("lr", 0xFFFFFFFF), 9: ("ctr", 0xFFFFFFFF)}
-
-
-# Time-base reads (user-readable TBL/TBU): the value at the instruction's own cycle count, which the
-# translator provides as the local ``now`` (a loop polling the time base then runs translated).
+# Time-base reads (user-readable TBL/TBU) in translated blocks: the value at the instruction's own
+# cycle count, which the translator provides as the local ``now`` (a loop polling the time base then
+# runs translated). The decoded path reads them through the core's SPR readers, which own the timers.
 _TB_READ_EXPRESSIONS = {268: "cpu.timers.tb(now) & 0xFFFFFFFF", 269: "cpu.timers.tb(now) >> 32"}
+_emit_local_mfspr = template_emitter(_select_mfspr)
 
 
 def emit_mfspr(word: int, pc: int) -> list[str] | None:
-    """build_mfspr for XER, LR, CTR, TBL and TBU (the readers Cpu installs); other SPRs call the handler."""
-    spr = _spr_number(word)
-    time_base = _TB_READ_EXPRESSIONS.get(spr)
+    """Lines for XER, LR, CTR, TBL and TBU; other SPRs call the handler."""
+    time_base = _TB_READ_EXPRESSIONS.get(fields.spr(word))
     if time_base is not None:
-        return [f"gpr[{_rd(word)}] = {time_base}"]
-    local = _BLOCK_LOCAL_SPRS.get(spr)
-    return None if local is None else [f"gpr[{_rd(word)}] = cpu.{local[0]}"]
-
-
-def emit_mtspr(word: int, pc: int) -> list[str] | None:
-    """build_mtspr for XER, LR and CTR (the writers Cpu installs); other SPRs call the handler."""
-    local = _BLOCK_LOCAL_SPRS.get(_spr_number(word))
-    if local is None:
-        return None
-    name, mask = local
-    value = f"gpr[{_rd(word)}]" if mask == 0xFFFFFFFF else f"gpr[{_rd(word)}] & {mask}"
-    return [f"cpu.{name} = {value}"]
+        return [f"gpr[{fields.rd(word)}] = {time_base}"]
+    return _emit_local_mfspr(word, pc)
 
 
 # --- returns and system call ----------------------------------------------------------------------
@@ -289,7 +286,7 @@ _TLBILX_ILLEGAL_FORM = 2
 
 def build_tlbilx(word: int) -> SystemHandler:
     effective_address = _x_form_ea(word)
-    kind = (word >> 21) & 3
+    kind = fields.tlbilx_type(word)
 
     def tlbilx(cpu: Cpu, pc: int) -> int:
         if kind == _TLBILX_ILLEGAL_FORM:
@@ -315,7 +312,7 @@ def _doorbell_type(cpu: Cpu, value: int) -> int | None:
 
 
 def build_msgsnd(word: int) -> SystemHandler:
-    rb = _rb(word)
+    rb = fields.rb(word)
 
     def msgsnd(cpu: Cpu, pc: int) -> int:
         kind = _doorbell_type(cpu, cpu.gpr[rb])
@@ -326,7 +323,7 @@ def build_msgsnd(word: int) -> SystemHandler:
 
 
 def build_msgclr(word: int) -> SystemHandler:
-    rb = _rb(word)
+    rb = fields.rb(word)
 
     def msgclr(cpu: Cpu, pc: int) -> int:
         kind = _doorbell_type(cpu, cpu.gpr[rb] | _MSG_BROADCAST)   # msgclr acts on this core only
@@ -356,7 +353,7 @@ _EFS_FIRST, _EFS_END = 0x2C0, 0x2E0   # embedded scalar single-precision: not ga
 
 
 def build_spe(word: int) -> SystemHandler:
-    scalar_single = _EFS_FIRST <= (word & 0x7FF) < _EFS_END
+    scalar_single = _EFS_FIRST <= fields.xo11(word) < _EFS_END
 
     def spe(cpu: Cpu, pc: int) -> int:
         if not scalar_single and not cpu.msr & MSR_SPE:
@@ -379,7 +376,7 @@ SPECS: list[InstructionSpec] = [
     _x("wrtee", 131, build_wrtee, privileged=True),
     _x("wrteei", 163, build_wrteei, privileged=True),
     _x("mfspr", 339, build_mfspr, emit=emit_mfspr),
-    _x("mtspr", 467, build_mtspr, emit=emit_mtspr),
+    _x("mtspr", 467, build_mtspr, emit=template_emitter(_select_mtspr)),
     _x("mftb", 371, build_mfspr, emit=emit_mfspr),
     _x("rfi", 50, _build_return(_SPR_SRR0, _SPR_SRR1), primary=19, privileged=True, cycles=2),
     _x("rfci", 51, _build_return(_SPR_CSRR0, _SPR_CSRR1), primary=19, privileged=True, cycles=2),

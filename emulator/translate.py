@@ -7,7 +7,8 @@ its not-taken path, unless it branches back into the run), a page boundary, an I
 of the same page that lie on a loop back to it; it compiles to one function in which a superblock
 exit to another superblock of the region is a jump (``label``), so a loop nest runs without returning
 to the dispatcher. Each instruction contributes the source lines of its spec's ``emit`` template
-(:mod:`emulator.isa`); an instruction without a template calls its decoded handler. The semantics
+(:mod:`emulator.isa`: for the integer ISA derived from the same :class:`~emulator.isa.Semantics` as
+its decoded handler); an instruction without a template calls its decoded handler. The semantics
 therefore stay defined once, in the instruction table; this module adds only the mechanics that keep
 a region exactly equivalent to single-stepping:
 
