@@ -33,9 +33,6 @@ from emulator.debug import (
     DBSR_IC,
     DBSR_IDE,
     DBSR_TRAP,
-    KVMPPC_DEBUG_BREAKPOINT,
-    KVMPPC_DEBUG_WATCH_READ,
-    KVMPPC_DEBUG_WATCH_WRITE,
     SPR_DAC1,
     SPR_DAC2,
     SPR_DBCR0,
@@ -64,7 +61,8 @@ from emulator.exceptions import (
     IVOR_NAMES,
     IVOR_PROGRAM,
     IVOR_WATCHDOG,
-    HostDebugExit,
+    DebugEvent,
+    HostDebugEvent,
     Interrupt,
     PowerOff,
 )
@@ -225,15 +223,17 @@ class UnhandledInterrupt:
 
 @dataclass(frozen=True)
 class StopReason:
-    """Why ``run``/``step`` returned. ``address``/``status`` for HOST_DEBUG, ``status`` for POWER_OFF
-    (exit status) and WATCHDOG_RESET (TCR[WRC])."""
+    """Why ``run``/``step`` returned. ``event`` and ``address`` for HOST_DEBUG (the watched address
+    for a watch, else the pc), ``status`` for POWER_OFF (exit status) and WATCHDOG_RESET (TCR[WRC])."""
 
     kind: StopKind
     address: int = 0
     status: int = 0
+    event: DebugEvent | None = None
 
     def __str__(self) -> str:
-        return f"{self.kind.value} (address={self.address:#x}, status={self.status:#x})"
+        event = f"{self.event.value}, " if self.event is not None else ""
+        return f"{self.kind.value} ({event}address={self.address:#x}, status={self.status:#x})"
 
 
 STOP_BUDGET = StopReason(StopKind.BUDGET)
@@ -619,8 +619,7 @@ class Cpu:
             if (watch.write if is_write else watch.read) and ea < watch.end_exclusive \
                     and ea + size > watch.start:
                 address = min(max(ea, watch.start), watch.end_exclusive - 1)
-                status = KVMPPC_DEBUG_WATCH_WRITE if is_write else KVMPPC_DEBUG_WATCH_READ
-                raise HostDebugExit(address, status)
+                raise HostDebugEvent(DebugEvent.WATCH_WRITE if is_write else DebugEvent.WATCH_READ, address)
         guest = self.guest_debug
         bits = guest.dac_hits(ea, size, is_write, self.msr)
         if bits:
@@ -771,7 +770,7 @@ class Cpu:
         def check_iac(cpu: Cpu, pc: int) -> int:
             host = cpu.host_debug
             if host.enabled and pc in [a & ~3 for a in host.iac]:
-                raise HostDebugExit(pc, KVMPPC_DEBUG_BREAKPOINT)
+                raise HostDebugEvent(DebugEvent.BREAKPOINT, pc)
             guest = cpu.guest_debug
             bits = guest.iac_hits(pc, cpu.msr)
             if bits:
@@ -789,7 +788,7 @@ class Cpu:
         """A tw/twi whose condition is true: debugger breakpoint, guest debug event or program trap."""
         host = self.host_debug
         if host.enabled and host.sw_breakpoints and pc in self.sw_dispatch:
-            raise HostDebugExit(pc, 0)
+            raise HostDebugEvent(DebugEvent.SOFT_BREAKPOINT, pc)
         guest = self.guest_debug
         if guest.dbcr0 & DBCR0_TRAP and guest.dbcr0 & DBCR0_IDM:
             if self.msr & MSR_DE:
@@ -803,7 +802,7 @@ class Cpu:
         """ehpriv: the host's soft breakpoint if in the dispatch table, else hypervisor privilege."""
         host = self.host_debug
         if host.enabled and host.sw_breakpoints and pc in self.sw_dispatch:
-            raise HostDebugExit(pc, 0)
+            raise HostDebugEvent(DebugEvent.SOFT_BREAKPOINT, pc)
         # E.HV: ehpriv always raises the embedded hypervisor privilege interrupt (QEMU gives PIL).
         raise Interrupt(IVOR_HYPERVISOR_PRIVILEGE)
 
@@ -957,7 +956,7 @@ class Cpu:
             return stop
         host = self.host_debug
         if self.entered_async_interrupt and host.enabled and host.single_step:
-            return StopReason(StopKind.HOST_DEBUG, self.pc, 0)
+            return StopReason(StopKind.HOST_DEBUG, self.pc, event=DebugEvent.SINGLE_STEP)
         if self.waiting or self.msr & MSR_WE:
             return STOP_BUDGET
         return self._step_one()
@@ -970,19 +969,9 @@ class Cpu:
             if entry is None:
                 entry = self._fetch_decode(pc)
             next_pc = entry[0](self, pc)
-        except Interrupt as exc:
-            if exc.after and entry is not None:
-                self.instructions += 1
-                self.cycles += entry[1]
-            stop = self._raise_interrupt_at(exc, pc)
+        except (Interrupt, HostDebugEvent, PowerOff) as exc:
+            _used, stop = self._stop_for(exc, pc, 0, 0 if entry is None else entry[1])
             return stop or self._after_step(self.pc, completed=False)
-        except HostDebugExit as exit_:
-            self.pc = pc
-            return StopReason(StopKind.HOST_DEBUG, exit_.address, exit_.status)
-        except PowerOff as power:
-            self._poweroff = power.status
-            self.pc = pc
-            return StopReason(StopKind.POWER_OFF, pc, power.status)
         self.pc = next_pc & 0xFFFFFFFF
         self.instructions += 1
         self.cycles += entry[1]
@@ -999,7 +988,7 @@ class Cpu:
         if host.enabled and host.single_step:
             if self._poweroff is not None:
                 return StopReason(StopKind.POWER_OFF, self.pc, self._poweroff)
-            return StopReason(StopKind.HOST_DEBUG, self.pc, 0)
+            return StopReason(StopKind.HOST_DEBUG, self.pc, event=DebugEvent.SINGLE_STEP)
         return STOP_BUDGET
 
     def run(self, max_instructions: int) -> StopReason:
@@ -1021,7 +1010,7 @@ class Cpu:
                 if self.entered_async_interrupt and self._slow:
                     host = self.host_debug
                     if host.enabled and host.single_step:   # stop on the vector, as step() does
-                        return StopReason(StopKind.HOST_DEBUG, self.pc, 0)
+                        return StopReason(StopKind.HOST_DEBUG, self.pc, event=DebugEvent.SINGLE_STEP)
             if remaining <= 0:
                 return STOP_BUDGET
             if self.waiting or self.msr & MSR_WE:
@@ -1091,11 +1080,10 @@ class Cpu:
                 continue
             try:
                 pc, count, cycles = run(gpr, cycles, event_at, limit - done)
-            except (Interrupt, HostDebugExit, PowerOff) as exc:
+            except (Interrupt, HostDebugEvent, PowerOff) as exc:
                 fault_pc, before, fault_cycles = self._fault
-                self.pc = fault_pc
                 self.instructions += retired + before
-                return self._block_raised(exc, done + before, fault_cycles)
+                return self._stop_for(exc, fault_pc, done + before, fault_cycles)
             done += count
             retired += count
             # A handler that changed control flow or the event state lowered _event_at (to 0).
@@ -1107,19 +1095,22 @@ class Cpu:
         self.instructions += retired
         return done, None
 
-    def _block_raised(self, exc: Exception, done: int, cycles: int) -> tuple[int, StopReason | None]:
-        """Finish a block left by an exception; pc/cycles/instructions are those before the instruction."""
-        pc = self.pc
+    def _stop_for(self, exc: Interrupt | HostDebugEvent | PowerOff, pc: int, done: int, cycles: int,
+                  ) -> tuple[int, StopReason | None]:
+        """The one mapping from what an instruction raised to guest state and a stop reason, for every
+        run loop. The instruction at ``pc`` (``cycles`` long) raised ``exc``; ``self.cycles`` and
+        ``self.instructions`` are those before it and ``done`` the budget used before it. Returns
+        (budget used, stop reason or None when the guest goes on in an interrupt handler)."""
         if isinstance(exc, Interrupt):
             if exc.after:
                 self.cycles += cycles
                 self.instructions += 1
             self._event_at = 0
-            # A faulting instruction uses one unit of budget, as on the decoded path.
+            # A faulting instruction uses one unit of budget so a guest stuck in a fault loop still stops.
             return done + 1, self._raise_interrupt_at(exc, pc)
-        if isinstance(exc, HostDebugExit):
-            return done, StopReason(StopKind.HOST_DEBUG, exc.address, exc.status)
-        assert isinstance(exc, PowerOff)
+        self.pc = pc
+        if isinstance(exc, HostDebugEvent):
+            return done, StopReason(StopKind.HOST_DEBUG, exc.address, event=exc.event)
         self._poweroff = exc.status
         return done, StopReason(StopKind.POWER_OFF, pc, exc.status)
 
@@ -1255,26 +1246,10 @@ class Cpu:
                     pc = following
                     break
                 pc = following
-        except Interrupt as exc:
-            if exc.after and entry is not None:
-                cycles += entry[1]
-                done += 1
+        except (Interrupt, HostDebugEvent, PowerOff) as exc:
             self.cycles = cycles
             self.instructions += done
-            self._event_at = 0
-            # A faulting instruction uses one unit of budget so a guest stuck in a fault loop still stops.
-            return done if exc.after else done + 1, self._raise_interrupt_at(exc, pc)
-        except HostDebugExit as exit_:
-            self.cycles = cycles
-            self.instructions += done
-            self.pc = pc
-            return done, StopReason(StopKind.HOST_DEBUG, exit_.address, exit_.status)
-        except PowerOff as power:
-            self.cycles = cycles
-            self.instructions += done
-            self.pc = pc
-            self._poweroff = power.status
-            return done, StopReason(StopKind.POWER_OFF, pc, power.status)
+            return self._stop_for(exc, pc, done, 0 if entry is None else entry[1])
         self.pc = pc & 0xFFFFFFFF
         self.cycles = cycles
         self.instructions += done

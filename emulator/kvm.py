@@ -4,34 +4,22 @@
 ``run()`` fills a ``struct kvm_run`` area and returns an exit reason, ``set_guest_debug()`` takes a
 ``struct kvm_guest_debug`` exactly as ``KVM_SET_GUEST_DEBUG`` does, and soft breakpoints are a
 dispatch table of patched addresses (the booke design discussed on kvm-ppc, where only addresses in the
-table exit to the host and any other trap goes to the guest).
+table exit to the host and any other trap goes to the guest). The core reports its own stop reasons
+and debug events (:mod:`emulator.cpu`); this module is where they become uapi exits.
 
-The uapi structures are declared once here with ``construct``. Their byte order is the *host* order of
-the uapi, and the host of these structures is this emulator; we use big-endian, the order of a ppc
-host, chosen in one place (:data:`UAPI_BYTE_ORDER`). Field offsets used on the hot exit path are derived
-from the construct declarations at import time and written with precompiled :mod:`struct` packers:
-building a construct container per exit costs tens of microseconds, a ``pack_into`` well under one.
+The uapi constants and structures are :mod:`emulator.kvm_uapi`'s; the names users of the vCPU need
+are re-exported here (``__all__``). Beyond the uapi: all sixteen ``bp`` entries are read, and slots
+are limited by the model's IAC/DAC count, not by Linux's "first four entries".
 
-Extensions beyond the uapi (documented where used):
-- ``kvm_guest_debug_arch.bp[n].reserved`` is the watched length in bytes for a watchpoint (0 = the
-  aligned word that holds ``addr``, which is what one DAC compares in the uapi); a watch wider than one
-  aligned word takes both DACs (range mode).
-- all sixteen ``bp`` entries are read, and slots are limited by the model's IAC/DAC count, not by
-  Linux's "first four entries".
-
-Imports: standard library, ``construct`` and the core modules of :mod:`emulator`
-(never ``gdbstub`` or ``trio``).
+Imports: standard library and the core modules of :mod:`emulator` (never ``gdbstub`` or ``trio``).
 """
 
 from __future__ import annotations
 
 import errno
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
-
-import construct as cs
 
 from emulator import cpu as cpu_module
 from emulator import mmu as mmu_module
@@ -39,10 +27,6 @@ from emulator import timers as timers_module
 from emulator.bus import BusError
 from emulator.cpu import StopKind, StopReason, UnhandledInterrupt
 from emulator.debug import (
-    KVMPPC_DEBUG_BREAKPOINT,
-    KVMPPC_DEBUG_NONE,
-    KVMPPC_DEBUG_WATCH_READ,
-    KVMPPC_DEBUG_WATCH_WRITE,
     SPR_DAC1,
     SPR_DAC2,
     SPR_DBCR0,
@@ -54,7 +38,53 @@ from emulator.debug import (
     DataWatch,
     HostDebug,
 )
-from emulator.models import MSR_EE, SW_BREAK_EHPRIV_1, SW_BREAK_TRAP
+from emulator.exceptions import DebugEvent
+from emulator.kvm_uapi import (
+    DEBUG_TYPE_KNOWN,
+    EXIT_REASON_NAMES,
+    GUESTDBG_KNOWN,
+    KVM_EXIT_DEBUG,
+    KVM_EXIT_INTERNAL_ERROR,
+    KVM_EXIT_INTR,
+    KVM_EXIT_SYSTEM_EVENT,
+    KVM_EXIT_UNKNOWN,
+    KVM_GUEST_DEBUG_BP_COUNT,
+    KVM_GUEST_DEBUG_SIZE,
+    KVM_GUESTDBG_ENABLE,
+    KVM_GUESTDBG_SINGLESTEP,
+    KVM_GUESTDBG_USE_HW_BP,
+    KVM_GUESTDBG_USE_SW_BP,
+    KVM_INTERNAL_ERROR_EMULATION,
+    KVM_REG_PPC_DEBUG_INST,
+    KVM_RUN_EXIT_UNION_SIZE,
+    KVM_RUN_SIZE,
+    KVM_SYSTEM_EVENT_RESET,
+    KVM_SYSTEM_EVENT_SHUTDOWN,
+    KVMPPC_DEBUG_BREAKPOINT,
+    KVMPPC_DEBUG_NONE,
+    KVMPPC_DEBUG_WATCH_READ,
+    KVMPPC_DEBUG_WATCH_WRITE,
+    KVMPPC_INST_EHPRIV_DEBUG,
+    KVMPPC_INST_SW_BREAKPOINT,
+    OFF_DEBUG_ADDRESS,
+    OFF_EXIT_REASON,
+    OFF_EXIT_UNION,
+    OFF_IF_FLAG,
+    OFF_IMMEDIATE_EXIT,
+    OFF_INTERNAL_SUBERROR,
+    OFF_SYSTEM_EVENT_TYPE,
+    PACK_DEBUG_ARCH,
+    PACK_EVENT_HEAD,
+    PACK_U32,
+    UAPI_BYTE_ORDER,
+    ZERO_EXIT_UNION,
+    field_offset,
+    kvm_debug_exit_arch,
+    kvm_guest_debug,
+    kvm_guest_debug_arch,
+    kvm_run,
+)
+from emulator.models import MSR_EE, SW_BREAK_TRAP
 
 __all__ = [
     "KVMPPC_DEBUG_BREAKPOINT",
@@ -72,192 +102,33 @@ __all__ = [
     "KVM_GUESTDBG_SINGLESTEP",
     "KVM_GUESTDBG_USE_HW_BP",
     "KVM_GUESTDBG_USE_SW_BP",
+    "KVM_GUEST_DEBUG_BP_COUNT",
+    "KVM_GUEST_DEBUG_SIZE",
     "KVM_REG_PPC_DEBUG_INST",
+    "KVM_RUN_SIZE",
     "KVM_SYSTEM_EVENT_RESET",
     "KVM_SYSTEM_EVENT_SHUTDOWN",
+    "UAPI_BYTE_ORDER",
     "ExitInfo",
     "KvmError",
     "SoftBreakpoint",
     "Vcpu",
+    "field_offset",
     "kvm_debug_exit_arch",
     "kvm_guest_debug",
     "kvm_guest_debug_arch",
     "kvm_run",
 ]
 
-# ----------------------------------------------------------------------------------------------
-# uapi constants (include/uapi/linux/kvm.h, arch/powerpc/include/uapi/asm/kvm.h)
-# ----------------------------------------------------------------------------------------------
-KVM_EXIT_UNKNOWN = 0
-KVM_EXIT_DEBUG = 4
-KVM_EXIT_INTR = 10
-KVM_EXIT_INTERNAL_ERROR = 17
-KVM_EXIT_SYSTEM_EVENT = 24
-
-EXIT_REASON_NAMES: dict[int, str] = {
-    KVM_EXIT_UNKNOWN: "KVM_EXIT_UNKNOWN",
-    KVM_EXIT_DEBUG: "KVM_EXIT_DEBUG",
-    KVM_EXIT_INTR: "KVM_EXIT_INTR",
-    KVM_EXIT_INTERNAL_ERROR: "KVM_EXIT_INTERNAL_ERROR",
-    KVM_EXIT_SYSTEM_EVENT: "KVM_EXIT_SYSTEM_EVENT",
+# kvm_debug_exit_arch.status for each debug event of the core (a soft breakpoint and a single step
+# carry no status bit in the uapi: the debugger tells them apart by its own breakpoint table).
+_DEBUG_STATUS = {
+    DebugEvent.SOFT_BREAKPOINT: KVMPPC_DEBUG_NONE,
+    DebugEvent.SINGLE_STEP: KVMPPC_DEBUG_NONE,
+    DebugEvent.BREAKPOINT: KVMPPC_DEBUG_BREAKPOINT,
+    DebugEvent.WATCH_READ: KVMPPC_DEBUG_WATCH_READ,
+    DebugEvent.WATCH_WRITE: KVMPPC_DEBUG_WATCH_WRITE,
 }
-
-KVM_SYSTEM_EVENT_SHUTDOWN = 1
-KVM_SYSTEM_EVENT_RESET = 2
-
-KVM_INTERNAL_ERROR_EMULATION = 1
-
-KVM_GUESTDBG_ENABLE = 0x00000001
-KVM_GUESTDBG_SINGLESTEP = 0x00000002
-KVM_GUESTDBG_USE_SW_BP = 0x00010000
-KVM_GUESTDBG_USE_HW_BP = 0x00020000
-_GUESTDBG_KNOWN = (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP
-                   | KVM_GUESTDBG_USE_HW_BP)
-_DEBUG_TYPE_KNOWN = KVMPPC_DEBUG_BREAKPOINT | KVMPPC_DEBUG_WATCH_WRITE | KVMPPC_DEBUG_WATCH_READ
-
-# Soft-breakpoint opcodes: "ehpriv 1" (the original booke KVM opcode) and current KVM's illegal one.
-KVMPPC_INST_EHPRIV_DEBUG = SW_BREAK_EHPRIV_1
-KVMPPC_INST_SW_BREAKPOINT = 0x00DDDD00
-
-# ONE_REG id: KVM_REG_PPC | KVM_REG_SIZE_U32 | 0x8b ("special instruction for software breakpoint").
-KVM_REG_PPC = 0x1000000000000000
-KVM_REG_SIZE_U32 = 0x0020000000000000
-KVM_REG_PPC_DEBUG_INST = KVM_REG_PPC | KVM_REG_SIZE_U32 | 0x8B
-
-KVM_GUEST_DEBUG_BP_COUNT = 16
-KVM_RUN_EXIT_UNION_SIZE = 256
-KVM_SYNC_REGS_SIZE = 2048
-
-# ----------------------------------------------------------------------------------------------
-# uapi structures
-# ----------------------------------------------------------------------------------------------
-UAPI_BYTE_ORDER: Literal["big", "little"] = "big"
-"""Byte order of every uapi structure here (the host order; ppc hosts are big-endian)."""
-
-_BIG = UAPI_BYTE_ORDER == "big"
-_STRUCT_PREFIX = ">" if _BIG else "<"
-_U8 = cs.Int8ub
-_U16 = cs.Int16ub if _BIG else cs.Int16ul
-_U32 = cs.Int32ub if _BIG else cs.Int32ul
-_U64 = cs.Int64ub if _BIG else cs.Int64ul
-
-kvm_debug_exit_arch = cs.Struct(
-    "address" / _U64,
-    "status" / _U32,
-    "reserved" / _U32,
-)
-
-kvm_guest_debug_breakpoint = cs.Struct(
-    "addr" / _U64,
-    "type" / _U32,
-    # uapi: reserved. Here: watched length in bytes for a watchpoint (0 = the aligned word).
-    "reserved" / _U32,
-)
-
-kvm_guest_debug_arch = cs.Struct(
-    "bp" / cs.Array(KVM_GUEST_DEBUG_BP_COUNT, kvm_guest_debug_breakpoint),
-)
-
-kvm_guest_debug = cs.Struct(
-    "control" / _U32,
-    "pad" / _U32,
-    "arch" / kvm_guest_debug_arch,
-)
-
-# The anonymous exit union of struct kvm_run, restricted to the members a ppc vCPU reports. construct
-# has no anonymous members, so it is the field ``exit`` here (C: ``run->debug`` is ``run.exit.debug``).
-kvm_run_exit = cs.Padded(KVM_RUN_EXIT_UNION_SIZE, cs.Union(
-    None,
-    "hw" / cs.Struct("hardware_exit_reason" / _U64),
-    "debug" / cs.Struct("arch" / kvm_debug_exit_arch),
-    "internal" / cs.Struct(
-        "suberror" / _U32,
-        "ndata" / _U32,
-        "data" / cs.Array(16, _U64),
-    ),
-    "system_event" / cs.Struct(
-        "type" / _U32,
-        "ndata" / _U32,
-        "data" / cs.Array(16, _U64),
-    ),
-    "padding" / cs.Bytes(KVM_RUN_EXIT_UNION_SIZE),
-))
-
-kvm_run = cs.Struct(
-    "request_interrupt_window" / _U8,
-    "immediate_exit" / _U8,
-    "padding1" / cs.Padding(6),
-    "exit_reason" / _U32,
-    "ready_for_interrupt_injection" / _U8,
-    "if_flag" / _U8,
-    "flags" / _U16,
-    "cr8" / _U64,
-    "apic_base" / _U64,
-    "exit" / kvm_run_exit,
-    "kvm_valid_regs" / _U64,
-    "kvm_dirty_regs" / _U64,
-    "s" / cs.Bytes(KVM_SYNC_REGS_SIZE),
-)
-
-
-def field_offset(struct_con: cs.Construct, *path: str | int) -> int:
-    """Byte offset of a (nested) field of a fixed-size construct: ``field_offset(kvm_run, "exit",
-    "debug", "arch", "status")``; an int in the path indexes an Array."""
-    offset = 0
-    con: Any = struct_con
-    for step in path:
-        while isinstance(con, cs.Subconstruct) and not isinstance(con, cs.Array):
-            con = con.subcon
-        if isinstance(step, int):
-            if not isinstance(con, cs.Array):
-                raise TypeError(f"index {step} into a non-array {con!r}")
-            offset += step * con.subcon.sizeof()
-            con = con.subcon
-            continue
-        if isinstance(con, cs.Struct):
-            for sub in con.subcons:
-                if sub.name == step:
-                    con = sub
-                    break
-                offset += sub.sizeof()
-            else:
-                raise KeyError(step)
-        elif isinstance(con, cs.Union):
-            con = next((sub for sub in con.subcons if sub.name == step), None)
-            if con is None:
-                raise KeyError(step)
-        else:
-            raise TypeError(f"cannot find {step!r} in {con!r}")
-    return offset
-
-
-KVM_RUN_SIZE = kvm_run.sizeof()
-KVM_GUEST_DEBUG_SIZE = kvm_guest_debug.sizeof()
-
-_OFF_IMMEDIATE_EXIT = field_offset(kvm_run, "immediate_exit")
-_OFF_EXIT_REASON = field_offset(kvm_run, "exit_reason")
-_OFF_IF_FLAG = field_offset(kvm_run, "if_flag")
-_OFF_EXIT_UNION = field_offset(kvm_run, "exit")
-_OFF_DEBUG_ADDRESS = field_offset(kvm_run, "exit", "debug", "arch", "address")
-_OFF_DEBUG_STATUS = field_offset(kvm_run, "exit", "debug", "arch", "status")
-_OFF_HW_REASON = field_offset(kvm_run, "exit", "hw", "hardware_exit_reason")
-_OFF_SYSTEM_EVENT_TYPE = field_offset(kvm_run, "exit", "system_event", "type")
-_OFF_SYSTEM_EVENT_NDATA = field_offset(kvm_run, "exit", "system_event", "ndata")
-_OFF_SYSTEM_EVENT_DATA0 = field_offset(kvm_run, "exit", "system_event", "data", 0)
-_OFF_INTERNAL_SUBERROR = field_offset(kvm_run, "exit", "internal", "suberror")
-_OFF_INTERNAL_NDATA = field_offset(kvm_run, "exit", "internal", "ndata")
-_OFF_INTERNAL_DATA0 = field_offset(kvm_run, "exit", "internal", "data", 0)
-
-_PACK_U8 = struct.Struct(_STRUCT_PREFIX + "B")
-_PACK_U32 = struct.Struct(_STRUCT_PREFIX + "I")
-_PACK_U64 = struct.Struct(_STRUCT_PREFIX + "Q")
-# Consecutive fields written together on an exit: {u64 address, u32 status} and {u32, u32, u64}.
-_PACK_DEBUG_ARCH = struct.Struct(_STRUCT_PREFIX + "QI")
-_PACK_EVENT_HEAD = struct.Struct(_STRUCT_PREFIX + "IIQ")
-assert _OFF_DEBUG_STATUS == _OFF_DEBUG_ADDRESS + 8
-assert _OFF_SYSTEM_EVENT_DATA0 == _OFF_SYSTEM_EVENT_TYPE + 8 == _OFF_SYSTEM_EVENT_NDATA + 4
-assert _OFF_INTERNAL_DATA0 == _OFF_INTERNAL_SUBERROR + 8
-_ZERO_EXIT_UNION = bytes(KVM_RUN_EXIT_UNION_SIZE)
 
 # Instructions per Cpu.run call, so an immediate_exit set by another thread is noticed within a few ms.
 _RUN_SLICE = 1 << 14
@@ -638,8 +509,8 @@ class Vcpu:
         """(control, configuration) of a kvm_guest_debug; KvmError(EINVAL/ENOSPC) when malformed."""
         parsed = kvm_guest_debug.parse(data)
         control = int(parsed.control)
-        if control & ~_GUESTDBG_KNOWN:
-            raise KvmError(errno.EINVAL, f"unknown control bits {control & ~_GUESTDBG_KNOWN:#x}")
+        if control & ~GUESTDBG_KNOWN:
+            raise KvmError(errno.EINVAL, f"unknown control bits {control & ~GUESTDBG_KNOWN:#x}")
         if not control & KVM_GUESTDBG_ENABLE:
             return 0, HostDebug()
         config = HostDebug(enabled=True, single_step=bool(control & KVM_GUESTDBG_SINGLESTEP),
@@ -655,8 +526,8 @@ class Vcpu:
             kind = int(entry.type)
             if kind == KVMPPC_DEBUG_NONE:
                 continue
-            if kind & ~_DEBUG_TYPE_KNOWN:
-                raise KvmError(errno.EINVAL, f"bp[{index}]: unknown type bits {kind & ~_DEBUG_TYPE_KNOWN:#x}")
+            if kind & ~DEBUG_TYPE_KNOWN:
+                raise KvmError(errno.EINVAL, f"bp[{index}]: unknown type bits {kind & ~DEBUG_TYPE_KNOWN:#x}")
             address = int(entry.addr) & _M32
             if kind & KVMPPC_DEBUG_BREAKPOINT:   # wins over watch bits, as in Linux
                 if len(config.iac) == model.num_iac:
@@ -688,7 +559,7 @@ class Vcpu:
         slices of the run, so another thread can stop it (KVM_EXIT_INTR at a clean boundary).
         """
         kvm_run = self.kvm_run
-        if kvm_run[_OFF_IMMEDIATE_EXIT]:
+        if kvm_run[OFF_IMMEDIATE_EXIT]:
             return self._exit_intr("immediate_exit")
         cpu_run = self.cpu.run
         remaining = max_instructions
@@ -701,16 +572,16 @@ class Vcpu:
                 remaining -= budget
                 if remaining <= 0:
                     break
-            if kvm_run[_OFF_IMMEDIATE_EXIT]:
+            if kvm_run[OFF_IMMEDIATE_EXIT]:
                 return self._exit_intr("immediate_exit")
         return self._exit_for(stop)
 
     def _begin_exit(self, reason: int) -> bytearray:
         kvm_run = self.kvm_run
         # KVM leaves stale union bytes; we clear them so a reader never sees a previous exit's status.
-        kvm_run[_OFF_EXIT_UNION:_OFF_EXIT_UNION + KVM_RUN_EXIT_UNION_SIZE] = _ZERO_EXIT_UNION
-        _PACK_U32.pack_into(kvm_run, _OFF_EXIT_REASON, reason)
-        kvm_run[_OFF_IF_FLAG] = 1 if self.cpu.msr & MSR_EE else 0
+        kvm_run[OFF_EXIT_UNION:OFF_EXIT_UNION + KVM_RUN_EXIT_UNION_SIZE] = ZERO_EXIT_UNION
+        PACK_U32.pack_into(kvm_run, OFF_EXIT_REASON, reason)
+        kvm_run[OFF_IF_FLAG] = 1 if self.cpu.msr & MSR_EE else 0
         return kvm_run
 
     def _exit_intr(self, detail: str) -> int:
@@ -723,9 +594,12 @@ class Vcpu:
         kind = stop.kind
         cpu = self.cpu
         if kind is StopKind.HOST_DEBUG:
+            assert stop.event is not None
+            status = _DEBUG_STATUS[stop.event]
             kvm_run = self._begin_exit(KVM_EXIT_DEBUG)
-            _PACK_DEBUG_ARCH.pack_into(kvm_run, _OFF_DEBUG_ADDRESS, stop.address & _M32, stop.status)
-            self._last_exit = (KVM_EXIT_DEBUG, cpu.pc, cpu.instructions, stop.address & _M32, stop.status, "")
+            PACK_DEBUG_ARCH.pack_into(kvm_run, OFF_DEBUG_ADDRESS, stop.address & _M32, status)
+            self._last_exit = (KVM_EXIT_DEBUG, cpu.pc, cpu.instructions, stop.address & _M32, status,
+                               stop.event.value)
             return KVM_EXIT_DEBUG
         if kind is StopKind.BUDGET:
             return self._exit_intr("instruction budget used up")
@@ -735,12 +609,12 @@ class Vcpu:
         if kind is StopKind.POWER_OFF or kind is StopKind.WATCHDOG_RESET or kind is StopKind.SYSTEM_RESET:
             event = KVM_SYSTEM_EVENT_SHUTDOWN if kind is StopKind.POWER_OFF else KVM_SYSTEM_EVENT_RESET
             kvm_run = self._begin_exit(KVM_EXIT_SYSTEM_EVENT)
-            _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_SYSTEM_EVENT_TYPE, event, 1, stop.status)
+            PACK_EVENT_HEAD.pack_into(kvm_run, OFF_SYSTEM_EVENT_TYPE, event, 1, stop.status)
             self._last_exit = (KVM_EXIT_SYSTEM_EVENT, cpu.pc, cpu.instructions, None, stop.status, kind.value)
             return KVM_EXIT_SYSTEM_EVENT
         # Checkstop and anything the core adds later: the vCPU cannot continue.
         kvm_run = self._begin_exit(KVM_EXIT_INTERNAL_ERROR)
-        _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION, 1,
+        PACK_EVENT_HEAD.pack_into(kvm_run, OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION, 1,
                                    stop.address & _M32)
         detail = kind.value
         if kind is StopKind.CHECKSTOP:
@@ -790,10 +664,7 @@ class Vcpu:
         """A parsed view of the latest exit (None before the first run and after reset)."""
         if self._last_exit is None:
             return None
-        reason, pc, instructions, address, status, detail = self._last_exit
-        if reason == KVM_EXIT_DEBUG and status is not None:
-            detail = _describe_debug_status(status)
-        return ExitInfo(reason, pc, instructions, address, status, detail)
+        return ExitInfo(*self._last_exit)
 
     def describe_debug_state(self) -> str:
         """Human-readable debug state for the stub's ``monitor debug`` command."""
@@ -833,11 +704,3 @@ def _machine_check_cause(mcsr: int, mcar: int) -> str:
             return f": bus error on {access} at PA {mcar:#x} (nothing mapped there)"
     return ""
 
-
-def _describe_debug_status(status: int) -> str:
-    if status == KVMPPC_DEBUG_NONE:
-        return "soft breakpoint or single step"
-    names = [name for bit, name in ((KVMPPC_DEBUG_BREAKPOINT, "breakpoint"),
-                                    (KVMPPC_DEBUG_WATCH_WRITE, "write watch"),
-                                    (KVMPPC_DEBUG_WATCH_READ, "read watch")) if status & bit]
-    return " + ".join(names) or f"status {status:#x}"
