@@ -80,6 +80,50 @@ from emulator.models import (
     MSR_WE,
     CpuModel,
 )
+from emulator.sprs import (
+    SPR_ATBL,
+    SPR_ATBU,
+    SPR_BBEAR,
+    SPR_BBTAR,
+    SPR_BUCSR,
+    SPR_CSRR0,
+    SPR_CSRR1,
+    SPR_CTR,
+    SPR_DEAR,
+    SPR_DSRR0,
+    SPR_DSRR1,
+    SPR_EPCR,
+    SPR_EPLC,
+    SPR_EPR,
+    SPR_EPSC,
+    SPR_ESR,
+    SPR_HID1,
+    SPR_IVPR,
+    SPR_L1CFG0,
+    SPR_L1CFG1,
+    SPR_L1CSR0,
+    SPR_L1CSR1,
+    SPR_L2CSR0,
+    SPR_LPIDR,
+    SPR_LR,
+    SPR_MCAR,
+    SPR_MCSR,
+    SPR_MCSRR0,
+    SPR_MCSRR1,
+    SPR_MSRP,
+    SPR_PIR,
+    SPR_PVR,
+    SPR_SPEFSCR,
+    SPR_SPRG0,
+    SPR_SPRG3R,
+    SPR_SPRG8,
+    SPR_SPRG9,
+    SPR_SRR0,
+    SPR_SRR1,
+    SPR_USPRG0,
+    SPR_XER,
+    ivor_spr,
+)
 from emulator.timers import (
     SPR_DEC,
     SPR_DECAR,
@@ -111,52 +155,6 @@ from emulator.translate import (
 Handler = Callable[["Cpu", int], int]
 DecodeFn = Callable[[int, str], tuple[Any, Handler, int]]
 
-# SPR numbers (reference e500-core.md 1.1, 3.1, 5.1, 6; Linux reg_booke.h).
-SPR_XER = 1
-SPR_LR = 8
-SPR_CTR = 9
-SPR_SRR0 = 26
-SPR_SRR1 = 27
-SPR_CSRR0 = 58
-SPR_CSRR1 = 59
-SPR_DEAR = 61
-SPR_ESR = 62
-SPR_IVPR = 63
-SPR_USPRG0 = 256
-SPR_SPRG3R = 259   # 259..263: SPRG3R..SPRG7R, user-readable aliases
-SPR_SPRG0 = 272    # 272..279: SPRG0..SPRG7 (supervisor)
-SPR_PIR = 286
-SPR_PVR = 287
-SPR_EPCR = 307
-SPR_MSRP = 311
-SPR_LPIDR = 338
-SPR_IVOR0 = 400    # IVOR0..15 = 400..415
-SPR_IVOR32 = 528   # IVOR32..37 = 528..533
-SPR_IVOR38 = 432   # IVOR38..41 = 432..435
-SPR_SPEFSCR = 512
-SPR_L1CFG0 = 515
-SPR_L1CFG1 = 516
-SPR_ATBL = 526
-SPR_ATBU = 527
-SPR_MCSRR0 = 570
-SPR_MCSRR1 = 571
-SPR_MCSR = 572
-SPR_MCAR = 573
-SPR_DSRR0 = 574
-SPR_DSRR1 = 575
-SPR_HID1 = 1009
-SPR_L1CSR0 = 1010
-SPR_L1CSR1 = 1011
-SPR_BUCSR = 1013
-SPR_SVR = 1023
-SPR_BBEAR = 513      # branch buffer entry address (user RW)
-SPR_BBTAR = 514      # branch buffer target address (user RW)
-SPR_SPRG8 = 604
-SPR_SPRG9 = 605
-SPR_EPR = 702        # external proxy: the vector the interrupt controller gave on the last IVOR4
-SPR_EPLC = 947       # external PID load/store context
-SPR_EPSC = 948
-SPR_L2CSR0 = 1017    # e500mc L2 cache control
 # What these registers keep of a write, and the self-clearing command bits, as QEMU 7.2 does.
 _EPID_CONTEXT_MASK = 0xC00000FF              # EPR | EAS | EPID
 _L2CSR0_COMMANDS = 0x00200C00                # L2FI | L2FL | L2LFC complete at once
@@ -861,11 +859,7 @@ class Cpu:
         self.unhandled_interrupt = UnhandledInterrupt(ivor, pc, self.pc, word, decodes_on)
 
     def _ivor(self, ivor: int) -> int:
-        if ivor < 16:
-            return self.sprs.get(SPR_IVOR0 + ivor, 0)
-        if ivor < 38:
-            return self.sprs.get(SPR_IVOR32 + ivor - 32, 0)
-        return self.sprs.get(SPR_IVOR38 + ivor - 38, 0)
+        return self.sprs.get(ivor_spr(ivor), 0)
 
     def _raise_interrupt_at(self, exc: Interrupt, pc: int) -> StopReason | None:
         """Deliver a synchronous interrupt raised by the instruction at ``pc``."""
@@ -1268,7 +1262,7 @@ class Cpu:
         if model.has_l2csr0:
             plain.append(SPR_L2CSR0)
         for ivor in model.ivors:
-            plain.append(self._ivor_spr(ivor))
+            plain.append(ivor_spr(ivor))
         if model.has_hypervisor:
             plain += [SPR_EPCR, SPR_MSRP, SPR_LPIDR]
         self._plain_sprs = plain
@@ -1287,7 +1281,7 @@ class Cpu:
         writers[SPR_IVPR] = lambda v: sprs_of().__setitem__(SPR_IVPR, v & 0xFFFF0000)
         ivors_set = self._ivors_set_view
         for ivor in model.ivors:
-            spr = self._ivor_spr(ivor)
+            spr = ivor_spr(ivor)
 
             def write_ivor(value: int, spr: int = spr, ivor: int = ivor) -> None:
                 sprs_of()[spr] = value & 0xFFF0
@@ -1367,13 +1361,7 @@ class Cpu:
     def _ivors_set_view(self) -> set[int]:
         return self.ivors_set
 
-    @staticmethod
-    def _ivor_spr(ivor: int) -> int:
-        if ivor < 16:
-            return SPR_IVOR0 + ivor
-        if ivor < 38:
-            return SPR_IVOR32 + ivor - 32
-        return SPR_IVOR38 + ivor - 38
+    _ivor_spr = staticmethod(ivor_spr)
 
     def _read_tsr(self) -> int:
         # Status bits of events up to this instruction, even between two event boundaries.

@@ -22,22 +22,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from emulator import cpu as cpu_module
-from emulator import mmu as mmu_module
-from emulator import timers as timers_module
 from emulator.bus import BusError
 from emulator.cpu import StopKind, StopReason, UnhandledInterrupt
-from emulator.debug import (
-    SPR_DAC1,
-    SPR_DAC2,
-    SPR_DBCR0,
-    SPR_DBCR1,
-    SPR_DBCR2,
-    SPR_DBSR,
-    SPR_IAC1,
-    SPR_IAC2,
-    DataWatch,
-    HostDebug,
-)
+from emulator.debug import DataWatch, HostDebug
 from emulator.exceptions import DebugEvent
 from emulator.kvm_uapi import (
     DEBUG_TYPE_KNOWN,
@@ -85,6 +72,7 @@ from emulator.kvm_uapi import (
     kvm_run,
 )
 from emulator.models import MSR_EE, SW_BREAK_TRAP
+from emulator.register_table import registers_of
 
 __all__ = [
     "KVMPPC_DEBUG_BREAKPOINT",
@@ -178,45 +166,6 @@ class SoftBreakpoint:
     count: int
 
 
-# ----------------------------------------------------------------------------------------------
-# register names
-# ----------------------------------------------------------------------------------------------
-def _spr_name_table(model_ivors: frozenset[int]) -> dict[str, tuple[int, int]]:
-    """Lowercase SPR name -> (SPR number to read, SPR number to write); the two differ for the time
-    base (read through the user aliases 268/269, written through 284/285)."""
-    cpu = cpu_module
-    mmu = mmu_module
-    tim = timers_module
-    plain: dict[str, int] = {
-        "srr0": cpu.SPR_SRR0, "srr1": cpu.SPR_SRR1, "csrr0": cpu.SPR_CSRR0, "csrr1": cpu.SPR_CSRR1,
-        "dsrr0": cpu.SPR_DSRR0, "dsrr1": cpu.SPR_DSRR1, "mcsrr0": cpu.SPR_MCSRR0,
-        "mcsrr1": cpu.SPR_MCSRR1, "mcsr": cpu.SPR_MCSR, "mcar": cpu.SPR_MCAR, "esr": cpu.SPR_ESR,
-        "dear": cpu.SPR_DEAR, "ivpr": cpu.SPR_IVPR, "usprg0": cpu.SPR_USPRG0, "pir": cpu.SPR_PIR,
-        "pvr": cpu.SPR_PVR, "svr": cpu.SPR_SVR, "epcr": cpu.SPR_EPCR, "msrp": cpu.SPR_MSRP,
-        "lpidr": cpu.SPR_LPIDR, "l1cfg0": cpu.SPR_L1CFG0, "l1cfg1": cpu.SPR_L1CFG1,
-        "l1csr0": cpu.SPR_L1CSR0, "l1csr1": cpu.SPR_L1CSR1, "hid0": mmu.SPR_HID0, "hid1": cpu.SPR_HID1,
-        "bucsr": cpu.SPR_BUCSR, "atbl": cpu.SPR_ATBL, "atbu": cpu.SPR_ATBU,
-        "bbear": cpu.SPR_BBEAR, "bbtar": cpu.SPR_BBTAR, "sprg8": cpu.SPR_SPRG8, "sprg9": cpu.SPR_SPRG9,
-        "eplc": cpu.SPR_EPLC, "epsc": cpu.SPR_EPSC, "epr": cpu.SPR_EPR, "l2csr0": cpu.SPR_L2CSR0,
-        "dbcr0": SPR_DBCR0, "dbcr1": SPR_DBCR1, "dbcr2": SPR_DBCR2, "dbsr": SPR_DBSR,
-        "iac1": SPR_IAC1, "iac2": SPR_IAC2, "dac1": SPR_DAC1, "dac2": SPR_DAC2,
-        "dec": tim.SPR_DEC, "decar": tim.SPR_DECAR, "tcr": tim.SPR_TCR, "tsr": tim.SPR_TSR,
-        "pid0": mmu.SPR_PID0, "pid1": mmu.SPR_PID1, "pid2": mmu.SPR_PID2, "mmucsr0": mmu.SPR_MMUCSR0,
-        "mmucfg": mmu.SPR_MMUCFG, "tlb0cfg": mmu.SPR_TLB0CFG, "tlb1cfg": mmu.SPR_TLB1CFG,
-        "mas0": mmu.SPR_MAS0, "mas1": mmu.SPR_MAS1, "mas2": mmu.SPR_MAS2, "mas3": mmu.SPR_MAS3,
-        "mas4": mmu.SPR_MAS4, "mas5": mmu.SPR_MAS4 + 1, "mas6": mmu.SPR_MAS6, "mas7": mmu.SPR_MAS7,
-    }
-    for n in range(8):
-        plain[f"sprg{n}"] = cpu.SPR_SPRG0 + n
-    for ivor in sorted(model_ivors):
-        plain[f"ivor{ivor}"] = cpu.Cpu._ivor_spr(ivor)
-    table = {name: (spr, spr) for name, spr in plain.items()}
-    table["tbl"] = (tim.SPR_TBL_READ, tim.SPR_TBL_WRITE)
-    table["tbu"] = (tim.SPR_TBU_READ, tim.SPR_TBU_WRITE)
-    return table
-
-
-_M64 = (1 << 64) - 1
 _Getter = Callable[[], int]
 _Setter = Callable[[int], None]
 
@@ -265,53 +214,43 @@ class Vcpu:
         raise ValueError(f"sw_break must be 'trap', 'ehpriv' or 'auto', not {sw_break!r}")
 
     def _build_register_table(self) -> None:
+        """get_reg/set_reg and the get_regs expressions, derived from :mod:`emulator.register_table`
+        for the registers the core implements on this model."""
         cpu = self.cpu
-        model = self.model
         getters = self._getters
         setters = self._setters
         expressions = self._register_expressions
-
-        def attribute(name: str, mask: int) -> None:
-            getters[name] = lambda: int(getattr(cpu, name))
-            setters[name] = lambda value: setattr(cpu, name, value & mask)
-            expressions[name] = f"int(cpu.{name})"
-
-        # Register files are looked up on the core at every access, never captured: a reset may
-        # give the core new lists.
-        for n in range(32):
-            getters[f"r{n}"] = (lambda i: lambda: cpu.gpr[i])(n)
-            setters[f"r{n}"] = (lambda i: lambda value: cpu.gpr.__setitem__(i, value & _M32))(n)
-            expressions[f"r{n}"] = f"cpu.gpr[{n}]"
-        attribute("pc", _M32 & ~3)
-        getters["msr"] = lambda: int(cpu.msr)
-        expressions["msr"] = "int(cpu.msr)"
-        expressions["xer"] = "int(cpu.xer)"
-        setters["msr"] = lambda value: cpu.set_msr(value & _M32)
-        for name in ("cr", "lr", "ctr"):
-            attribute(name, _M32)
-        getters["xer"] = lambda: int(cpu.xer)
-        setters["xer"] = lambda value: cpu.write_spr(cpu_module.SPR_XER, value)
-        if model.has_spe:
-            for n in range(32):
-                getters[f"ev{n}h"] = (lambda i: lambda: cpu.gpr_hi[i])(n)
-                setters[f"ev{n}h"] = (lambda i: lambda value: cpu.gpr_hi.__setitem__(i, value & _M32))(n)
-                expressions[f"ev{n}h"] = f"cpu.gpr_hi[{n}]"
-            attribute("acc", (1 << 64) - 1)
-            attribute("spefscr", _M32)
-        if model.has_fpu:
-            for n in range(32):
-                getters[f"f{n}"] = (lambda i: lambda: cpu.fpr[i])(n)
-                setters[f"f{n}"] = (lambda i: lambda value: cpu.fpr.__setitem__(i, value & _M64))(n)
-                expressions[f"f{n}"] = f"cpu.fpr[{n}]"
-            attribute("fpscr", _M32)
         readers = cpu.spr_readers
         writers = cpu.spr_writers
-        for name, (read_spr, write_spr) in _spr_name_table(model.ivors).items():
-            if name in getters or (read_spr not in readers and write_spr not in writers):
-                continue  # not implemented on this model
-            getters[name] = (lambda n: lambda: cpu.read_spr(n))(read_spr)
-            setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(write_spr)
-            expressions[name] = cpu.spr_read_source(read_spr)
+        for reg in registers_of(self.model.name):
+            name, mask = reg.name, reg.mask
+            if reg.field is None:
+                read_spr, write_spr = reg.read_spr, reg.write_spr
+                assert read_spr is not None and write_spr is not None
+                if read_spr not in readers and write_spr not in writers:
+                    continue  # not implemented on this model
+                getters[name] = (lambda n: lambda: cpu.read_spr(n))(read_spr)
+                setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(write_spr)
+                expressions[name] = cpu.spr_read_source(read_spr)
+                continue
+            field = reg.field
+            if reg.index is not None:
+                # Register files are looked up on the core at every access, never captured: a reset
+                # may give the core new lists.
+                getters[name] = (lambda f, i: lambda: getattr(cpu, f)[i])(field, reg.index)
+                setters[name] = (lambda f, i, m: lambda value: getattr(cpu, f).__setitem__(i, value & m))(
+                    field, reg.index, mask)
+                expressions[name] = f"cpu.{field}[{reg.index}]"
+                continue
+            getters[name] = (lambda f: lambda: int(getattr(cpu, f)))(field)
+            expressions[name] = f"int(cpu.{field})"
+            if reg.setter is not None:
+                write = getattr(cpu, reg.setter)
+                setters[name] = (lambda w, m: lambda value: w(value & m))(write, mask)
+            elif reg.write_spr is not None:
+                setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(reg.write_spr)
+            else:
+                setters[name] = (lambda f, m: lambda value: setattr(cpu, f, value & m))(field, mask)
 
     # ------------------------------------------------------------------------------------------
     # registers

@@ -38,6 +38,8 @@ def test_documents_and_g_layout_are_the_pinned_bytes(model: str, variant: str) -
 
 
 @pytest.mark.parametrize("model", ["e500v2", "e500mc"])
-def test_vcpu_register_names_are_the_pinned_list(model: str) -> None:
-    vcpu = Vcpu(Machine(model_name=model))
-    assert vcpu.register_names() == (GOLDEN / f"{model}-vcpu-names.txt").read_text().split()
+def test_vcpu_register_names_are_the_pinned_set(model: str) -> None:
+    # The set is pinned (sorted in the file); the order is the register table's.
+    names = Vcpu(Machine(model_name=model)).register_names()
+    assert len(names) == len(set(names))
+    assert sorted(names) == (GOLDEN / f"{model}-vcpu-names.txt").read_text().split()
