@@ -80,7 +80,7 @@ class DebugEvent(enum.Enum):
     """What the host debugger's part of the debug facility saw (the address comes with it)."""
 
     SOFT_BREAKPOINT = "soft breakpoint"          # a trap/ehpriv at an address of the dispatch table
-    BREAKPOINT = "hardware breakpoint"           # a host IAC matched the instruction about to run
+    BREAKPOINT = "breakpoint"                    # a host IAC (hardware breakpoint) matched the next pc
     SINGLE_STEP = "single step"                  # one instruction done, or an interrupt entered
     WATCH_READ = "read watch"                    # a host DAC matched a load (not performed)
     WATCH_WRITE = "write watch"                  # a host DAC matched a store (not performed)
