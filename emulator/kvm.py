@@ -43,6 +43,7 @@ from emulator.kvm_uapi import (
     KVM_GUESTDBG_USE_SW_BP,
     KVM_INTERNAL_ERROR_EMULATION,
     KVM_REG_PPC_DEBUG_INST,
+    KVM_REGS_SIZE,
     KVM_RUN_EXIT_UNION_SIZE,
     KVM_RUN_SIZE,
     KVM_SYSTEM_EVENT_RESET,
@@ -69,6 +70,7 @@ from emulator.kvm_uapi import (
     kvm_debug_exit_arch,
     kvm_guest_debug,
     kvm_guest_debug_arch,
+    kvm_regs,
     kvm_run,
 )
 from emulator.models import MSR_EE, SW_BREAK_TRAP
@@ -92,6 +94,7 @@ __all__ = [
     "KVM_GUESTDBG_USE_SW_BP",
     "KVM_GUEST_DEBUG_BP_COUNT",
     "KVM_GUEST_DEBUG_SIZE",
+    "KVM_REGS_SIZE",
     "KVM_REG_PPC_DEBUG_INST",
     "KVM_RUN_SIZE",
     "KVM_SYSTEM_EVENT_RESET",
@@ -105,6 +108,7 @@ __all__ = [
     "kvm_debug_exit_arch",
     "kvm_guest_debug",
     "kvm_guest_debug_arch",
+    "kvm_regs",
     "kvm_run",
 ]
 
@@ -266,6 +270,29 @@ class Vcpu:
     def set_reg(self, name: str, value: int) -> None:
         """Write a register by name; SPR writes have the side effects of a guest mtspr."""
         self._setters[name](int(value))
+
+    def get_kvm_regs(self) -> bytes:
+        """KVM_GET_REGS: a ``struct kvm_regs`` of the core's registers (placed by the register table)."""
+        values: dict[str, Any] = {"gpr": [0] * 32}
+        for reg in registers_of(self.model.name):
+            if reg.kvm_regs == "gpr":
+                values["gpr"][reg.index] = self.get_reg(reg.name)
+            elif reg.kvm_regs is not None:
+                values[reg.kvm_regs] = self.get_reg(reg.name)
+        return bytes(kvm_regs.build(values))
+
+    def set_kvm_regs(self, data: bytes) -> None:
+        """KVM_SET_REGS: write every register of a ``struct kvm_regs`` (EINVAL for a wrong size);
+        each value is written as ``set_reg`` writes it (MSR through mtmsr, XER's implemented bits)."""
+        if len(data) != KVM_REGS_SIZE:
+            raise KvmError(errno.EINVAL, f"kvm_regs is {KVM_REGS_SIZE} bytes, got {len(data)}")
+        parsed = kvm_regs.parse(bytes(data))
+        for reg in registers_of(self.model.name):
+            if reg.kvm_regs == "gpr":
+                assert reg.index is not None
+                self.set_reg(reg.name, int(parsed.gpr[reg.index]))
+            elif reg.kvm_regs is not None:
+                self.set_reg(reg.name, int(parsed[reg.kvm_regs]))
 
     def get_regs(self, names: list[str]) -> list[int]:
         """Read several registers at once (the stub's `g` packet and expedited stop registers).

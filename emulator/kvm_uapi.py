@@ -130,6 +130,15 @@ kvm_run_exit = cs.Padded(KVM_RUN_EXIT_UNION_SIZE, cs.Union(
     "padding" / cs.Bytes(KVM_RUN_EXIT_UNION_SIZE),
 ))
 
+# struct kvm_regs (KVM_GET_REGS / KVM_SET_REGS, powerpc): which register goes where is the register
+# table's (emulator.register_table, Register.kvm_regs).
+KVM_REGS_FIELDS = ("pc", "cr", "ctr", "lr", "xer", "msr", "srr0", "srr1", "pid",
+                   *(f"sprg{n}" for n in range(8)))
+kvm_regs = cs.Struct(
+    *(name / _U64 for name in KVM_REGS_FIELDS),
+    "gpr" / cs.Array(32, _U64),
+)
+
 kvm_run = cs.Struct(
     "request_interrupt_window" / _U8,
     "immediate_exit" / _U8,
@@ -179,6 +188,7 @@ def field_offset(struct_con: cs.Construct, *path: str | int) -> int:
 
 
 KVM_RUN_SIZE = kvm_run.sizeof()
+KVM_REGS_SIZE = kvm_regs.sizeof()
 KVM_GUEST_DEBUG_SIZE = kvm_guest_debug.sizeof()
 
 OFF_IMMEDIATE_EXIT = field_offset(kvm_run, "immediate_exit")

@@ -820,3 +820,28 @@ def test_each_debug_event_of_the_core_gets_its_uapi_status(model: str) -> None:
         assert debug_exit(vcpu) == (pc + 4, 0)
         assert vcpu.last_exit is not None and vcpu.last_exit.detail == "single step"
         vcpu.set_guest_debug(guest_debug(ENABLE | USE_SW_BP | USE_HW_BP, points))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_kvm_regs_carry_the_registers_the_table_places_there(model: str) -> None:
+    vcpu = make_vcpu(model)
+    raw = bytearray(vcpu.get_kvm_regs())
+    assert len(raw) == 392
+    assert struct.unpack_from(">Q", raw, 0)[0] == vcpu.get_reg("pc")
+    values = {"pc": BASE + 0x40, "cr": 0x24000000, "ctr": 7, "lr": BASE + 8, "xer": 0x20000000,
+              "msr": 0x00021000, "srr0": 0x1234, "srr1": 0x5678, "pid": 3}
+    values.update({f"sprg{n}": 0x100 + n for n in range(8)})
+    layout = list(values)
+    for index, name in enumerate(layout):
+        struct.pack_into(">Q", raw, 8 * index, values[name])
+    for n in range(32):
+        struct.pack_into(">Q", raw, 136 + 8 * n, 0x1000 * n + 1)
+    vcpu.set_kvm_regs(bytes(raw))
+    names = {"pid": "pid0"}
+    for name, value in values.items():
+        assert vcpu.get_reg(names.get(name, name)) == value, name
+    assert vcpu.get_regs([f"r{n}" for n in range(32)]) == [0x1000 * n + 1 for n in range(32)]
+    assert vcpu.get_kvm_regs() == bytes(raw)
+    with pytest.raises(KvmError) as error:
+        vcpu.set_kvm_regs(bytes(391))
+    assert error.value.errno == errno.EINVAL
