@@ -1,7 +1,7 @@
 """The e500 debug facility: host (debugger-owned) configuration and the guest's own debug registers.
 
 Two owners share the comparators. The host configuration :class:`HostDebug` comes from
-``kvm_guest_debug`` (built by :mod:`emulator.kvm`); its events become ``HostDebugExit``. The guest's
+``kvm_guest_debug`` (built by :mod:`emulator.kvm`); its events become ``HostDebugEvent``. The guest's
 DBCR0-2/IAC1-2/DAC1-2/DBSR live in :class:`GuestDebug`, always exactly as the guest wrote them, and
 their events become debug interrupts (IVOR15) inside :mod:`emulator.cpu`. This module only holds
 state and answers "does this match"; it never touches CPU state. Imports: standard library only.
@@ -10,12 +10,6 @@ state and answers "does this match"; it never touches CPU state. Imports: standa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-# kvm_debug_exit_arch.status values (uapi asm/kvm.h).
-KVMPPC_DEBUG_NONE = 0x0
-KVMPPC_DEBUG_BREAKPOINT = 0x2
-KVMPPC_DEBUG_WATCH_WRITE = 0x4
-KVMPPC_DEBUG_WATCH_READ = 0x8
 
 # Debug SPR numbers (reference 1.1).
 SPR_DBSR = 304

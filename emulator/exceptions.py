@@ -1,11 +1,14 @@
-"""Internal control-flow exceptions of the e500 core.
+"""Internal control-flow exceptions of the e500 core, and the debug events it reports.
 
-They carry architectural events (interrupts, debug exits, power-off) from instruction handlers and
-devices up to the run loop in :mod:`emulator.cpu`, which turns each into guest state or a vCPU exit.
-None of them ever escapes ``Cpu.run``. Imports: standard library only.
+They carry architectural events (interrupts, host debug events, power-off) from instruction handlers
+and devices up to the run loop in :mod:`emulator.cpu`, which turns each into guest state or a stop
+reason. None of them ever escapes ``Cpu.run``. The core names its own debug events
+(:class:`DebugEvent`); :mod:`emulator.kvm` maps them to the KVM uapi. Imports: standard library only.
 """
 
 from __future__ import annotations
+
+import enum
 
 # Interrupt vector offsets registers (IVORn), Book E numbering.
 IVOR_CRITICAL_INPUT = 0
@@ -73,15 +76,25 @@ class Interrupt(Exception):
         self.after = after
 
 
-class HostDebugExit(Exception):
-    """A debug event owned by the host debugger: the vCPU returns KVM_EXIT_DEBUG."""
+class DebugEvent(enum.Enum):
+    """What the host debugger's part of the debug facility saw (the address comes with it)."""
 
-    __slots__ = ("address", "status")
+    SOFT_BREAKPOINT = "soft breakpoint"          # a trap/ehpriv at an address of the dispatch table
+    BREAKPOINT = "breakpoint"                    # a host IAC (hardware breakpoint) matched the next pc
+    SINGLE_STEP = "single step"                  # one instruction done, or an interrupt entered
+    WATCH_READ = "read watch"                    # a host DAC matched a load (not performed)
+    WATCH_WRITE = "write watch"                  # a host DAC matched a store (not performed)
 
-    def __init__(self, address: int, status: int) -> None:
-        super().__init__(address, status)
+
+class HostDebugEvent(Exception):
+    """A debug event owned by the host debugger: the core stops with it (``StopKind.HOST_DEBUG``)."""
+
+    __slots__ = ("address", "event")
+
+    def __init__(self, event: DebugEvent, address: int) -> None:
+        super().__init__(event, address)
+        self.event = event
         self.address = address
-        self.status = status
 
 
 class PowerOff(Exception):

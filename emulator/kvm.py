@@ -4,57 +4,77 @@
 ``run()`` fills a ``struct kvm_run`` area and returns an exit reason, ``set_guest_debug()`` takes a
 ``struct kvm_guest_debug`` exactly as ``KVM_SET_GUEST_DEBUG`` does, and soft breakpoints are a
 dispatch table of patched addresses (the booke design discussed on kvm-ppc, where only addresses in the
-table exit to the host and any other trap goes to the guest).
+table exit to the host and any other trap goes to the guest). The core reports its own stop reasons
+and debug events (:mod:`emulator.cpu`); this module is where they become uapi exits.
 
-The uapi structures are declared once here with ``construct``. Their byte order is the *host* order of
-the uapi, and the host of these structures is this emulator; we use big-endian, the order of a ppc
-host, chosen in one place (:data:`UAPI_BYTE_ORDER`). Field offsets used on the hot exit path are derived
-from the construct declarations at import time and written with precompiled :mod:`struct` packers:
-building a construct container per exit costs tens of microseconds, a ``pack_into`` well under one.
+The uapi constants and structures are :mod:`emulator.kvm_uapi`'s; the names users of the vCPU need
+are re-exported here (``__all__``). Beyond the uapi: all sixteen ``bp`` entries are read, and slots
+are limited by the model's IAC/DAC count, not by Linux's "first four entries".
 
-Extensions beyond the uapi (documented where used):
-- ``kvm_guest_debug_arch.bp[n].reserved`` is the watched length in bytes for a watchpoint (0 = the
-  aligned word that holds ``addr``, which is what one DAC compares in the uapi); a watch wider than one
-  aligned word takes both DACs (range mode).
-- all sixteen ``bp`` entries are read, and slots are limited by the model's IAC/DAC count, not by
-  Linux's "first four entries".
-
-Imports: standard library, ``construct`` and the core modules of :mod:`emulator`
-(never ``gdbstub`` or ``trio``).
+Imports: standard library and the core modules of :mod:`emulator` (never ``gdbstub`` or ``trio``).
 """
 
 from __future__ import annotations
 
 import errno
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-import construct as cs
-
 from emulator import cpu as cpu_module
-from emulator import mmu as mmu_module
-from emulator import timers as timers_module
 from emulator.bus import BusError
 from emulator.cpu import StopKind, StopReason, UnhandledInterrupt
-from emulator.debug import (
+from emulator.debug import DataWatch, HostDebug
+from emulator.exceptions import DebugEvent
+from emulator.kvm_uapi import (
+    DEBUG_TYPE_KNOWN,
+    EXIT_REASON_NAMES,
+    GUESTDBG_KNOWN,
+    KVM_EXIT_DEBUG,
+    KVM_EXIT_INTERNAL_ERROR,
+    KVM_EXIT_INTR,
+    KVM_EXIT_SYSTEM_EVENT,
+    KVM_EXIT_UNKNOWN,
+    KVM_GUEST_DEBUG_BP_COUNT,
+    KVM_GUEST_DEBUG_SIZE,
+    KVM_GUESTDBG_ENABLE,
+    KVM_GUESTDBG_SINGLESTEP,
+    KVM_GUESTDBG_USE_HW_BP,
+    KVM_GUESTDBG_USE_SW_BP,
+    KVM_INTERNAL_ERROR_EMULATION,
+    KVM_REG_PPC_DEBUG_INST,
+    KVM_REGS_SIZE,
+    KVM_RUN_EXIT_UNION_SIZE,
+    KVM_RUN_SIZE,
+    KVM_SYSTEM_EVENT_RESET,
+    KVM_SYSTEM_EVENT_SHUTDOWN,
     KVMPPC_DEBUG_BREAKPOINT,
     KVMPPC_DEBUG_NONE,
     KVMPPC_DEBUG_WATCH_READ,
     KVMPPC_DEBUG_WATCH_WRITE,
-    SPR_DAC1,
-    SPR_DAC2,
-    SPR_DBCR0,
-    SPR_DBCR1,
-    SPR_DBCR2,
-    SPR_DBSR,
-    SPR_IAC1,
-    SPR_IAC2,
-    DataWatch,
-    HostDebug,
+    KVMPPC_INST_EHPRIV_DEBUG,
+    KVMPPC_INST_SW_BREAKPOINT,
+    OFF_DEBUG_ADDRESS,
+    OFF_EXIT_REASON,
+    OFF_EXIT_UNION,
+    OFF_IF_FLAG,
+    OFF_IMMEDIATE_EXIT,
+    OFF_INTERNAL_SUBERROR,
+    OFF_SYSTEM_EVENT_TYPE,
+    PACK_DEBUG_ARCH,
+    PACK_EVENT_HEAD,
+    PACK_U32,
+    UAPI_BYTE_ORDER,
+    ZERO_EXIT_UNION,
+    field_offset,
+    kvm_debug_exit_arch,
+    kvm_guest_debug,
+    kvm_guest_debug_arch,
+    kvm_regs,
+    kvm_run,
 )
-from emulator.models import MSR_EE, SW_BREAK_EHPRIV_1, SW_BREAK_TRAP
+from emulator.models import MSR_EE, SW_BREAK_TRAP
+from emulator.register_table import registers_of
 
 __all__ = [
     "KVMPPC_DEBUG_BREAKPOINT",
@@ -72,192 +92,35 @@ __all__ = [
     "KVM_GUESTDBG_SINGLESTEP",
     "KVM_GUESTDBG_USE_HW_BP",
     "KVM_GUESTDBG_USE_SW_BP",
+    "KVM_GUEST_DEBUG_BP_COUNT",
+    "KVM_GUEST_DEBUG_SIZE",
+    "KVM_REGS_SIZE",
     "KVM_REG_PPC_DEBUG_INST",
+    "KVM_RUN_SIZE",
     "KVM_SYSTEM_EVENT_RESET",
     "KVM_SYSTEM_EVENT_SHUTDOWN",
+    "UAPI_BYTE_ORDER",
     "ExitInfo",
     "KvmError",
     "SoftBreakpoint",
     "Vcpu",
+    "field_offset",
     "kvm_debug_exit_arch",
     "kvm_guest_debug",
     "kvm_guest_debug_arch",
+    "kvm_regs",
     "kvm_run",
 ]
 
-# ----------------------------------------------------------------------------------------------
-# uapi constants (include/uapi/linux/kvm.h, arch/powerpc/include/uapi/asm/kvm.h)
-# ----------------------------------------------------------------------------------------------
-KVM_EXIT_UNKNOWN = 0
-KVM_EXIT_DEBUG = 4
-KVM_EXIT_INTR = 10
-KVM_EXIT_INTERNAL_ERROR = 17
-KVM_EXIT_SYSTEM_EVENT = 24
-
-EXIT_REASON_NAMES: dict[int, str] = {
-    KVM_EXIT_UNKNOWN: "KVM_EXIT_UNKNOWN",
-    KVM_EXIT_DEBUG: "KVM_EXIT_DEBUG",
-    KVM_EXIT_INTR: "KVM_EXIT_INTR",
-    KVM_EXIT_INTERNAL_ERROR: "KVM_EXIT_INTERNAL_ERROR",
-    KVM_EXIT_SYSTEM_EVENT: "KVM_EXIT_SYSTEM_EVENT",
+# kvm_debug_exit_arch.status for each debug event of the core (a soft breakpoint and a single step
+# carry no status bit in the uapi: the debugger tells them apart by its own breakpoint table).
+_DEBUG_STATUS = {
+    DebugEvent.SOFT_BREAKPOINT: KVMPPC_DEBUG_NONE,
+    DebugEvent.SINGLE_STEP: KVMPPC_DEBUG_NONE,
+    DebugEvent.BREAKPOINT: KVMPPC_DEBUG_BREAKPOINT,
+    DebugEvent.WATCH_READ: KVMPPC_DEBUG_WATCH_READ,
+    DebugEvent.WATCH_WRITE: KVMPPC_DEBUG_WATCH_WRITE,
 }
-
-KVM_SYSTEM_EVENT_SHUTDOWN = 1
-KVM_SYSTEM_EVENT_RESET = 2
-
-KVM_INTERNAL_ERROR_EMULATION = 1
-
-KVM_GUESTDBG_ENABLE = 0x00000001
-KVM_GUESTDBG_SINGLESTEP = 0x00000002
-KVM_GUESTDBG_USE_SW_BP = 0x00010000
-KVM_GUESTDBG_USE_HW_BP = 0x00020000
-_GUESTDBG_KNOWN = (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP
-                   | KVM_GUESTDBG_USE_HW_BP)
-_DEBUG_TYPE_KNOWN = KVMPPC_DEBUG_BREAKPOINT | KVMPPC_DEBUG_WATCH_WRITE | KVMPPC_DEBUG_WATCH_READ
-
-# Soft-breakpoint opcodes: "ehpriv 1" (the original booke KVM opcode) and current KVM's illegal one.
-KVMPPC_INST_EHPRIV_DEBUG = SW_BREAK_EHPRIV_1
-KVMPPC_INST_SW_BREAKPOINT = 0x00DDDD00
-
-# ONE_REG id: KVM_REG_PPC | KVM_REG_SIZE_U32 | 0x8b ("special instruction for software breakpoint").
-KVM_REG_PPC = 0x1000000000000000
-KVM_REG_SIZE_U32 = 0x0020000000000000
-KVM_REG_PPC_DEBUG_INST = KVM_REG_PPC | KVM_REG_SIZE_U32 | 0x8B
-
-KVM_GUEST_DEBUG_BP_COUNT = 16
-KVM_RUN_EXIT_UNION_SIZE = 256
-KVM_SYNC_REGS_SIZE = 2048
-
-# ----------------------------------------------------------------------------------------------
-# uapi structures
-# ----------------------------------------------------------------------------------------------
-UAPI_BYTE_ORDER: Literal["big", "little"] = "big"
-"""Byte order of every uapi structure here (the host order; ppc hosts are big-endian)."""
-
-_BIG = UAPI_BYTE_ORDER == "big"
-_STRUCT_PREFIX = ">" if _BIG else "<"
-_U8 = cs.Int8ub
-_U16 = cs.Int16ub if _BIG else cs.Int16ul
-_U32 = cs.Int32ub if _BIG else cs.Int32ul
-_U64 = cs.Int64ub if _BIG else cs.Int64ul
-
-kvm_debug_exit_arch = cs.Struct(
-    "address" / _U64,
-    "status" / _U32,
-    "reserved" / _U32,
-)
-
-kvm_guest_debug_breakpoint = cs.Struct(
-    "addr" / _U64,
-    "type" / _U32,
-    # uapi: reserved. Here: watched length in bytes for a watchpoint (0 = the aligned word).
-    "reserved" / _U32,
-)
-
-kvm_guest_debug_arch = cs.Struct(
-    "bp" / cs.Array(KVM_GUEST_DEBUG_BP_COUNT, kvm_guest_debug_breakpoint),
-)
-
-kvm_guest_debug = cs.Struct(
-    "control" / _U32,
-    "pad" / _U32,
-    "arch" / kvm_guest_debug_arch,
-)
-
-# The anonymous exit union of struct kvm_run, restricted to the members a ppc vCPU reports. construct
-# has no anonymous members, so it is the field ``exit`` here (C: ``run->debug`` is ``run.exit.debug``).
-kvm_run_exit = cs.Padded(KVM_RUN_EXIT_UNION_SIZE, cs.Union(
-    None,
-    "hw" / cs.Struct("hardware_exit_reason" / _U64),
-    "debug" / cs.Struct("arch" / kvm_debug_exit_arch),
-    "internal" / cs.Struct(
-        "suberror" / _U32,
-        "ndata" / _U32,
-        "data" / cs.Array(16, _U64),
-    ),
-    "system_event" / cs.Struct(
-        "type" / _U32,
-        "ndata" / _U32,
-        "data" / cs.Array(16, _U64),
-    ),
-    "padding" / cs.Bytes(KVM_RUN_EXIT_UNION_SIZE),
-))
-
-kvm_run = cs.Struct(
-    "request_interrupt_window" / _U8,
-    "immediate_exit" / _U8,
-    "padding1" / cs.Padding(6),
-    "exit_reason" / _U32,
-    "ready_for_interrupt_injection" / _U8,
-    "if_flag" / _U8,
-    "flags" / _U16,
-    "cr8" / _U64,
-    "apic_base" / _U64,
-    "exit" / kvm_run_exit,
-    "kvm_valid_regs" / _U64,
-    "kvm_dirty_regs" / _U64,
-    "s" / cs.Bytes(KVM_SYNC_REGS_SIZE),
-)
-
-
-def field_offset(struct_con: cs.Construct, *path: str | int) -> int:
-    """Byte offset of a (nested) field of a fixed-size construct: ``field_offset(kvm_run, "exit",
-    "debug", "arch", "status")``; an int in the path indexes an Array."""
-    offset = 0
-    con: Any = struct_con
-    for step in path:
-        while isinstance(con, cs.Subconstruct) and not isinstance(con, cs.Array):
-            con = con.subcon
-        if isinstance(step, int):
-            if not isinstance(con, cs.Array):
-                raise TypeError(f"index {step} into a non-array {con!r}")
-            offset += step * con.subcon.sizeof()
-            con = con.subcon
-            continue
-        if isinstance(con, cs.Struct):
-            for sub in con.subcons:
-                if sub.name == step:
-                    con = sub
-                    break
-                offset += sub.sizeof()
-            else:
-                raise KeyError(step)
-        elif isinstance(con, cs.Union):
-            con = next((sub for sub in con.subcons if sub.name == step), None)
-            if con is None:
-                raise KeyError(step)
-        else:
-            raise TypeError(f"cannot find {step!r} in {con!r}")
-    return offset
-
-
-KVM_RUN_SIZE = kvm_run.sizeof()
-KVM_GUEST_DEBUG_SIZE = kvm_guest_debug.sizeof()
-
-_OFF_IMMEDIATE_EXIT = field_offset(kvm_run, "immediate_exit")
-_OFF_EXIT_REASON = field_offset(kvm_run, "exit_reason")
-_OFF_IF_FLAG = field_offset(kvm_run, "if_flag")
-_OFF_EXIT_UNION = field_offset(kvm_run, "exit")
-_OFF_DEBUG_ADDRESS = field_offset(kvm_run, "exit", "debug", "arch", "address")
-_OFF_DEBUG_STATUS = field_offset(kvm_run, "exit", "debug", "arch", "status")
-_OFF_HW_REASON = field_offset(kvm_run, "exit", "hw", "hardware_exit_reason")
-_OFF_SYSTEM_EVENT_TYPE = field_offset(kvm_run, "exit", "system_event", "type")
-_OFF_SYSTEM_EVENT_NDATA = field_offset(kvm_run, "exit", "system_event", "ndata")
-_OFF_SYSTEM_EVENT_DATA0 = field_offset(kvm_run, "exit", "system_event", "data", 0)
-_OFF_INTERNAL_SUBERROR = field_offset(kvm_run, "exit", "internal", "suberror")
-_OFF_INTERNAL_NDATA = field_offset(kvm_run, "exit", "internal", "ndata")
-_OFF_INTERNAL_DATA0 = field_offset(kvm_run, "exit", "internal", "data", 0)
-
-_PACK_U8 = struct.Struct(_STRUCT_PREFIX + "B")
-_PACK_U32 = struct.Struct(_STRUCT_PREFIX + "I")
-_PACK_U64 = struct.Struct(_STRUCT_PREFIX + "Q")
-# Consecutive fields written together on an exit: {u64 address, u32 status} and {u32, u32, u64}.
-_PACK_DEBUG_ARCH = struct.Struct(_STRUCT_PREFIX + "QI")
-_PACK_EVENT_HEAD = struct.Struct(_STRUCT_PREFIX + "IIQ")
-assert _OFF_DEBUG_STATUS == _OFF_DEBUG_ADDRESS + 8
-assert _OFF_SYSTEM_EVENT_DATA0 == _OFF_SYSTEM_EVENT_TYPE + 8 == _OFF_SYSTEM_EVENT_NDATA + 4
-assert _OFF_INTERNAL_DATA0 == _OFF_INTERNAL_SUBERROR + 8
-_ZERO_EXIT_UNION = bytes(KVM_RUN_EXIT_UNION_SIZE)
 
 # Instructions per Cpu.run call, so an immediate_exit set by another thread is noticed within a few ms.
 _RUN_SLICE = 1 << 14
@@ -307,45 +170,6 @@ class SoftBreakpoint:
     count: int
 
 
-# ----------------------------------------------------------------------------------------------
-# register names
-# ----------------------------------------------------------------------------------------------
-def _spr_name_table(model_ivors: frozenset[int]) -> dict[str, tuple[int, int]]:
-    """Lowercase SPR name -> (SPR number to read, SPR number to write); the two differ for the time
-    base (read through the user aliases 268/269, written through 284/285)."""
-    cpu = cpu_module
-    mmu = mmu_module
-    tim = timers_module
-    plain: dict[str, int] = {
-        "srr0": cpu.SPR_SRR0, "srr1": cpu.SPR_SRR1, "csrr0": cpu.SPR_CSRR0, "csrr1": cpu.SPR_CSRR1,
-        "dsrr0": cpu.SPR_DSRR0, "dsrr1": cpu.SPR_DSRR1, "mcsrr0": cpu.SPR_MCSRR0,
-        "mcsrr1": cpu.SPR_MCSRR1, "mcsr": cpu.SPR_MCSR, "mcar": cpu.SPR_MCAR, "esr": cpu.SPR_ESR,
-        "dear": cpu.SPR_DEAR, "ivpr": cpu.SPR_IVPR, "usprg0": cpu.SPR_USPRG0, "pir": cpu.SPR_PIR,
-        "pvr": cpu.SPR_PVR, "svr": cpu.SPR_SVR, "epcr": cpu.SPR_EPCR, "msrp": cpu.SPR_MSRP,
-        "lpidr": cpu.SPR_LPIDR, "l1cfg0": cpu.SPR_L1CFG0, "l1cfg1": cpu.SPR_L1CFG1,
-        "l1csr0": cpu.SPR_L1CSR0, "l1csr1": cpu.SPR_L1CSR1, "hid0": mmu.SPR_HID0, "hid1": cpu.SPR_HID1,
-        "bucsr": cpu.SPR_BUCSR, "atbl": cpu.SPR_ATBL, "atbu": cpu.SPR_ATBU,
-        "bbear": cpu.SPR_BBEAR, "bbtar": cpu.SPR_BBTAR, "sprg8": cpu.SPR_SPRG8, "sprg9": cpu.SPR_SPRG9,
-        "eplc": cpu.SPR_EPLC, "epsc": cpu.SPR_EPSC, "epr": cpu.SPR_EPR, "l2csr0": cpu.SPR_L2CSR0,
-        "dbcr0": SPR_DBCR0, "dbcr1": SPR_DBCR1, "dbcr2": SPR_DBCR2, "dbsr": SPR_DBSR,
-        "iac1": SPR_IAC1, "iac2": SPR_IAC2, "dac1": SPR_DAC1, "dac2": SPR_DAC2,
-        "dec": tim.SPR_DEC, "decar": tim.SPR_DECAR, "tcr": tim.SPR_TCR, "tsr": tim.SPR_TSR,
-        "pid0": mmu.SPR_PID0, "pid1": mmu.SPR_PID1, "pid2": mmu.SPR_PID2, "mmucsr0": mmu.SPR_MMUCSR0,
-        "mmucfg": mmu.SPR_MMUCFG, "tlb0cfg": mmu.SPR_TLB0CFG, "tlb1cfg": mmu.SPR_TLB1CFG,
-        "mas0": mmu.SPR_MAS0, "mas1": mmu.SPR_MAS1, "mas2": mmu.SPR_MAS2, "mas3": mmu.SPR_MAS3,
-        "mas4": mmu.SPR_MAS4, "mas5": mmu.SPR_MAS4 + 1, "mas6": mmu.SPR_MAS6, "mas7": mmu.SPR_MAS7,
-    }
-    for n in range(8):
-        plain[f"sprg{n}"] = cpu.SPR_SPRG0 + n
-    for ivor in sorted(model_ivors):
-        plain[f"ivor{ivor}"] = cpu.Cpu._ivor_spr(ivor)
-    table = {name: (spr, spr) for name, spr in plain.items()}
-    table["tbl"] = (tim.SPR_TBL_READ, tim.SPR_TBL_WRITE)
-    table["tbu"] = (tim.SPR_TBU_READ, tim.SPR_TBU_WRITE)
-    return table
-
-
-_M64 = (1 << 64) - 1
 _Getter = Callable[[], int]
 _Setter = Callable[[int], None]
 
@@ -394,53 +218,43 @@ class Vcpu:
         raise ValueError(f"sw_break must be 'trap', 'ehpriv' or 'auto', not {sw_break!r}")
 
     def _build_register_table(self) -> None:
+        """get_reg/set_reg and the get_regs expressions, derived from :mod:`emulator.register_table`
+        for the registers the core implements on this model."""
         cpu = self.cpu
-        model = self.model
         getters = self._getters
         setters = self._setters
         expressions = self._register_expressions
-
-        def attribute(name: str, mask: int) -> None:
-            getters[name] = lambda: int(getattr(cpu, name))
-            setters[name] = lambda value: setattr(cpu, name, value & mask)
-            expressions[name] = f"int(cpu.{name})"
-
-        # Register files are looked up on the core at every access, never captured: a reset may
-        # give the core new lists.
-        for n in range(32):
-            getters[f"r{n}"] = (lambda i: lambda: cpu.gpr[i])(n)
-            setters[f"r{n}"] = (lambda i: lambda value: cpu.gpr.__setitem__(i, value & _M32))(n)
-            expressions[f"r{n}"] = f"cpu.gpr[{n}]"
-        attribute("pc", _M32 & ~3)
-        getters["msr"] = lambda: int(cpu.msr)
-        expressions["msr"] = "int(cpu.msr)"
-        expressions["xer"] = "int(cpu.xer)"
-        setters["msr"] = lambda value: cpu.set_msr(value & _M32)
-        for name in ("cr", "lr", "ctr"):
-            attribute(name, _M32)
-        getters["xer"] = lambda: int(cpu.xer)
-        setters["xer"] = lambda value: cpu.write_spr(cpu_module.SPR_XER, value)
-        if model.has_spe:
-            for n in range(32):
-                getters[f"ev{n}h"] = (lambda i: lambda: cpu.gpr_hi[i])(n)
-                setters[f"ev{n}h"] = (lambda i: lambda value: cpu.gpr_hi.__setitem__(i, value & _M32))(n)
-                expressions[f"ev{n}h"] = f"cpu.gpr_hi[{n}]"
-            attribute("acc", (1 << 64) - 1)
-            attribute("spefscr", _M32)
-        if model.has_fpu:
-            for n in range(32):
-                getters[f"f{n}"] = (lambda i: lambda: cpu.fpr[i])(n)
-                setters[f"f{n}"] = (lambda i: lambda value: cpu.fpr.__setitem__(i, value & _M64))(n)
-                expressions[f"f{n}"] = f"cpu.fpr[{n}]"
-            attribute("fpscr", _M32)
         readers = cpu.spr_readers
         writers = cpu.spr_writers
-        for name, (read_spr, write_spr) in _spr_name_table(model.ivors).items():
-            if name in getters or (read_spr not in readers and write_spr not in writers):
-                continue  # not implemented on this model
-            getters[name] = (lambda n: lambda: cpu.read_spr(n))(read_spr)
-            setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(write_spr)
-            expressions[name] = cpu.spr_read_source(read_spr)
+        for reg in registers_of(self.model.name):
+            name, mask = reg.name, reg.mask
+            if reg.field is None:
+                read_spr, write_spr = reg.read_spr, reg.write_spr
+                assert read_spr is not None and write_spr is not None
+                if read_spr not in readers and write_spr not in writers:
+                    continue  # not implemented on this model
+                getters[name] = (lambda n: lambda: cpu.read_spr(n))(read_spr)
+                setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(write_spr)
+                expressions[name] = cpu.spr_read_source(read_spr)
+                continue
+            field = reg.field
+            if reg.index is not None:
+                # Register files are looked up on the core at every access, never captured: a reset
+                # may give the core new lists.
+                getters[name] = (lambda f, i: lambda: getattr(cpu, f)[i])(field, reg.index)
+                setters[name] = (lambda f, i, m: lambda value: getattr(cpu, f).__setitem__(i, value & m))(
+                    field, reg.index, mask)
+                expressions[name] = f"cpu.{field}[{reg.index}]"
+                continue
+            getters[name] = (lambda f: lambda: int(getattr(cpu, f)))(field)
+            expressions[name] = f"int(cpu.{field})"
+            if reg.setter is not None:
+                write = getattr(cpu, reg.setter)
+                setters[name] = (lambda w, m: lambda value: w(value & m))(write, mask)
+            elif reg.write_spr is not None:
+                setters[name] = (lambda n: lambda value: cpu.write_spr(n, value))(reg.write_spr)
+            else:
+                setters[name] = (lambda f, m: lambda value: setattr(cpu, f, value & m))(field, mask)
 
     # ------------------------------------------------------------------------------------------
     # registers
@@ -456,6 +270,29 @@ class Vcpu:
     def set_reg(self, name: str, value: int) -> None:
         """Write a register by name; SPR writes have the side effects of a guest mtspr."""
         self._setters[name](int(value))
+
+    def get_kvm_regs(self) -> bytes:
+        """KVM_GET_REGS: a ``struct kvm_regs`` of the core's registers (placed by the register table)."""
+        values: dict[str, Any] = {"gpr": [0] * 32}
+        for reg in registers_of(self.model.name):
+            if reg.kvm_regs == "gpr":
+                values["gpr"][reg.index] = self.get_reg(reg.name)
+            elif reg.kvm_regs is not None:
+                values[reg.kvm_regs] = self.get_reg(reg.name)
+        return bytes(kvm_regs.build(values))
+
+    def set_kvm_regs(self, data: bytes) -> None:
+        """KVM_SET_REGS: write every register of a ``struct kvm_regs`` (EINVAL for a wrong size);
+        each value is written as ``set_reg`` writes it (MSR through mtmsr, XER's implemented bits)."""
+        if len(data) != KVM_REGS_SIZE:
+            raise KvmError(errno.EINVAL, f"kvm_regs is {KVM_REGS_SIZE} bytes, got {len(data)}")
+        parsed = kvm_regs.parse(bytes(data))
+        for reg in registers_of(self.model.name):
+            if reg.kvm_regs == "gpr":
+                assert reg.index is not None
+                self.set_reg(reg.name, int(parsed.gpr[reg.index]))
+            elif reg.kvm_regs is not None:
+                self.set_reg(reg.name, int(parsed[reg.kvm_regs]))
 
     def get_regs(self, names: list[str]) -> list[int]:
         """Read several registers at once (the stub's `g` packet and expedited stop registers).
@@ -638,8 +475,8 @@ class Vcpu:
         """(control, configuration) of a kvm_guest_debug; KvmError(EINVAL/ENOSPC) when malformed."""
         parsed = kvm_guest_debug.parse(data)
         control = int(parsed.control)
-        if control & ~_GUESTDBG_KNOWN:
-            raise KvmError(errno.EINVAL, f"unknown control bits {control & ~_GUESTDBG_KNOWN:#x}")
+        if control & ~GUESTDBG_KNOWN:
+            raise KvmError(errno.EINVAL, f"unknown control bits {control & ~GUESTDBG_KNOWN:#x}")
         if not control & KVM_GUESTDBG_ENABLE:
             return 0, HostDebug()
         config = HostDebug(enabled=True, single_step=bool(control & KVM_GUESTDBG_SINGLESTEP),
@@ -655,8 +492,8 @@ class Vcpu:
             kind = int(entry.type)
             if kind == KVMPPC_DEBUG_NONE:
                 continue
-            if kind & ~_DEBUG_TYPE_KNOWN:
-                raise KvmError(errno.EINVAL, f"bp[{index}]: unknown type bits {kind & ~_DEBUG_TYPE_KNOWN:#x}")
+            if kind & ~DEBUG_TYPE_KNOWN:
+                raise KvmError(errno.EINVAL, f"bp[{index}]: unknown type bits {kind & ~DEBUG_TYPE_KNOWN:#x}")
             address = int(entry.addr) & _M32
             if kind & KVMPPC_DEBUG_BREAKPOINT:   # wins over watch bits, as in Linux
                 if len(config.iac) == model.num_iac:
@@ -688,7 +525,7 @@ class Vcpu:
         slices of the run, so another thread can stop it (KVM_EXIT_INTR at a clean boundary).
         """
         kvm_run = self.kvm_run
-        if kvm_run[_OFF_IMMEDIATE_EXIT]:
+        if kvm_run[OFF_IMMEDIATE_EXIT]:
             return self._exit_intr("immediate_exit")
         cpu_run = self.cpu.run
         remaining = max_instructions
@@ -701,16 +538,16 @@ class Vcpu:
                 remaining -= budget
                 if remaining <= 0:
                     break
-            if kvm_run[_OFF_IMMEDIATE_EXIT]:
+            if kvm_run[OFF_IMMEDIATE_EXIT]:
                 return self._exit_intr("immediate_exit")
         return self._exit_for(stop)
 
     def _begin_exit(self, reason: int) -> bytearray:
         kvm_run = self.kvm_run
         # KVM leaves stale union bytes; we clear them so a reader never sees a previous exit's status.
-        kvm_run[_OFF_EXIT_UNION:_OFF_EXIT_UNION + KVM_RUN_EXIT_UNION_SIZE] = _ZERO_EXIT_UNION
-        _PACK_U32.pack_into(kvm_run, _OFF_EXIT_REASON, reason)
-        kvm_run[_OFF_IF_FLAG] = 1 if self.cpu.msr & MSR_EE else 0
+        kvm_run[OFF_EXIT_UNION:OFF_EXIT_UNION + KVM_RUN_EXIT_UNION_SIZE] = ZERO_EXIT_UNION
+        PACK_U32.pack_into(kvm_run, OFF_EXIT_REASON, reason)
+        kvm_run[OFF_IF_FLAG] = 1 if self.cpu.msr & MSR_EE else 0
         return kvm_run
 
     def _exit_intr(self, detail: str) -> int:
@@ -723,9 +560,12 @@ class Vcpu:
         kind = stop.kind
         cpu = self.cpu
         if kind is StopKind.HOST_DEBUG:
+            assert stop.event is not None
+            status = _DEBUG_STATUS[stop.event]
             kvm_run = self._begin_exit(KVM_EXIT_DEBUG)
-            _PACK_DEBUG_ARCH.pack_into(kvm_run, _OFF_DEBUG_ADDRESS, stop.address & _M32, stop.status)
-            self._last_exit = (KVM_EXIT_DEBUG, cpu.pc, cpu.instructions, stop.address & _M32, stop.status, "")
+            PACK_DEBUG_ARCH.pack_into(kvm_run, OFF_DEBUG_ADDRESS, stop.address & _M32, status)
+            self._last_exit = (KVM_EXIT_DEBUG, cpu.pc, cpu.instructions, stop.address & _M32, status,
+                               stop.event.value)
             return KVM_EXIT_DEBUG
         if kind is StopKind.BUDGET:
             return self._exit_intr("instruction budget used up")
@@ -735,12 +575,12 @@ class Vcpu:
         if kind is StopKind.POWER_OFF or kind is StopKind.WATCHDOG_RESET or kind is StopKind.SYSTEM_RESET:
             event = KVM_SYSTEM_EVENT_SHUTDOWN if kind is StopKind.POWER_OFF else KVM_SYSTEM_EVENT_RESET
             kvm_run = self._begin_exit(KVM_EXIT_SYSTEM_EVENT)
-            _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_SYSTEM_EVENT_TYPE, event, 1, stop.status)
+            PACK_EVENT_HEAD.pack_into(kvm_run, OFF_SYSTEM_EVENT_TYPE, event, 1, stop.status)
             self._last_exit = (KVM_EXIT_SYSTEM_EVENT, cpu.pc, cpu.instructions, None, stop.status, kind.value)
             return KVM_EXIT_SYSTEM_EVENT
         # Checkstop and anything the core adds later: the vCPU cannot continue.
         kvm_run = self._begin_exit(KVM_EXIT_INTERNAL_ERROR)
-        _PACK_EVENT_HEAD.pack_into(kvm_run, _OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION, 1,
+        PACK_EVENT_HEAD.pack_into(kvm_run, OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION, 1,
                                    stop.address & _M32)
         detail = kind.value
         if kind is StopKind.CHECKSTOP:
@@ -790,10 +630,7 @@ class Vcpu:
         """A parsed view of the latest exit (None before the first run and after reset)."""
         if self._last_exit is None:
             return None
-        reason, pc, instructions, address, status, detail = self._last_exit
-        if reason == KVM_EXIT_DEBUG and status is not None:
-            detail = _describe_debug_status(status)
-        return ExitInfo(reason, pc, instructions, address, status, detail)
+        return ExitInfo(*self._last_exit)
 
     def describe_debug_state(self) -> str:
         """Human-readable debug state for the stub's ``monitor debug`` command."""
@@ -833,11 +670,3 @@ def _machine_check_cause(mcsr: int, mcar: int) -> str:
             return f": bus error on {access} at PA {mcar:#x} (nothing mapped there)"
     return ""
 
-
-def _describe_debug_status(status: int) -> str:
-    if status == KVMPPC_DEBUG_NONE:
-        return "soft breakpoint or single step"
-    names = [name for bit, name in ((KVMPPC_DEBUG_BREAKPOINT, "breakpoint"),
-                                    (KVMPPC_DEBUG_WATCH_WRITE, "write watch"),
-                                    (KVMPPC_DEBUG_WATCH_READ, "read watch")) if status & bit]
-    return " + ".join(names) or f"status {status:#x}"

@@ -1,8 +1,10 @@
-"""The one register table of the stub, per CPU model, and everything derived from it.
+"""gdb's view of the core's register table, per CPU model, and everything derived from it.
 
-Each :class:`RegisterDef` says a register's gdb name, size, remote register number (``regnum``, what
+The registers, their order, widths and banks are the emulator's one table
+(:mod:`emulator.register_table`); this module adds what only gdb cares about. Each
+:class:`RegisterDef` says a register's gdb name, size, remote register number (``regnum``, what
 ``p``/``P`` and the expedited stop-reply fields use), group, XML type, target-description feature and
-the key :meth:`emulator.kvm.Vcpu.get_reg` knows it by. From that single table this module generates
+the key :meth:`emulator.kvm.Vcpu.get_reg` knows it by. From those this module generates
 target.xml and its feature documents (served by ``qXfer:features:read``), the ``g``/``G`` layout
 (every register in regnum order, holes taking no space: gdb's built-in e500 layout up to spefscr /
 fpscr, then the Book E SPRs, so one ``g`` answers ``info registers`` with no ``p`` at all) and value
@@ -12,7 +14,7 @@ Numbering follows gdb's own descriptions (reference kvm-qemu-gdb-debug.md 5.2): 
 (e500v2) or f0-f31 (e500mc) 32-63, pc msr cr lr ctr xer 64-69, fpscr 70 (e500mc), acc 73 and spefscr 74
 (e500v2), Book E SPRs from 75 up. Every register carries an explicit regnum in the XML.
 
-Imports: standard library and :mod:`emulator.models` (model facts).
+Imports: standard library and :mod:`emulator.register_table`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as xml_escape
 
-from emulator.models import MODELS, CpuModel
+from emulator.register_table import Bank, Register, registers_of
 
 FEATURE_CORE = "org.gnu.gdb.power.core"
 FEATURE_SPE = "org.gnu.gdb.power.spe"
@@ -69,50 +71,46 @@ class RegisterDef:
         return self.bits // 8
 
 
-def _spr_names(model: CpuModel) -> list[str]:
-    """Book E / e500 SPRs shown to gdb, in the order they get regnums."""
-    names = ["srr0", "srr1", "csrr0", "csrr1", "dsrr0", "dsrr1", "mcsrr0", "mcsrr1", "esr", "dear", "ivpr"]
-    names += [f"ivor{n}" for n in sorted(model.ivors)]
-    names += ["dbcr0", "dbcr1", "dbcr2", "dbsr"]
-    names += [f"iac{n + 1}" for n in range(model.num_iac)]
-    names += [f"dac{n + 1}" for n in range(model.num_dac)]
-    names += ["tcr", "tsr", "dec", "decar", "tbl", "tbu"]
-    names += [f"mas{n}" for n in range(8)]
-    names += ["pid0", "pid1", "pid2", "mmucsr0", "hid0", "hid1", "pvr", "svr"]
-    names += [f"sprg{n}" for n in range(8)]
-    names += ["usprg0", "pir", "l1cfg0", "l1cfg1", "mmucfg", "tlb0cfg", "tlb1cfg"]
-    # Appended later (earlier regnums stay put): machine check, cache and branch-unit control, the
-    # alternate time base, the e500mc hypervisor registers and the rest of what a boot routine touches.
-    names += ["mcsr", "mcar", "l1csr0", "l1csr1", "bucsr", "atbl", "atbu", "bbear", "bbtar",
-              "sprg8", "sprg9", "epr", "eplc", "epsc", "epcr", "msrp", "lpidr", "l2csr0"]
-    return names
+# gdb's numbers for the core fields and the register-file banks (their first regnum).
+_FIXED_REGNUMS = {"pc": REGNUM_PC, "msr": REGNUM_MSR, "cr": REGNUM_CR, "lr": REGNUM_LR, "ctr": REGNUM_CTR,
+                  "xer": REGNUM_XER, "fpscr": REGNUM_FPSCR, "acc": REGNUM_ACC, "spefscr": REGNUM_SPEFSCR}
+_FILE_BASE = {Bank.GPR: 0, Bank.SPE: 32, Bank.FPU: 32}
+# bank -> (group, XML type, feature); pc and lr are code pointers, as in gdb's own power-core.xml.
+_PRESENTATION = {
+    # uint32 for every GPR, r1 included, as in gdb's own power-core.xml (QEMU serves the same file):
+    # `info registers` then prints r1 exactly as gdb shows it against QEMU or gdbserver.
+    Bank.GPR: ("general", "uint32", FEATURE_CORE),
+    Bank.CORE: ("general", "uint32", FEATURE_CORE),
+    Bank.SPE: ("vector", "int", FEATURE_SPE),
+    Bank.FPU: ("float", "ieee_double", FEATURE_FPU),
+    Bank.SPR: ("spr", "uint32", FEATURE_SPR),
+}
+_CODE_POINTERS = frozenset({"pc", "lr"})
 
 
-def _build(model: CpuModel, available: frozenset[str] | None) -> list[RegisterDef]:
+def _gdb_view(reg: Register, regnum: int) -> RegisterDef:
+    group, reg_type, feature = _PRESENTATION[reg.bank]
+    if reg.name in _CODE_POINTERS:
+        reg_type = "code_ptr"
+    elif reg.index is None and reg.bank is Bank.FPU:
+        reg_type = "int"          # fpscr, unlike the f registers
+    return RegisterDef(reg.name, reg.bits, regnum, group, reg_type, feature, reg.name)
+
+
+def _build(model_name: str, available: frozenset[str] | None) -> list[RegisterDef]:
     regs: list[RegisterDef] = []
-    for n in range(32):
-        # uint32 for every GPR, r1 included, as in gdb's own power-core.xml (QEMU serves the same file):
-        # `info registers` then prints r1 exactly as gdb shows it against QEMU or gdbserver.
-        regs.append(RegisterDef(f"r{n}", 32, n, "general", "uint32", FEATURE_CORE, f"r{n}"))
-    for regnum, name, reg_type in ((REGNUM_PC, "pc", "code_ptr"), (REGNUM_MSR, "msr", "uint32"),
-                                   (REGNUM_CR, "cr", "uint32"), (REGNUM_LR, "lr", "code_ptr"),
-                                   (REGNUM_CTR, "ctr", "uint32"), (REGNUM_XER, "xer", "uint32")):
-        regs.append(RegisterDef(name, 32, regnum, "general", reg_type, FEATURE_CORE, name))
-    if model.has_spe:
-        for n in range(32):
-            regs.append(RegisterDef(f"ev{n}h", 32, 32 + n, "vector", "int", FEATURE_SPE, f"ev{n}h"))
-        regs.append(RegisterDef("acc", 64, REGNUM_ACC, "vector", "int", FEATURE_SPE, "acc"))
-        regs.append(RegisterDef("spefscr", 32, REGNUM_SPEFSCR, "vector", "int", FEATURE_SPE, "spefscr"))
-    if model.has_fpu:
-        for n in range(32):
-            regs.append(RegisterDef(f"f{n}", 64, 32 + n, "float", "ieee_double", FEATURE_FPU, f"f{n}"))
-        regs.append(RegisterDef("fpscr", 32, REGNUM_FPSCR, "float", "int", FEATURE_FPU, "fpscr"))
-    regnum = REGNUM_FIRST_SPR
-    for name in _spr_names(model):
-        if available is not None and name not in available:
-            continue
-        regs.append(RegisterDef(name, 32, regnum, "spr", "uint32", FEATURE_SPR, name))
-        regnum += 1
+    next_spr = REGNUM_FIRST_SPR
+    for reg in registers_of(model_name):
+        if reg.bank is Bank.SPR:
+            # SPRs are numbered in table order among those the vCPU has, holes taking no number.
+            if available is not None and reg.name not in available:
+                continue
+            regs.append(_gdb_view(reg, next_spr))
+            next_spr += 1
+        elif reg.index is not None:
+            regs.append(_gdb_view(reg, _FILE_BASE[reg.bank] + reg.index))
+        else:
+            regs.append(_gdb_view(reg, _FIXED_REGNUMS[reg.name]))
     regs.sort(key=lambda reg: reg.regnum)
     return regs
 
@@ -122,10 +120,9 @@ class RegisterTable:
 
     def __init__(self, model_name: str, available: frozenset[str] | None = None) -> None:
         """``available``: names the vCPU implements (``Vcpu.register_names()``); None = trust the table."""
-        model = MODELS[model_name]
         self.model_name = model_name
         self.architecture = _ARCHITECTURE[model_name]
-        self.registers: tuple[RegisterDef, ...] = tuple(_build(model, available))
+        self.registers: tuple[RegisterDef, ...] = tuple(_build(model_name, available))
         self.by_regnum: dict[int, RegisterDef] = {reg.regnum: reg for reg in self.registers}
         self.by_name: dict[str, RegisterDef] = {reg.name: reg for reg in self.registers}
         # gdb assigns g offsets in regnum order over the whole description, so the SPRs can ride in

@@ -5,7 +5,8 @@ module, at any depth (also inside functions), against what that module may impor
 - In gdbstub/, only server.py imports trio; only target.py, registers.py and cli.py import the emulator,
   each only the emulator modules listed below.
 - The sans-I/O protocol modules (framing, session, api, agent, registers) import no I/O machinery.
-- Importing gdbstub.session loads no emulator code beyond the model facts (emulator.models).
+- Importing gdbstub.session loads no emulator code beyond what the register table (emulator.register_table:
+  the model facts and the modules that number SPRs) loads, and neither trio nor construct.
 
 Exit status 0 when every rule holds, else 1 with one line per breach. Imports: standard library only.
 """
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRIO_OWNER = "gdbstub/server.py"
 EMULATOR_DOORS = {
     "gdbstub/target.py": {"emulator.kvm", "emulator.models"},
-    "gdbstub/registers.py": {"emulator.models"},
+    "gdbstub/registers.py": {"emulator.register_table"},
     "gdbstub/cli.py": {"emulator.board", "emulator.kvm", "emulator.models"},
 }
 SANS_IO = ["gdbstub/framing.py", "gdbstub/session.py", "gdbstub/api.py", "gdbstub/agent.py",
@@ -46,6 +47,15 @@ def top(module: str) -> str:
     return module.split(".", 1)[0]
 
 
+def _loaded_by(module: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter imports ``module``; its stdout lists the emulator, trio and construct
+    modules that import loaded."""
+    probe = (f"import sys, {module}; "
+             "print(' '.join(m for m in sys.modules if m.startswith(('emulator.', 'trio', 'construct'))))")
+    return subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+
+
 def check() -> list[str]:
     breaches: list[str] = []
     for path in sorted((ROOT / "emulator").rglob("*.py")):
@@ -67,11 +77,14 @@ def check() -> list[str]:
                                     f"{', '.join(sorted(allowed_emulator)) or 'no emulator module'})")
             if name in SANS_IO and top(module) in IO_MODULES:
                 breaches.append(f"{name}:{line}: a sans-I/O module imports {module}")
-    probe = ("import sys, gdbstub.session; "
-             "print(' '.join(m for m in sys.modules if m.startswith(('emulator.', 'trio', 'construct'))))")
-    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
-    extra = sorted(set(loaded.stdout.split()) - {"emulator.models"})
+    table_loads = _loaded_by("emulator.register_table")
+    if table_loads.returncode != 0:
+        breaches.append(f"import emulator.register_table fails: {table_loads.stderr.strip()}")
+    for module in sorted(table_loads.stdout.split()):
+        if not module.startswith("emulator."):
+            breaches.append(f"import emulator.register_table loads {module}")
+    loaded = _loaded_by("gdbstub.session")
+    extra = sorted(set(loaded.stdout.split()) - set(table_loads.stdout.split()))
     if loaded.returncode != 0 or extra:
         shown = ", ".join(extra[:6]) + (f" and {len(extra) - 6} more" if len(extra) > 6 else "")
         breaches.append(f"import gdbstub.session loads {shown or loaded.stderr.strip()}")

@@ -40,6 +40,7 @@ from emulator.exceptions import (
     IVOR_MACHINE_CHECK,
     IVOR_PROGRAM,
     IVOR_SYSTEM_CALL,
+    DebugEvent,
     Interrupt,
 )
 from emulator.isa import InstructionSpec
@@ -343,7 +344,8 @@ def test_patch_overlay_only_visible_to_fetch() -> None:
     cpu.sw_dispatch[CODE_BASE + 4] = CODE_BASE + 4
     cpu.set_host_debug(HostDebug(enabled=True, sw_breakpoints=True))
     stop = cpu.run(10)
-    assert stop.kind is StopKind.HOST_DEBUG and stop.address == CODE_BASE + 4 and stop.status == 0
+    assert stop.kind is StopKind.HOST_DEBUG and stop.address == CODE_BASE + 4
+    assert stop.event is DebugEvent.SOFT_BREAKPOINT
     assert cpu.pc == CODE_BASE + 4
     assert cpu.load32(CODE_BASE + 4) == 0x38600002
     cpu.unpatch_instruction(CODE_BASE + 4)

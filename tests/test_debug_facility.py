@@ -20,13 +20,10 @@ from emulator.debug import (
     DBSR_IC,
     DBSR_IDE,
     DBSR_TRAP,
-    KVMPPC_DEBUG_BREAKPOINT,
-    KVMPPC_DEBUG_WATCH_READ,
-    KVMPPC_DEBUG_WATCH_WRITE,
     DataWatch,
     HostDebug,
 )
-from emulator.exceptions import IVOR_DEBUG, IVOR_SYSTEM_CALL
+from emulator.exceptions import IVOR_DEBUG, IVOR_SYSTEM_CALL, DebugEvent
 from emulator.models import MSR_DE
 
 PROGRAM = """
@@ -43,8 +40,8 @@ def test_host_iac_exits_before_the_instruction() -> None:
     cpu = make_cpu(PROGRAM)
     cpu.set_host_debug(HostDebug(enabled=True, iac=[CODE_BASE + 8]))
     stop = cpu.run(100)
-    assert (stop.kind, stop.address, stop.status) == (
-        StopKind.HOST_DEBUG, CODE_BASE + 8, KVMPPC_DEBUG_BREAKPOINT)
+    assert (stop.kind, stop.address, stop.event) == (
+        StopKind.HOST_DEBUG, CODE_BASE + 8, DebugEvent.BREAKPOINT)
     assert cpu.pc == CODE_BASE + 8 and cpu.instructions == 2
     assert cpu.load32(0x2000) == 0
 
@@ -53,12 +50,12 @@ def test_host_dac_write_and_read_clamped_access_not_performed() -> None:
     cpu = make_cpu(PROGRAM)
     cpu.set_host_debug(HostDebug(enabled=True, dac=[DataWatch(0x2002, 0x2003, read=False, write=True)]))
     stop = cpu.run(100)
-    assert (stop.address, stop.status) == (0x2002, KVMPPC_DEBUG_WATCH_WRITE)
+    assert (stop.address, stop.event) == (0x2002, DebugEvent.WATCH_WRITE)
     assert cpu.pc == CODE_BASE + 8 and cpu.load32(0x2000) == 0
     cpu = make_cpu(PROGRAM)
     cpu.set_host_debug(HostDebug(enabled=True, dac=[DataWatch(0x2000, 0x2008, read=True, write=False)]))
     stop = cpu.run(100)
-    assert (stop.address, stop.status, cpu.pc) == (0x2004, KVMPPC_DEBUG_WATCH_READ, CODE_BASE + 12)
+    assert (stop.address, stop.event, cpu.pc) == (0x2004, DebugEvent.WATCH_READ, CODE_BASE + 12)
     assert cpu.bus.ram[0x2003] == 1
 
 
@@ -67,8 +64,10 @@ def test_host_single_step_reports_next_pc_and_vector() -> None:
     cpu.set_host_debug(HostDebug(enabled=True, single_step=True))
     stop = cpu.run(100)
     assert (stop.kind, stop.address, cpu.instructions) == (StopKind.HOST_DEBUG, CODE_BASE + 4, 1)
+    assert stop.event is DebugEvent.SINGLE_STEP
     stop = cpu.run(100)
     assert stop.address == vector(cpu, IVOR_SYSTEM_CALL) == cpu.pc
+    assert stop.event is DebugEvent.SINGLE_STEP
 
 
 def test_slot_validation() -> None:

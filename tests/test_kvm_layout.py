@@ -141,3 +141,13 @@ def test_constants() -> None:
             kvm.KVMPPC_DEBUG_WATCH_READ) == (0, 2, 4, 8)
     assert kvm.KVMPPC_INST_EHPRIV_DEBUG == 0x7C000A1C
     assert kvm.KVM_REG_PPC_DEBUG_INST == 0x102000000000008B
+
+
+def test_kvm_regs_layout() -> None:
+    """struct kvm_regs (powerpc): pc cr ctr lr xer msr srr0 srr1 pid sprg0-7, then gpr[32], all u64."""
+    assert kvm.kvm_regs.sizeof() == kvm.KVM_REGS_SIZE == 392
+    values = {name: 0x1000 + i for i, name in enumerate(
+        ["pc", "cr", "ctr", "lr", "xer", "msr", "srr0", "srr1", "pid", *(f"sprg{n}" for n in range(8))])}
+    raw = kvm.kvm_regs.build({**values, "gpr": list(range(0x2000, 0x2020))})
+    assert struct.unpack_from(BE + "17Q", raw, 0) == tuple(range(0x1000, 0x1011))
+    assert struct.unpack_from(BE + "32Q", raw, 136) == tuple(range(0x2000, 0x2020))

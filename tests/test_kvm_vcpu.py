@@ -783,3 +783,65 @@ def test_debugger_reads_follow_tlb_changes() -> None:
     assert vcpu.read_ram(0x40000000, 4) is None
     with pytest.raises(KvmError):
         vcpu.read_memory(0x40000000, 4)
+
+
+
+EVERY_EVENT = """
+    li r3, 1
+    li r4, 2
+    lis r8, DATA@h
+    stw r3, 0(r8)
+    lwz r5, 4(r8)
+1:  b 1b
+""".replace("DATA", str(DATA))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_debug_event_of_the_core_gets_its_uapi_status(model: str) -> None:
+    """The core names its debug event; the vCPU gives it the uapi status (a soft breakpoint and a single
+    step both carry status 0) and keeps the event's name for ``monitor debug``."""
+    vcpu = make_vcpu(model)
+    load(vcpu, EVERY_EVENT)
+    vcpu.insert_sw_breakpoint(BASE + 4)
+    points = [(BASE + 8, BREAKPOINT, 0), (DATA, WATCH_WRITE, 0), (DATA + 4, WATCH_READ, 0)]
+    vcpu.set_guest_debug(guest_debug(ENABLE | USE_SW_BP | USE_HW_BP, points))
+    expected = [((BASE + 4, 0), "soft breakpoint"), ((BASE + 8, BREAKPOINT), "breakpoint"),
+                ((DATA, WATCH_WRITE), "write watch"), ((DATA + 4, WATCH_READ), "read watch")]
+    for exit_values, detail in expected:
+        assert vcpu.run(1000) == kvm.KVM_EXIT_DEBUG
+        assert debug_exit(vcpu) == exit_values
+        assert vcpu.last_exit is not None and vcpu.last_exit.detail == detail
+        # Step past the reported instruction with nothing armed but the step, as gdb does.
+        if detail == "soft breakpoint":
+            vcpu.remove_sw_breakpoint(BASE + 4)
+        vcpu.set_guest_debug(guest_debug(ENABLE | SINGLESTEP))
+        pc = vcpu.get_reg("pc")
+        assert vcpu.run(1000) == kvm.KVM_EXIT_DEBUG
+        assert debug_exit(vcpu) == (pc + 4, 0)
+        assert vcpu.last_exit is not None and vcpu.last_exit.detail == "single step"
+        vcpu.set_guest_debug(guest_debug(ENABLE | USE_SW_BP | USE_HW_BP, points))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_kvm_regs_carry_the_registers_the_table_places_there(model: str) -> None:
+    vcpu = make_vcpu(model)
+    raw = bytearray(vcpu.get_kvm_regs())
+    assert len(raw) == 392
+    assert struct.unpack_from(">Q", raw, 0)[0] == vcpu.get_reg("pc")
+    values = {"pc": BASE + 0x40, "cr": 0x24000000, "ctr": 7, "lr": BASE + 8, "xer": 0x20000000,
+              "msr": 0x00021000, "srr0": 0x1234, "srr1": 0x5678, "pid": 3}
+    values.update({f"sprg{n}": 0x100 + n for n in range(8)})
+    layout = list(values)
+    for index, name in enumerate(layout):
+        struct.pack_into(">Q", raw, 8 * index, values[name])
+    for n in range(32):
+        struct.pack_into(">Q", raw, 136 + 8 * n, 0x1000 * n + 1)
+    vcpu.set_kvm_regs(bytes(raw))
+    names = {"pid": "pid0"}
+    for name, value in values.items():
+        assert vcpu.get_reg(names.get(name, name)) == value, name
+    assert vcpu.get_regs([f"r{n}" for n in range(32)]) == [0x1000 * n + 1 for n in range(32)]
+    assert vcpu.get_kvm_regs() == bytes(raw)
+    with pytest.raises(KvmError) as error:
+        vcpu.set_kvm_regs(bytes(391))
+    assert error.value.errno == errno.EINVAL
