@@ -71,7 +71,7 @@ def build_mfmsr(word: int) -> SystemHandler:
 
     def mfmsr(cpu: Cpu, pc: int) -> int:
         cpu.gpr[rd] = cpu.msr
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return mfmsr
 
 
@@ -84,7 +84,7 @@ def build_mtmsr(word: int) -> SystemHandler:
         if not enabled_before and cpu.msr & (MSR_FE0 | MSR_FE1) and cpu.fpscr & _FPSCR_FEX:
             # An FP enabled exception already pending in the FPSCR is taken once mtmsr lets it through.
             raise Interrupt(IVOR_PROGRAM, esr=ESR_FP, after=True)
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return mtmsr
 
 
@@ -93,7 +93,7 @@ def build_wrtee(word: int) -> SystemHandler:
 
     def wrtee(cpu: Cpu, pc: int) -> int:
         cpu.set_msr((cpu.msr & ~MSR_EE) | (cpu.gpr[rs] & MSR_EE))
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return wrtee
 
 
@@ -102,7 +102,7 @@ def build_wrteei(word: int) -> SystemHandler:
 
     def wrteei(cpu: Cpu, pc: int) -> int:
         cpu.set_msr((cpu.msr & ~MSR_EE) | enable)
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return wrteei
 
 
@@ -141,10 +141,10 @@ def build_mfspr(word: int) -> SystemHandler:
         reader = cpu.spr_readers.get(spr)
         if reader is None:
             if privileged:
-                return pc + 4      # QEMU: unknown privileged SPR in supervisor state is a no-op
+                return (pc + 4) & 0xFFFFFFFF      # QEMU: unknown privileged SPR in supervisor state is a no-op
             raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)
         cpu.gpr[rd] = reader() & 0xFFFFFFFF
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return mfspr
 
 
@@ -161,10 +161,10 @@ def build_mtspr(word: int) -> SystemHandler:
         writer = cpu.spr_writers.get(spr)
         if writer is None:
             if privileged:
-                return pc + 4
+                return (pc + 4) & 0xFFFFFFFF
             raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)
         writer(cpu.gpr[rs])
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return mtspr
 
 
@@ -204,7 +204,7 @@ def build_sc(word: int) -> SystemHandler:
 # --- no-ops: synchronisation and cache hints ------------------------------------------------------
 def build_nop(word: int) -> SystemHandler:
     def no_operation(cpu: Cpu, pc: int) -> int:
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return no_operation
 
 
@@ -217,7 +217,7 @@ def build_dcbz(word: int) -> SystemHandler:
         store32 = cpu.store32
         for offset in range(0, size, 4):
             store32(line + offset, 0)
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return dcbz
 
 
@@ -229,7 +229,7 @@ def build_icbi(word: int) -> SystemHandler:
         if pa is not None:
             size = cpu.model.cache_line_size
             cpu.invalidate_physical(pa & ~(size - 1), size)
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return icbi
 
 
@@ -241,7 +241,7 @@ def _build_cache_lock(esr_bit: int) -> Callable[[int], SystemHandler]:
             msr = cpu.msr
             if msr & MSR_PR and not msr & MSR_UCLE:
                 raise Interrupt(IVOR_DATA_STORAGE, esr=esr_bit, dear=effective_address(cpu))
-            return pc + 4
+            return (pc + 4) & 0xFFFFFFFF
         return cache_lock
     return build
 
@@ -251,14 +251,14 @@ def build_tlbwe(word: int) -> SystemHandler:
     def tlbwe(cpu: Cpu, pc: int) -> int:
         cpu.mmu.tlbwe()
         cpu.translation_changed()
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return tlbwe
 
 
 def build_tlbre(word: int) -> SystemHandler:
     def tlbre(cpu: Cpu, pc: int) -> int:
         cpu.mmu.tlbre()
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return tlbre
 
 
@@ -267,7 +267,7 @@ def build_tlbsx(word: int) -> SystemHandler:
 
     def tlbsx(cpu: Cpu, pc: int) -> int:
         cpu.mmu.tlbsx(effective_address(cpu))
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return tlbsx
 
 
@@ -277,7 +277,7 @@ def build_tlbivax(word: int) -> SystemHandler:
     def tlbivax(cpu: Cpu, pc: int) -> int:
         cpu.mmu.tlbivax(effective_address(cpu))
         cpu.translation_changed()
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return tlbivax
 
 
@@ -293,7 +293,7 @@ def build_tlbilx(word: int) -> SystemHandler:
             raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)   # T=2 is reserved (QEMU: invalid form)
         cpu.mmu.tlbilx(kind, effective_address(cpu))
         cpu.translation_changed()
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return tlbilx
 
 
@@ -318,7 +318,7 @@ def build_msgsnd(word: int) -> SystemHandler:
         kind = _doorbell_type(cpu, cpu.gpr[rb])
         if kind is not None:
             cpu.set_doorbell(critical=kind == 1, pending=True)
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return msgsnd
 
 
@@ -329,7 +329,7 @@ def build_msgclr(word: int) -> SystemHandler:
         kind = _doorbell_type(cpu, cpu.gpr[rb] | _MSG_BROADCAST)   # msgclr acts on this core only
         if kind is not None:
             cpu.set_doorbell(critical=kind == 1, pending=False)
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return msgclr
 
 
@@ -337,14 +337,14 @@ def build_msgclr(word: int) -> SystemHandler:
 def build_wait(word: int) -> SystemHandler:
     def wait(cpu: Cpu, pc: int) -> int:
         cpu.enter_wait()
-        return pc + 4
+        return (pc + 4) & 0xFFFFFFFF
     return wait
 
 
 def build_ehpriv(word: int) -> SystemHandler:
     def ehpriv(cpu: Cpu, pc: int) -> int:
         cpu.ehpriv(pc)
-        return pc + 4  # not reached: ehpriv always exits or interrupts
+        return (pc + 4) & 0xFFFFFFFF  # not reached: ehpriv always exits or interrupts
     return ehpriv
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from test_cpu_core import CODE_BASE, make_cpu, vector
 
+from emulator import isa
 from emulator.cpu import SPR_CSRR0, SPR_CSRR1, SPR_DSRR0, SPR_DSRR1, SPR_ESR, SPR_SRR0, Cpu
 from emulator.exceptions import (
     ESR_PIL,
@@ -190,3 +191,20 @@ def test_critical_doorbell_uses_csrr() -> None:
     cpu.set_msr(MSR_CE)
     cpu.run(3)
     assert cpu.pc == vector(cpu, IVOR_CRITICAL_DOORBELL) and cpu.sprs[SPR_CSRR0] == CODE_BASE + 8
+
+
+@pytest.mark.parametrize("word", [
+    0x7C600124,   # mtmsr r3
+    0x7C6000A6,   # mfmsr r3
+    0x7C008146,   # wrteei 1
+    0x7C7043A6,   # mtspr SPRG0, r3
+    0x7C7042A6,   # mfspr r3, SPRG0
+    0x7C0004AC,   # msync
+    0x4C00012C,   # isync
+    0x7C00046C,   # tlbsync
+])
+def test_the_next_address_wraps_at_the_top_of_the_address_space(word: int) -> None:
+    # The address after 0xFFFFFFFC is 0 (32-bit effective addresses), on every path.
+    cpu = make_cpu("nop")
+    _, handler, _ = isa.decode(word, "e500v2")
+    assert handler(cpu, 0xFFFFFFFC) == 0
