@@ -141,7 +141,7 @@ def build_mfspr(word: int) -> SystemHandler:
         reader = cpu.spr_readers.get(spr)
         if reader is None:
             if privileged:
-                return (pc + 4) & 0xFFFFFFFF      # QEMU: unknown privileged SPR in supervisor state is a no-op
+                return (pc + 4) & 0xFFFFFFFF  # QEMU: unknown privileged SPR in supervisor state is a no-op
             raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)
         cpu.gpr[rd] = reader() & 0xFFFFFFFF
         return (pc + 4) & 0xFFFFFFFF
