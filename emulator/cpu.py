@@ -50,7 +50,7 @@ from emulator.cpu_types import (
     UnhandledInterrupt,
 )
 from emulator.debug import GuestDebug, HostDebug
-from emulator.isa import decode as decode_instruction
+from emulator.decoder import decode as decode_instruction
 from emulator.models import MODELS, MSR_CE, MSR_DE, MSR_EE, MSR_WE, CpuModel
 from emulator.sprs import *  # noqa: F403 (the SPR numbers, re-exported for the core's users)
 from emulator.sprs import SPR_EPR, SPR_PIR

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from emulator.cpu_types import MCSR_MCP, PAGE_SHIFT, U32, CoreRoom, StopKind, StopReason, UnhandledInterrupt
 from emulator.debug import DBCR0_IDM, DBCR0_TRAP, DBSR_EVENTS, DBSR_IDE, DBSR_TRAP, HostDebug
+from emulator.decoder import decode
 from emulator.exceptions import (
     ESR_PTR,
     IVOR_CRITICAL_DOORBELL,
@@ -29,7 +30,6 @@ from emulator.exceptions import (
     Interrupt,
     PowerOff,
 )
-from emulator.isa import decode
 from emulator.models import MODELS, MSR_CE, MSR_DE, MSR_ME
 from emulator.sprs import (
     SPR_CSRR0,

@@ -36,7 +36,7 @@ from functools import partial
 from types import CodeType
 from typing import Any, NamedTuple
 
-from emulator.isa import lookup
+from emulator.decoder import lookup
 
 MAX_BLOCK_INSTRUCTIONS = 48
 PAGE_MASK = 0xFFF

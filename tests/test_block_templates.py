@@ -19,8 +19,9 @@ import pytest
 from test_cpu_core import make_cpu
 
 from emulator.cpu import Cpu
+from emulator.decoder import all_specs, decode
 from emulator.exceptions import Interrupt
-from emulator.isa import XER_WRITABLE, InstructionSpec, all_specs, decode
+from emulator.isa import XER_WRITABLE, InstructionSpec
 from emulator.models import MSR_PR
 from emulator.translate import Instruction, template_for
 

@@ -9,14 +9,10 @@ Imports: pytest, the standard library and the emulator package.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from emulator import isa
 from emulator.bus import CCSR_BASE, PhysicalBus
 from emulator.cpu import (
     SPR_CSRR0,
@@ -30,6 +26,7 @@ from emulator.cpu import (
     StopKind,
 )
 from emulator.debug import HostDebug
+from emulator.decoder import decode
 from emulator.exceptions import (
     ESR_PIL,
     ESR_PPR,
@@ -43,7 +40,6 @@ from emulator.exceptions import (
     DebugEvent,
     Interrupt,
 )
-from emulator.isa import InstructionSpec
 from emulator.mmu import Mmu
 from emulator.models import MSR_CE, MSR_DE, MSR_EE, MSR_ME, MSR_PR
 
@@ -53,115 +49,7 @@ IVPR = 0x00100000
 MAS3_ALL = 0x3F
 
 
-# ---------------------------------------------------------------------------------------------------
-# A few integer instructions for the tests while emulator.ops_integer is not there; the real table is
-# used as soon as it exists (isa.decode).
-# ---------------------------------------------------------------------------------------------------
-def _simm(word: int) -> int:
-    value = word & 0xFFFF
-    return value - 0x10000 if value & 0x8000 else value
-
-
-def _addi(word: int) -> Callable[[Any, int], int]:
-    rd, ra, imm = (word >> 21) & 31, (word >> 16) & 31, _simm(word)
-    shift = 16 if word >> 26 == 15 else 0
-
-    def handler(cpu: Any, pc: int) -> int:
-        cpu.gpr[rd] = ((cpu.gpr[ra] if ra else 0) + (imm << shift)) & 0xFFFFFFFF
-        return pc + 4
-    return handler
-
-
-def _ori(word: int) -> Callable[[Any, int], int]:
-    rs, ra, imm = (word >> 21) & 31, (word >> 16) & 31, word & 0xFFFF
-
-    def handler(cpu: Any, pc: int) -> int:
-        cpu.gpr[ra] = cpu.gpr[rs] | imm
-        return pc + 4
-    return handler
-
-
-def _load_store(word: int) -> Callable[[Any, int], int]:
-    op, rd, ra, imm = word >> 26, (word >> 21) & 31, (word >> 16) & 31, _simm(word)
-
-    def handler(cpu: Any, pc: int) -> int:
-        ea = ((cpu.gpr[ra] if ra else 0) + imm) & 0xFFFFFFFF
-        if op == 32:
-            cpu.gpr[rd] = cpu.load32(ea)
-        elif op == 34:
-            cpu.gpr[rd] = cpu.load8(ea)
-        elif op == 36:
-            cpu.store32(ea, cpu.gpr[rd])
-        else:
-            cpu.store8(ea, cpu.gpr[rd])
-        return pc + 4
-    return handler
-
-
-def _branch(word: int) -> Callable[[Any, int], int]:
-    disp = word & 0x03FFFFFC
-    if disp & 0x02000000:
-        disp -= 0x04000000
-    link = word & 1
-
-    def handler(cpu: Any, pc: int) -> int:
-        if link:
-            cpu.lr = pc + 4
-        return (pc + disp) & 0xFFFFFFFF
-    return handler
-
-
-def _bc(word: int) -> Callable[[Any, int], int]:
-    bo, bi, disp = (word >> 21) & 31, (word >> 16) & 31, _simm(word & ~3)
-
-    def handler(cpu: Any, pc: int) -> int:
-        if not bo & 4:
-            cpu.ctr = (cpu.ctr - 1) & 0xFFFFFFFF
-            if (cpu.ctr != 0) == bool(bo & 2):
-                return pc + 4
-        if not bo & 16 and bool(cpu.cr >> (31 - bi) & 1) != bool(bo & 8):
-            return pc + 4
-        return (pc + disp) & 0xFFFFFFFF
-    return handler
-
-
-def _tw(word: int) -> Callable[[Any, int], int]:
-    to = (word >> 21) & 31
-
-    def handler(cpu: Any, pc: int) -> int:
-        if to == 31:
-            cpu.trap(pc)
-        return pc + 4
-    return handler
-
-
-_FAKE_INTEGER = [
-    InstructionSpec("addi", 14, None, 0, _addi), InstructionSpec("addis", 15, None, 0, _addi),
-    InstructionSpec("ori", 24, None, 0, _ori), InstructionSpec("lwz", 32, None, 0, _load_store),
-    InstructionSpec("lbz", 34, None, 0, _load_store), InstructionSpec("stw", 36, None, 0, _load_store),
-    InstructionSpec("stb", 38, None, 0, _load_store), InstructionSpec("b", 18, None, 0, _branch),
-    InstructionSpec("bc", 16, None, 0, _bc), InstructionSpec("tw", 31, 4, 10, _tw),
-]
-
-
-def _fallback_decode(word: int, model_name: str) -> tuple[Any, Any, int]:
-    from emulator import ops_system
-
-    primary = word >> 26
-    for spec in (*_FAKE_INTEGER, *ops_system.SPECS):
-        if spec.primary != primary or model_name not in spec.models:
-            continue
-        if spec.xo is None or spec.xo == (word >> 1) & 0x3FF:
-            handler = spec.build(word)
-            if spec.privileged:
-                handler = isa._privileged(handler)
-            return spec, handler, spec.cycles
-    return None, isa.illegal, 1
-
-
-HAVE_INTEGER_TABLE = importlib.util.find_spec("emulator.ops_integer") is not None
-DECODE = isa.decode if HAVE_INTEGER_TABLE else _fallback_decode
-
+DECODE = decode
 
 # ---------------------------------------------------------------------------------------------------
 # helpers

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emulator.board import Machine
+from emulator.decoder import decode
 from emulator.exceptions import ESR_FP, ESR_PIL, IVOR_FP_UNAVAILABLE, IVOR_PROGRAM, Interrupt
-from emulator.isa import decode
 from emulator.ops_float import (
     DOUBLE,
     FEX,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from emulator import isa
+from emulator import decoder, isa
 from emulator.exceptions import (
     ESR_PIL,
     ESR_PPR,
@@ -470,16 +470,16 @@ def test_loop_with_bdnz_counts_down() -> None:
 
 
 def test_decoder_mnemonics_models_and_cycles() -> None:
-    assert isa.mnemonic(WORDS["addo. 3,4,5"]) == "add"
-    assert isa.mnemonic(WORDS["stwcx. 3,0,4"]) == "stwcx."
-    assert isa.mnemonic(WORDS["isel 3,4,5,2"]) == "isel"
-    assert isa.mnemonic(0) is None
-    assert isa.models_for(WORDS["lwz 3,4(4)"]) == frozenset({"e500v2", "e500mc"})
-    spec, _handler, cycles = isa.decode(WORDS["divw 3,4,5"], "e500v2")
+    assert decoder.mnemonic(WORDS["addo. 3,4,5"]) == "add"
+    assert decoder.mnemonic(WORDS["stwcx. 3,0,4"]) == "stwcx."
+    assert decoder.mnemonic(WORDS["isel 3,4,5,2"]) == "isel"
+    assert decoder.mnemonic(0) is None
+    assert decoder.models_for(WORDS["lwz 3,4(4)"]) == frozenset({"e500v2", "e500mc"})
+    spec, _handler, cycles = decoder.decode(WORDS["divw 3,4,5"], "e500v2")
     assert spec is not None and spec.mnemonic == "divw" and cycles == spec.cycles > 1
-    assert isa.decode(WORDS["lwz 3,4(4)"], "e500mc")[2] > isa.decode(WORDS["add 3,4,5"], "e500mc")[2]
-    assert isa.decode(WORDS["add 3,4,5"], "no-such-core")[1] is isa.illegal
-    assert isa.disassemble(WORDS["addo. 3,4,5"]).startswith("addo. 3,4,5")
+    assert decoder.decode(WORDS["lwz 3,4(4)"], "e500mc")[2] > decoder.decode(WORDS["add 3,4,5"], "e500mc")[2]
+    assert decoder.decode(WORDS["add 3,4,5"], "no-such-core")[1] is isa.illegal
+    assert decoder.disassemble(WORDS["addo. 3,4,5"]).startswith("addo. 3,4,5")
 
 
 def test_every_integer_spec_decodes_to_itself() -> None:
@@ -490,7 +490,7 @@ def test_every_integer_spec_decodes_to_itself() -> None:
         if spec.xo is not None:
             word |= spec.xo << 1   # the A-form XO sits in the low 5 bits of the same field
         word |= (3 << 21) | (4 << 16) | (5 << 11)   # rA != 0 and != rD so update forms are valid
-        assert isa.lookup(word) is spec, spec.mnemonic
+        assert decoder.lookup(word) is spec, spec.mnemonic
         assert spec.available_on("e500v2") and spec.available_on("e500mc")
 
 

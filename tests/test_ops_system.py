@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from test_cpu_core import CODE_BASE, make_cpu, vector
 
-from emulator import isa
+from emulator import decoder
 from emulator.cpu import SPR_CSRR0, SPR_CSRR1, SPR_DSRR0, SPR_DSRR1, SPR_ESR, SPR_SRR0, Cpu
 from emulator.exceptions import (
     ESR_PIL,
@@ -206,5 +206,5 @@ def test_critical_doorbell_uses_csrr() -> None:
 def test_the_next_address_wraps_at_the_top_of_the_address_space(word: int) -> None:
     # The address after 0xFFFFFFFC is 0 (32-bit effective addresses), on every path.
     cpu = make_cpu("nop")
-    _, handler, _ = isa.decode(word, "e500v2")
+    _, handler, _ = decoder.decode(word, "e500v2")
     assert handler(cpu, 0xFFFFFFFC) == 0

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from unicorn import UC_ARCH_PPC, UC_HOOK_INTR, UC_MODE_BIG_ENDIAN, UC_MODE_PPC32, Uc
 from unicorn import ppc_const as uc_ppc
 
+from emulator.decoder import disassemble, mnemonic
 from emulator.exceptions import ESR_PTR, IVOR_PROGRAM, Interrupt
-from emulator.isa import disassemble, mnemonic
 from emulator.ops_integer import SPECS
 from tests.support.flatcpu import FlatCpu
 

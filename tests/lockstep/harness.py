@@ -364,7 +364,7 @@ def disassemble(elf: Path, pc: int, word: int | None) -> str:
     ours = ""
     if word is not None:
         try:
-            from emulator.isa import disassemble as our_disassemble
+            from emulator.decoder import disassemble as our_disassemble
 
             ours = f"  [ours: {our_disassemble(word)}]"
         except ImportError:

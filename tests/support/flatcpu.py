@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from emulator.decoder import decode
 from emulator.exceptions import ESR_PTR, IVOR_DATA_STORAGE, IVOR_PROGRAM, Interrupt
-from emulator.isa import decode
 
 
 class FlatCpu:
