@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from gdbstub.api import SIGINT, SIGTRAP, StopEvent, TargetError
+from gdbstub.api import SIGINT, SIGTRAP, PointKind, StopEvent, StopReason, TargetError
 from gdbstub.framing import HexPayload
 from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
 
@@ -61,6 +61,8 @@ _STATE_PRESERVING_QUERIES = (b"qXfer:", b"qC", b"qAttached", b"qOffsets", b"qTSt
                              b"qsThreadInfo", b"qThreadExtraInfo", b"qSearch:memory:")
 
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
+_WATCH_REASONS = {reason: reason.value.encode() for reason in (StopReason.WATCH, StopReason.RWATCH,
+                                                                StopReason.AWATCH)}
 
 OK = b"OK"
 EMPTY = b""
@@ -368,11 +370,12 @@ class Session:
         except TargetError:
             pass   # expedited registers are an optimisation: gdb reads whatever is missing with `g`
         parts.append(b"thread:%s;" % self.thread_id())
-        if stop.reason in ("watch", "rwatch", "awatch") and stop.data_address is not None:
-            parts.append(b"%s:%x;" % (stop.reason.encode(), stop.data_address))
-        elif stop.reason == "swbreak" and self.gdb_swbreak:
+        reason = stop.reason
+        if reason in _WATCH_REASONS and stop.data_address is not None:
+            parts.append(b"%s:%x;" % (_WATCH_REASONS[reason], stop.data_address))
+        elif reason is StopReason.SWBREAK and self.gdb_swbreak:
             parts.append(b"swbreak:;")
-        elif stop.reason == "hwbreak" and self.gdb_hwbreak:
+        elif reason is StopReason.HWBREAK and self.gdb_hwbreak:
             parts.append(b"hwbreak:;")
         return b"".join(parts)
 
@@ -663,7 +666,7 @@ class Session:
 
     @staticmethod
     @functools.lru_cache(maxsize=256)   # pure, and gdb sends the same Z/z pair at every stop
-    def _z_args(payload: bytes) -> tuple[int, int, int]:
+    def _z_args(payload: bytes) -> tuple[PointKind, int, int]:
         fields = payload[1:].split(b";", 1)[0].split(b",")
         if len(fields) != 3:
             raise MalformedPacketError("expected Ztype,addr,kind")
@@ -672,7 +675,7 @@ class Session:
             raise MalformedPacketError("unknown Z type")
         if address >= 1 << 32 or kind >= 1 << 32:
             raise MalformedPacketError("address or kind beyond 32 bits")
-        return z_type, address, kind
+        return PointKind(z_type), address, kind
 
     # -- threads and process ---------------------------------------------------------------------
 

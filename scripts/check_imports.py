@@ -4,7 +4,8 @@ module, at any depth (also inside functions), against what that module may impor
 - emulator/ never imports gdbstub or trio.
 - In gdbstub/, only server.py imports trio; only target.py, registers.py and cli.py import the emulator,
   each only the emulator modules listed below.
-- The sans-I/O protocol modules (framing, session, api, agent, registers) import no I/O machinery.
+- The sans-I/O protocol modules (framing, session, api, agent, breakpoints, registers) import no I/O
+  machinery.
 - Importing gdbstub.session loads no emulator code beyond the model facts (emulator.models).
 
 Exit status 0 when every rule holds, else 1 with one line per breach. Imports: standard library only.
@@ -26,7 +27,7 @@ EMULATOR_DOORS = {
     "gdbstub/cli.py": {"emulator.board", "emulator.kvm", "emulator.models"},
 }
 SANS_IO = ["gdbstub/framing.py", "gdbstub/session.py", "gdbstub/api.py", "gdbstub/agent.py",
-           "gdbstub/registers.py"]
+           "gdbstub/breakpoints.py", "gdbstub/registers.py"]
 IO_MODULES = {"trio", "socket", "select", "selectors", "asyncio", "subprocess", "threading"}
 
 

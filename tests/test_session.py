@@ -202,7 +202,7 @@ def test_hw_breakpoint_and_slot_limit() -> None:
     assert b"40:0000100c;" in stop and stop.endswith(b"hwbreak:;")
     assert one(session, b"Z1,1004,4") == b"OK"
     assert one(session, b"Z1,1008,4").startswith(b"E")
-    assert len(session.target.hw_points) == 2
+    assert len(session.target.breakpoints.hardware) == 2
     assert one(session, b"z1,100c,4") == b"OK" and one(session, b"z1,1004,4") == b"OK"
     assert vcpu.hw == []
     assert one(session, b"z1,1004,4") == b"E22"
