@@ -9,9 +9,14 @@ calls :meth:`Session.run_slice` repeatedly (checking the socket in between) and 
 eventually returns. No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad
 addresses ``E14``, and bugs ``E01`` plus a log line.
 
-Imports: standard library, :mod:`gdbstub.api` (stop events, errors), :mod:`gdbstub.registers` (register
-numbers) and :mod:`gdbstub.framing` (only the :class:`~gdbstub.framing.HexPayload` reply type); the
-target it drives is given to it, so importing it loads no emulator code beyond the model facts.
+What it offers gdb (``qSupported``, ``vCont?``) and which packets it parses follow from the
+:class:`~gdbstub.api.Capabilities` of its target: a packet for a capability the target lacks gets the
+empty reply.
+
+Imports: standard library, :mod:`gdbstub.api` (the target protocols, stop events, errors),
+:mod:`gdbstub.registers` (register numbers) and :mod:`gdbstub.framing` (only the
+:class:`~gdbstub.framing.HexPayload` reply type); the target it drives is given to it, so importing it
+loads no emulator code beyond the model facts.
 """
 
 from __future__ import annotations
@@ -25,14 +30,23 @@ import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-from gdbstub.api import SIGINT, SIGTRAP, PointKind, StopEvent, StopReason, TargetError
+from gdbstub.api import (
+    SIGINT,
+    SIGTRAP,
+    WATCH_KINDS,
+    Capabilities,
+    ExtendedMode,
+    MemoryMap,
+    PointKind,
+    StopEvent,
+    StopReason,
+    Target,
+    TargetError,
+)
 from gdbstub.framing import HexPayload
 from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
-
-if TYPE_CHECKING:
-    from gdbstub.target import Target
 
 log = logging.getLogger("gdbstub.session")
 
@@ -151,9 +165,10 @@ def _parse_tid(text: bytes) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=256)
-def _vcont_choice(actions: bytes) -> tuple[bytes, tuple[int, int] | None]:
+def _vcont_choice(actions: bytes, range_stepping: bool) -> tuple[bytes, tuple[int, int] | None]:
     """(action letter, step range) of the leftmost vCont action for our thread; MalformedPacketError
-    if any action is malformed. Pure, and gdb sends the same few at every stop: cached."""
+    if any action is malformed, or is ``r`` and the target cannot range-step. Pure, and gdb sends the
+    same few at every stop: cached."""
     chosen: tuple[bytes, tuple[int, int] | None] | None = None
     for action_text in actions.split(b";"):
         action, colon, tid_text = action_text.partition(b":")
@@ -165,7 +180,7 @@ def _vcont_choice(actions: bytes) -> tuple[bytes, tuple[int, int] | None]:
         step_range: tuple[int, int] | None = None
         if kind in (b"C", b"S"):
             _hex_int(action[1:])
-        elif kind == b"r":
+        elif kind == b"r" and range_stepping:
             step_range = _address_length(action[1:])
         elif action not in (b"c", b"s", b"t"):
             raise MalformedPacketError(f"bad vCont action {action!r}")
@@ -225,7 +240,8 @@ class Session:
         records only the first instruction of each range (gdb 14 fixed this): without ``r`` it steps
         one instruction at a time, as recording needs."""
         self.target = target
-        self.range_stepping = range_stepping
+        self.capabilities = capabilities = Capabilities.of(target)
+        self.range_stepping = range_stepping and capabilities.range_stepping is not None
         self.multiprocess = False
         self.gdb_swbreak = False
         self.gdb_hwbreak = False
@@ -254,16 +270,40 @@ class Session:
             b"c": self._continue, b"s": self._step, b"C": self._continue_signal, b"S": self._step_signal,
             b"Z": self._insert, b"z": self._remove, b"H": self._set_thread, b"T": self._thread_alive,
             b"D": self._detach, b"k": self._kill, b"q": self._query, b"Q": self._set, b"v": self._v_packet,
-            b"!": self._extended_mode, b"R": self._restart,
         }
+        if capabilities.extended_mode is not None:
+            self._handlers.update({b"!": self._extended_mode, b"R": self._restart})
         self._queries: dict[bytes, Callable[[bytes], list[Reply]]] = {
             b"qSupported": self._q_supported, b"qC": self._q_current_thread,
             b"qfThreadInfo": self._q_first_thread, b"qsThreadInfo": lambda _: [b"l"],
-            b"qThreadExtraInfo": self._q_thread_extra, b"qAttached": self._q_attached,
+            b"qAttached": self._q_attached,
             b"qOffsets": lambda _: [b"Text=0;Data=0;Bss=0"], b"qTStatus": lambda _: [EMPTY],
-            b"qSymbol": lambda _: [OK], b"qRcmd": self._q_monitor, b"qXfer": self._q_xfer,
+            b"qSymbol": lambda _: [OK], b"qXfer": self._q_xfer,
             b"qCRC": self._q_crc, b"qSearch": self._q_search,
         }
+        # qXfer objects served whatever the target (exec-file: only while it names an image).
+        self._xfer_objects = {b"features"}
+        if capabilities.memory_map is not None:
+            self._xfer_objects.add(b"memory-map")
+        if capabilities.threads is not None:
+            self._xfer_objects.add(b"threads")
+            self._queries[b"qThreadExtraInfo"] = self._q_thread_extra
+        if capabilities.monitor is not None:
+            self._queries[b"qRcmd"] = self._q_monitor
+        # Z/z by point kind: only the kinds the target takes.
+        self._point_adders: dict[PointKind, Callable[[int, int, tuple[bytes, ...] | None], None]] = {}
+        self._point_removers: dict[PointKind, Callable[[int, int], None]] = {}
+        if capabilities.software_breakpoints is not None:
+            self._point_adders[PointKind.SOFTWARE] = capabilities.software_breakpoints.add_sw_breakpoint
+            self._point_removers[PointKind.SOFTWARE] = capabilities.software_breakpoints.remove_sw_breakpoint
+        if capabilities.hardware_breakpoints is not None:
+            self._point_adders[PointKind.HARDWARE] = capabilities.hardware_breakpoints.add_hw_breakpoint
+            self._point_removers[PointKind.HARDWARE] = capabilities.hardware_breakpoints.remove_hw_breakpoint
+        watchpoints = capabilities.watchpoints
+        if watchpoints is not None:
+            for watch in WATCH_KINDS:
+                self._point_adders[watch] = functools.partial(self._add_watchpoint, watch)
+                self._point_removers[watch] = functools.partial(watchpoints.remove_watchpoint, watch)
 
     # -- entry points ----------------------------------------------------------------------------
 
@@ -304,7 +344,10 @@ class Session:
         nothing that reaches the resume path may end the session."""
         self._remembered.clear()
         try:
-            self.target.prepare_resume(step=action.step, step_range=action.step_range)
+            if action.step_range is not None and self.capabilities.range_stepping is not None:
+                self.capabilities.range_stepping.prepare_range_step(*action.step_range)
+            else:
+                self.target.prepare_resume(step=action.step)
         except TargetError as error:
             log.warning("cannot resume: %s", error)
             return b"E%02d" % (error.code if 0 < error.code < 100 else errno.EINVAL)
@@ -514,11 +557,11 @@ class Session:
             return [EMPTY]
         if payload.startswith(b"vKill"):
             return [OK, *self._kill(payload)]
-        if payload.startswith(b"vRun;"):
-            return self._v_run(payload)
+        if payload.startswith(b"vRun;") and self.capabilities.extended_mode is not None:
+            return self._v_run(payload, self.capabilities.extended_mode)
         if payload.startswith(b"vAttach;"):
             return self._v_attach(payload)
-        if payload.startswith(b"vFile:"):
+        if payload.startswith(b"vFile:") and self.capabilities.host_io is not None:
             return self._v_file(payload)
         return [EMPTY]
 
@@ -575,8 +618,12 @@ class Session:
             return [b"F%x;" % len(data) + data]
         return [EMPTY]   # readlink, unlink, pwrite...: not offered
 
+    def _image_path(self) -> str | None:
+        host_io = self.capabilities.host_io
+        return host_io.image_path() if host_io is not None else None
+
     def _host_open(self, name: str, flags: int) -> bytes:
-        image = self.target.image_path()
+        image = self._image_path()
         if image is None or "\0" in name or os.path.realpath(name) != os.path.realpath(image):
             return b"F-1,%x" % _FILEIO_ENOENT
         if flags & _FILEIO_ACCESS_MODE:
@@ -597,7 +644,7 @@ class Session:
             handle.close()
         self._host_files.clear()
 
-    def _v_run(self, payload: bytes) -> list[Reply]:
+    def _v_run(self, payload: bytes, extended_mode: ExtendedMode) -> list[Reply]:
         """``run`` in extended mode: the image read from disk again (the file gdb names, else the one
         served), so a rebuilt image runs with the symbols gdb just loaded from it; arguments are
         ignored (the guest has no command line)."""
@@ -611,7 +658,7 @@ class Session:
         if name is not None and "\0" in name:
             raise MalformedPacketError("vRun file name with a NUL byte")
         try:
-            self.target.reload(name)
+            extended_mode.reload(name)
         except TargetError as error:
             log.warning("run: %s", error)
             raise
@@ -646,7 +693,7 @@ class Session:
 
     def _v_cont(self, actions: bytes) -> list[Reply]:
         """Apply the leftmost action whose thread id matches our only thread (gdb's rule)."""
-        kind, step_range = _vcont_choice(actions)
+        kind, step_range = _vcont_choice(actions, self.capabilities.range_stepping is not None)
         if kind == b"t":
             # All-stop: our only thread is already stopped.
             return [self.stop_reply(StopEvent(signal=0))]
@@ -655,14 +702,27 @@ class Session:
         return self._resume(Resume(step=True, step_range=step_range), b"")
 
     def _insert(self, payload: bytes) -> list[Reply]:
-        z_type, address, kind = self._z_args(payload)
-        self.target.insert_point(z_type, address, kind, _z_conditions(payload))
+        point_kind, address, kind = self._z_args(payload)
+        add = self._point_adders.get(point_kind)
+        if add is None:
+            return [EMPTY]
+        add(address, kind, _z_conditions(payload))
         return [OK]
 
     def _remove(self, payload: bytes) -> list[Reply]:
-        z_type, address, kind = self._z_args(payload)
-        self.target.remove_point(z_type, address, kind)
+        point_kind, address, kind = self._z_args(payload)
+        remove = self._point_removers.get(point_kind)
+        if remove is None:
+            return [EMPTY]
+        remove(address, kind)
         return [OK]
+
+    def _add_watchpoint(self, watch_kind: PointKind, address: int, length: int,
+                        conditions: tuple[bytes, ...] | None) -> None:
+        if conditions is not None:
+            raise TargetError(errno.EINVAL, "conditions only apply to breakpoints")
+        assert self.capabilities.watchpoints is not None
+        self.capabilities.watchpoints.add_watchpoint(watch_kind, address, length)
 
     @staticmethod
     @functools.lru_cache(maxsize=256)   # pure, and gdb sends the same Z/z pair at every stop
@@ -727,19 +787,26 @@ class Session:
     def _q_supported(self, payload: bytes) -> list[Reply]:
         offered = set(payload.partition(b":")[2].split(b";"))
         self.multiprocess = b"multiprocess+" in offered
-        self.gdb_swbreak = b"swbreak+" in offered
-        self.gdb_hwbreak = b"hwbreak+" in offered
-        features = [b"PacketSize=%x" % PACKET_SIZE, b"qXfer:features:read+", b"qXfer:memory-map:read+",
-                    b"qXfer:threads:read+", b"vContSupported+", b"QStartNoAckMode+",
-                    b"ConditionalBreakpoints+"]
-        if self.target.image_path() is not None:
+        self.gdb_swbreak = b"swbreak+" in offered and self.capabilities.software_breakpoints is not None
+        self.gdb_hwbreak = b"hwbreak+" in offered and self.capabilities.hardware_breakpoints is not None
+        # The reply does not depend on what gdb offered (RSP "qSupported"); a swbreak/hwbreak stop
+        # reason is only sent when both sides named the feature.
+        capabilities = self.capabilities
+        features = [b"PacketSize=%x" % PACKET_SIZE, b"qXfer:features:read+"]
+        if capabilities.memory_map is not None:
+            features.append(b"qXfer:memory-map:read+")
+        if capabilities.threads is not None:
+            features.append(b"qXfer:threads:read+")
+        features += [b"vContSupported+", b"QStartNoAckMode+"]
+        if capabilities.software_breakpoints is not None or capabilities.hardware_breakpoints is not None:
+            features.append(b"ConditionalBreakpoints+")
+        if self._image_path() is not None:
             features.append(b"qXfer:exec-file:read+")   # gdb with no file finds the ELF (vFile)
-        if self.gdb_swbreak:
+        if capabilities.software_breakpoints is not None:
             features.append(b"swbreak+")
-        if self.gdb_hwbreak:
+        if capabilities.hardware_breakpoints is not None:
             features.append(b"hwbreak+")
-        if self.multiprocess:
-            features.append(b"multiprocess+")
+        features.append(b"multiprocess+")
         return [b";".join(features)]
 
     def _q_attached(self, payload: bytes) -> list[Reply]:
@@ -762,8 +829,9 @@ class Session:
         pid, tid = _parse_tid(payload.partition(b",")[2])
         if not _tid_matches_our_thread(pid, tid):
             raise MalformedPacketError("no such thread")
+        assert self.capabilities.threads is not None
         state = "running" if self.running else "halted"
-        return [f"{self.target.model.name} vCPU 0 [{state}]".encode().hex().encode()]
+        return [f"{self.capabilities.threads.thread_name()} vCPU 0 [{state}]".encode().hex().encode()]
 
     def _q_xfer(self, payload: bytes) -> list[Reply]:
         fields = payload.split(b":")
@@ -775,12 +843,12 @@ class Session:
             document = self.target.registers.documents.get(annex)
             if document is None:
                 return [b"E00"]
-        elif obj == b"memory-map" and not annex:
-            document = self._memory_map()
-        elif obj == b"exec-file" and self.target.image_path() is not None:
-            document = str(self.target.image_path()).encode("utf-8", "surrogateescape")
-        elif obj == b"threads" and not annex:
-            name = self.target.model.name.encode()
+        elif obj == b"memory-map" and not annex and self.capabilities.memory_map is not None:
+            document = self._memory_map(self.capabilities.memory_map)
+        elif obj == b"exec-file" and self._image_path() is not None:
+            document = str(self._image_path()).encode("utf-8", "surrogateescape")
+        elif obj == b"threads" and not annex and self.capabilities.threads is not None:
+            name = self.capabilities.threads.thread_name().encode()
             entry = b'<thread id="%s" core="0" name="%s"/>\n' % (self.thread_id(), name)
             thread = b"" if self.no_process else entry
             document = b'<?xml version="1.0"?>\n<threads>\n%s</threads>\n' % thread
@@ -791,7 +859,7 @@ class Session:
                 self._thread_lists[payload] = ((self.no_process, self.multiprocess), reply)
                 return [reply]
         else:
-            return [EMPTY] if obj not in (b"features", b"memory-map", b"threads") else [b"E00"]
+            return [EMPTY] if obj not in self._xfer_objects else [b"E00"]
         if offset > len(document):
             return [b"E00"]
         length = min(length, PACKET_SIZE - 16)
@@ -832,8 +900,9 @@ class Session:
             start = piece_end - overlap
         return [b"0"]
 
-    def _memory_map(self) -> bytes:
-        ram = self.target.ram_size() or 0
+    @staticmethod
+    def _memory_map(memory_map: MemoryMap) -> bytes:
+        ram = memory_map.ram_size() or 0
         # Everything above RAM stays accessible: the MMU may map any effective address (CCSR etc.).
         regions = []
         if ram:
@@ -863,24 +932,17 @@ class Session:
     def monitor(self, command: str) -> str:
         """Run one `monitor` command and return its text output."""
         words = command.split()
+        monitor = self.capabilities.monitor
         if words in ([], ["help"]):
             return ("monitor commands:\n"
                     "  help        this text\n"
-                    "  regs        dump the Book E special-purpose registers\n"
-                    "  info tlb    list the valid TLB entries\n"
-                    "  info pic    show the interrupt controller (MPIC) state\n"
                     "  reset       reset the guest to the boot state of its image\n"
-                    "  debug       show debugger and guest debug-facility state\n")
-        if words in (["regs"], ["spr"], ["info", "registers"]):
-            return self.target.describe_sprs()
-        if words == ["info", "tlb"]:
-            return self.target.describe_tlb()
-        if words == ["info", "pic"]:
-            return self.target.describe_pic()
+                    + (monitor.monitor_help() if monitor is not None else ""))
         if words == ["reset"]:
             self.target.reset(keep_points=True)
             self.last_stop = StopEvent(signal=SIGTRAP)
             return "guest reset\n"
-        if words == ["debug"]:
-            return self.target.describe_debug_state()
-        return f"unknown monitor command {command!r}; try 'monitor help'\n"
+        output = monitor.monitor_command(words) if monitor is not None else None
+        if output is None:
+            return f"unknown monitor command {command!r}; try 'monitor help'\n"
+        return output

@@ -247,13 +247,25 @@ class Target:
 
     # -- breakpoints and watchpoints -------------------------------------------------------------
 
-    def insert_point(self, kind: PointKind, address: int, size: int,
-                     conditions: Sequence[bytes] | None = None) -> None:
-        """Insert (or count once more) a point; see :meth:`BreakpointManager.insert`."""
-        self.breakpoints.insert(kind, address, size, conditions)
+    # The capabilities of gdbstub.api: all of them, each point kept by the breakpoint manager.
 
-    def remove_point(self, kind: PointKind, address: int, size: int) -> None:
-        self.breakpoints.remove(kind, address, size)
+    def add_sw_breakpoint(self, address: int, kind: int, conditions: Sequence[bytes] | None) -> None:
+        self.breakpoints.insert(PointKind.SOFTWARE, address, kind, conditions)
+
+    def remove_sw_breakpoint(self, address: int, kind: int) -> None:
+        self.breakpoints.remove(PointKind.SOFTWARE, address, kind)
+
+    def add_hw_breakpoint(self, address: int, kind: int, conditions: Sequence[bytes] | None) -> None:
+        self.breakpoints.insert(PointKind.HARDWARE, address, kind, conditions)
+
+    def remove_hw_breakpoint(self, address: int, kind: int) -> None:
+        self.breakpoints.remove(PointKind.HARDWARE, address, kind)
+
+    def add_watchpoint(self, kind: PointKind, address: int, length: int) -> None:
+        self.breakpoints.insert(kind, address, length)
+
+    def remove_watchpoint(self, kind: PointKind, address: int, length: int) -> None:
+        self.breakpoints.remove(kind, address, length)
 
     def remove_all_points(self) -> None:
         """Forget every debugger point (detach, kill, new connection)."""
@@ -266,6 +278,9 @@ class Target:
         """Arm single-step (for ``s`` and range stepping) before a sequence of :meth:`run_slice` calls."""
         self._range = step_range
         self.breakpoints.flush(single_step=step or step_range is not None)
+
+    def prepare_range_step(self, start: int, end: int) -> None:
+        self.prepare_resume(step=True, step_range=(start, end))
 
     def run_slice(self, budget: int) -> StopEvent | None:
         """Run up to ``budget`` instructions; a stop event, or None if the guest is still running."""
@@ -429,7 +444,28 @@ class Target:
             self.breakpoints.apply()
         self.exited = None
 
-    # -- monitor helpers -------------------------------------------------------------------------
+    # -- monitor -----------------------------------------------------------------------------------
+
+    def thread_name(self) -> str:
+        return self.model.name
+
+    def monitor_help(self) -> str:
+        return ("  regs        dump the Book E special-purpose registers\n"
+                "  info tlb    list the valid TLB entries\n"
+                "  info pic    show the interrupt controller (MPIC) state\n"
+                "  debug       show debugger and guest debug-facility state\n")
+
+    def monitor_command(self, words: Sequence[str]) -> str | None:
+        command = list(words)
+        if command in (["regs"], ["spr"], ["info", "registers"]):
+            return self.describe_sprs()
+        if command == ["info", "tlb"]:
+            return self.describe_tlb()
+        if command == ["info", "pic"]:
+            return self.describe_pic()
+        if command == ["debug"]:
+            return self.describe_debug_state()
+        return None
 
     def describe_debug_state(self) -> str:
         lines = self.breakpoints.describe()
