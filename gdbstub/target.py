@@ -3,9 +3,11 @@
 It does what a KVM user (QEMU's kvm.c) does around the vCPU: gdb's points live in one
 :class:`~gdbstub.breakpoints.BreakpointManager`, whose debug configuration this module alone translates
 to a ``struct kvm_guest_debug``; ``kvm_run`` exits become :class:`StopEvent` values (signal, stop
-reason, data address) that :mod:`gdbstub.session` formats.
-Registers go through :mod:`gdbstub.registers`; errors surface as :class:`TargetError` with the errno
-that becomes the ``E`` reply. No gdb packet syntax and no I/O here.
+reason, data address) that :mod:`gdbstub.session` formats. :class:`Target` implements
+:class:`gdbstub.api.Target` and every optional capability there; the vCPU it adapts is typed by
+:class:`VcpuLike` and the optional vCPU protocols below it. Registers go through
+:mod:`gdbstub.registers`; errors surface as :class:`TargetError` with the errno that becomes the ``E``
+reply. No gdb packet syntax and no I/O here.
 
 Imports: standard library, :mod:`emulator.kvm` (uapi constants and construct structures),
 :mod:`emulator.models`, :mod:`gdbstub.api` (stop events, errors), :mod:`gdbstub.registers` and
@@ -19,7 +21,7 @@ import logging
 import os
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 from emulator.kvm import (
     KVM_EXIT_DEBUG,
@@ -63,7 +65,10 @@ _KVM_COMPARE_TYPE = {PointKind.HARDWARE: KVMPPC_DEBUG_BREAKPOINT,
 
 
 class VcpuLike(Protocol):
-    """The part of :class:`emulator.kvm.Vcpu` the adapter uses (docs/architecture.md "The vCPU")."""
+    """The part of :class:`emulator.kvm.Vcpu` every vCPU the adapter takes has (docs/architecture.md
+    "The vCPU"); :class:`RegisterListVcpu`, :class:`ExitReportingVcpu`, :class:`InterruptReportingVcpu` and
+    :class:`ImageLoadingVcpu` are the parts it uses when a vCPU has them (the real one has all, the
+    tests' fakes only some)."""
 
     kvm_run: bytearray
 
@@ -77,6 +82,56 @@ class VcpuLike(Protocol):
     def read_ram(self, ea: int, n: int) -> bytes | None: ...
     def write_memory(self, ea: int, data: bytes) -> None: ...
     def reset(self) -> None: ...
+    def describe_debug_state(self) -> str: ...
+
+
+@runtime_checkable
+class RegisterListVcpu(Protocol):
+    """A vCPU that names the registers it has and reads several in one call."""
+
+    def register_names(self) -> list[str]: ...
+    def get_regs(self, names: list[str]) -> list[int]: ...
+
+
+class ExitView(Protocol):
+    """What the adapter reads of the vCPU's last exit."""
+
+    pc: int
+    instructions: int
+    detail: str
+
+
+class UnhandledView(Protocol):
+    """An interrupt the guest took with no handler installed."""
+
+    name: str
+    ivor: int
+    pc: int
+    vector: int
+    word: int | None
+    decodes_on: Sequence[str]
+
+
+@runtime_checkable
+class ExitReportingVcpu(Protocol):
+    """A vCPU that describes its last exit (None after a reset) with its instruction count."""
+
+    @property
+    def last_exit(self) -> ExitView | None: ...
+
+
+@runtime_checkable
+class InterruptReportingVcpu(Protocol):
+    """A vCPU that notes the interrupts the guest took with no handler installed."""
+
+    def take_unhandled_interrupt(self) -> UnhandledView | None: ...
+
+
+@runtime_checkable
+class ImageLoadingVcpu(Protocol):
+    """A vCPU that can load its image from disk again (extended-remote ``run``)."""
+
+    def load_image(self, path: str | None = None) -> None: ...
 
 
 # The stops of every step and breakpoint (immutable, so shared rather than built at each stop).
@@ -100,7 +155,7 @@ class _VcpuDebugPort:
     """The vCPU as the breakpoint manager sees it: its software breakpoint table, its RAM, and its
     debug configuration, into which a :class:`DebugConfig` is translated here and nowhere else."""
 
-    def __init__(self, vcpu: Any) -> None:
+    def __init__(self, vcpu: VcpuLike) -> None:
         self._vcpu = vcpu
         # construct's build costs about a millisecond and gdb toggles the same few configurations
         # (step on/off, one breakpoint in/out) around every stop.
@@ -152,17 +207,19 @@ class _VcpuDebugPort:
 class Target:
     """gdb-facing operations on one vCPU."""
 
-    def __init__(self, vcpu: Any, model_name: str) -> None:
+    def __init__(self, vcpu: VcpuLike, model_name: str) -> None:
         self.vcpu = vcpu
         self.model = MODELS[model_name]
-        names = getattr(vcpu, "register_names", None)
-        available = frozenset(names()) if callable(names) else None
+        self._register_list = vcpu if isinstance(vcpu, RegisterListVcpu) else None
+        self._exits = vcpu if isinstance(vcpu, ExitReportingVcpu) else None
+        self._unhandled = vcpu if isinstance(vcpu, InterruptReportingVcpu) else None
+        register_list = self._register_list
+        available = frozenset(register_list.register_names()) if register_list is not None else None
         self.registers = RegisterTable(model_name, available)
         self._g_keys = [reg.key for reg in self.registers.g_registers]
         self.breakpoints = BreakpointManager(_VcpuDebugPort(vcpu), self.model.num_iac, self.model.num_dac)
         self._range: tuple[int, int] | None = None
         self.exited: int | None = None             # power-off status once the guest has powered off
-        self._take_unhandled: Callable[[], Any] | None = getattr(vcpu, "take_unhandled_interrupt", None)
         # --max-insns: guest instructions allowed from boot (None: no limit), and those counted so far.
         # Counted per slice from the vCPU's own count, so the hot loop pays nothing for it.
         self.insn_limit: int | None = None
@@ -188,20 +245,21 @@ class Target:
 
     def read_g(self) -> bytes:
         keys = self._g_keys
-        get_regs = getattr(self.vcpu, "get_regs", None)
-        values = get_regs(keys) if callable(get_regs) else [self.vcpu.get_reg(key) for key in keys]
+        register_list = self._register_list
+        values = register_list.get_regs(keys) if register_list is not None else [self.vcpu.get_reg(key)
+                                                                                  for key in keys]
         return self.registers.encode_g(values)
 
     def register_reader(self, regs: Sequence[RegisterDef]) -> Callable[[], list[int]]:
         """A function reading ``regs`` in one vCPU call (a stop reply's expedited registers, read at every
         stop); it raises TargetError when the vCPU cannot read them."""
         keys = [reg.key for reg in regs]
-        get_regs = getattr(self.vcpu, "get_regs", None)
+        get_regs = self._register_list.get_regs if self._register_list is not None else None
         vcpu = self.vcpu
 
         def read() -> list[int]:
             try:
-                if callable(get_regs):
+                if get_regs is not None:
                     return list(map(int, get_regs(keys)))
                 return [int(vcpu.get_reg(key)) for key in keys]
             except Exception as error:
@@ -285,8 +343,8 @@ class Target:
     def run_slice(self, budget: int) -> StopEvent | None:
         """Run up to ``budget`` instructions; a stop event, or None if the guest is still running."""
         stop = self._run_slice(budget) if self.insn_limit is None else self._run_limited_slice(budget)
-        if self._take_unhandled is not None:
-            noted = self._take_unhandled()
+        if self._unhandled is not None:
+            noted = self._unhandled.take_unhandled_interrupt()
             if noted is not None:
                 log.warning("%s", self._unhandled_text(noted))
         if stop is not None:
@@ -321,7 +379,7 @@ class Target:
 
     def _take_executed(self) -> int:
         """Instructions the vCPU executed since the last call (its count restarts at a reset)."""
-        info = self.vcpu.last_exit
+        info = self._exits.last_exit if self._exits is not None else None
         now = info.instructions if info is not None else 0
         executed = now - self._insns_mark if now >= self._insns_mark else now
         self._insns_mark = now
@@ -351,7 +409,7 @@ class Target:
                 return self._step_past(kind)
         return stop
 
-    def _unhandled_text(self, noted: Any) -> str:
+    def _unhandled_text(self, noted: UnhandledView) -> str:
         """One line on an interrupt taken with no handler, naming the other core when the instruction
         that raised it exists only there (the usual cause: an image built for the other core)."""
         text = (f"the guest took a {noted.name} interrupt (IVOR{noted.ivor}) at {noted.pc:#010x} with no "
@@ -359,15 +417,15 @@ class Target:
                 f"{noted.vector:#010x}")
         only_elsewhere = [name for name in noted.decodes_on if name != self.model.name]
         if noted.word is not None and self.model.name not in noted.decodes_on and only_elsewhere:
-            other = only_elsewhere[0]
-            return (f"{text}; the instruction there ({noted.word:#010x}) exists on {other} only: "
-                    f"is this an {other} image (--cpu {other})?")
+            core = only_elsewhere[0]
+            return (f"{text}; the instruction there ({noted.word:#010x}) exists on {core} only: "
+                    f"is this an {core} image (--cpu {core})?")
         other = next((name for name in sorted(MODELS) if name != self.model.name), None)
         return f"{text}; if the image was built for the {other}, run it with --cpu {other}" if other else text
 
     def describe_stop(self, stop: StopEvent) -> str:
         """One line on why the guest cannot go on (a checkstop, say), for users without gdb."""
-        last_exit = getattr(self.vcpu, "last_exit", None)
+        last_exit = self._exits.last_exit if self._exits is not None else None
         if stop.signal == SIGABRT and last_exit is not None:
             return f"the guest stopped: {last_exit.detail} at pc {last_exit.pc:#010x}"
         return f"the guest stopped with signal {stop.signal} at pc {self.pc:#010x}"
@@ -430,13 +488,13 @@ class Target:
         """Load the image from disk again (``path``, else the one served) and reset to its boot state
         with no debugger points (extended-remote ``run``, which gdb follows with its own Z packets).
         TargetError(ENOENT) if it cannot be loaded; the previous image then stays."""
-        load_image = getattr(self.vcpu, "load_image", None)
-        if not callable(load_image):
+        vcpu = self.vcpu
+        if not isinstance(vcpu, ImageLoadingVcpu):
             self.reset()
             return
         self.remove_all_points()
         try:
-            load_image(path)
+            vcpu.load_image(path)
         except Exception as error:
             raise TargetError(errno.ENOENT, f"cannot load {path or self.image_path()}: {error}") from error
         finally:
@@ -469,9 +527,7 @@ class Target:
 
     def describe_debug_state(self) -> str:
         lines = self.breakpoints.describe()
-        describe = getattr(self.vcpu, "describe_debug_state", None)
-        if callable(describe):
-            lines.append(str(describe()))
+        lines.append(self.vcpu.describe_debug_state())
         return "\n".join(lines) + "\n"
 
     def describe_tlb(self) -> str:
