@@ -1,7 +1,9 @@
 """Sans-I/O command layer of the stub: one gdb packet payload in, reply values out.
 
 :class:`Session` keeps what was negotiated with gdb (qSupported features, multiprocess thread ids, no-ack
-mode) and dispatches each packet to a handler through a dict keyed by the packet's leading bytes.
+mode). Each payload is parsed once into a typed command (:mod:`gdbstub.protocol.commands`) and
+dispatched on its type; the packets without a typed command yet (queries, most ``v`` packets) go to a
+handler through a dict keyed by the packet's leading bytes.
 Handlers return a list of :data:`Reply` values: ``bytes`` payloads to frame and send (possibly several
 ``O`` packets before the final one) or actions for the server (:class:`Resume`, :class:`Detach`,
 :class:`Kill`, :class:`StartNoAck`). They never touch sockets. Resuming is also sans-I/O: the server
@@ -14,8 +16,9 @@ What it offers gdb (``qSupported``, ``vCont?``) and which packets it parses foll
 empty reply.
 
 Imports: standard library, :mod:`gdbstub.api` (the target protocols, stop events, errors),
-:mod:`gdbstub.registers` (register numbers) and :mod:`gdbstub.framing` (only the
-:class:`~gdbstub.framing.HexPayload` reply type); the target it drives is given to it, so importing it
+:mod:`gdbstub.registers` (register numbers), :mod:`gdbstub.protocol.commands` (parsing) and
+:mod:`gdbstub.protocol.framing` (only the :class:`~gdbstub.protocol.framing.HexPayload` reply type); the
+target it drives is given to it, so importing it
 loads no emulator code beyond the model facts.
 """
 
@@ -30,7 +33,7 @@ import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from gdbstub.api import (
     SIGINT,
@@ -45,7 +48,28 @@ from gdbstub.api import (
     Target,
     TargetError,
 )
-from gdbstub.framing import HexPayload
+from gdbstub.protocol.commands import (
+    InsertPoint,
+    MalformedPacketError,
+    RawPacket,
+    ReadMemory,
+    ReadRegister,
+    ReadRegisters,
+    RemovePoint,
+    ResumeRequest,
+    SetThread,
+    ThreadAlive,
+    ThreadId,
+    VCont,
+    WriteMemory,
+    WriteRegister,
+    WriteRegisters,
+    address_length,
+    hex_int,
+    parse,
+    parse_thread_id,
+)
+from gdbstub.protocol.framing import HexPayload
 from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
 
 log = logging.getLogger("gdbstub.session")
@@ -74,7 +98,6 @@ _STATE_PRESERVING_KINDS = frozenset((b"m", b"g", b"p", b"?"))
 _STATE_PRESERVING_QUERIES = (b"qXfer:", b"qC", b"qAttached", b"qOffsets", b"qTStatus", b"qfThreadInfo",
                              b"qsThreadInfo", b"qThreadExtraInfo", b"qSearch:memory:")
 
-_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _WATCH_REASONS = {reason: reason.value.encode() for reason in (StopReason.WATCH, StopReason.RWATCH,
                                                                 StopReason.AWATCH)}
 
@@ -132,65 +155,6 @@ def log_internal_error(doing: str) -> None:
     log.debug("traceback of that error", exc_info=True)
 
 
-class MalformedPacketError(ValueError):
-    """Malformed arguments: answered with E22."""
-
-
-def _hex_int(text: bytes) -> int:
-    # int() alone would also take a sign, "0x", "_" and blanks, none of which the protocol has.
-    if not text or text.translate(None, _HEX_DIGITS):
-        raise MalformedPacketError(f"not hex: {text[:32]!r}")
-    # Every number of the protocol fits 64 bits; a wider one is refused before anything (a message,
-    # a dictionary key) has to handle an integer of thousands of digits.
-    if len(text) > 16 and len(text.lstrip(b"0")) > 16:
-        raise MalformedPacketError(f"number wider than 64 bits: {text[:32]!r}...")
-    return int(text, 16)
-
-
-def _address_length(text: bytes) -> tuple[int, int]:
-    address, sep, length = text.partition(b",")
-    if not sep:
-        raise MalformedPacketError("expected ADDR,LENGTH")
-    return _hex_int(address), _hex_int(length)
-
-
-def _parse_tid(text: bytes) -> tuple[int, int]:
-    """Parse ``pP.T``, ``pP``, ``T`` (hex, -1 = all, 0 = any) into (pid, tid)."""
-    def number(part: bytes) -> int:
-        return -1 if part == b"-1" else _hex_int(part)
-    if text.startswith(b"p"):
-        pid_text, dot, tid_text = text[1:].partition(b".")
-        return number(pid_text), number(tid_text) if dot else -1
-    return -1, number(text)
-
-
-@functools.lru_cache(maxsize=256)
-def _vcont_choice(actions: bytes, range_stepping: bool) -> tuple[bytes, tuple[int, int] | None]:
-    """(action letter, step range) of the leftmost vCont action for our thread; MalformedPacketError
-    if any action is malformed, or is ``r`` and the target cannot range-step. Pure, and gdb sends the
-    same few at every stop: cached."""
-    chosen: tuple[bytes, tuple[int, int] | None] | None = None
-    for action_text in actions.split(b";"):
-        action, colon, tid_text = action_text.partition(b":")
-        if colon:
-            pid, tid = _parse_tid(tid_text)
-            if not _tid_matches_our_thread(pid, tid):
-                raise MalformedPacketError(f"unknown thread {tid_text!r}")
-        kind = action[:1]
-        step_range: tuple[int, int] | None = None
-        if kind in (b"C", b"S"):
-            _hex_int(action[1:])
-        elif kind == b"r" and range_stepping:
-            step_range = _address_length(action[1:])
-        elif action not in (b"c", b"s", b"t"):
-            raise MalformedPacketError(f"bad vCont action {action!r}")
-        if chosen is None:
-            chosen = (kind, step_range)
-    if chosen is None:
-        raise MalformedPacketError("vCont without actions")
-    return chosen
-
-
 # qCRC and qSearch:memory read guest memory in pieces of this many bytes (one piece per call into the
 # vCPU; a search keeps the pattern's length minus one bytes of overlap between pieces).
 _SCAN_CHUNK = 0x10000
@@ -206,30 +170,13 @@ def gdb_crc32(data: bytes, crc: int = 0xFFFFFFFF) -> int:
     return int(f"{reflected:032b}"[::-1], 2)
 
 
-@functools.lru_cache(maxsize=256)
-def _z_conditions(payload: bytes) -> tuple[bytes, ...] | None:
-    """The agent expressions of ``Z0/Z1,addr,kind;X len,expr;...`` (ConditionalBreakpoints), or None
-    when the packet carries none. Options other than ``X`` (``cmds:``, never asked for) are skipped."""
-    options = payload.split(b";")[1:]
-    conditions = []
-    for option in options:
-        if not option.startswith(b"X"):
-            continue
-        length_text, comma, hex_code = option[1:].partition(b",")
-        length = _hex_int(length_text)
-        if not comma or len(hex_code) != 2 * length or hex_code.translate(None, _HEX_DIGITS):
-            raise MalformedPacketError("condition must be X len,hex-bytes")
-        conditions.append(bytes.fromhex(hex_code.decode("ascii")))
-    return tuple(conditions) if conditions else None
-
-
 def _preserves_state(payload: bytes) -> bool:
     """True for packets that only read (memory, registers, stop status, thread and target queries)."""
     return payload[:1] in _STATE_PRESERVING_KINDS or payload.startswith(_STATE_PRESERVING_QUERIES)
 
 
-def _tid_matches_our_thread(pid: int, tid: int) -> bool:
-    return pid in (-1, 0, PID) and tid in (-1, 0, TID)
+def _is_our_thread(thread: ThreadId) -> bool:
+    return thread.pid in (-1, 0, PID) and thread.tid in (-1, 0, TID)
 
 
 class Session:
@@ -264,12 +211,18 @@ class Session:
         # qXfer:threads payload -> ((no process, multiprocess) it was built for, reply): gdb asks at
         # every stop, and the answer changes only with those two.
         self._thread_lists: dict[bytes, tuple[tuple[bool, bool], bytes]] = {}
+        # The payload being answered: the key under which a RAM read's reply is remembered.
+        self._payload = b""
+        self._commands: dict[type, Callable[[Any], list[Reply]]] = {
+            ReadMemory: self._read_memory, WriteMemory: self._write_memory, ReadRegisters: self._read_g,
+            WriteRegisters: self._write_g, ReadRegister: self._read_p, WriteRegister: self._write_p,
+            ResumeRequest: self._resume, VCont: self._v_cont, InsertPoint: self._insert,
+            RemovePoint: self._remove, SetThread: self._set_thread, ThreadAlive: self._thread_alive,
+        }
+        # Packets without a typed command, by their leading byte.
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
-            b"?": self._stop_status, b"g": self._read_g, b"G": self._write_g, b"p": self._read_p,
-            b"P": self._write_p, b"m": self._read_m, b"M": self._write_m, b"X": self._write_x,
-            b"c": self._continue, b"s": self._step, b"C": self._continue_signal, b"S": self._step_signal,
-            b"Z": self._insert, b"z": self._remove, b"H": self._set_thread, b"T": self._thread_alive,
-            b"D": self._detach, b"k": self._kill, b"q": self._query, b"Q": self._set, b"v": self._v_packet,
+            b"?": self._stop_status, b"D": self._detach, b"k": self._kill, b"q": self._query, b"Q": self._set,
+            b"v": self._v_packet,
         }
         if capabilities.extended_mode is not None:
             self._handlers.update({b"!": self._extended_mode, b"R": self._restart})
@@ -317,11 +270,13 @@ class Session:
             return [thread_list[1]]
         if self._remembered and not _preserves_state(payload):
             self._remembered.clear()
-        handler = self._handlers.get(payload[:1])
-        if handler is None:
-            return [EMPTY]
         try:
-            return handler(payload)
+            command = parse(payload)
+            if type(command) is RawPacket:
+                handler = self._handlers.get(payload[:1])
+                return handler(payload) if handler is not None else [EMPTY]
+            self._payload = payload
+            return self._commands[type(command)](command)
         except MalformedPacketError as error:
             log.debug("malformed %r: %s", payload[:64], error)
             return [E_INVALID]
@@ -431,30 +386,26 @@ class Session:
 
     # -- registers -------------------------------------------------------------------------------
 
-    def _read_g(self, payload: bytes) -> list[Reply]:
+    def _read_g(self, command: ReadRegisters) -> list[Reply]:
         return [HexPayload(self.target.read_g())]
 
-    def _write_g(self, payload: bytes) -> list[Reply]:
+    def _write_g(self, command: WriteRegisters) -> list[Reply]:
         try:
-            data = bytes.fromhex(payload[1:].decode("ascii"))
-            values = self.target.registers.split_g(data)
+            values = self.target.registers.split_g(command.data)
         except ValueError as error:
             raise MalformedPacketError(str(error)) from None
         for reg, value in values:
             self.target.write_register(reg, value)
         return [OK]
 
-    def _read_p(self, payload: bytes) -> list[Reply]:
-        reg = self.target.register_by_regnum(_hex_int(payload[1:]))
+    def _read_p(self, command: ReadRegister) -> list[Reply]:
+        reg = self.target.register_by_regnum(command.regnum)
         return [self.target.registers.encode(reg, self.target.read_register(reg))]
 
-    def _write_p(self, payload: bytes) -> list[Reply]:
-        regnum, sep, value = payload[1:].partition(b"=")
-        if not sep:
-            raise MalformedPacketError("expected P n=value")
-        reg = self.target.register_by_regnum(_hex_int(regnum))
+    def _write_p(self, command: WriteRegister) -> list[Reply]:
+        reg = self.target.register_by_regnum(command.regnum)
         try:
-            decoded = self.target.registers.decode(reg, value)
+            decoded = self.target.registers.decode(reg, command.value)
         except ValueError as error:
             raise MalformedPacketError(str(error)) from None
         self.target.write_register(reg, decoded)
@@ -469,13 +420,12 @@ class Session:
                 self._remembered.clear()
             self._remembered[payload] = reply
 
-    def _read_m(self, payload: bytes) -> list[Reply]:
-        address, length = _address_length(payload[1:])
-        length = min(length, MAX_MEMORY_READ)
+    def _read_memory(self, command: ReadMemory) -> list[Reply]:
+        address, length = command.address, min(command.length, MAX_MEMORY_READ)
         ram = self.target.read_ram(address, length)
         if ram is not None:
             reply = HexPayload(ram.hex(), "ascii")
-            self._remember(payload, reply)
+            self._remember(self._payload, reply)
             return [reply]
         try:
             return [HexPayload(self.target.read_memory(address, length).hex(), "ascii")]
@@ -498,61 +448,22 @@ class Session:
             address += chunk
         return b"".join(pieces)
 
-    def _write_m(self, payload: bytes) -> list[Reply]:
-        header, sep, hex_data = payload[1:].partition(b":")
-        if not sep:
-            raise MalformedPacketError("expected M addr,len:data")
-        address, length = _address_length(header)
-        try:
-            data = bytes.fromhex(hex_data.decode("ascii"))
-        except ValueError:
-            raise MalformedPacketError("bad hex data") from None
-        if len(data) != length:
-            raise MalformedPacketError("length mismatch")
-        self.target.write_memory(address, data)
-        return [OK]
-
-    def _write_x(self, payload: bytes) -> list[Reply]:
-        header, sep, data = payload[1:].partition(b":")
-        if not sep:
-            raise MalformedPacketError("expected X addr,len:data")
-        address, length = _address_length(header)
-        if len(data) != length:
-            raise MalformedPacketError("length mismatch")
-        self.target.write_memory(address, data)
+    def _write_memory(self, command: WriteMemory) -> list[Reply]:
+        self.target.write_memory(command.address, command.data)
         return [OK]
 
     # -- execution -------------------------------------------------------------------------------
 
-    def _resume(self, action: Resume, address_text: bytes) -> list[Reply]:
-        if address_text:
-            self.target.write_register(self.target.registers.by_regnum[REGNUM_PC], _hex_int(address_text))
+    def _resume(self, command: ResumeRequest) -> list[Reply]:
+        if command.address is not None:
+            self.target.write_register(self.target.registers.by_regnum[REGNUM_PC], command.address)
         if self.target.exited is not None:
             return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
-        return [action]
-
-    def _continue(self, payload: bytes) -> list[Reply]:
-        return self._resume(_CONTINUE, payload[1:])
-
-    def _step(self, payload: bytes) -> list[Reply]:
-        return self._resume(_STEP, payload[1:])
-
-    def _continue_signal(self, payload: bytes) -> list[Reply]:
-        # The guest has no signals to deliver (as in QEMU); the number is checked and dropped.
-        signal, _, address = payload[1:].partition(b";")
-        _hex_int(signal)
-        return self._resume(_CONTINUE, address)
-
-    def _step_signal(self, payload: bytes) -> list[Reply]:
-        signal, _, address = payload[1:].partition(b";")
-        _hex_int(signal)
-        return self._resume(_STEP, address)
+        return [_STEP if command.step else _CONTINUE]
 
     def _v_packet(self, payload: bytes) -> list[Reply]:
         if payload == b"vCont?":
             return [b"vCont;c;C;s;S;t;r" if self.range_stepping else b"vCont;c;C;s;S;t"]
-        if payload.startswith(b"vCont;"):
-            return self._v_cont(payload[6:])
         if payload == b"vMustReplyEmpty":
             return [EMPTY]
         if payload.startswith(b"vKill"):
@@ -591,11 +502,11 @@ class Session:
                 name = bytes.fromhex(fields[0].decode("ascii")).decode("utf-8", "surrogateescape")
             except ValueError:
                 raise MalformedPacketError("vFile:open needs a hex file name") from None
-            return [self._host_open(name, _hex_int(fields[1]))]
+            return [self._host_open(name, hex_int(fields[1]))]
         if operation in (b"pread", b"close", b"fstat"):
             if not fields:
                 raise MalformedPacketError(f"vFile:{operation.decode()} needs a descriptor")
-            descriptor = _hex_int(fields[0])
+            descriptor = hex_int(fields[0])
             handle = self._host_files.get(descriptor)
             if handle is None:
                 return [b"F-1,%x" % _FILEIO_EBADF]
@@ -610,7 +521,7 @@ class Session:
                 return [b"F%x;" % len(data) + data]
             if len(fields) != 3:
                 raise MalformedPacketError("vFile:pread needs fd,count,offset")
-            count, offset = min(_hex_int(fields[1]), MAX_MEMORY_READ), _hex_int(fields[2])
+            count, offset = min(hex_int(fields[1]), MAX_MEMORY_READ), hex_int(fields[2])
             if offset >= 1 << 63:
                 return [b"F-1,%x" % _FILEIO_EINVAL]   # no file offset goes that far (off_t)
             handle.seek(offset)
@@ -668,7 +579,7 @@ class Session:
         return [self.stop_reply(self.last_stop)]
 
     def _v_attach(self, payload: bytes) -> list[Reply]:
-        if _hex_int(payload[len(b"vAttach;"):]) != PID:
+        if hex_int(payload[len(b"vAttach;"):]) != PID:
             raise MalformedPacketError("no such process")
         if self.target.exited is not None:
             self.target.reset()
@@ -691,30 +602,37 @@ class Session:
         self.killed = False
         self.last_stop = StopEvent(signal=SIGTRAP)
 
-    def _v_cont(self, actions: bytes) -> list[Reply]:
+    def _v_cont(self, command: VCont) -> list[Reply]:
         """Apply the leftmost action whose thread id matches our only thread (gdb's rule)."""
-        kind, step_range = _vcont_choice(actions, self.capabilities.range_stepping is not None)
-        if kind == b"t":
+        for action in command.actions:
+            if action.thread is not None and not _is_our_thread(action.thread):
+                raise MalformedPacketError(f"unknown thread {action.thread}")
+            if action.action == b"r" and not self.capabilities.range_stepping:
+                raise MalformedPacketError("this target cannot range-step")
+        if not command.actions:
+            raise MalformedPacketError("vCont without actions")
+        chosen = command.actions[0]
+        if chosen.action == b"t":
             # All-stop: our only thread is already stopped.
             return [self.stop_reply(StopEvent(signal=0))]
-        if step_range is None:
-            return self._resume(_STEP if kind in (b"s", b"S") else _CONTINUE, b"")
-        return self._resume(Resume(step=True, step_range=step_range), b"")
+        if self.target.exited is not None:
+            return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
+        if chosen.step_range is not None:
+            return [Resume(step=True, step_range=chosen.step_range)]
+        return [_STEP if chosen.action in (b"s", b"S") else _CONTINUE]
 
-    def _insert(self, payload: bytes) -> list[Reply]:
-        point_kind, address, kind = self._z_args(payload)
-        add = self._point_adders.get(point_kind)
+    def _insert(self, command: InsertPoint) -> list[Reply]:
+        add = self._point_adders.get(command.kind)
         if add is None:
             return [EMPTY]
-        add(address, kind, _z_conditions(payload))
+        add(command.address, command.size, command.conditions)
         return [OK]
 
-    def _remove(self, payload: bytes) -> list[Reply]:
-        point_kind, address, kind = self._z_args(payload)
-        remove = self._point_removers.get(point_kind)
+    def _remove(self, command: RemovePoint) -> list[Reply]:
+        remove = self._point_removers.get(command.kind)
         if remove is None:
             return [EMPTY]
-        remove(address, kind)
+        remove(command.address, command.size)
         return [OK]
 
     def _add_watchpoint(self, watch_kind: PointKind, address: int, length: int,
@@ -724,38 +642,21 @@ class Session:
         assert self.capabilities.watchpoints is not None
         self.capabilities.watchpoints.add_watchpoint(watch_kind, address, length)
 
-    @staticmethod
-    @functools.lru_cache(maxsize=256)   # pure, and gdb sends the same Z/z pair at every stop
-    def _z_args(payload: bytes) -> tuple[PointKind, int, int]:
-        fields = payload[1:].split(b";", 1)[0].split(b",")
-        if len(fields) != 3:
-            raise MalformedPacketError("expected Ztype,addr,kind")
-        z_type, address, kind = (_hex_int(field) for field in fields)
-        if z_type > 4:
-            raise MalformedPacketError("unknown Z type")
-        if address >= 1 << 32 or kind >= 1 << 32:
-            raise MalformedPacketError("address or kind beyond 32 bits")
-        return PointKind(z_type), address, kind
-
     # -- threads and process ---------------------------------------------------------------------
 
-    def _set_thread(self, payload: bytes) -> list[Reply]:
-        if payload[1:2] not in (b"g", b"c") or len(payload) < 3:
-            raise MalformedPacketError("expected Hg/Hc tid")
-        pid, tid = _parse_tid(payload[2:])
-        if not _tid_matches_our_thread(pid, tid):
+    def _set_thread(self, command: SetThread) -> list[Reply]:
+        if not _is_our_thread(command.thread):
             raise MalformedPacketError("no such thread")
         return [OK]
 
-    def _thread_alive(self, payload: bytes) -> list[Reply]:
-        pid, tid = _parse_tid(payload[1:])
-        if not (pid in (-1, PID) and tid == TID):
+    def _thread_alive(self, command: ThreadAlive) -> list[Reply]:
+        if not (command.thread.pid in (-1, PID) and command.thread.tid == TID):
             raise MalformedPacketError("no such thread")
         return [OK]
 
     def _detach(self, payload: bytes) -> list[Reply]:
         if payload[1:2] == b";":
-            if _hex_int(payload[2:]) != PID:
+            if hex_int(payload[2:]) != PID:
                 raise MalformedPacketError("no such process")
         elif len(payload) > 1:
             raise MalformedPacketError("expected D or D;pid")
@@ -826,8 +727,7 @@ class Session:
         return [b"l"] if self.no_process else [b"m" + self.thread_id()]
 
     def _q_thread_extra(self, payload: bytes) -> list[Reply]:
-        pid, tid = _parse_tid(payload.partition(b",")[2])
-        if not _tid_matches_our_thread(pid, tid):
+        if not _is_our_thread(parse_thread_id(payload.partition(b",")[2])):
             raise MalformedPacketError("no such thread")
         assert self.capabilities.threads is not None
         state = "running" if self.running else "halted"
@@ -838,7 +738,7 @@ class Session:
         if len(fields) != 5 or fields[2] != b"read":
             return [EMPTY]
         obj, annex = fields[1], fields[3].decode("ascii", "replace")
-        offset, length = _address_length(fields[4])
+        offset, length = address_length(fields[4])
         if obj == b"features":
             document = self.target.registers.documents.get(annex)
             if document is None:
@@ -869,7 +769,7 @@ class Session:
 
     def _q_crc(self, payload: bytes) -> list[Reply]:
         """``qCRC:addr,length``: gdb's compare-sections checks a loaded image without reading it back."""
-        address, length = _address_length(payload.partition(b":")[2])
+        address, length = address_length(payload.partition(b":")[2])
         if address + length > 1 << 32:
             raise TargetError(errno.EFAULT, "range beyond 32 bits")
         crc = 0xFFFFFFFF
@@ -888,7 +788,7 @@ class Session:
         fields = arguments.split(b";", 2)
         if len(fields) != 3 or not fields[2]:
             raise MalformedPacketError("qSearch:memory needs addr;length;pattern")
-        address, length, pattern = _hex_int(fields[0]), _hex_int(fields[1]), fields[2]
+        address, length, pattern = hex_int(fields[0]), hex_int(fields[1]), fields[2]
         end = min(address + length, 1 << 32)
         overlap = len(pattern) - 1
         start = address

@@ -14,7 +14,7 @@ from fakes import FakeVcpu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gdbstub.framing import Framer, Packet, frame
+from gdbstub.protocol.framing import Framer, Packet, frame
 from gdbstub.session import Session
 from gdbstub.target import Target
 

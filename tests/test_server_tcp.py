@@ -10,7 +10,7 @@ import trio
 from fakes import FakeVcpu
 
 import gdbstub.server as server_module
-from gdbstub.framing import Framer, Packet, frame
+from gdbstub.protocol.framing import Framer, Packet, frame
 from gdbstub.server import GdbServer
 
 
