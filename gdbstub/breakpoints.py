@@ -28,6 +28,10 @@ from gdbstub.agent import AgentError, Condition, compile_condition, evaluate
 from gdbstub.api import WATCH_KINDS, WATCH_REASONS, PointKind, StopReason, TargetError
 
 log = logging.getLogger("gdbstub.breakpoints")
+# Module names for the two breakpoint kinds: an enum member's look-up costs more than a global's, and
+# Z0/z0 pairs around every stop pass here.
+_SOFTWARE = PointKind.SOFTWARE
+_HARDWARE = PointKind.HARDWARE
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +119,9 @@ class BreakpointManager:
         """
         key = (kind, address)
         if conditions is not None or key in self._conditions:
-            if kind not in (PointKind.SOFTWARE, PointKind.HARDWARE):
+            if kind not in (_SOFTWARE, _HARDWARE):
                 raise TargetError(errno.EINVAL, "conditions only apply to breakpoints")
-            inserted = (self.software.get(address, 0) if kind == PointKind.SOFTWARE
+            inserted = (self.software.get(address, 0) if kind == _SOFTWARE
                         else self._hardware_counts.get(self._comparator(kind, address, size), 0))
             if not inserted:
                 self._insert_counted(kind, address, size)
@@ -129,7 +133,7 @@ class BreakpointManager:
         self._insert_counted(kind, address, size)
 
     def _insert_counted(self, kind: PointKind, address: int, size: int) -> None:
-        if kind == PointKind.SOFTWARE:
+        if kind == _SOFTWARE:
             count = self.software.get(address, 0)
             if count == 0 and address not in self._armed and address not in self._armable \
                     and address not in self._on_iac:
@@ -158,13 +162,13 @@ class BreakpointManager:
         if (kind, address) in self._conditions:
             # Inserted once however often gdb updated its conditions.
             self._conditions.pop((kind, address))
-            if kind == PointKind.SOFTWARE:
+            if kind == _SOFTWARE:
                 self.software[address] = min(self.software.get(address, 0), 1)
             else:
                 comparator = self._comparator(kind, address, size)
                 if comparator in self._hardware_counts:
                     self._hardware_counts[comparator] = 1
-        if kind == PointKind.SOFTWARE:
+        if kind == _SOFTWARE:
             count = self.software.get(address, 0)
             if count == 0:
                 raise TargetError(errno.EINVAL, f"no breakpoint at {address:#x}")
@@ -208,18 +212,18 @@ class BreakpointManager:
         self._conditions = dict(kept.conditions)
 
     def _comparator(self, kind: PointKind, address: int, size: int) -> Comparator:
-        if kind == PointKind.SOFTWARE:
+        if kind == _SOFTWARE:
             raise TargetError(errno.EINVAL, "a software breakpoint takes no comparator")
         if not 0 <= address < 1 << 32:
             raise TargetError(errno.EINVAL, "address beyond 32 bits")
-        length = 4 if kind == PointKind.HARDWARE else size
+        length = 4 if kind == _HARDWARE else size
         # A watch is a range of the 32-bit address space: at least one byte, not wrapping past 2^32.
         if not 0 < length < 1 << 32 or address + length > 1 << 32:
             raise TargetError(errno.EINVAL, f"bad watch length {size:#x} at {address:#x}")
         return Comparator(kind, address, length)
 
     def _iac_free(self) -> bool:
-        iacs = sum(1 for c in self.hardware if c.kind == PointKind.HARDWARE) + len(self._on_iac)
+        iacs = sum(1 for c in self.hardware if c.kind == _HARDWARE) + len(self._on_iac)
         return iacs < self._num_iac
 
     def _check_armable(self, address: int) -> None:
@@ -265,7 +269,7 @@ class BreakpointManager:
                 log.warning("dropped the breakpoint at %#x: it can no longer be armed (%s)", address, error)
                 del wanted[address]
                 on_iac.discard(address)
-                self._conditions.pop((PointKind.SOFTWARE, address), None)
+                self._conditions.pop((_SOFTWARE, address), None)
                 continue
             on_iac.discard(address)
             armed.add(address)
@@ -273,14 +277,14 @@ class BreakpointManager:
     def debug_config(self) -> DebugConfig:
         comparators = tuple(self.hardware)
         if self._on_iac:
-            comparators += tuple(Comparator(PointKind.HARDWARE, address, 4)
+            comparators += tuple(Comparator(_HARDWARE, address, 4)
                                  for address in sorted(self._on_iac))
         return DebugConfig(bool(self.software), comparators, self.single_step)
 
     def apply(self) -> None:
         """Give the vCPU the current comparators and step mode (nothing if it already has them)."""
         if self.hardware or self._on_iac:
-            iacs = sum(1 for c in self.hardware if c.kind == PointKind.HARDWARE)
+            iacs = sum(1 for c in self.hardware if c.kind == _HARDWARE)
             dacs = len(self.hardware) - iacs
             if iacs + len(self._on_iac) > self._num_iac or dacs > self._num_dac:
                 raise TargetError(errno.ENOSPC, "out of debug comparators")
@@ -315,7 +319,7 @@ class BreakpointManager:
         """The reason for an IAC hit at ``address``: a software breakpoint waiting on an IAC for its
         page is still gdb's Z0."""
         if address in self._on_iac and not any(
-                c.kind == PointKind.HARDWARE and c.address == address for c in self.hardware):
+                c.kind == _HARDWARE and c.address == address for c in self.hardware):
             return StopReason.SWBREAK
         return StopReason.HWBREAK
 
@@ -361,13 +365,13 @@ class BreakpointManager:
         """Single-step mode with the breakpoint at ``address`` out of the way, for the one instruction
         under a breakpoint whose condition is false; afterwards both are as before."""
         hardware = self.hardware
-        on_iac = kind == PointKind.SOFTWARE and address in self._on_iac
+        on_iac = kind == _SOFTWARE and address in self._on_iac
         if on_iac:
             self._on_iac.discard(address)
-        elif kind == PointKind.SOFTWARE:
+        elif kind == _SOFTWARE:
             self._port.remove_sw_breakpoint(address)
         else:
-            self.hardware = [c for c in hardware if c.kind != PointKind.HARDWARE or c.address != address]
+            self.hardware = [c for c in hardware if c.kind != _HARDWARE or c.address != address]
         try:
             self.single_step = True
             self.apply()
@@ -375,7 +379,7 @@ class BreakpointManager:
         finally:
             if on_iac:
                 self._on_iac.add(address)
-            elif kind == PointKind.SOFTWARE:
+            elif kind == _SOFTWARE:
                 self._port.insert_sw_breakpoint(address)
             else:
                 self.hardware = hardware      # same order: the same IAC slots as before
@@ -393,7 +397,7 @@ class BreakpointManager:
             if given is None:
                 return ""
             return " (conditional" + ("" if all(given) else ", some only gdb can evaluate") + ")"
-        lines = ["gdb sw breakpoints: " + (", ".join(f"{a:#x}{conditions(PointKind.SOFTWARE, a)}"
+        lines = ["gdb sw breakpoints: " + (", ".join(f"{a:#x}{conditions(_SOFTWARE, a)}"
                                                      for a in self.software) or "none"),
                  "gdb hw points: " + (", ".join(f"Z{int(c.kind)} {c.address:#x}/{c.length}"
                                                f"{conditions(c.kind, c.address)}"

@@ -61,6 +61,7 @@ from gdbstub.protocol.commands import (
     ThreadAlive,
     ThreadId,
     VCont,
+    VContAction,
     WriteMemory,
     WriteRegister,
     WriteRegisters,
@@ -177,6 +178,19 @@ def _preserves_state(payload: bytes) -> bool:
 
 def _is_our_thread(thread: ThreadId) -> bool:
     return thread.pid in (-1, 0, PID) and thread.tid in (-1, 0, TID)
+
+
+def _vcont_choice(command: VCont, range_stepping: bool) -> VContAction:
+    """The leftmost action; MalformedPacketError if any names another thread, or is ``r`` and the target
+    cannot range-step."""
+    for action in command.actions:
+        if action.thread is not None and not _is_our_thread(action.thread):
+            raise MalformedPacketError(f"unknown thread {action.thread}")
+        if action.action == b"r" and not range_stepping:
+            raise MalformedPacketError("this target cannot range-step")
+    if not command.actions:
+        raise MalformedPacketError("vCont without actions")
+    return command.actions[0]
 
 
 class Session:
@@ -604,14 +618,7 @@ class Session:
 
     def _v_cont(self, command: VCont) -> list[Reply]:
         """Apply the leftmost action whose thread id matches our only thread (gdb's rule)."""
-        for action in command.actions:
-            if action.thread is not None and not _is_our_thread(action.thread):
-                raise MalformedPacketError(f"unknown thread {action.thread}")
-            if action.action == b"r" and not self.capabilities.range_stepping:
-                raise MalformedPacketError("this target cannot range-step")
-        if not command.actions:
-            raise MalformedPacketError("vCont without actions")
-        chosen = command.actions[0]
+        chosen = _vcont_choice(command, self.capabilities.range_stepping is not None)
         if chosen.action == b"t":
             # All-stop: our only thread is already stopped.
             return [self.stop_reply(StopEvent(signal=0))]
