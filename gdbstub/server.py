@@ -1,10 +1,13 @@
-"""The TCP front end: the only module of the stub that touches sockets (trio).
+"""The stub's I/O: the only module that touches gdb's connection and owns the event loop (trio).
 
 :class:`GdbServer` listens on 127.0.0.1:PORT (port 0 picks a free one) and prints exactly one line
-``listening on 127.0.0.1:PORT`` to stderr when ready. One gdb at a time: a second connection is logged
-and closed at once. The guest is halted at its entry until gdb resumes it (like QEMU ``-S``). While the
-guest runs, the vCPU executes in slices sized to take about :data:`SLICE_SECONDS`, and between slices the
-server yields to trio so the receiver task can pick up a Ctrl-C (0x03), which is answered with ``T02``.
+``listening on 127.0.0.1:PORT`` to stderr when ready; :meth:`GdbServer.serve` also takes other trio
+listeners, and :meth:`GdbServer.serve_connection` any trio stream (the tests use memory streams). One
+gdb at a time: a second connection is told why (an ``E.`` reply) and closed. The guest is halted at its
+entry until gdb resumes it (like QEMU ``-S``). While the guest runs, the vCPU executes in slices sized to
+take about :data:`SLICE_SECONDS`, and between slices the server looks for a Ctrl-C (0x03), which is
+answered with ``T02``. A TCP connection is read and written through its socket directly
+(:class:`_SocketLink`); any other stream through trio's stream interface (:class:`_StreamLink`).
 
 Lifecycle choices: a dropped connection stops the guest, drops gdb's breakpoints and keeps the guest
 state for the next gdb. ``D`` removes gdb's points and lets the guest run on (without a debugger) until
@@ -42,18 +45,17 @@ INITIAL_BUDGET = 5_000
 MIN_BUDGET = 500
 MAX_BUDGET = 200_000
 _RECEIVE_SIZE = 65536
+# How many reads a stream link takes ahead of the command loop (a socket link reads only when asked).
+_READ_AHEAD_CHUNKS = 4
 # While the guest is stopped the command loop waits for gdb with a plain poll() of at most this long,
 # then yields to trio (which refuses a second gdb); gdb's next packet wakes the poll at once.
 _IDLE_POLL_MS = 50
 # After each reply the loop first spins on a zero-timeout poll for this long: gdb's next packet usually
-# follows within a round trip, and a process that went to sleep in poll() pays the scheduler's wake-up
-# (measured on this 2-core VM: a loopback echo round trip of 62 us blocking, 27 us spinning). Each turn
-# of the spin yields the CPU: when the other CPUs are busy the kernel queues the woken gdb on this one,
-# where a plain spin makes gdb wait for the server to be preempted (continue 416 -> 709 /s with the other
-# CPU kept busy; on an idle VM, where gdb is woken on the idle CPU, within the noise). Past it the loop
+# follows within a round trip, and a process that went to sleep in poll() pays the scheduler's wake-up.
+# Each turn of the spin yields the CPU: when the other CPUs are busy the kernel queues the woken gdb on
+# this one, where a plain spin would make gdb wait for the server to be preempted. Past it the loop
 # sleeps in poll(), so an idle gdb costs no CPU. A process allowed on one CPU only does not spin at all:
-# gdb needs the very CPU the spin would hold (everything on one CPU: stepi 1667 -> 1833 /s, a 1 MiB
-# dump 97 -> 153 MiB/s without the spin).
+# gdb needs the very CPU the spin would hold. (Measurements: benchmarks/RESULTS.md, "socket link".)
 BUSY_POLL_SECONDS = float(os.environ.get("E500_BUSY_POLL_SECONDS", "0.002"))
 
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
@@ -73,42 +75,28 @@ _KILLED = "killed"
 _INSN_LIMIT = "stopped: guest used up --max-insns"
 
 
-class _Connection:
-    """One gdb connection: the stream, its framer and session, and packets received but not answered.
+class _SocketLink:
+    """The connection's bytes on a real socket, read and written through its descriptor.
 
-    The command loop reads the socket itself (no receiver task, no channel: one task switch less per
-    packet). While the guest runs, a zero-timeout poll of the socket between slices tells whether gdb
-    sent anything (Ctrl-C), so the idle path pays nothing for it.
+    The command loop reads the socket itself: no receiver task and no channel, so a packet costs no
+    task switches (this link answers in about half the time of :class:`_StreamLink` on the same TCP
+    connection; benchmarks/RESULTS.md). While the guest runs, a zero-timeout poll of the socket between
+    slices tells whether gdb sent anything (Ctrl-C), so the idle path pays nothing for it.
     """
 
-    def __init__(self, stream: trio.SocketStream, target: Target, *, range_stepping: bool = True,
-                 packet_log: PacketLog | None = None) -> None:
+    def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
-        self.packet_log = packet_log
-        self.framer = Framer(max_packet=PACKET_SIZE + 64, rle=True)
-        self.session = Session(target, range_stepping=range_stepping)
-        # Received and not yet acted on, in order: packets, and Ctrl-Cs that may follow a resume packet
-        # in the same read (they stop the run that packet starts).
-        self.pending: list[Packet | Interrupt] = []
         self._poller = select.poll()
         self._fd = stream.socket.fileno()
         self._poller.register(self._fd, select.POLLIN | select.POLLPRI)
         self._spin_seconds = busy_poll_seconds()
 
-    async def reply(self, payload: bytes) -> None:
-        """Frame and send one reply packet (and log it when a packet log is kept)."""
-        if self.packet_log is not None:
-            self.packet_log.write("stub", payload)
-        await self.send(self.framer.encode(payload))
-
     async def send(self, data: bytes) -> None:
         """Write straight to the socket; only a reply the kernel cannot take at once goes via trio.
 
         Replies are small and the socket is almost always writable, so this skips trio's scheduling
-        on the per-packet path (about a third of a round trip here).
+        on the per-packet path.
         """
-        if not data:
-            return
         try:
             written = os.write(self._fd, data)
         except BlockingIOError:
@@ -152,6 +140,89 @@ class _Connection:
     def readable(self) -> bool:
         """True if gdb sent something (or closed the connection) that :meth:`receive` will return now."""
         return bool(self._poller.poll(0))
+
+
+class _StreamLink:
+    """The connection's bytes on any trio stream (a memory stream in tests, TLS, a pipe...).
+
+    A receiver task moves what arrives into a small channel (its size bounds what is read ahead), so
+    that between slices of a running guest the command loop can see without waiting whether gdb sent
+    anything.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
+        self.stream = stream
+        sender, self._received = trio.open_memory_channel[bytes](_READ_AHEAD_CHUNKS)
+        self._peeked: bytes | None = None
+        nursery.start_soon(self._receive_into, sender)
+
+    async def _receive_into(self, sender: trio.MemorySendChannel[bytes]) -> None:
+        async with sender:
+            while True:
+                try:
+                    data = await self.stream.receive_some(_RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+                if not data:
+                    return
+                await sender.send(bytes(data))
+
+    async def send(self, data: bytes) -> None:
+        try:
+            await self.stream.send_all(data)
+        except trio.ClosedResourceError:
+            raise trio.BrokenResourceError from None
+
+    async def receive(self) -> bytes:
+        """The next bytes from gdb; b"" once the connection is closed or broken."""
+        if self._peeked is not None:
+            data, self._peeked = self._peeked, None
+            return data
+        try:
+            return await self._received.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            return b""
+
+    wait_and_receive = receive
+
+    def readable(self) -> bool:
+        """True if gdb sent something (or closed the connection) that :meth:`receive` will return now."""
+        if self._peeked is None:
+            try:
+                self._peeked = self._received.receive_nowait()
+            except trio.WouldBlock:
+                return False
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                self._peeked = b""
+        return True
+
+
+class _Connection:
+    """One gdb connection: its link (the bytes), framer and session, and packets received but not
+    answered."""
+
+    def __init__(self, link: _SocketLink | _StreamLink, target: Target, *, range_stepping: bool = True,
+                 packet_log: PacketLog | None = None) -> None:
+        self.link = link
+        self.packet_log = packet_log
+        self.framer = Framer(max_packet=PACKET_SIZE + 64, rle=True)
+        self.session = Session(target, range_stepping=range_stepping)
+        # Received and not yet acted on, in order: packets, and Ctrl-Cs that may follow a resume packet
+        # in the same read (they stop the run that packet starts).
+        self.pending: list[Packet | Interrupt] = []
+        self.wait_and_receive = link.wait_and_receive
+        self.receive = link.receive
+        self.readable = link.readable
+
+    async def reply(self, payload: bytes) -> None:
+        """Frame and send one reply packet (and log it when a packet log is kept)."""
+        if self.packet_log is not None:
+            self.packet_log.write("stub", payload)
+        await self.send(self.framer.encode(payload))
+
+    async def send(self, data: bytes) -> None:
+        if data:
+            await self.link.send(data)
 
 
 class Watched(Protocol):
@@ -211,18 +282,33 @@ class GdbServer:
         """Serve until the process is interrupted (or ``--max-insns`` ends it): the event loop."""
         trio.run(self.serve)
 
-    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
-        port = listeners[0].socket.getsockname()[1]
-        print(f"listening on {self.host}:{port}", file=self.announce, flush=True)
+    async def serve(self, listeners: Sequence[trio.abc.Listener[Any]] | None = None, *,
+                    task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve gdbs connecting to ``listeners``; by default a TCP listener on ``host:port``, announced
+        on one line and reported to ``task_status`` as its port (None for listeners given)."""
+        port: int | None = None
+        if listeners is None:
+            tcp_listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+            port = tcp_listeners[0].socket.getsockname()[1]
+            print(f"listening on {self.host}:{port}", file=self.announce, flush=True)
+            listeners = tcp_listeners
+        serving: list[trio.abc.Listener[Any]] = list(listeners)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for source in self.watched:
                 nursery.start_soon(_watch, source)
             task_status.started(port)
-            await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
+            await trio.serve_listeners(self.serve_connection, serving, handler_nursery=nursery)
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    @property
+    def attached(self) -> bool:
+        """A gdb is being served (a new connection now would be refused)."""
+        return self._busy
+
+    async def serve_connection(self, stream: trio.abc.Stream) -> None:
+        """Serve one gdb on ``stream`` until it goes (what the listener does with each connection; a
+        test or an embedding program may hand it any trio stream). A second one while a gdb is served
+        is refused."""
         peer = _peer_name(stream)
         if self._busy:
             log.warning("refusing connection from %s: a gdb is already attached", peer)
@@ -252,17 +338,25 @@ class GdbServer:
             with trio.move_on_after(1):
                 await stream.aclose()
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> str:
-        connection = _Connection(stream, self.target, range_stepping=self.range_stepping,
-                                 packet_log=self.packet_log)
-        try:
-            return await self._command_loop(connection)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            if connection.session.running:
-                connection.session.interrupt()
-            return _DISCONNECTED
-        finally:
-            connection.session.close()
+    async def _serve_connection(self, stream: trio.abc.Stream) -> str:
+        outcome = _DISCONNECTED
+        async with trio.open_nursery() as nursery:
+            link: _SocketLink | _StreamLink
+            if isinstance(stream, trio.SocketStream):
+                link = _SocketLink(stream)
+            else:
+                link = _StreamLink(stream, nursery)     # its receiver task lives in this nursery
+            connection = _Connection(link, self.target, range_stepping=self.range_stepping,
+                                     packet_log=self.packet_log)
+            try:
+                outcome = await self._command_loop(connection)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                if connection.session.running:
+                    connection.session.interrupt()
+            finally:
+                connection.session.close()
+                nursery.cancel_scope.cancel()
+        return outcome
 
     async def _command_loop(self, connection: _Connection) -> str:
         while True:
@@ -396,7 +490,7 @@ REFUSAL = b"E.e500-gdbstub: another gdb is already attached to this guest (one a
 _REFUSAL_SECONDS = 2.0
 
 
-async def _refuse(stream: trio.SocketStream) -> None:
+async def _refuse(stream: trio.abc.Stream) -> None:
     """Answer a second gdb's first packet with :data:`REFUSAL`, then hang up (gdb needs a reply to
     show anything; a bare hang-up only says "Connection reset by peer")."""
     framer = Framer(max_packet=PACKET_SIZE + 64)
@@ -406,7 +500,7 @@ async def _refuse(stream: trio.SocketStream) -> None:
                 data = await stream.receive_some(_RECEIVE_SIZE)
                 if not data:
                     break
-                events = framer.feed(data)
+                events = framer.feed(bytes(data))
                 outgoing = framer.take_outgoing()
                 if any(isinstance(event, Packet) for event in events):
                     await stream.send_all(outgoing + framer.encode(REFUSAL))
@@ -439,7 +533,9 @@ class PacketLog:
             self.stream.write(json.dumps(record) + "\n")
 
 
-def _peer_name(stream: trio.SocketStream) -> str:
+def _peer_name(stream: trio.abc.Stream) -> str:
+    if not isinstance(stream, trio.SocketStream):
+        return type(stream).__name__
     try:
         host, port = stream.socket.getpeername()[:2]
         return f"{host}:{port}"
