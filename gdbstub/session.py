@@ -49,7 +49,10 @@ from gdbstub.api import (
     TargetError,
 )
 from gdbstub.protocol.commands import (
+    Attach,
+    DetachRequest,
     InsertPoint,
+    KillRequest,
     MalformedPacketError,
     RawPacket,
     ReadMemory,
@@ -58,6 +61,7 @@ from gdbstub.protocol.commands import (
     RemovePoint,
     ResumeRequest,
     SetThread,
+    StopStatus,
     ThreadAlive,
     ThreadId,
     VCont,
@@ -232,11 +236,12 @@ class Session:
             WriteRegisters: self._write_g, ReadRegister: self._read_p, WriteRegister: self._write_p,
             ResumeRequest: self._resume, VCont: self._v_cont, InsertPoint: self._insert,
             RemovePoint: self._remove, SetThread: self._set_thread, ThreadAlive: self._thread_alive,
+            StopStatus: self._stop_status, DetachRequest: self._detach, KillRequest: self._kill,
+            Attach: self._v_attach,
         }
         # Packets without a typed command, by their leading byte.
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
-            b"?": self._stop_status, b"D": self._detach, b"k": self._kill, b"q": self._query, b"Q": self._set,
-            b"v": self._v_packet,
+            b"q": self._query, b"Q": self._set, b"v": self._v_packet,
         }
         if capabilities.extended_mode is not None:
             self._handlers.update({b"!": self._extended_mode, b"R": self._restart})
@@ -391,7 +396,7 @@ class Session:
             parts.append(b"hwbreak:;")
         return b"".join(parts)
 
-    def _stop_status(self, payload: bytes) -> list[Reply]:
+    def _stop_status(self, command: StopStatus) -> list[Reply]:
         if self.killed:
             return [b"W00"]   # gdbserver's answer when there is no process
         if self.target.exited is not None:
@@ -481,11 +486,9 @@ class Session:
         if payload == b"vMustReplyEmpty":
             return [EMPTY]
         if payload.startswith(b"vKill"):
-            return [OK, *self._kill(payload)]
+            return [OK, *self._kill(KillRequest())]
         if payload.startswith(b"vRun;") and self.capabilities.extended_mode is not None:
             return self._v_run(payload, self.capabilities.extended_mode)
-        if payload.startswith(b"vAttach;"):
-            return self._v_attach(payload)
         if payload.startswith(b"vFile:") and self.capabilities.host_io is not None:
             return self._v_file(payload)
         return [EMPTY]
@@ -592,8 +595,8 @@ class Session:
         self.attached = False
         return [self.stop_reply(self.last_stop)]
 
-    def _v_attach(self, payload: bytes) -> list[Reply]:
-        if hex_int(payload[len(b"vAttach;"):]) != PID:
+    def _v_attach(self, command: Attach) -> list[Reply]:
+        if command.pid != PID:
             raise MalformedPacketError("no such process")
         if self.target.exited is not None:
             self.target.reset()
@@ -661,16 +664,13 @@ class Session:
             raise MalformedPacketError("no such thread")
         return [OK]
 
-    def _detach(self, payload: bytes) -> list[Reply]:
-        if payload[1:2] == b";":
-            if hex_int(payload[2:]) != PID:
-                raise MalformedPacketError("no such process")
-        elif len(payload) > 1:
-            raise MalformedPacketError("expected D or D;pid")
+    def _detach(self, command: DetachRequest) -> list[Reply]:
+        if command.pid is not None and command.pid != PID:
+            raise MalformedPacketError("no such process")
         self.target.remove_all_points()
         return [OK, Detach()]
 
-    def _kill(self, payload: bytes) -> list[Reply]:
+    def _kill(self, command: KillRequest) -> list[Reply]:
         if not self.extended:
             return [Kill()]
         self.target.reset()

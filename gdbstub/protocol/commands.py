@@ -174,8 +174,33 @@ class ThreadAlive:
     thread: ThreadId
 
 
-Command = (RawPacket | ReadMemory | WriteMemory | ReadRegisters | WriteRegisters | ReadRegister
-           | WriteRegister | ResumeRequest | VCont | InsertPoint | RemovePoint | SetThread | ThreadAlive)
+@dataclass(frozen=True, slots=True)
+class StopStatus:
+    """``?``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetachRequest:
+    """``D`` or ``D;pid``."""
+
+    pid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class KillRequest:
+    """``k``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """``vAttach;pid``."""
+
+    pid: int
+
+
+Command = (RawPacket | StopStatus | DetachRequest | KillRequest | Attach | ReadMemory | WriteMemory
+           | ReadRegisters | WriteRegisters | ReadRegister | WriteRegister | ResumeRequest | VCont
+           | InsertPoint | RemovePoint | SetThread | ThreadAlive)
 
 
 def _read_memory(payload: bytes) -> Command:
@@ -253,7 +278,17 @@ def _vcont_actions(actions: bytes) -> VCont:
 def _v_packet(payload: bytes) -> Command:
     if payload.startswith(b"vCont;"):
         return _vcont_actions(payload[6:])
+    if payload.startswith(b"vAttach;"):
+        return Attach(hex_int(payload[len(b"vAttach;"):]))
     return RawPacket(payload)
+
+
+def _detach(payload: bytes) -> Command:
+    if payload[1:2] == b";":
+        return DetachRequest(hex_int(payload[2:]))
+    if len(payload) > 1:
+        raise MalformedPacketError("expected D or D;pid")
+    return DetachRequest(None)
 
 
 def z_conditions(payload: bytes) -> tuple[bytes, ...] | None:
@@ -299,6 +334,7 @@ def _set_thread(payload: bytes) -> Command:
 
 
 _PARSERS: dict[bytes, Callable[[bytes], Command]] = {
+    b"?": lambda _: StopStatus(), b"D": _detach, b"k": lambda _: KillRequest(),
     b"m": _read_memory, b"M": _write_memory_hex, b"X": _write_memory_binary,
     b"g": lambda _: ReadRegisters(), b"G": _write_registers,
     b"p": lambda payload: ReadRegister(hex_int(payload[1:])), b"P": _write_register,
