@@ -50,16 +50,19 @@ from gdbstub.api import (
 )
 from gdbstub.protocol.commands import (
     Attach,
+    Crc,
     DetachRequest,
     InsertPoint,
     KillRequest,
     MalformedPacketError,
+    MonitorCommand,
     RawPacket,
     ReadMemory,
     ReadRegister,
     ReadRegisters,
     RemovePoint,
     ResumeRequest,
+    SearchMemory,
     SetThread,
     StopStatus,
     ThreadAlive,
@@ -73,6 +76,7 @@ from gdbstub.protocol.commands import (
     hex_int,
     parse,
     parse_thread_id,
+    query_name,
 )
 from gdbstub.protocol.framing import HexPayload
 from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
@@ -237,7 +241,8 @@ class Session:
             ResumeRequest: self._resume, VCont: self._v_cont, InsertPoint: self._insert,
             RemovePoint: self._remove, SetThread: self._set_thread, ThreadAlive: self._thread_alive,
             StopStatus: self._stop_status, DetachRequest: self._detach, KillRequest: self._kill,
-            Attach: self._v_attach,
+            Attach: self._v_attach, Crc: self._q_crc, SearchMemory: self._q_search,
+            MonitorCommand: self._q_monitor,
         }
         # Packets without a typed command, by their leading byte.
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
@@ -251,7 +256,6 @@ class Session:
             b"qAttached": self._q_attached,
             b"qOffsets": lambda _: [b"Text=0;Data=0;Bss=0"], b"qTStatus": lambda _: [EMPTY],
             b"qSymbol": lambda _: [OK], b"qXfer": self._q_xfer,
-            b"qCRC": self._q_crc, b"qSearch": self._q_search,
         }
         # qXfer objects served whatever the target (exec-file: only while it names an image).
         self._xfer_objects = {b"features"}
@@ -260,8 +264,6 @@ class Session:
         if capabilities.threads is not None:
             self._xfer_objects.add(b"threads")
             self._queries[b"qThreadExtraInfo"] = self._q_thread_extra
-        if capabilities.monitor is not None:
-            self._queries[b"qRcmd"] = self._q_monitor
         # Z/z by point kind: only the kinds the target takes.
         self._point_adders: dict[PointKind, Callable[[int, int, tuple[bytes, ...] | None], None]] = {}
         self._point_removers: dict[PointKind, Callable[[int, int], None]] = {}
@@ -686,10 +688,7 @@ class Session:
     # -- queries ---------------------------------------------------------------------------------
 
     def _query(self, payload: bytes) -> list[Reply]:
-        name = payload
-        for separator in (b":", b","):
-            name = name.split(separator, 1)[0]
-        handler = self._queries.get(name)
+        handler = self._queries.get(query_name(payload))
         return handler(payload) if handler is not None else [EMPTY]
 
     def _q_supported(self, payload: bytes) -> list[Reply]:
@@ -774,9 +773,9 @@ class Session:
         more = offset + length < len(document)
         return [(b"m" if more else b"l") + window]
 
-    def _q_crc(self, payload: bytes) -> list[Reply]:
+    def _q_crc(self, command: Crc) -> list[Reply]:
         """``qCRC:addr,length``: gdb's compare-sections checks a loaded image without reading it back."""
-        address, length = address_length(payload.partition(b":")[2])
+        address, length = command.address, command.length
         if address + length > 1 << 32:
             raise TargetError(errno.EFAULT, "range beyond 32 bits")
         crc = 0xFFFFFFFF
@@ -784,18 +783,12 @@ class Session:
             crc = gdb_crc32(self.target.read_memory(start, min(_SCAN_CHUNK, address + length - start)), crc)
         return [b"C%08x" % crc]
 
-    def _q_search(self, payload: bytes) -> list[Reply]:
+    def _q_search(self, command: SearchMemory) -> list[Reply]:
         """``qSearch:memory:addr;length;pattern``: gdb's ``find`` without reading the range back.
 
         The pattern must lie wholly inside the range; the reply is ``1,addr`` of the first match or ``0``.
         """
-        kind, _, arguments = payload[len(b"qSearch:"):].partition(b":")
-        if kind != b"memory":
-            return [EMPTY]
-        fields = arguments.split(b";", 2)
-        if len(fields) != 3 or not fields[2]:
-            raise MalformedPacketError("qSearch:memory needs addr;length;pattern")
-        address, length, pattern = hex_int(fields[0]), hex_int(fields[1]), fields[2]
+        address, length, pattern = command.address, command.length, command.pattern
         end = min(address + length, 1 << 32)
         overlap = len(pattern) - 1
         start = address
@@ -822,15 +815,10 @@ class Session:
 
     # -- monitor ---------------------------------------------------------------------------------
 
-    def _q_monitor(self, payload: bytes) -> list[Reply]:
-        hex_command = payload.partition(b",")[2]
-        if not hex_command or len(hex_command) % 2:
-            raise MalformedPacketError("qRcmd needs hex text")
-        try:
-            command = bytes.fromhex(hex_command.decode("ascii")).decode("utf-8", "replace").strip()
-        except ValueError:
-            raise MalformedPacketError("qRcmd needs hex text") from None
-        text = self.monitor(command)
+    def _q_monitor(self, command: MonitorCommand) -> list[Reply]:
+        if self.capabilities.monitor is None:
+            return [EMPTY]
+        text = self.monitor(command.text)
         replies: list[Reply] = [b"O" + text[i:i + _OUTPUT_CHUNK].encode().hex().encode()
                                 for i in range(0, len(text), _OUTPUT_CHUNK)]
         replies.append(OK)

@@ -198,9 +198,33 @@ class Attach:
     pid: int
 
 
+@dataclass(frozen=True, slots=True)
+class Crc:
+    """``qCRC:addr,length``."""
+
+    address: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMemory:
+    """``qSearch:memory:addr;length;pattern``."""
+
+    address: int
+    length: int
+    pattern: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorCommand:
+    """``qRcmd,hex``: the command's text, decoded and stripped."""
+
+    text: str
+
+
 Command = (RawPacket | StopStatus | DetachRequest | KillRequest | Attach | ReadMemory | WriteMemory
            | ReadRegisters | WriteRegisters | ReadRegister | WriteRegister | ResumeRequest | VCont
-           | InsertPoint | RemovePoint | SetThread | ThreadAlive)
+           | InsertPoint | RemovePoint | SetThread | ThreadAlive | Crc | SearchMemory | MonitorCommand)
 
 
 def _read_memory(payload: bytes) -> Command:
@@ -333,6 +357,45 @@ def _set_thread(payload: bytes) -> Command:
     return SetThread(payload[1:2], parse_thread_id(payload[2:]))
 
 
+def _crc(payload: bytes) -> Command:
+    return Crc(*address_length(payload.partition(b":")[2]))
+
+
+def _search(payload: bytes) -> Command:
+    kind, _, arguments = payload[len(b"qSearch:"):].partition(b":")
+    if kind != b"memory":
+        return RawPacket(payload)
+    fields = arguments.split(b";", 2)
+    if len(fields) != 3 or not fields[2]:
+        raise MalformedPacketError("qSearch:memory needs addr;length;pattern")
+    return SearchMemory(hex_int(fields[0]), hex_int(fields[1]), fields[2])
+
+
+def _monitor(payload: bytes) -> Command:
+    hex_command = payload.partition(b",")[2]
+    if not hex_command or len(hex_command) % 2:
+        raise MalformedPacketError("qRcmd needs hex text")
+    try:
+        return MonitorCommand(bytes.fromhex(hex_command.decode("ascii")).decode("utf-8", "replace").strip())
+    except ValueError:
+        raise MalformedPacketError("qRcmd needs hex text") from None
+
+
+_QUERY_PARSERS: dict[bytes, Callable[[bytes], Command]] = {
+    b"qCRC": _crc, b"qSearch": _search, b"qRcmd": _monitor,
+}
+
+
+def query_name(payload: bytes) -> bytes:
+    """A query's name: up to its first ``:`` or ``,``."""
+    return payload.split(b":", 1)[0].split(b",", 1)[0]
+
+
+def _query(payload: bytes) -> Command:
+    parser = _QUERY_PARSERS.get(query_name(payload))
+    return parser(payload) if parser is not None else RawPacket(payload)
+
+
 _PARSERS: dict[bytes, Callable[[bytes], Command]] = {
     b"?": lambda _: StopStatus(), b"D": _detach, b"k": lambda _: KillRequest(),
     b"m": _read_memory, b"M": _write_memory_hex, b"X": _write_memory_binary,
@@ -340,7 +403,7 @@ _PARSERS: dict[bytes, Callable[[bytes], Command]] = {
     b"p": lambda payload: ReadRegister(hex_int(payload[1:])), b"P": _write_register,
     b"c": _resume(False), b"s": _resume(True), b"C": _resume_signal(False), b"S": _resume_signal(True),
     b"v": _v_packet, b"Z": _insert_point, b"z": _remove_point, b"H": _set_thread,
-    b"T": lambda payload: ThreadAlive(parse_thread_id(payload[1:])),
+    b"T": lambda payload: ThreadAlive(parse_thread_id(payload[1:])), b"q": _query,
 }
 
 
