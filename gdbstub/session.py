@@ -65,17 +65,18 @@ from gdbstub.protocol.commands import (
     SearchMemory,
     SetThread,
     StopStatus,
+    Supported,
     ThreadAlive,
+    ThreadExtraInfo,
     ThreadId,
     VCont,
     VContAction,
     WriteMemory,
     WriteRegister,
     WriteRegisters,
-    address_length,
+    XferRead,
     hex_int,
     parse,
-    parse_thread_id,
     query_name,
 )
 from gdbstub.protocol.framing import HexPayload
@@ -242,7 +243,8 @@ class Session:
             RemovePoint: self._remove, SetThread: self._set_thread, ThreadAlive: self._thread_alive,
             StopStatus: self._stop_status, DetachRequest: self._detach, KillRequest: self._kill,
             Attach: self._v_attach, Crc: self._q_crc, SearchMemory: self._q_search,
-            MonitorCommand: self._q_monitor,
+            MonitorCommand: self._q_monitor, Supported: self._q_supported, XferRead: self._q_xfer,
+            ThreadExtraInfo: self._q_thread_extra,
         }
         # Packets without a typed command, by their leading byte.
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
@@ -251,11 +253,11 @@ class Session:
         if capabilities.extended_mode is not None:
             self._handlers.update({b"!": self._extended_mode, b"R": self._restart})
         self._queries: dict[bytes, Callable[[bytes], list[Reply]]] = {
-            b"qSupported": self._q_supported, b"qC": self._q_current_thread,
+            b"qC": self._q_current_thread,
             b"qfThreadInfo": self._q_first_thread, b"qsThreadInfo": lambda _: [b"l"],
             b"qAttached": self._q_attached,
             b"qOffsets": lambda _: [b"Text=0;Data=0;Bss=0"], b"qTStatus": lambda _: [EMPTY],
-            b"qSymbol": lambda _: [OK], b"qXfer": self._q_xfer,
+            b"qSymbol": lambda _: [OK],
         }
         # qXfer objects served whatever the target (exec-file: only while it names an image).
         self._xfer_objects = {b"features"}
@@ -263,7 +265,6 @@ class Session:
             self._xfer_objects.add(b"memory-map")
         if capabilities.threads is not None:
             self._xfer_objects.add(b"threads")
-            self._queries[b"qThreadExtraInfo"] = self._q_thread_extra
         # Z/z by point kind: only the kinds the target takes.
         self._point_adders: dict[PointKind, Callable[[int, int, tuple[bytes, ...] | None], None]] = {}
         self._point_removers: dict[PointKind, Callable[[int, int], None]] = {}
@@ -691,8 +692,8 @@ class Session:
         handler = self._queries.get(query_name(payload))
         return handler(payload) if handler is not None else [EMPTY]
 
-    def _q_supported(self, payload: bytes) -> list[Reply]:
-        offered = set(payload.partition(b":")[2].split(b";"))
+    def _q_supported(self, command: Supported) -> list[Reply]:
+        offered = command.features
         self.multiprocess = b"multiprocess+" in offered
         self.gdb_swbreak = b"swbreak+" in offered and self.capabilities.software_breakpoints is not None
         self.gdb_hwbreak = b"hwbreak+" in offered and self.capabilities.hardware_breakpoints is not None
@@ -732,19 +733,16 @@ class Session:
     def _q_first_thread(self, payload: bytes) -> list[Reply]:
         return [b"l"] if self.no_process else [b"m" + self.thread_id()]
 
-    def _q_thread_extra(self, payload: bytes) -> list[Reply]:
-        if not _is_our_thread(parse_thread_id(payload.partition(b",")[2])):
+    def _q_thread_extra(self, command: ThreadExtraInfo) -> list[Reply]:
+        if self.capabilities.threads is None:
+            return [EMPTY]
+        if not _is_our_thread(command.thread):
             raise MalformedPacketError("no such thread")
-        assert self.capabilities.threads is not None
         state = "running" if self.running else "halted"
         return [f"{self.capabilities.threads.thread_name()} vCPU 0 [{state}]".encode().hex().encode()]
 
-    def _q_xfer(self, payload: bytes) -> list[Reply]:
-        fields = payload.split(b":")
-        if len(fields) != 5 or fields[2] != b"read":
-            return [EMPTY]
-        obj, annex = fields[1], fields[3].decode("ascii", "replace")
-        offset, length = address_length(fields[4])
+    def _q_xfer(self, command: XferRead) -> list[Reply]:
+        obj, annex, offset, length = command.object, command.annex, command.offset, command.length
         if obj == b"features":
             document = self.target.registers.documents.get(annex)
             if document is None:
@@ -762,7 +760,7 @@ class Session:
                 reply = b"l" + document
                 if len(self._thread_lists) >= _REMEMBERED_THREAD_LISTS:
                     self._thread_lists.clear()
-                self._thread_lists[payload] = ((self.no_process, self.multiprocess), reply)
+                self._thread_lists[self._payload] = ((self.no_process, self.multiprocess), reply)
                 return [reply]
         else:
             return [EMPTY] if obj not in self._xfer_objects else [b"E00"]

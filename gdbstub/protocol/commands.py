@@ -222,9 +222,34 @@ class MonitorCommand:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Supported:
+    """``qSupported[:feature;...]``: the features gdb offered."""
+
+    features: frozenset[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadExtraInfo:
+    """``qThreadExtraInfo,thread``."""
+
+    thread: ThreadId
+
+
+@dataclass(frozen=True, slots=True)
+class XferRead:
+    """``qXfer:object:read:annex:offset,length``."""
+
+    object: bytes
+    annex: str
+    offset: int
+    length: int
+
+
 Command = (RawPacket | StopStatus | DetachRequest | KillRequest | Attach | ReadMemory | WriteMemory
            | ReadRegisters | WriteRegisters | ReadRegister | WriteRegister | ResumeRequest | VCont
-           | InsertPoint | RemovePoint | SetThread | ThreadAlive | Crc | SearchMemory | MonitorCommand)
+           | InsertPoint | RemovePoint | SetThread | ThreadAlive | Crc | SearchMemory | MonitorCommand
+           | Supported | ThreadExtraInfo | XferRead)
 
 
 def _read_memory(payload: bytes) -> Command:
@@ -381,8 +406,17 @@ def _monitor(payload: bytes) -> Command:
         raise MalformedPacketError("qRcmd needs hex text") from None
 
 
+def _xfer(payload: bytes) -> Command:
+    fields = payload.split(b":")
+    if len(fields) != 5 or fields[2] != b"read":
+        return RawPacket(payload)
+    return XferRead(fields[1], fields[3].decode("ascii", "replace"), *address_length(fields[4]))
+
+
 _QUERY_PARSERS: dict[bytes, Callable[[bytes], Command]] = {
-    b"qCRC": _crc, b"qSearch": _search, b"qRcmd": _monitor,
+    b"qCRC": _crc, b"qSearch": _search, b"qRcmd": _monitor, b"qXfer": _xfer,
+    b"qSupported": lambda payload: Supported(frozenset(payload.partition(b":")[2].split(b";"))),
+    b"qThreadExtraInfo": lambda payload: ThreadExtraInfo(parse_thread_id(payload.partition(b",")[2])),
 }
 
 
