@@ -2,8 +2,9 @@
 the session's handler takes (:class:`ReadMemory` for ``m``, :class:`InsertPoint` for ``Z``, ...).
 
 :func:`parse` raises :class:`MalformedPacketError` (the ``E22`` reply) for a payload whose syntax is
-wrong, and returns :class:`RawPacket` for the packets that have no typed command yet (queries, most
-``v`` packets, ``D``, ``k``, ...): the session reads those itself. What a packet means for the target
+wrong, and returns :class:`RawPacket` for the packets that have no typed command yet (``Q``, ``!``,
+``R``, the queries without arguments, vFile, vRun and the other ``v`` packets but vCont and vAttach):
+the session reads those itself. What a packet means for the target
 (does the register exist, may this thread be selected) is the session's business, not the parser's.
 Parsing is pure: short payloads, which gdb repeats around every stop, are parsed once and remembered.
 
