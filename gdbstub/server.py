@@ -34,7 +34,7 @@ from typing import Any, Protocol, TextIO
 
 import trio
 
-from gdbstub.framing import BadChecksum, Framer, Interrupt, Oversize, Packet
+from gdbstub.protocol.framing import BadChecksum, Framer, Interrupt, Oversize, Packet
 from gdbstub.session import PACKET_SIZE, Detach, Kill, Resume, Session, StartNoAck, log_internal_error
 from gdbstub.target import SIGTRAP, Target
 

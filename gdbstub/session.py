@@ -1,7 +1,9 @@
 """Sans-I/O command layer of the stub: one gdb packet payload in, reply values out.
 
 :class:`Session` keeps what was negotiated with gdb (qSupported features, multiprocess thread ids, no-ack
-mode) and dispatches each packet to a handler through a dict keyed by the packet's leading bytes.
+mode). Each payload is parsed once into a typed command (:mod:`gdbstub.protocol.commands`) and
+dispatched on its type; the packets without a typed command yet (queries, most ``v`` packets) go to a
+handler through a dict keyed by the packet's leading bytes.
 Handlers return a list of :data:`Reply` values: ``bytes`` payloads to frame and send (possibly several
 ``O`` packets before the final one) or actions for the server (:class:`Resume`, :class:`Detach`,
 :class:`Kill`, :class:`StartNoAck`). They never touch sockets. Resuming is also sans-I/O: the server
@@ -9,9 +11,15 @@ calls :meth:`Session.run_slice` repeatedly (checking the socket in between) and 
 eventually returns. No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad
 addresses ``E14``, and bugs ``E01`` plus a log line.
 
-Imports: standard library, :mod:`gdbstub.api` (stop events, errors), :mod:`gdbstub.registers` (register
-numbers) and :mod:`gdbstub.framing` (only the :class:`~gdbstub.framing.HexPayload` reply type); the
-target it drives is given to it, so importing it loads no emulator code beyond the model facts.
+What it offers gdb (``qSupported``, ``vCont?``) and which packets it parses follow from the
+:class:`~gdbstub.api.Capabilities` of its target: a packet for a capability the target lacks gets the
+empty reply.
+
+Imports: standard library, :mod:`gdbstub.api` (the target protocols, stop events, errors),
+:mod:`gdbstub.registers` (register numbers), :mod:`gdbstub.protocol.commands` (parsing) and
+:mod:`gdbstub.protocol.framing` (only the :class:`~gdbstub.protocol.framing.HexPayload` reply type); the
+target it drives is given to it, so importing it
+loads no emulator code beyond the model facts.
 """
 
 from __future__ import annotations
@@ -25,14 +33,54 @@ import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import Any, BinaryIO
 
-from gdbstub.api import SIGINT, SIGTRAP, StopEvent, TargetError
-from gdbstub.framing import HexPayload
+from gdbstub.api import (
+    SIGINT,
+    SIGTRAP,
+    WATCH_KINDS,
+    Capabilities,
+    ExtendedMode,
+    MemoryMap,
+    PointKind,
+    StopEvent,
+    StopReason,
+    Target,
+    TargetError,
+)
+from gdbstub.protocol.commands import (
+    Attach,
+    Crc,
+    DetachRequest,
+    InsertPoint,
+    KillRequest,
+    MalformedPacketError,
+    MonitorCommand,
+    RawPacket,
+    ReadMemory,
+    ReadRegister,
+    ReadRegisters,
+    RemovePoint,
+    ResumeRequest,
+    SearchMemory,
+    SetThread,
+    StopStatus,
+    Supported,
+    ThreadAlive,
+    ThreadExtraInfo,
+    ThreadId,
+    VCont,
+    VContAction,
+    WriteMemory,
+    WriteRegister,
+    WriteRegisters,
+    XferRead,
+    hex_int,
+    parse,
+    query_name,
+)
+from gdbstub.protocol.framing import HexPayload
 from gdbstub.registers import REGNUM_LR, REGNUM_MSR, REGNUM_PC, REGNUM_SP
-
-if TYPE_CHECKING:
-    from gdbstub.target import Target
 
 log = logging.getLogger("gdbstub.session")
 
@@ -60,7 +108,8 @@ _STATE_PRESERVING_KINDS = frozenset((b"m", b"g", b"p", b"?"))
 _STATE_PRESERVING_QUERIES = (b"qXfer:", b"qC", b"qAttached", b"qOffsets", b"qTStatus", b"qfThreadInfo",
                              b"qsThreadInfo", b"qThreadExtraInfo", b"qSearch:memory:")
 
-_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_WATCH_REASONS = {reason: reason.value.encode() for reason in (StopReason.WATCH, StopReason.RWATCH,
+                                                                StopReason.AWATCH)}
 
 OK = b"OK"
 EMPTY = b""
@@ -116,64 +165,6 @@ def log_internal_error(doing: str) -> None:
     log.debug("traceback of that error", exc_info=True)
 
 
-class MalformedPacketError(ValueError):
-    """Malformed arguments: answered with E22."""
-
-
-def _hex_int(text: bytes) -> int:
-    # int() alone would also take a sign, "0x", "_" and blanks, none of which the protocol has.
-    if not text or text.translate(None, _HEX_DIGITS):
-        raise MalformedPacketError(f"not hex: {text[:32]!r}")
-    # Every number of the protocol fits 64 bits; a wider one is refused before anything (a message,
-    # a dictionary key) has to handle an integer of thousands of digits.
-    if len(text) > 16 and len(text.lstrip(b"0")) > 16:
-        raise MalformedPacketError(f"number wider than 64 bits: {text[:32]!r}...")
-    return int(text, 16)
-
-
-def _address_length(text: bytes) -> tuple[int, int]:
-    address, sep, length = text.partition(b",")
-    if not sep:
-        raise MalformedPacketError("expected ADDR,LENGTH")
-    return _hex_int(address), _hex_int(length)
-
-
-def _parse_tid(text: bytes) -> tuple[int, int]:
-    """Parse ``pP.T``, ``pP``, ``T`` (hex, -1 = all, 0 = any) into (pid, tid)."""
-    def number(part: bytes) -> int:
-        return -1 if part == b"-1" else _hex_int(part)
-    if text.startswith(b"p"):
-        pid_text, dot, tid_text = text[1:].partition(b".")
-        return number(pid_text), number(tid_text) if dot else -1
-    return -1, number(text)
-
-
-@functools.lru_cache(maxsize=256)
-def _vcont_choice(actions: bytes) -> tuple[bytes, tuple[int, int] | None]:
-    """(action letter, step range) of the leftmost vCont action for our thread; MalformedPacketError
-    if any action is malformed. Pure, and gdb sends the same few at every stop: cached."""
-    chosen: tuple[bytes, tuple[int, int] | None] | None = None
-    for action_text in actions.split(b";"):
-        action, colon, tid_text = action_text.partition(b":")
-        if colon:
-            pid, tid = _parse_tid(tid_text)
-            if not _tid_matches_our_thread(pid, tid):
-                raise MalformedPacketError(f"unknown thread {tid_text!r}")
-        kind = action[:1]
-        step_range: tuple[int, int] | None = None
-        if kind in (b"C", b"S"):
-            _hex_int(action[1:])
-        elif kind == b"r":
-            step_range = _address_length(action[1:])
-        elif action not in (b"c", b"s", b"t"):
-            raise MalformedPacketError(f"bad vCont action {action!r}")
-        if chosen is None:
-            chosen = (kind, step_range)
-    if chosen is None:
-        raise MalformedPacketError("vCont without actions")
-    return chosen
-
-
 # qCRC and qSearch:memory read guest memory in pieces of this many bytes (one piece per call into the
 # vCPU; a search keeps the pattern's length minus one bytes of overlap between pieces).
 _SCAN_CHUNK = 0x10000
@@ -189,30 +180,26 @@ def gdb_crc32(data: bytes, crc: int = 0xFFFFFFFF) -> int:
     return int(f"{reflected:032b}"[::-1], 2)
 
 
-@functools.lru_cache(maxsize=256)
-def _z_conditions(payload: bytes) -> tuple[bytes, ...] | None:
-    """The agent expressions of ``Z0/Z1,addr,kind;X len,expr;...`` (ConditionalBreakpoints), or None
-    when the packet carries none. Options other than ``X`` (``cmds:``, never asked for) are skipped."""
-    options = payload.split(b";")[1:]
-    conditions = []
-    for option in options:
-        if not option.startswith(b"X"):
-            continue
-        length_text, comma, hex_code = option[1:].partition(b",")
-        length = _hex_int(length_text)
-        if not comma or len(hex_code) != 2 * length or hex_code.translate(None, _HEX_DIGITS):
-            raise MalformedPacketError("condition must be X len,hex-bytes")
-        conditions.append(bytes.fromhex(hex_code.decode("ascii")))
-    return tuple(conditions) if conditions else None
-
-
 def _preserves_state(payload: bytes) -> bool:
     """True for packets that only read (memory, registers, stop status, thread and target queries)."""
     return payload[:1] in _STATE_PRESERVING_KINDS or payload.startswith(_STATE_PRESERVING_QUERIES)
 
 
-def _tid_matches_our_thread(pid: int, tid: int) -> bool:
-    return pid in (-1, 0, PID) and tid in (-1, 0, TID)
+def _is_our_thread(thread: ThreadId) -> bool:
+    return thread.pid in (-1, 0, PID) and thread.tid in (-1, 0, TID)
+
+
+def _vcont_choice(command: VCont, range_stepping: bool) -> VContAction:
+    """The leftmost action; MalformedPacketError if any names another thread, or is ``r`` and the target
+    cannot range-step."""
+    for action in command.actions:
+        if action.thread is not None and not _is_our_thread(action.thread):
+            raise MalformedPacketError(f"unknown thread {action.thread}")
+        if action.action == b"r" and not range_stepping:
+            raise MalformedPacketError("this target cannot range-step")
+    if not command.actions:
+        raise MalformedPacketError("vCont without actions")
+    return command.actions[0]
 
 
 class Session:
@@ -223,7 +210,8 @@ class Session:
         records only the first instruction of each range (gdb 14 fixed this): without ``r`` it steps
         one instruction at a time, as recording needs."""
         self.target = target
-        self.range_stepping = range_stepping
+        self.capabilities = capabilities = Capabilities.of(target)
+        self.range_stepping = range_stepping and capabilities.range_stepping is not None
         self.multiprocess = False
         self.gdb_swbreak = False
         self.gdb_hwbreak = False
@@ -246,22 +234,51 @@ class Session:
         # qXfer:threads payload -> ((no process, multiprocess) it was built for, reply): gdb asks at
         # every stop, and the answer changes only with those two.
         self._thread_lists: dict[bytes, tuple[tuple[bool, bool], bytes]] = {}
+        # The payload being answered: the key under which a RAM read's reply is remembered.
+        self._payload = b""
+        self._commands: dict[type, Callable[[Any], list[Reply]]] = {
+            ReadMemory: self._read_memory, WriteMemory: self._write_memory, ReadRegisters: self._read_g,
+            WriteRegisters: self._write_g, ReadRegister: self._read_p, WriteRegister: self._write_p,
+            ResumeRequest: self._resume, VCont: self._v_cont, InsertPoint: self._insert,
+            RemovePoint: self._remove, SetThread: self._set_thread, ThreadAlive: self._thread_alive,
+            StopStatus: self._stop_status, DetachRequest: self._detach, KillRequest: self._kill,
+            Attach: self._v_attach, Crc: self._q_crc, SearchMemory: self._q_search,
+            MonitorCommand: self._q_monitor, Supported: self._q_supported, XferRead: self._q_xfer,
+            ThreadExtraInfo: self._q_thread_extra,
+        }
+        # Packets without a typed command, by their leading byte.
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
-            b"?": self._stop_status, b"g": self._read_g, b"G": self._write_g, b"p": self._read_p,
-            b"P": self._write_p, b"m": self._read_m, b"M": self._write_m, b"X": self._write_x,
-            b"c": self._continue, b"s": self._step, b"C": self._continue_signal, b"S": self._step_signal,
-            b"Z": self._insert, b"z": self._remove, b"H": self._set_thread, b"T": self._thread_alive,
-            b"D": self._detach, b"k": self._kill, b"q": self._query, b"Q": self._set, b"v": self._v_packet,
-            b"!": self._extended_mode, b"R": self._restart,
+            b"q": self._query, b"Q": self._set, b"v": self._v_packet,
         }
+        if capabilities.extended_mode is not None:
+            self._handlers.update({b"!": self._extended_mode, b"R": self._restart})
         self._queries: dict[bytes, Callable[[bytes], list[Reply]]] = {
-            b"qSupported": self._q_supported, b"qC": self._q_current_thread,
+            b"qC": self._q_current_thread,
             b"qfThreadInfo": self._q_first_thread, b"qsThreadInfo": lambda _: [b"l"],
-            b"qThreadExtraInfo": self._q_thread_extra, b"qAttached": self._q_attached,
+            b"qAttached": self._q_attached,
             b"qOffsets": lambda _: [b"Text=0;Data=0;Bss=0"], b"qTStatus": lambda _: [EMPTY],
-            b"qSymbol": lambda _: [OK], b"qRcmd": self._q_monitor, b"qXfer": self._q_xfer,
-            b"qCRC": self._q_crc, b"qSearch": self._q_search,
+            b"qSymbol": lambda _: [OK],
         }
+        # qXfer objects served whatever the target (exec-file: only while it names an image).
+        self._xfer_objects = {b"features"}
+        if capabilities.memory_map is not None:
+            self._xfer_objects.add(b"memory-map")
+        if capabilities.threads is not None:
+            self._xfer_objects.add(b"threads")
+        # Z/z by point kind: only the kinds the target takes.
+        self._point_adders: dict[PointKind, Callable[[int, int, tuple[bytes, ...] | None], None]] = {}
+        self._point_removers: dict[PointKind, Callable[[int, int], None]] = {}
+        if capabilities.software_breakpoints is not None:
+            self._point_adders[PointKind.SOFTWARE] = capabilities.software_breakpoints.add_sw_breakpoint
+            self._point_removers[PointKind.SOFTWARE] = capabilities.software_breakpoints.remove_sw_breakpoint
+        if capabilities.hardware_breakpoints is not None:
+            self._point_adders[PointKind.HARDWARE] = capabilities.hardware_breakpoints.add_hw_breakpoint
+            self._point_removers[PointKind.HARDWARE] = capabilities.hardware_breakpoints.remove_hw_breakpoint
+        watchpoints = capabilities.watchpoints
+        if watchpoints is not None:
+            for watch in WATCH_KINDS:
+                self._point_adders[watch] = functools.partial(self._add_watchpoint, watch)
+                self._point_removers[watch] = functools.partial(watchpoints.remove_watchpoint, watch)
 
     # -- entry points ----------------------------------------------------------------------------
 
@@ -275,11 +292,13 @@ class Session:
             return [thread_list[1]]
         if self._remembered and not _preserves_state(payload):
             self._remembered.clear()
-        handler = self._handlers.get(payload[:1])
-        if handler is None:
-            return [EMPTY]
         try:
-            return handler(payload)
+            command = parse(payload)
+            if type(command) is RawPacket:
+                handler = self._handlers.get(payload[:1])
+                return handler(payload) if handler is not None else [EMPTY]
+            self._payload = payload
+            return self._commands[type(command)](command)
         except MalformedPacketError as error:
             log.debug("malformed %r: %s", payload[:64], error)
             return [E_INVALID]
@@ -302,7 +321,10 @@ class Session:
         nothing that reaches the resume path may end the session."""
         self._remembered.clear()
         try:
-            self.target.prepare_resume(step=action.step, step_range=action.step_range)
+            if action.step_range is not None and self.capabilities.range_stepping is not None:
+                self.capabilities.range_stepping.prepare_range_step(*action.step_range)
+            else:
+                self.target.prepare_resume(step=action.step)
         except TargetError as error:
             log.warning("cannot resume: %s", error)
             return b"E%02d" % (error.code if 0 < error.code < 100 else errno.EINVAL)
@@ -368,15 +390,16 @@ class Session:
         except TargetError:
             pass   # expedited registers are an optimisation: gdb reads whatever is missing with `g`
         parts.append(b"thread:%s;" % self.thread_id())
-        if stop.reason in ("watch", "rwatch", "awatch") and stop.data_address is not None:
-            parts.append(b"%s:%x;" % (stop.reason.encode(), stop.data_address))
-        elif stop.reason == "swbreak" and self.gdb_swbreak:
+        reason = stop.reason
+        if reason in _WATCH_REASONS and stop.data_address is not None:
+            parts.append(b"%s:%x;" % (_WATCH_REASONS[reason], stop.data_address))
+        elif reason is StopReason.SWBREAK and self.gdb_swbreak:
             parts.append(b"swbreak:;")
-        elif stop.reason == "hwbreak" and self.gdb_hwbreak:
+        elif reason is StopReason.HWBREAK and self.gdb_hwbreak:
             parts.append(b"hwbreak:;")
         return b"".join(parts)
 
-    def _stop_status(self, payload: bytes) -> list[Reply]:
+    def _stop_status(self, command: StopStatus) -> list[Reply]:
         if self.killed:
             return [b"W00"]   # gdbserver's answer when there is no process
         if self.target.exited is not None:
@@ -385,30 +408,26 @@ class Session:
 
     # -- registers -------------------------------------------------------------------------------
 
-    def _read_g(self, payload: bytes) -> list[Reply]:
+    def _read_g(self, command: ReadRegisters) -> list[Reply]:
         return [HexPayload(self.target.read_g())]
 
-    def _write_g(self, payload: bytes) -> list[Reply]:
+    def _write_g(self, command: WriteRegisters) -> list[Reply]:
         try:
-            data = bytes.fromhex(payload[1:].decode("ascii"))
-            values = self.target.registers.split_g(data)
+            values = self.target.registers.split_g(command.data)
         except ValueError as error:
             raise MalformedPacketError(str(error)) from None
         for reg, value in values:
             self.target.write_register(reg, value)
         return [OK]
 
-    def _read_p(self, payload: bytes) -> list[Reply]:
-        reg = self.target.register_by_regnum(_hex_int(payload[1:]))
+    def _read_p(self, command: ReadRegister) -> list[Reply]:
+        reg = self.target.register_by_regnum(command.regnum)
         return [self.target.registers.encode(reg, self.target.read_register(reg))]
 
-    def _write_p(self, payload: bytes) -> list[Reply]:
-        regnum, sep, value = payload[1:].partition(b"=")
-        if not sep:
-            raise MalformedPacketError("expected P n=value")
-        reg = self.target.register_by_regnum(_hex_int(regnum))
+    def _write_p(self, command: WriteRegister) -> list[Reply]:
+        reg = self.target.register_by_regnum(command.regnum)
         try:
-            decoded = self.target.registers.decode(reg, value)
+            decoded = self.target.registers.decode(reg, command.value)
         except ValueError as error:
             raise MalformedPacketError(str(error)) from None
         self.target.write_register(reg, decoded)
@@ -423,13 +442,12 @@ class Session:
                 self._remembered.clear()
             self._remembered[payload] = reply
 
-    def _read_m(self, payload: bytes) -> list[Reply]:
-        address, length = _address_length(payload[1:])
-        length = min(length, MAX_MEMORY_READ)
+    def _read_memory(self, command: ReadMemory) -> list[Reply]:
+        address, length = command.address, min(command.length, MAX_MEMORY_READ)
         ram = self.target.read_ram(address, length)
         if ram is not None:
             reply = HexPayload(ram.hex(), "ascii")
-            self._remember(payload, reply)
+            self._remember(self._payload, reply)
             return [reply]
         try:
             return [HexPayload(self.target.read_memory(address, length).hex(), "ascii")]
@@ -452,70 +470,29 @@ class Session:
             address += chunk
         return b"".join(pieces)
 
-    def _write_m(self, payload: bytes) -> list[Reply]:
-        header, sep, hex_data = payload[1:].partition(b":")
-        if not sep:
-            raise MalformedPacketError("expected M addr,len:data")
-        address, length = _address_length(header)
-        try:
-            data = bytes.fromhex(hex_data.decode("ascii"))
-        except ValueError:
-            raise MalformedPacketError("bad hex data") from None
-        if len(data) != length:
-            raise MalformedPacketError("length mismatch")
-        self.target.write_memory(address, data)
-        return [OK]
-
-    def _write_x(self, payload: bytes) -> list[Reply]:
-        header, sep, data = payload[1:].partition(b":")
-        if not sep:
-            raise MalformedPacketError("expected X addr,len:data")
-        address, length = _address_length(header)
-        if len(data) != length:
-            raise MalformedPacketError("length mismatch")
-        self.target.write_memory(address, data)
+    def _write_memory(self, command: WriteMemory) -> list[Reply]:
+        self.target.write_memory(command.address, command.data)
         return [OK]
 
     # -- execution -------------------------------------------------------------------------------
 
-    def _resume(self, action: Resume, address_text: bytes) -> list[Reply]:
-        if address_text:
-            self.target.write_register(self.target.registers.by_regnum[REGNUM_PC], _hex_int(address_text))
+    def _resume(self, command: ResumeRequest) -> list[Reply]:
+        if command.address is not None:
+            self.target.write_register(self.target.registers.by_regnum[REGNUM_PC], command.address)
         if self.target.exited is not None:
             return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
-        return [action]
-
-    def _continue(self, payload: bytes) -> list[Reply]:
-        return self._resume(_CONTINUE, payload[1:])
-
-    def _step(self, payload: bytes) -> list[Reply]:
-        return self._resume(_STEP, payload[1:])
-
-    def _continue_signal(self, payload: bytes) -> list[Reply]:
-        # The guest has no signals to deliver (as in QEMU); the number is checked and dropped.
-        signal, _, address = payload[1:].partition(b";")
-        _hex_int(signal)
-        return self._resume(_CONTINUE, address)
-
-    def _step_signal(self, payload: bytes) -> list[Reply]:
-        signal, _, address = payload[1:].partition(b";")
-        _hex_int(signal)
-        return self._resume(_STEP, address)
+        return [_STEP if command.step else _CONTINUE]
 
     def _v_packet(self, payload: bytes) -> list[Reply]:
         if payload == b"vCont?":
             return [b"vCont;c;C;s;S;t;r" if self.range_stepping else b"vCont;c;C;s;S;t"]
-        if payload.startswith(b"vCont;"):
-            return self._v_cont(payload[6:])
         if payload == b"vMustReplyEmpty":
             return [EMPTY]
         if payload.startswith(b"vKill"):
-            return [OK, *self._kill(payload)]
-        if payload.startswith(b"vRun;"):
-            return self._v_run(payload)
-        if payload.startswith(b"vAttach;"):
-            return self._v_attach(payload)
-        if payload.startswith(b"vFile:"):
+            return [OK, *self._kill(KillRequest())]
+        if payload.startswith(b"vRun;") and self.capabilities.extended_mode is not None:
+            return self._v_run(payload, self.capabilities.extended_mode)
+        if payload.startswith(b"vFile:") and self.capabilities.host_io is not None:
             return self._v_file(payload)
         return [EMPTY]
 
@@ -545,11 +522,11 @@ class Session:
                 name = bytes.fromhex(fields[0].decode("ascii")).decode("utf-8", "surrogateescape")
             except ValueError:
                 raise MalformedPacketError("vFile:open needs a hex file name") from None
-            return [self._host_open(name, _hex_int(fields[1]))]
+            return [self._host_open(name, hex_int(fields[1]))]
         if operation in (b"pread", b"close", b"fstat"):
             if not fields:
                 raise MalformedPacketError(f"vFile:{operation.decode()} needs a descriptor")
-            descriptor = _hex_int(fields[0])
+            descriptor = hex_int(fields[0])
             handle = self._host_files.get(descriptor)
             if handle is None:
                 return [b"F-1,%x" % _FILEIO_EBADF]
@@ -564,7 +541,7 @@ class Session:
                 return [b"F%x;" % len(data) + data]
             if len(fields) != 3:
                 raise MalformedPacketError("vFile:pread needs fd,count,offset")
-            count, offset = min(_hex_int(fields[1]), MAX_MEMORY_READ), _hex_int(fields[2])
+            count, offset = min(hex_int(fields[1]), MAX_MEMORY_READ), hex_int(fields[2])
             if offset >= 1 << 63:
                 return [b"F-1,%x" % _FILEIO_EINVAL]   # no file offset goes that far (off_t)
             handle.seek(offset)
@@ -572,8 +549,12 @@ class Session:
             return [b"F%x;" % len(data) + data]
         return [EMPTY]   # readlink, unlink, pwrite...: not offered
 
+    def _image_path(self) -> str | None:
+        host_io = self.capabilities.host_io
+        return host_io.image_path() if host_io is not None else None
+
     def _host_open(self, name: str, flags: int) -> bytes:
-        image = self.target.image_path()
+        image = self._image_path()
         if image is None or "\0" in name or os.path.realpath(name) != os.path.realpath(image):
             return b"F-1,%x" % _FILEIO_ENOENT
         if flags & _FILEIO_ACCESS_MODE:
@@ -594,7 +575,7 @@ class Session:
             handle.close()
         self._host_files.clear()
 
-    def _v_run(self, payload: bytes) -> list[Reply]:
+    def _v_run(self, payload: bytes, extended_mode: ExtendedMode) -> list[Reply]:
         """``run`` in extended mode: the image read from disk again (the file gdb names, else the one
         served), so a rebuilt image runs with the symbols gdb just loaded from it; arguments are
         ignored (the guest has no command line)."""
@@ -608,7 +589,7 @@ class Session:
         if name is not None and "\0" in name:
             raise MalformedPacketError("vRun file name with a NUL byte")
         try:
-            self.target.reload(name)
+            extended_mode.reload(name)
         except TargetError as error:
             log.warning("run: %s", error)
             raise
@@ -617,8 +598,8 @@ class Session:
         self.attached = False
         return [self.stop_reply(self.last_stop)]
 
-    def _v_attach(self, payload: bytes) -> list[Reply]:
-        if _hex_int(payload[len(b"vAttach;"):]) != PID:
+    def _v_attach(self, command: Attach) -> list[Reply]:
+        if command.pid != PID:
             raise MalformedPacketError("no such process")
         if self.target.exited is not None:
             self.target.reset()
@@ -641,65 +622,58 @@ class Session:
         self.killed = False
         self.last_stop = StopEvent(signal=SIGTRAP)
 
-    def _v_cont(self, actions: bytes) -> list[Reply]:
+    def _v_cont(self, command: VCont) -> list[Reply]:
         """Apply the leftmost action whose thread id matches our only thread (gdb's rule)."""
-        kind, step_range = _vcont_choice(actions)
-        if kind == b"t":
+        chosen = _vcont_choice(command, self.capabilities.range_stepping is not None)
+        if chosen.action == b"t":
             # All-stop: our only thread is already stopped.
             return [self.stop_reply(StopEvent(signal=0))]
-        if step_range is None:
-            return self._resume(_STEP if kind in (b"s", b"S") else _CONTINUE, b"")
-        return self._resume(Resume(step=True, step_range=step_range), b"")
+        if self.target.exited is not None:
+            return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
+        if chosen.step_range is not None:
+            return [Resume(step=True, step_range=chosen.step_range)]
+        return [_STEP if chosen.action in (b"s", b"S") else _CONTINUE]
 
-    def _insert(self, payload: bytes) -> list[Reply]:
-        z_type, address, kind = self._z_args(payload)
-        self.target.insert_point(z_type, address, kind, _z_conditions(payload))
+    def _insert(self, command: InsertPoint) -> list[Reply]:
+        add = self._point_adders.get(command.kind)
+        if add is None:
+            return [EMPTY]
+        add(command.address, command.size, command.conditions)
         return [OK]
 
-    def _remove(self, payload: bytes) -> list[Reply]:
-        z_type, address, kind = self._z_args(payload)
-        self.target.remove_point(z_type, address, kind)
+    def _remove(self, command: RemovePoint) -> list[Reply]:
+        remove = self._point_removers.get(command.kind)
+        if remove is None:
+            return [EMPTY]
+        remove(command.address, command.size)
         return [OK]
 
-    @staticmethod
-    @functools.lru_cache(maxsize=256)   # pure, and gdb sends the same Z/z pair at every stop
-    def _z_args(payload: bytes) -> tuple[int, int, int]:
-        fields = payload[1:].split(b";", 1)[0].split(b",")
-        if len(fields) != 3:
-            raise MalformedPacketError("expected Ztype,addr,kind")
-        z_type, address, kind = (_hex_int(field) for field in fields)
-        if z_type > 4:
-            raise MalformedPacketError("unknown Z type")
-        if address >= 1 << 32 or kind >= 1 << 32:
-            raise MalformedPacketError("address or kind beyond 32 bits")
-        return z_type, address, kind
+    def _add_watchpoint(self, watch_kind: PointKind, address: int, length: int,
+                        conditions: tuple[bytes, ...] | None) -> None:
+        if conditions is not None:
+            raise TargetError(errno.EINVAL, "conditions only apply to breakpoints")
+        assert self.capabilities.watchpoints is not None
+        self.capabilities.watchpoints.add_watchpoint(watch_kind, address, length)
 
     # -- threads and process ---------------------------------------------------------------------
 
-    def _set_thread(self, payload: bytes) -> list[Reply]:
-        if payload[1:2] not in (b"g", b"c") or len(payload) < 3:
-            raise MalformedPacketError("expected Hg/Hc tid")
-        pid, tid = _parse_tid(payload[2:])
-        if not _tid_matches_our_thread(pid, tid):
+    def _set_thread(self, command: SetThread) -> list[Reply]:
+        if not _is_our_thread(command.thread):
             raise MalformedPacketError("no such thread")
         return [OK]
 
-    def _thread_alive(self, payload: bytes) -> list[Reply]:
-        pid, tid = _parse_tid(payload[1:])
-        if not (pid in (-1, PID) and tid == TID):
+    def _thread_alive(self, command: ThreadAlive) -> list[Reply]:
+        if not (command.thread.pid in (-1, PID) and command.thread.tid == TID):
             raise MalformedPacketError("no such thread")
         return [OK]
 
-    def _detach(self, payload: bytes) -> list[Reply]:
-        if payload[1:2] == b";":
-            if _hex_int(payload[2:]) != PID:
-                raise MalformedPacketError("no such process")
-        elif len(payload) > 1:
-            raise MalformedPacketError("expected D or D;pid")
+    def _detach(self, command: DetachRequest) -> list[Reply]:
+        if command.pid is not None and command.pid != PID:
+            raise MalformedPacketError("no such process")
         self.target.remove_all_points()
         return [OK, Detach()]
 
-    def _kill(self, payload: bytes) -> list[Reply]:
+    def _kill(self, command: KillRequest) -> list[Reply]:
         if not self.extended:
             return [Kill()]
         self.target.reset()
@@ -715,28 +689,32 @@ class Session:
     # -- queries ---------------------------------------------------------------------------------
 
     def _query(self, payload: bytes) -> list[Reply]:
-        name = payload
-        for separator in (b":", b","):
-            name = name.split(separator, 1)[0]
-        handler = self._queries.get(name)
+        handler = self._queries.get(query_name(payload))
         return handler(payload) if handler is not None else [EMPTY]
 
-    def _q_supported(self, payload: bytes) -> list[Reply]:
-        offered = set(payload.partition(b":")[2].split(b";"))
+    def _q_supported(self, command: Supported) -> list[Reply]:
+        offered = command.features
         self.multiprocess = b"multiprocess+" in offered
-        self.gdb_swbreak = b"swbreak+" in offered
-        self.gdb_hwbreak = b"hwbreak+" in offered
-        features = [b"PacketSize=%x" % PACKET_SIZE, b"qXfer:features:read+", b"qXfer:memory-map:read+",
-                    b"qXfer:threads:read+", b"vContSupported+", b"QStartNoAckMode+",
-                    b"ConditionalBreakpoints+"]
-        if self.target.image_path() is not None:
+        self.gdb_swbreak = b"swbreak+" in offered and self.capabilities.software_breakpoints is not None
+        self.gdb_hwbreak = b"hwbreak+" in offered and self.capabilities.hardware_breakpoints is not None
+        # The reply does not depend on what gdb offered (RSP "qSupported"); a swbreak/hwbreak stop
+        # reason is only sent when both sides named the feature.
+        capabilities = self.capabilities
+        features = [b"PacketSize=%x" % PACKET_SIZE, b"qXfer:features:read+"]
+        if capabilities.memory_map is not None:
+            features.append(b"qXfer:memory-map:read+")
+        if capabilities.threads is not None:
+            features.append(b"qXfer:threads:read+")
+        features += [b"vContSupported+", b"QStartNoAckMode+"]
+        if capabilities.software_breakpoints is not None or capabilities.hardware_breakpoints is not None:
+            features.append(b"ConditionalBreakpoints+")
+        if self._image_path() is not None:
             features.append(b"qXfer:exec-file:read+")   # gdb with no file finds the ELF (vFile)
-        if self.gdb_swbreak:
+        if capabilities.software_breakpoints is not None:
             features.append(b"swbreak+")
-        if self.gdb_hwbreak:
+        if capabilities.hardware_breakpoints is not None:
             features.append(b"hwbreak+")
-        if self.multiprocess:
-            features.append(b"multiprocess+")
+        features.append(b"multiprocess+")
         return [b";".join(features)]
 
     def _q_attached(self, payload: bytes) -> list[Reply]:
@@ -755,29 +733,26 @@ class Session:
     def _q_first_thread(self, payload: bytes) -> list[Reply]:
         return [b"l"] if self.no_process else [b"m" + self.thread_id()]
 
-    def _q_thread_extra(self, payload: bytes) -> list[Reply]:
-        pid, tid = _parse_tid(payload.partition(b",")[2])
-        if not _tid_matches_our_thread(pid, tid):
+    def _q_thread_extra(self, command: ThreadExtraInfo) -> list[Reply]:
+        if self.capabilities.threads is None:
+            return [EMPTY]
+        if not _is_our_thread(command.thread):
             raise MalformedPacketError("no such thread")
         state = "running" if self.running else "halted"
-        return [f"{self.target.model.name} vCPU 0 [{state}]".encode().hex().encode()]
+        return [f"{self.capabilities.threads.thread_name()} vCPU 0 [{state}]".encode().hex().encode()]
 
-    def _q_xfer(self, payload: bytes) -> list[Reply]:
-        fields = payload.split(b":")
-        if len(fields) != 5 or fields[2] != b"read":
-            return [EMPTY]
-        obj, annex = fields[1], fields[3].decode("ascii", "replace")
-        offset, length = _address_length(fields[4])
+    def _q_xfer(self, command: XferRead) -> list[Reply]:
+        obj, annex, offset, length = command.object, command.annex, command.offset, command.length
         if obj == b"features":
             document = self.target.registers.documents.get(annex)
             if document is None:
                 return [b"E00"]
-        elif obj == b"memory-map" and not annex:
-            document = self._memory_map()
-        elif obj == b"exec-file" and self.target.image_path() is not None:
-            document = str(self.target.image_path()).encode("utf-8", "surrogateescape")
-        elif obj == b"threads" and not annex:
-            name = self.target.model.name.encode()
+        elif obj == b"memory-map" and not annex and self.capabilities.memory_map is not None:
+            document = self._memory_map(self.capabilities.memory_map)
+        elif obj == b"exec-file" and self._image_path() is not None:
+            document = str(self._image_path()).encode("utf-8", "surrogateescape")
+        elif obj == b"threads" and not annex and self.capabilities.threads is not None:
+            name = self.capabilities.threads.thread_name().encode()
             entry = b'<thread id="%s" core="0" name="%s"/>\n' % (self.thread_id(), name)
             thread = b"" if self.no_process else entry
             document = b'<?xml version="1.0"?>\n<threads>\n%s</threads>\n' % thread
@@ -785,10 +760,10 @@ class Session:
                 reply = b"l" + document
                 if len(self._thread_lists) >= _REMEMBERED_THREAD_LISTS:
                     self._thread_lists.clear()
-                self._thread_lists[payload] = ((self.no_process, self.multiprocess), reply)
+                self._thread_lists[self._payload] = ((self.no_process, self.multiprocess), reply)
                 return [reply]
         else:
-            return [EMPTY] if obj not in (b"features", b"memory-map", b"threads") else [b"E00"]
+            return [EMPTY] if obj not in self._xfer_objects else [b"E00"]
         if offset > len(document):
             return [b"E00"]
         length = min(length, PACKET_SIZE - 16)
@@ -796,9 +771,9 @@ class Session:
         more = offset + length < len(document)
         return [(b"m" if more else b"l") + window]
 
-    def _q_crc(self, payload: bytes) -> list[Reply]:
+    def _q_crc(self, command: Crc) -> list[Reply]:
         """``qCRC:addr,length``: gdb's compare-sections checks a loaded image without reading it back."""
-        address, length = _address_length(payload.partition(b":")[2])
+        address, length = command.address, command.length
         if address + length > 1 << 32:
             raise TargetError(errno.EFAULT, "range beyond 32 bits")
         crc = 0xFFFFFFFF
@@ -806,18 +781,12 @@ class Session:
             crc = gdb_crc32(self.target.read_memory(start, min(_SCAN_CHUNK, address + length - start)), crc)
         return [b"C%08x" % crc]
 
-    def _q_search(self, payload: bytes) -> list[Reply]:
+    def _q_search(self, command: SearchMemory) -> list[Reply]:
         """``qSearch:memory:addr;length;pattern``: gdb's ``find`` without reading the range back.
 
         The pattern must lie wholly inside the range; the reply is ``1,addr`` of the first match or ``0``.
         """
-        kind, _, arguments = payload[len(b"qSearch:"):].partition(b":")
-        if kind != b"memory":
-            return [EMPTY]
-        fields = arguments.split(b";", 2)
-        if len(fields) != 3 or not fields[2]:
-            raise MalformedPacketError("qSearch:memory needs addr;length;pattern")
-        address, length, pattern = _hex_int(fields[0]), _hex_int(fields[1]), fields[2]
+        address, length, pattern = command.address, command.length, command.pattern
         end = min(address + length, 1 << 32)
         overlap = len(pattern) - 1
         start = address
@@ -829,8 +798,9 @@ class Session:
             start = piece_end - overlap
         return [b"0"]
 
-    def _memory_map(self) -> bytes:
-        ram = self.target.ram_size() or 0
+    @staticmethod
+    def _memory_map(memory_map: MemoryMap) -> bytes:
+        ram = memory_map.ram_size() or 0
         # Everything above RAM stays accessible: the MMU may map any effective address (CCSR etc.).
         regions = []
         if ram:
@@ -843,15 +813,10 @@ class Session:
 
     # -- monitor ---------------------------------------------------------------------------------
 
-    def _q_monitor(self, payload: bytes) -> list[Reply]:
-        hex_command = payload.partition(b",")[2]
-        if not hex_command or len(hex_command) % 2:
-            raise MalformedPacketError("qRcmd needs hex text")
-        try:
-            command = bytes.fromhex(hex_command.decode("ascii")).decode("utf-8", "replace").strip()
-        except ValueError:
-            raise MalformedPacketError("qRcmd needs hex text") from None
-        text = self.monitor(command)
+    def _q_monitor(self, command: MonitorCommand) -> list[Reply]:
+        if self.capabilities.monitor is None:
+            return [EMPTY]
+        text = self.monitor(command.text)
         replies: list[Reply] = [b"O" + text[i:i + _OUTPUT_CHUNK].encode().hex().encode()
                                 for i in range(0, len(text), _OUTPUT_CHUNK)]
         replies.append(OK)
@@ -860,24 +825,17 @@ class Session:
     def monitor(self, command: str) -> str:
         """Run one `monitor` command and return its text output."""
         words = command.split()
+        monitor = self.capabilities.monitor
         if words in ([], ["help"]):
             return ("monitor commands:\n"
                     "  help        this text\n"
-                    "  regs        dump the Book E special-purpose registers\n"
-                    "  info tlb    list the valid TLB entries\n"
-                    "  info pic    show the interrupt controller (MPIC) state\n"
                     "  reset       reset the guest to the boot state of its image\n"
-                    "  debug       show debugger and guest debug-facility state\n")
-        if words in (["regs"], ["spr"], ["info", "registers"]):
-            return self.target.describe_sprs()
-        if words == ["info", "tlb"]:
-            return self.target.describe_tlb()
-        if words == ["info", "pic"]:
-            return self.target.describe_pic()
+                    + (monitor.monitor_help() if monitor is not None else ""))
         if words == ["reset"]:
             self.target.reset(keep_points=True)
             self.last_stop = StopEvent(signal=SIGTRAP)
             return "guest reset\n"
-        if words == ["debug"]:
-            return self.target.describe_debug_state()
-        return f"unknown monitor command {command!r}; try 'monitor help'\n"
+        output = monitor.monitor_command(words) if monitor is not None else None
+        if output is None:
+            return f"unknown monitor command {command!r}; try 'monitor help'\n"
+        return output

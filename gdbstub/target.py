@@ -1,27 +1,27 @@
 """Adapter between gdb's view of a target and the KVM-shaped :class:`emulator.kvm.Vcpu`.
 
-It owns the debugger bookkeeping a KVM user (QEMU's kvm.c) would own: the counted software breakpoint
-set (Vcpu's dispatch table), the list of hardware breakpoints/watchpoints turned into a
-``struct kvm_guest_debug`` on every change, and the translation of ``kvm_run`` exits into
-:class:`StopEvent` values (signal, stop reason, data address) that :mod:`gdbstub.session` formats.
-Registers go through :mod:`gdbstub.registers`; errors surface as :class:`TargetError` with the errno
-that becomes the ``E`` reply. No gdb packet syntax and no I/O here.
+It does what a KVM user (QEMU's kvm.c) does around the vCPU: gdb's points live in one
+:class:`~gdbstub.breakpoints.BreakpointManager`, whose debug configuration this module alone translates
+to a ``struct kvm_guest_debug``; ``kvm_run`` exits become :class:`StopEvent` values (signal, stop
+reason, data address) that :mod:`gdbstub.session` formats. :class:`Target` implements
+:class:`gdbstub.api.Target` and every optional capability there; the vCPU it adapts is typed by
+:class:`VcpuLike` and the optional vCPU protocols below it. Registers go through
+:mod:`gdbstub.registers`; errors surface as :class:`TargetError` with the errno that becomes the ``E``
+reply. No gdb packet syntax and no I/O here.
 
 Imports: standard library, :mod:`emulator.kvm` (uapi constants and construct structures),
 :mod:`emulator.models`, :mod:`gdbstub.api` (stop events, errors), :mod:`gdbstub.registers` and
-:mod:`gdbstub.agent` (breakpoint conditions).
+:mod:`gdbstub.breakpoints` (gdb's points).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import os
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 from emulator.kvm import (
     KVM_EXIT_DEBUG,
@@ -42,8 +42,8 @@ from emulator.kvm import (
     kvm_run,
 )
 from emulator.models import MODELS
-from gdbstub.agent import AgentError, Condition, compile_condition, evaluate
-from gdbstub.api import SIGABRT, SIGTRAP, SIGXCPU, StopEvent, TargetError
+from gdbstub.api import SIGABRT, SIGTRAP, SIGXCPU, PointKind, StopEvent, StopReason, TargetError
+from gdbstub.breakpoints import BreakpointManager, DebugConfig
 from gdbstub.registers import REGNUM_PC, RegisterDef, RegisterTable
 
 log = logging.getLogger("gdbstub.target")
@@ -58,19 +58,17 @@ _OFF_DEBUG_ADDRESS = field_offset(kvm_run, "exit", "debug", "arch", "address")
 _OFF_DEBUG_STATUS = field_offset(kvm_run, "exit", "debug", "arch", "status")
 _OFF_EVENT_TYPE = field_offset(kvm_run, "exit", "system_event", "type")
 _OFF_EVENT_DATA0 = field_offset(kvm_run, "exit", "system_event", "data", 0)
+_KVM_COMPARE_TYPE = {PointKind.HARDWARE: KVMPPC_DEBUG_BREAKPOINT,
+                     PointKind.WRITE_WATCH: KVMPPC_DEBUG_WATCH_WRITE,
+                     PointKind.READ_WATCH: KVMPPC_DEBUG_WATCH_READ,
+                     PointKind.ACCESS_WATCH: KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE}
 
-# gdb Z/z types.
-Z_SOFTWARE = 0
-Z_HARDWARE = 1
-Z_WRITE = 2
-Z_READ = 3
-Z_ACCESS = 4
-_WATCH_REASON = {Z_WRITE: "watch", Z_READ: "rwatch", Z_ACCESS: "awatch"}
-_Z_TO_KVM = {Z_HARDWARE: KVMPPC_DEBUG_BREAKPOINT, Z_WRITE: KVMPPC_DEBUG_WATCH_WRITE,
-             Z_READ: KVMPPC_DEBUG_WATCH_READ, Z_ACCESS: KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE}
 
 class VcpuLike(Protocol):
-    """The part of :class:`emulator.kvm.Vcpu` the adapter uses (docs/architecture.md "The vCPU")."""
+    """The part of :class:`emulator.kvm.Vcpu` every vCPU the adapter takes has (docs/architecture.md
+    "The vCPU"); :class:`RegisterListVcpu`, :class:`ExitReportingVcpu`, :class:`InterruptReportingVcpu` and
+    :class:`ImageLoadingVcpu` are the parts it uses when a vCPU has them (the real one has all, the
+    tests' fakes only some)."""
 
     kvm_run: bytearray
 
@@ -84,28 +82,64 @@ class VcpuLike(Protocol):
     def read_ram(self, ea: int, n: int) -> bytes | None: ...
     def write_memory(self, ea: int, data: bytes) -> None: ...
     def reset(self) -> None: ...
+    def describe_debug_state(self) -> str: ...
+
+
+@runtime_checkable
+class RegisterListVcpu(Protocol):
+    """A vCPU that names the registers it has and reads several in one call."""
+
+    def register_names(self) -> list[str]: ...
+    def get_regs(self, names: list[str]) -> list[int]: ...
+
+
+class ExitView(Protocol):
+    """What the adapter reads of the vCPU's last exit."""
+
+    pc: int
+    instructions: int
+    detail: str
+
+
+class UnhandledView(Protocol):
+    """An interrupt the guest took with no handler installed."""
+
+    name: str
+    ivor: int
+    pc: int
+    vector: int
+    word: int | None
+    decodes_on: Sequence[str]
+
+
+@runtime_checkable
+class ExitReportingVcpu(Protocol):
+    """A vCPU that describes its last exit (None after a reset) with its instruction count."""
+
+    @property
+    def last_exit(self) -> ExitView | None: ...
+
+
+@runtime_checkable
+class InterruptReportingVcpu(Protocol):
+    """A vCPU that notes the interrupts the guest took with no handler installed."""
+
+    def take_unhandled_interrupt(self) -> UnhandledView | None: ...
+
+
+@runtime_checkable
+class ImageLoadingVcpu(Protocol):
+    """A vCPU that can load its image from disk again (extended-remote ``run``)."""
+
+    def load_image(self, path: str | None = None) -> None: ...
 
 
 # The stops of every step and breakpoint (immutable, so shared rather than built at each stop).
 _TRAP_STOP = StopEvent()
-_SWBREAK_STOP = StopEvent(reason="swbreak")
-_HWBREAK_STOP = StopEvent(reason="hwbreak")
+_SWBREAK_STOP = StopEvent(reason=StopReason.SWBREAK)
+_HWBREAK_STOP = StopEvent(reason=StopReason.HWBREAK)
+_BREAK_STOPS = {StopReason.SWBREAK: _SWBREAK_STOP, StopReason.HWBREAK: _HWBREAK_STOP}
 _INSN_LIMIT_STOP = StopEvent(signal=SIGXCPU, insn_limit=True)
-
-
-@dataclass(frozen=True, slots=True)
-class HwPoint:
-    z_type: int
-    address: int
-    length: int
-
-
-def _compiled(code: bytes) -> Condition | None:
-    try:
-        return compile_condition(code)
-    except AgentError as error:
-        log.info("breakpoint condition evaluated by gdb instead: %s", error)
-        return None
 
 
 def _errno_of(error: Exception, default: int) -> int:
@@ -117,44 +151,75 @@ def _errno_of(error: Exception, default: int) -> int:
     return default
 
 
+class _VcpuDebugPort:
+    """The vCPU as the breakpoint manager sees it: its software breakpoint table, its RAM, and its
+    debug configuration, into which a :class:`DebugConfig` is translated here and nowhere else."""
+
+    def __init__(self, vcpu: VcpuLike) -> None:
+        self._vcpu = vcpu
+        # construct's build costs about a millisecond and gdb toggles the same few configurations
+        # (step on/off, one breakpoint in/out) around every stop.
+        self._bytes_cache: dict[DebugConfig, bytes] = {}
+
+    def insert_sw_breakpoint(self, ea: int) -> None:
+        self._vcpu.insert_sw_breakpoint(ea)
+
+    def remove_sw_breakpoint(self, ea: int) -> None:
+        self._vcpu.remove_sw_breakpoint(ea)
+
+    def read_ram(self, ea: int, n: int) -> bytes | None:
+        result: bytes | None = self._vcpu.read_ram(ea, n)
+        return result
+
+    def apply_debug(self, config: DebugConfig) -> None:
+        try:
+            data = self.guest_debug_bytes(config)
+        except Exception as error:   # a value the uapi layout cannot hold: refuse, never crash
+            raise TargetError(errno.EINVAL, f"debug configuration not representable: {error}") from error
+        try:
+            self._vcpu.set_guest_debug(data)
+        except Exception as error:
+            raise TargetError(_errno_of(error, errno.EINVAL), str(error)) from error
+
+    def guest_debug_bytes(self, config: DebugConfig) -> bytes:
+        """The ``struct kvm_guest_debug`` for ``config``."""
+        cached = self._bytes_cache.get(config)
+        if cached is not None:
+            return cached
+        control = 0
+        if config.software:
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP
+        if config.comparators:
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP
+        if config.single_step:
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
+        # bp[n].reserved carries the watched length (emulator.kvm's documented extension).
+        bps = [{"addr": c.address, "type": _KVM_COMPARE_TYPE[c.kind], "reserved": c.length}
+               for c in config.comparators]
+        bps += [{"addr": 0, "type": 0, "reserved": 0}] * (KVM_MAX_HW_POINTS - len(bps))
+        data = bytes(kvm_guest_debug.build({"control": control, "pad": 0, "arch": {"bp": bps}}))
+        if len(self._bytes_cache) >= _DEBUG_BYTES_CACHE_SIZE:
+            self._bytes_cache.clear()
+        self._bytes_cache[config] = data
+        return data
+
+
 class Target:
     """gdb-facing operations on one vCPU."""
 
-    def __init__(self, vcpu: Any, model_name: str) -> None:
+    def __init__(self, vcpu: VcpuLike, model_name: str) -> None:
         self.vcpu = vcpu
         self.model = MODELS[model_name]
-        names = getattr(vcpu, "register_names", None)
-        available = frozenset(names()) if callable(names) else None
+        self._register_list = vcpu if isinstance(vcpu, RegisterListVcpu) else None
+        self._exits = vcpu if isinstance(vcpu, ExitReportingVcpu) else None
+        self._unhandled = vcpu if isinstance(vcpu, InterruptReportingVcpu) else None
+        register_list = self._register_list
+        available = frozenset(register_list.register_names()) if register_list is not None else None
         self.registers = RegisterTable(model_name, available)
         self._g_keys = [reg.key for reg in self.registers.g_registers]
-        self.sw_breakpoints: dict[int, int] = {}     # address -> insert count
-        # Addresses armed in the vCPU (patched, in its dispatch table). Z0/z0 change only
-        # sw_breakpoints; the vCPU follows at the next resume (_arm_sw_breakpoints). A reply that leaves
-        # within a few microseconds reaches gdb before it sleeps waiting for it, and gdb sends a z0/Z0
-        # pair around every stop; the patching then happens in vCont, whose reply is late anyway
-        # (continue to a breakpoint 2450-2540 -> 2700-2880 /s in alternating runs on the 2-CPU VM).
-        self._sw_armed: set[int] = set()
-        # Addresses disarmed for the last resume (gdb steps over a breakpoint and inserts it again)
-        # and, once the guest stopped, those still armable: a Z0 there needs no check.
-        self._sw_disarmed: list[int] = []
-        self._sw_armable: set[int] = set()
-        # Soft breakpoints at addresses nothing maps yet (a kernel's start_kernel seen from its physical
-        # entry): nothing can be patched there, so each borrows a free IAC, which compares effective
-        # addresses whatever the MMU does, until a resume finds the address mapped and patches it.
-        self._sw_on_iac: set[int] = set()
-        self.hw_points: list[HwPoint] = []
-        self._hw_counts: dict[HwPoint, int] = {}
-        # (Z type, address) -> its gdb conditions (None: one gdb sent that this stub cannot evaluate).
-        self._conditions: dict[tuple[int, int], tuple[Condition | None, ...]] = {}
-        self._false_hits: dict[tuple[int, int], int] = {}     # since the connection began: `monitor debug`
-        self._single_step = False
+        self.breakpoints = BreakpointManager(_VcpuDebugPort(vcpu), self.model.num_iac, self.model.num_dac)
         self._range: tuple[int, int] | None = None
-        self._debug_applied: bytes | None = None
-        # construct's build costs about a millisecond and gdb toggles the same few configurations
-        # (step on/off, one breakpoint in/out) around every stop.
-        self._debug_bytes_cache: dict[tuple[int, tuple[HwPoint, ...]], bytes] = {}
         self.exited: int | None = None             # power-off status once the guest has powered off
-        self._take_unhandled: Callable[[], Any] | None = getattr(vcpu, "take_unhandled_interrupt", None)
         # --max-insns: guest instructions allowed from boot (None: no limit), and those counted so far.
         # Counted per slice from the vCPU's own count, so the hot loop pays nothing for it.
         self.insn_limit: int | None = None
@@ -172,7 +237,7 @@ class Target:
             raise TargetError(errno.EFAULT, f"cannot read {reg.name}: {error}") from error
 
     def write_register(self, reg: RegisterDef, value: int) -> None:
-        self._sw_armable.clear()    # MSR, PID, ... may change what an address translates to
+        self.breakpoints.translation_may_change()
         try:
             self.vcpu.set_reg(reg.key, value)
         except Exception as error:
@@ -180,20 +245,21 @@ class Target:
 
     def read_g(self) -> bytes:
         keys = self._g_keys
-        get_regs = getattr(self.vcpu, "get_regs", None)
-        values = get_regs(keys) if callable(get_regs) else [self.vcpu.get_reg(key) for key in keys]
+        register_list = self._register_list
+        values = register_list.get_regs(keys) if register_list is not None else [self.vcpu.get_reg(key)
+                                                                                  for key in keys]
         return self.registers.encode_g(values)
 
     def register_reader(self, regs: Sequence[RegisterDef]) -> Callable[[], list[int]]:
         """A function reading ``regs`` in one vCPU call (a stop reply's expedited registers, read at every
         stop); it raises TargetError when the vCPU cannot read them."""
         keys = [reg.key for reg in regs]
-        get_regs = getattr(self.vcpu, "get_regs", None)
+        get_regs = self._register_list.get_regs if self._register_list is not None else None
         vcpu = self.vcpu
 
         def read() -> list[int]:
             try:
-                if callable(get_regs):
+                if get_regs is not None:
                     return list(map(int, get_regs(keys)))
                 return [int(vcpu.get_reg(key)) for key in keys]
             except Exception as error:
@@ -239,222 +305,51 @@ class Target:
 
     # -- breakpoints and watchpoints -------------------------------------------------------------
 
-    def insert_point(self, z_type: int, address: int, kind: int,
-                     conditions: Sequence[bytes] | None = None) -> None:
-        """Insert (or count once more) a point. ``conditions``: gdb's agent expressions for a Z0/Z1
-        (ConditionalBreakpoints); the guest then stops there only when one of them holds.
+    # The capabilities of gdbstub.api: all of them, each point kept by the breakpoint manager.
 
-        gdb re-sends Z0/Z1 for an inserted breakpoint whose conditions changed; a point that has or
-        gets conditions is therefore updated in place, not counted again.
-        """
-        key = (z_type, address)
-        if conditions is not None or key in self._conditions:
-            if z_type not in (Z_SOFTWARE, Z_HARDWARE):
-                raise TargetError(errno.EINVAL, "conditions only apply to breakpoints")
-            inserted = (self.sw_breakpoints.get(address, 0) if z_type == Z_SOFTWARE
-                        else self._hw_counts.get(self._hw_point(z_type, address, kind), 0))
-            if not inserted:
-                self._insert_counted(z_type, address, kind)
-            if conditions:
-                self._conditions[key] = tuple(_compiled(code) for code in conditions)
-            else:
-                self._conditions.pop(key, None)
-            return
-        self._insert_counted(z_type, address, kind)
+    def add_sw_breakpoint(self, address: int, kind: int, conditions: Sequence[bytes] | None) -> None:
+        self.breakpoints.insert(PointKind.SOFTWARE, address, kind, conditions)
 
-    def _insert_counted(self, z_type: int, address: int, kind: int) -> None:
-        if z_type == Z_SOFTWARE:
-            count = self.sw_breakpoints.get(address, 0)
-            if count == 0 and address not in self._sw_armed and address not in self._sw_armable \
-                    and address not in self._sw_on_iac:
-                try:
-                    self._check_armable(address)    # now, so that gdb hears of a bad address at once
-                except TargetError as error:
-                    if error.code != errno.EFAULT or not self._iac_free():
-                        raise
-                    self._sw_on_iac.add(address)
-            # The vCPU is armed, and KVM_GUESTDBG_USE_SW_BP set, at the next resume (prepare_resume):
-            # only a running guest can hit a breakpoint.
-            self.sw_breakpoints[address] = count + 1
-            return
-        point = self._hw_point(z_type, address, kind)
-        count = self._hw_counts.get(point, 0)
-        if count == 0:
-            self.hw_points.append(point)
-            try:
-                self._update_debug()
-            except TargetError:
-                # Nothing of a refused point stays behind: the next resume must not meet it.
-                self.hw_points.remove(point)
-                self._update_debug()
-                raise
-        self._hw_counts[point] = count + 1
+    def remove_sw_breakpoint(self, address: int, kind: int) -> None:
+        self.breakpoints.remove(PointKind.SOFTWARE, address, kind)
 
-    def remove_point(self, z_type: int, address: int, kind: int) -> None:
-        if (z_type, address) in self._conditions:
-            # Inserted once however often gdb updated its conditions.
-            self._conditions.pop((z_type, address))
-            if z_type == Z_SOFTWARE:
-                self.sw_breakpoints[address] = min(self.sw_breakpoints.get(address, 0), 1)
-            else:
-                point = self._hw_point(z_type, address, kind)
-                if point in self._hw_counts:
-                    self._hw_counts[point] = 1
-        if z_type == Z_SOFTWARE:
-            count = self.sw_breakpoints.get(address, 0)
-            if count == 0:
-                raise TargetError(errno.EINVAL, f"no breakpoint at {address:#x}")
-            if count == 1:
-                del self.sw_breakpoints[address]    # disarmed at the next resume
-                self._sw_on_iac.discard(address)    # its IAC is free for a Z1 at once
-            else:
-                self.sw_breakpoints[address] = count - 1
-            return
-        point = self._hw_point(z_type, address, kind)
-        count = self._hw_counts.get(point, 0)
-        if count == 0:
-            raise TargetError(errno.EINVAL, f"no such hardware point {point}")
-        if count == 1:
-            del self._hw_counts[point]
-            self.hw_points.remove(point)
-            self._update_debug()
-        else:
-            self._hw_counts[point] = count - 1
+    def add_hw_breakpoint(self, address: int, kind: int, conditions: Sequence[bytes] | None) -> None:
+        self.breakpoints.insert(PointKind.HARDWARE, address, kind, conditions)
+
+    def remove_hw_breakpoint(self, address: int, kind: int) -> None:
+        self.breakpoints.remove(PointKind.HARDWARE, address, kind)
+
+    def add_watchpoint(self, kind: PointKind, address: int, length: int) -> None:
+        self.breakpoints.insert(kind, address, length)
+
+    def remove_watchpoint(self, kind: PointKind, address: int, length: int) -> None:
+        self.breakpoints.remove(kind, address, length)
 
     def remove_all_points(self) -> None:
         """Forget every debugger point (detach, kill, new connection)."""
-        self.sw_breakpoints.clear()
-        self._arm_sw_breakpoints()
-        self.hw_points.clear()
-        self._hw_counts.clear()
-        self._conditions.clear()
-        self._false_hits.clear()
-        self._single_step = False
+        self.breakpoints.clear()
         self._range = None
-        self._update_debug()
-
-    def _iac_free(self) -> bool:
-        iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE) + len(self._sw_on_iac)
-        return iacs < self.model.num_iac
-
-    def _check_armable(self, address: int) -> None:
-        """Raise the TargetError Z0 answers if the vCPU could not arm a soft breakpoint at ``address``."""
-        if address & 3:
-            raise TargetError(errno.EINVAL, f"breakpoint address {address:#x} is not word aligned")
-        if self.vcpu.read_ram(address, 4) is None:
-            raise TargetError(errno.EFAULT, f"no RAM mapped at {address:#x}")
-
-    def _arm_sw_breakpoints(self) -> None:
-        """Make the vCPU's soft breakpoints those gdb has inserted (see ``_sw_armed``)."""
-        wanted = self.sw_breakpoints
-        armed = self._sw_armed
-        on_iac = self._sw_on_iac
-        if len(armed) == len(wanted) and armed.issuperset(wanted) and not on_iac:
-            return
-        on_iac.intersection_update(wanted)
-        disarmed = self._sw_disarmed
-        for address in armed.difference(wanted):
-            # The entry is gone either way; there is nothing to restore on failure.
-            with contextlib.suppress(Exception):
-                self.vcpu.remove_sw_breakpoint(address)
-            armed.discard(address)
-            disarmed.append(address)
-        for address in [a for a in wanted if a not in armed]:
-            if address in on_iac and self.vcpu.read_ram(address, 4) is None:
-                continue        # still unmapped: stays on its IAC
-            try:
-                self.vcpu.insert_sw_breakpoint(address)
-            except Exception as error:
-                if address not in on_iac and self._iac_free():
-                    on_iac.add(address)     # unmapped since Z0 (gdb wrote PID, say)
-                    continue
-                log.warning("dropped the breakpoint at %#x: it can no longer be armed (%s)", address, error)
-                del wanted[address]
-                on_iac.discard(address)
-                self._conditions.pop((Z_SOFTWARE, address), None)
-                continue
-            on_iac.discard(address)
-            armed.add(address)
-
-    def _hw_point(self, z_type: int, address: int, kind: int) -> HwPoint:
-        if z_type not in _Z_TO_KVM:
-            raise TargetError(errno.EINVAL, f"unsupported Z type {z_type}")
-        if not 0 <= address < 1 << 32:
-            raise TargetError(errno.EINVAL, "address beyond 32 bits")
-        length = 4 if z_type == Z_HARDWARE else kind
-        # A watch is a range of the 32-bit address space: at least one byte, not wrapping past 2^32.
-        if not 0 < length < 1 << 32 or address + length > 1 << 32:
-            raise TargetError(errno.EINVAL, f"bad watch length {kind:#x} at {address:#x}")
-        return HwPoint(z_type, address, length)
-
-    def guest_debug_bytes(self) -> bytes:
-        """The ``struct kvm_guest_debug`` matching the current breakpoints and step mode."""
-        control = 0
-        if self.sw_breakpoints:
-            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP
-        points = self.hw_points
-        if self._sw_on_iac:
-            points = points + [HwPoint(Z_HARDWARE, address, 4) for address in sorted(self._sw_on_iac)]
-        if points:
-            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP
-        if self._single_step:
-            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
-        key = (control, tuple(points))
-        cached = self._debug_bytes_cache.get(key)
-        if cached is not None:
-            return cached
-        # bp[n].reserved carries the watched length (emulator.kvm's documented extension).
-        bps = [{"addr": p.address, "type": _Z_TO_KVM[p.z_type], "reserved": p.length} for p in points]
-        bps += [{"addr": 0, "type": 0, "reserved": 0}] * (KVM_MAX_HW_POINTS - len(bps))
-        data = bytes(kvm_guest_debug.build({"control": control, "pad": 0, "arch": {"bp": bps}}))
-        if len(self._debug_bytes_cache) >= _DEBUG_BYTES_CACHE_SIZE:
-            self._debug_bytes_cache.clear()
-        self._debug_bytes_cache[key] = data
-        return data
-
-    def _update_debug(self) -> None:
-        if self.hw_points or self._sw_on_iac:
-            iacs = sum(1 for p in self.hw_points if p.z_type == Z_HARDWARE)
-            dacs = len(self.hw_points) - iacs
-            if iacs + len(self._sw_on_iac) > self.model.num_iac or dacs > self.model.num_dac:
-                raise TargetError(errno.ENOSPC, "out of debug comparators")
-        try:
-            data = self.guest_debug_bytes()
-        except Exception as error:   # a value the uapi layout cannot hold: refuse, never crash
-            raise TargetError(errno.EINVAL, f"debug configuration not representable: {error}") from error
-        if data == self._debug_applied:
-            return
-        try:
-            self.vcpu.set_guest_debug(data)
-        except Exception as error:
-            raise TargetError(_errno_of(error, errno.EINVAL), str(error)) from error
-        self._debug_applied = data
 
     # -- execution -------------------------------------------------------------------------------
 
     def prepare_resume(self, *, step: bool, step_range: tuple[int, int] | None = None) -> None:
         """Arm single-step (for ``s`` and range stepping) before a sequence of :meth:`run_slice` calls."""
-        self._single_step = step or step_range is not None
         self._range = step_range
-        self._sw_armable.clear()
-        self._sw_disarmed.clear()
-        self._arm_sw_breakpoints()
-        self._update_debug()
+        self.breakpoints.flush(single_step=step or step_range is not None)
+
+    def prepare_range_step(self, start: int, end: int) -> None:
+        self.prepare_resume(step=True, step_range=(start, end))
 
     def run_slice(self, budget: int) -> StopEvent | None:
         """Run up to ``budget`` instructions; a stop event, or None if the guest is still running."""
         stop = self._run_slice(budget) if self.insn_limit is None else self._run_limited_slice(budget)
-        if self._take_unhandled is not None:
-            noted = self._take_unhandled()
+        if self._unhandled is not None:
+            noted = self._unhandled.take_unhandled_interrupt()
             if noted is not None:
                 log.warning("%s", self._unhandled_text(noted))
-        if stop is not None and self._sw_disarmed:
-            # Checked here, inside vCont's answer, rather than in the Z0 that follows: see _sw_armed.
-            for address in self._sw_disarmed:
-                with contextlib.suppress(TargetError):
-                    self._check_armable(address)
-                    self._sw_armable.add(address)
-            self._sw_disarmed.clear()
+        if stop is not None:
+            # Checked here, inside vCont's answer, rather than in the Z0 that follows.
+            self.breakpoints.stopped()
         return stop
 
     def _run_limited_slice(self, budget: int) -> StopEvent | None:
@@ -484,7 +379,7 @@ class Target:
 
     def _take_executed(self) -> int:
         """Instructions the vCPU executed since the last call (its count restarts at a reset)."""
-        info = self.vcpu.last_exit
+        info = self._exits.last_exit if self._exits is not None else None
         now = info.instructions if info is not None else 0
         executed = now - self._insns_mark if now >= self._insns_mark else now
         self._insns_mark = now
@@ -494,7 +389,7 @@ class Target:
         if self.exited is not None:
             return StopEvent(exit_status=self.exited)
         vcpu = self.vcpu
-        if self._single_step:
+        if self.breakpoints.single_step:
             # One instruction per run() while stepping; range stepping keeps going inside the range.
             for _ in range(max(1, budget)):
                 reason = vcpu.run(1)
@@ -508,12 +403,13 @@ class Target:
                 return stop
             return None
         stop = self._exit_to_stop(vcpu.run(budget))
-        if self._conditions and (stop is _SWBREAK_STOP or stop is _HWBREAK_STOP) \
-                and not self._condition_holds(Z_SOFTWARE if stop is _SWBREAK_STOP else Z_HARDWARE):
-            return self._step_past(stop is _SWBREAK_STOP)
+        if (stop is _SWBREAK_STOP or stop is _HWBREAK_STOP) and self.breakpoints.has_conditions:
+            kind = PointKind.SOFTWARE if stop is _SWBREAK_STOP else PointKind.HARDWARE
+            if not self.breakpoints.condition_holds(kind, self.pc, self._read_regnum, self.read_memory):
+                return self._step_past(kind)
         return stop
 
-    def _unhandled_text(self, noted: Any) -> str:
+    def _unhandled_text(self, noted: UnhandledView) -> str:
         """One line on an interrupt taken with no handler, naming the other core when the instruction
         that raised it exists only there (the usual cause: an image built for the other core)."""
         text = (f"the guest took a {noted.name} interrupt (IVOR{noted.ivor}) at {noted.pc:#010x} with no "
@@ -521,65 +417,27 @@ class Target:
                 f"{noted.vector:#010x}")
         only_elsewhere = [name for name in noted.decodes_on if name != self.model.name]
         if noted.word is not None and self.model.name not in noted.decodes_on and only_elsewhere:
-            other = only_elsewhere[0]
-            return (f"{text}; the instruction there ({noted.word:#010x}) exists on {other} only: "
-                    f"is this an {other} image (--cpu {other})?")
+            core = only_elsewhere[0]
+            return (f"{text}; the instruction there ({noted.word:#010x}) exists on {core} only: "
+                    f"is this an {core} image (--cpu {core})?")
         other = next((name for name in sorted(MODELS) if name != self.model.name), None)
         return f"{text}; if the image was built for the {other}, run it with --cpu {other}" if other else text
 
     def describe_stop(self, stop: StopEvent) -> str:
         """One line on why the guest cannot go on (a checkstop, say), for users without gdb."""
-        last_exit = getattr(self.vcpu, "last_exit", None)
+        last_exit = self._exits.last_exit if self._exits is not None else None
         if stop.signal == SIGABRT and last_exit is not None:
             return f"the guest stopped: {last_exit.detail} at pc {last_exit.pc:#010x}"
         return f"the guest stopped with signal {stop.signal} at pc {self.pc:#010x}"
 
-    def _condition_holds(self, z_type: int) -> bool:
-        """True unless every condition gdb gave for the breakpoint at pc evaluates to zero here."""
-        key = (z_type, self.pc)
-        conditions = self._conditions.get(key)
-        if conditions is None:
-            return True
-        for condition in conditions:
-            if condition is None:
-                return True
-            try:
-                if evaluate(condition, self._read_regnum, self.read_memory):
-                    return True
-            except AgentError as error:
-                log.debug("condition at %#x reported as true: %s", self.pc, error)
-                return True
-        self._false_hits[key] = self._false_hits.get(key, 0) + 1
-        return False
-
     def _read_regnum(self, regnum: int) -> int:
         return self.read_register(self.register_by_regnum(regnum))
 
-    def _step_past(self, software: bool) -> StopEvent | None:
+    def _step_past(self, kind: PointKind) -> StopEvent | None:
         """Execute the instruction under a breakpoint whose condition is false, then let the guest
         run on: None, unless the step itself ended in a stop gdb must see (a watchpoint, power-off)."""
-        address = self.pc
-        points = self.hw_points
-        on_iac = software and address in self._sw_on_iac
-        if on_iac:
-            self._sw_on_iac.discard(address)
-        elif software:
-            self.vcpu.remove_sw_breakpoint(address)
-        else:
-            self.hw_points = [p for p in points if p.z_type != Z_HARDWARE or p.address != address]
-        try:
-            self._single_step = True
-            self._update_debug()
+        with self.breakpoints.stepping_past(kind, self.pc):
             stop = self._exit_to_stop(self.vcpu.run(1))
-        finally:
-            if on_iac:
-                self._sw_on_iac.add(address)
-            elif software:
-                self.vcpu.insert_sw_breakpoint(address)
-            else:
-                self.hw_points = points      # same order: the same IAC slots as before
-            self._single_step = False
-            self._update_debug()
         return None if stop is None or stop is _TRAP_STOP else stop
 
     def _exit_to_stop(self, reason: int) -> StopEvent | None:
@@ -603,94 +461,73 @@ class Target:
         address = _RUN_U64.unpack_from(run, _OFF_DEBUG_ADDRESS)[0]
         status = _RUN_U32.unpack_from(run, _OFF_DEBUG_STATUS)[0]
         if status & KVMPPC_DEBUG_BREAKPOINT:
-            # A soft breakpoint waiting on an IAC for its page is still gdb's Z0: a swbreak to gdb.
-            if address in self._sw_on_iac and not any(
-                    p.z_type == Z_HARDWARE and p.address == address for p in self.hw_points):
-                return _SWBREAK_STOP
-            return _HWBREAK_STOP
+            return _BREAK_STOPS[self.breakpoints.instruction_compare_reason(address)]
         if status & (KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE):
-            return StopEvent(reason=self._watch_reason(address, status), data_address=address)
-        if self._single_step:
+            watch = self.breakpoints.watch_reason(address, write=bool(status & KVMPPC_DEBUG_WATCH_WRITE))
+            return StopEvent(reason=watch, data_address=address)
+        if self.breakpoints.single_step:
             return _TRAP_STOP
-        if address in self.sw_breakpoints and self.pc == address:
+        if self.breakpoints.has_software_breakpoint(address) and self.pc == address:
             return _SWBREAK_STOP
         return _TRAP_STOP
 
-    def _watch_reason(self, address: int, status: int) -> str:
-        """Map a DAC exit back to the Z2/Z3/Z4 gdb inserted that covers ``address``."""
-        wanted = (Z_WRITE, Z_ACCESS) if status & KVMPPC_DEBUG_WATCH_WRITE else (Z_READ, Z_ACCESS)
-        best: HwPoint | None = None
-        for point in self.hw_points:
-            if point.z_type in wanted and point.address <= address < point.address + point.length:
-                best = point
-                break
-        if best is None:
-            for point in self.hw_points:
-                if point.z_type in _WATCH_REASON and point.address <= address < point.address + point.length:
-                    best = point
-                    break
-        return _WATCH_REASON[best.z_type] if best is not None else "awatch"
-
     def reset(self, *, keep_points: bool = False) -> None:
         """Back to the image's boot state; gdb's points are dropped (kill) or re-armed (monitor reset)."""
-        sw_points = dict(self.sw_breakpoints)
-        hw_counts = dict(self._hw_counts)
-        conditions = dict(self._conditions)
+        kept = self.breakpoints.keep()
         self.remove_all_points()
         self.vcpu.reset()
-        self._sw_armable.clear()
+        self.breakpoints.vcpu_reset()
         self.exited = None
         self.insns_run = self._insns_mark = self._insns_carry = 0
         self.insn_limit_reached = False
-        self._debug_applied = None
         if keep_points:
-            self.sw_breakpoints.update(sw_points)
-            self._arm_sw_breakpoints()
-            self.hw_points = list(hw_counts)
-            self._hw_counts = hw_counts
-            self._conditions = conditions
-        self._update_debug()
+            self.breakpoints.restore(kept)
+        self.breakpoints.apply()
 
     def reload(self, path: str | None = None) -> None:
         """Load the image from disk again (``path``, else the one served) and reset to its boot state
         with no debugger points (extended-remote ``run``, which gdb follows with its own Z packets).
         TargetError(ENOENT) if it cannot be loaded; the previous image then stays."""
-        load_image = getattr(self.vcpu, "load_image", None)
-        if not callable(load_image):
+        vcpu = self.vcpu
+        if not isinstance(vcpu, ImageLoadingVcpu):
             self.reset()
             return
         self.remove_all_points()
         try:
-            load_image(path)
+            vcpu.load_image(path)
         except Exception as error:
             raise TargetError(errno.ENOENT, f"cannot load {path or self.image_path()}: {error}") from error
         finally:
-            self._sw_armable.clear()
-            self._debug_applied = None
-            self._update_debug()
+            self.breakpoints.vcpu_reset()
+            self.breakpoints.apply()
         self.exited = None
 
-    # -- monitor helpers -------------------------------------------------------------------------
+    # -- monitor -----------------------------------------------------------------------------------
+
+    def thread_name(self) -> str:
+        return self.model.name
+
+    def monitor_help(self) -> str:
+        return ("  regs        dump the Book E special-purpose registers\n"
+                "  info tlb    list the valid TLB entries\n"
+                "  info pic    show the interrupt controller (MPIC) state\n"
+                "  debug       show debugger and guest debug-facility state\n")
+
+    def monitor_command(self, words: Sequence[str]) -> str | None:
+        command = list(words)
+        if command in (["regs"], ["spr"], ["info", "registers"]):
+            return self.describe_sprs()
+        if command == ["info", "tlb"]:
+            return self.describe_tlb()
+        if command == ["info", "pic"]:
+            return self.describe_pic()
+        if command == ["debug"]:
+            return self.describe_debug_state()
+        return None
 
     def describe_debug_state(self) -> str:
-        self._arm_sw_breakpoints()     # the vCPU's table as the next resume will have it
-        describe = getattr(self.vcpu, "describe_debug_state", None)
-        def conditions(z_type: int, address: int) -> str:
-            given = self._conditions.get((z_type, address))
-            if given is None:
-                return ""
-            return " (conditional" + ("" if all(given) else ", some only gdb can evaluate") + ")"
-        lines = ["gdb sw breakpoints: " + (", ".join(f"{a:#x}{conditions(Z_SOFTWARE, a)}"
-                                                     for a in self.sw_breakpoints) or "none"),
-                 "gdb hw points: " + (", ".join(f"Z{p.z_type} {p.address:#x}/{p.length}"
-                                               f"{conditions(p.z_type, p.address)}"
-                                               for p in self.hw_points) or "none")]
-        if self._false_hits:
-            # gdb removes its breakpoints at every stop, so these add up over the whole connection.
-            lines.append("false conditions skipped in the stub: " + ", ".join(
-                f"Z{z_type} {address:#x}: {count}" for (z_type, address), count in self._false_hits.items()))
-        if callable(describe):
-            lines.append(str(describe()))
+        lines = self.breakpoints.describe()
+        lines.append(self.vcpu.describe_debug_state())
         return "\n".join(lines) + "\n"
 
     def describe_tlb(self) -> str:

@@ -4,7 +4,8 @@ module, at any depth (also inside functions), against what that module may impor
 - emulator/ never imports gdbstub or trio.
 - In gdbstub/, only server.py imports trio; only target.py, registers.py and cli.py import the emulator,
   each only the emulator modules listed below.
-- The sans-I/O protocol modules (framing, session, api, agent, registers) import no I/O machinery.
+- The sans-I/O modules (protocol/*, session, api, agent, breakpoints, registers) import no I/O
+  machinery; protocol/* imports nothing of gdbstub but api, and no emulator.
 - Importing gdbstub.session loads no emulator code beyond what the register table (emulator.register_table:
   the model facts and the modules that number SPRs) loads, and neither trio nor construct.
 
@@ -26,7 +27,9 @@ EMULATOR_DOORS = {
     "gdbstub/registers.py": {"emulator.register_table"},
     "gdbstub/cli.py": {"emulator.board", "emulator.kvm", "emulator.models"},
 }
-SANS_IO = ["gdbstub/framing.py", "gdbstub/session.py", "gdbstub/api.py", "gdbstub/agent.py",
+PROTOCOL_PACKAGE = "gdbstub/protocol/"
+PROTOCOL_MAY_IMPORT = {"gdbstub.api"}
+SANS_IO = ["gdbstub/session.py", "gdbstub/api.py", "gdbstub/agent.py", "gdbstub/breakpoints.py",
            "gdbstub/registers.py"]
 IO_MODULES = {"trio", "socket", "select", "selectors", "asyncio", "subprocess", "threading"}
 
@@ -75,8 +78,14 @@ def check() -> list[str]:
                 if owner is None:
                     breaches.append(f"{name}:{line}: imports {module} (allowed: "
                                     f"{', '.join(sorted(allowed_emulator)) or 'no emulator module'})")
-            if name in SANS_IO and top(module) in IO_MODULES:
+            protocol = name.startswith(PROTOCOL_PACKAGE)
+            if (name in SANS_IO or protocol) and top(module) in IO_MODULES:
                 breaches.append(f"{name}:{line}: a sans-I/O module imports {module}")
+            inside = module.startswith("gdbstub.protocol") or any(
+                module == allowed or module.startswith(allowed + ".") for allowed in PROTOCOL_MAY_IMPORT)
+            if protocol and top(module) in ("gdbstub", "emulator") and not inside:
+                breaches.append(f"{name}:{line}: the protocol package imports {module} "
+                                f"(allowed: {', '.join(sorted(PROTOCOL_MAY_IMPORT))})")
     table_loads = _loaded_by("emulator.register_table")
     if table_loads.returncode != 0:
         breaches.append(f"import emulator.register_table fails: {table_loads.stderr.strip()}")

@@ -7,7 +7,7 @@ import random
 import hypothesis
 from hypothesis import strategies as st
 
-from gdbstub.framing import (
+from gdbstub.protocol.framing import (
     Ack,
     BadChecksum,
     Framer,

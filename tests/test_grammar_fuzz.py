@@ -29,7 +29,7 @@ from support.packet_grammar import CONTROL, READ, RESUME, WRITE, Generated, Pack
 
 from emulator.board import Machine
 from emulator.kvm import Vcpu
-from gdbstub.framing import BadChecksum, Framer, Oversize, Packet, frame
+from gdbstub.protocol.framing import BadChecksum, Framer, Oversize, Packet, frame
 from gdbstub.session import Detach, Kill, Resume, Session, StartNoAck
 from gdbstub.target import Target
 

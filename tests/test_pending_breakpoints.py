@@ -41,12 +41,12 @@ def test_unmapped_soft_breakpoints_take_the_free_iacs_then_e14() -> None:
 def test_the_vcpu_gets_the_borrowed_iacs_at_resume_and_nothing_is_patched() -> None:
     session, vcpu = loop_session()
     assert session.handle(b"Z0,%x,4" % UNMAPPED[0]) == [b"OK"]
-    reply = session.resume_blocking(session._v_cont(b"s")[0])   # type: ignore[arg-type]
+    reply = session.resume_blocking(session.handle(b"vCont;s")[0])   # type: ignore[arg-type]
     assert reply.startswith(b"T05")
     state = vcpu.describe_debug_state()
     assert f"{UNMAPPED[0]:#010x}" in state, state
     assert vcpu.sw_breakpoints == {}                          # nothing patched anywhere
     # Removed and resumed: the IAC is given back.
     assert session.handle(b"z0,%x,4" % UNMAPPED[0]) == [b"OK"]
-    session.resume_blocking(session._v_cont(b"s")[0])          # type: ignore[arg-type]
+    session.resume_blocking(session.handle(b"vCont;s")[0])      # type: ignore[arg-type]
     assert f"{UNMAPPED[0]:#010x}" not in vcpu.describe_debug_state()

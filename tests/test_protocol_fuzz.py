@@ -14,7 +14,7 @@ from fakes import FakeVcpu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gdbstub.framing import Framer, Packet, frame
+from gdbstub.protocol.framing import Framer, Packet, frame
 from gdbstub.session import Session
 from gdbstub.target import Target
 
@@ -103,4 +103,4 @@ def test_zz_session_still_answers_and_guest_unchanged() -> None:
     assert session.handle(b"?")[0].startswith(b"T05")
     assert vcpu.snapshot() == before
     assert len(vcpu.guest_debug_calls) == debug_calls
-    assert session.target.sw_breakpoints == {} and session.target.hw_points == []
+    assert session.target.breakpoints.software == {} and session.target.breakpoints.hardware == []

@@ -22,7 +22,7 @@ from support.tiny_elf import BRANCH_TO_SELF, lis, stw, write_elf
 from emulator.board import Machine
 from emulator.kvm import Vcpu
 from emulator.mmu import MAS1_TSIZE_SHIFT, MAS1_V, MAS3_SR, MAS3_SW
-from gdbstub.framing import frame
+from gdbstub.protocol.framing import frame
 from gdbstub.session import Session
 from gdbstub.target import Target
 
@@ -50,10 +50,10 @@ def loop_session(ram_mib: int = 128) -> tuple[Session, Vcpu]:
 def test_z_arguments_out_of_range_are_e22_and_leave_nothing(packet: bytes) -> None:
     session, _vcpu = loop_session()
     assert session.handle(packet) == [b"E22"]
-    assert session.target.hw_points == [] and session.target.sw_breakpoints == {}
+    assert session.target.breakpoints.hardware == [] and session.target.breakpoints.software == {}
     assert session.handle(b"z" + packet[1:]) in ([b"E22"],)
     # The next resume works: the refused point left nothing in the resume path.
-    reply = session.resume_blocking(session._v_cont(b"s")[0])   # type: ignore[arg-type]
+    reply = session.resume_blocking(session.handle(b"vCont;s")[0])   # type: ignore[arg-type]
     assert reply.startswith(b"T05"), reply
 
 

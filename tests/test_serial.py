@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from gdbstub import server
-from gdbstub.framing import frame
+from gdbstub.protocol.framing import frame
 from gdbstub.serial_port import SocketSerial, parse_serial
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import trio.testing
 from fakes import FakeVcpu
 
 import gdbstub.server as server_module
-from gdbstub.framing import Framer, Packet, frame
+from gdbstub.protocol.framing import Framer, Packet, frame
 from gdbstub.server import GdbServer
 
 Connect = Callable[[], Awaitable[trio.abc.Stream]]

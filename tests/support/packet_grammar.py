@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from gdbstub.framing import checksum, escape, run_length_encode
+from gdbstub.protocol.framing import checksum, escape, run_length_encode
 
 READ, WRITE, RESUME, CONTROL = "read", "write", "resume", "control"
 
