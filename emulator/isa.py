@@ -6,7 +6,8 @@ translator's template both derived from it (:func:`handler_builder`, :func:`temp
 The ``ops_*`` modules describe their instructions with these; :mod:`emulator.decoder` assembles them
 into the one instruction table and decodes words.
 
-Imports: the standard library, :mod:`emulator.fields` and :mod:`emulator.exceptions`.
+Imports: the standard library, :mod:`emulator.fields`, :mod:`emulator.exceptions` and, for the types
+of what handlers touch, :mod:`emulator.mmu`, :mod:`emulator.models` and :mod:`emulator.timers`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from emulator.exceptions import ESR_PIL, ESR_PPR, IVOR_PROGRAM, Interrupt
+from emulator.mmu import Mmu
+from emulator.models import CpuModel
+from emulator.timers import Timers
 
 MSR_PR = 0x00004000   # problem state; privileged instructions raise ESR[PPR] when set
 MASK32 = 0xFFFFFFFF
@@ -49,6 +53,31 @@ class HandlerCpu(Protocol):
     def store16(self, ea: int, value: int) -> None: ...
     def store32(self, ea: int, value: int) -> None: ...
     def trap(self, pc: int) -> None: ...
+
+
+
+class SupervisorCpu(HandlerCpu, Protocol):
+    """What the supervisor and floating-point handlers (``ops_system``, ``ops_float``) may touch beyond
+    :class:`HandlerCpu`: SPRs, the MMU, the timers, the FPU state and the core's privileged actions."""
+
+    fpr: list[int]
+    fpscr: int
+    sprs: dict[int, int]
+    spr_readers: dict[int, Callable[[], int]]
+    spr_writers: dict[int, Callable[[int], None]]
+    model: CpuModel
+    mmu: Mmu
+    timers: Timers
+
+    def load64(self, ea: int) -> int: ...
+    def store64(self, ea: int, value: int) -> None: ...
+    def set_msr(self, value: int) -> None: ...
+    def translation_changed(self) -> None: ...
+    def set_doorbell(self, *, critical: bool, pending: bool) -> None: ...
+    def translate_debug(self, ea: int) -> int | None: ...
+    def invalidate_physical(self, pa: int, length: int) -> None: ...
+    def enter_wait(self) -> None: ...
+    def ehpriv(self, pc: int) -> None: ...
 
 
 Handler = Callable[[HandlerCpu, int], int]

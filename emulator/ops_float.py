@@ -31,17 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from math import isqrt
-from typing import TYPE_CHECKING
 
 from emulator import fields
 from emulator.exceptions import ESR_FP, IVOR_FP_UNAVAILABLE, IVOR_PROGRAM, Interrupt
-from emulator.isa import InstructionSpec, illegal
+from emulator.isa import InstructionSpec, SupervisorCpu, illegal
 from emulator.models import MSR_FE0, MSR_FE1, MSR_FP
 
-if TYPE_CHECKING:
-    from emulator.cpu import Cpu
-
-FloatHandler = Callable[["Cpu", int], int]
+FloatHandler = Callable[["SupervisorCpu", int], int]
 
 M32 = 0xFFFFFFFF
 SIGN = 1 << 63
@@ -402,7 +398,8 @@ def summarise(fpscr: int) -> int:
     return fpscr
 
 
-def _store_fpscr(cpu: Cpu, old: int, new: int, raised: int, record: bool, fx_rule: bool = True) -> None:
+def _store_fpscr(cpu: SupervisorCpu, old: int, new: int, raised: int, record: bool,
+                 fx_rule: bool = True) -> None:
     """The common tail of every FPSCR-writing instruction: FX by the 0 -> 1 rule (unless the
     instruction writes FX itself), VX and FEX recomputed, CR1 for Rc=1, then the FP enabled program
     interrupt when this instruction raised an enabled exception (or turned FEX on) while MSR[FE0]/[FE1]
@@ -419,7 +416,7 @@ def _store_fpscr(cpu: Cpu, old: int, new: int, raised: int, record: bool, fx_rul
             raise Interrupt(IVOR_PROGRAM, esr=ESR_FP)
 
 
-def _complete(cpu: Cpu, target: int, result: Result, single: bool, record: bool) -> None:
+def _complete(cpu: SupervisorCpu, target: int, result: Result, single: bool, record: bool) -> None:
     """Write an arithmetic result and its status: the common tail of every rounding instruction."""
     bits, status = result
     old = cpu.fpscr
@@ -431,14 +428,14 @@ def _complete(cpu: Cpu, target: int, result: Result, single: bool, record: bool)
     _store_fpscr(cpu, old, new, status, record)
 
 
-def _record(cpu: Cpu, fpscr: int | None = None) -> None:
+def _record(cpu: SupervisorCpu, fpscr: int | None = None) -> None:
     """Rc=1: CR1 <- FPSCR[FX, FEX, VX, OX] (of ``fpscr`` when given, else the current FPSCR)."""
     value = cpu.fpscr if fpscr is None else fpscr
     cpu.cr = (cpu.cr & 0xF0FFFFFF) | ((value >> 4) & 0x0F000000)
 
 
 def _available(handler: FloatHandler) -> FloatHandler:
-    def checked(cpu: Cpu, pc: int) -> int:
+    def checked(cpu: SupervisorCpu, pc: int) -> int:
         if not cpu.msr & MSR_FP:
             raise Interrupt(IVOR_FP_UNAVAILABLE)
         return handler(cpu, pc)
@@ -460,12 +457,12 @@ def _memory_builder(width: int, store: bool, update: bool, indexed: bool) -> Cal
             return illegal
         displacement = fields.simm(word)
 
-        def effective_address(cpu: Cpu) -> int:
+        def effective_address(cpu: SupervisorCpu) -> int:
             offset = cpu.gpr[rb] if indexed else displacement
             return ((cpu.gpr[ra] if ra else 0) + offset) & M32
 
         if store:
-            def store_float(cpu: Cpu, pc: int) -> int:
+            def store_float(cpu: SupervisorCpu, pc: int) -> int:
                 ea = effective_address(cpu)
                 bits = cpu.fpr[frt]
                 if width == 8:
@@ -479,7 +476,7 @@ def _memory_builder(width: int, store: bool, update: bool, indexed: bool) -> Cal
                 return (pc + 4) & M32
             return _available(store_float)
 
-        def load_float(cpu: Cpu, pc: int) -> int:
+        def load_float(cpu: SupervisorCpu, pc: int) -> int:
             ea = effective_address(cpu)
             cpu.fpr[frt] = cpu.load64(ea) if width == 8 else single_to_double(cpu.load32(ea))
             if update:
@@ -489,7 +486,7 @@ def _memory_builder(width: int, store: bool, update: bool, indexed: bool) -> Cal
     return build
 
 
-def _mode(cpu: Cpu) -> int:
+def _mode(cpu: SupervisorCpu) -> int:
     return cpu.fpscr & RN
 
 
@@ -529,7 +526,7 @@ def _arithmetic_builder(kind: str, single: bool) -> Callable[[int], FloatHandler
     def build(word: int) -> FloatHandler:
         frt, fra, frb, frc, record = _fields(word)
 
-        def arithmetic(cpu: Cpu, pc: int) -> int:
+        def arithmetic(cpu: SupervisorCpu, pc: int) -> int:
             fpscr = cpu.fpscr
             result = operation(cpu.fpr, fra, frb, frc, target, fpscr & RN, fpscr)
             _complete(cpu, frt, result, single, record)
@@ -541,7 +538,7 @@ def _arithmetic_builder(kind: str, single: bool) -> Callable[[int], FloatHandler
 def build_frsp(word: int) -> FloatHandler:
     frt, _, frb, _, record = _fields(word)
 
-    def frsp(cpu: Cpu, pc: int) -> int:
+    def frsp(cpu: SupervisorCpu, pc: int) -> int:
         _complete(cpu, frt, round_to_single(cpu.fpr[frb], cpu.fpscr & RN, cpu.fpscr), True, record)
         return (pc + 4) & M32
     return _available(frsp)
@@ -551,7 +548,7 @@ def _convert_builder(toward_zero: bool) -> Callable[[int], FloatHandler]:
     def build(word: int) -> FloatHandler:
         frt, _, frb, _, record = _fields(word)
 
-        def convert_to_integer(cpu: Cpu, pc: int) -> int:
+        def convert_to_integer(cpu: SupervisorCpu, pc: int) -> int:
             old = cpu.fpscr
             value, status = to_int32(cpu.fpr[frb], TOWARD_ZERO if toward_zero else old & RN)
             new = (old & ~(FR | FI)) | status
@@ -570,7 +567,7 @@ def _compare_builder(ordered: bool) -> Callable[[int], FloatHandler]:
         _, fra, frb, _, _ = _fields(word)
         shift = 28 - 4 * fields.crfd(word)
 
-        def compare_float(cpu: Cpu, pc: int) -> int:
+        def compare_float(cpu: SupervisorCpu, pc: int) -> int:
             a, b = cpu.fpr[fra], cpu.fpr[frb]
             code = compare(a, b)
             old = cpu.fpscr
@@ -590,7 +587,7 @@ def _move_builder(operation: Callable[[int], int]) -> Callable[[int], FloatHandl
     def build(word: int) -> FloatHandler:
         frt, _, frb, _, record = _fields(word)
 
-        def move(cpu: Cpu, pc: int) -> int:
+        def move(cpu: SupervisorCpu, pc: int) -> int:
             cpu.fpr[frt] = operation(cpu.fpr[frb])
             if record:
                 _record(cpu)
@@ -602,7 +599,7 @@ def _move_builder(operation: Callable[[int], int]) -> Callable[[int], FloatHandl
 def build_fsel(word: int) -> FloatHandler:
     frt, fra, frb, frc, record = _fields(word)
 
-    def fsel(cpu: Cpu, pc: int) -> int:
+    def fsel(cpu: SupervisorCpu, pc: int) -> int:
         a = cpu.fpr[fra]
         greater_or_equal = not is_nan(a) and (not a & SIGN or not a & MAGNITUDE)
         cpu.fpr[frt] = cpu.fpr[frc] if greater_or_equal else cpu.fpr[frb]
@@ -615,7 +612,7 @@ def build_fsel(word: int) -> FloatHandler:
 def build_mffs(word: int) -> FloatHandler:
     frt, _, _, _, record = _fields(word)
 
-    def mffs(cpu: Cpu, pc: int) -> int:
+    def mffs(cpu: SupervisorCpu, pc: int) -> int:
         cpu.fpr[frt] = cpu.fpscr
         if record:
             _record(cpu)
@@ -623,7 +620,7 @@ def build_mffs(word: int) -> FloatHandler:
     return _available(mffs)
 
 
-def _write_fields(cpu: Cpu, mask: int, value: int, record: bool) -> None:
+def _write_fields(cpu: SupervisorCpu, mask: int, value: int, record: bool) -> None:
     """mtfsf/mtfsfi: FPSCR bits under ``mask`` from ``value``. FX changes only when field 0 is written
     (then from ``value``, not by the 0 -> 1 rule); FEX and VX are always recomputed."""
     old = cpu.fpscr
@@ -640,7 +637,7 @@ def build_mtfsf(word: int) -> FloatHandler:
     upper_word = fields.fpscr_upper(word)
     mask = M32 if every_field else 0 if upper_word else _field_mask(fields.flm(word))
 
-    def mtfsf(cpu: Cpu, pc: int) -> int:
+    def mtfsf(cpu: SupervisorCpu, pc: int) -> int:
         _write_fields(cpu, mask, cpu.fpr[frb] & M32, record)
         return (pc + 4) & M32
     return _available(mtfsf)
@@ -652,7 +649,7 @@ def build_mtfsfi(word: int) -> FloatHandler:
     mask = 0 if fields.fpscr_upper(word) else 0xF << shift
     record = fields.rc(word)
 
-    def mtfsfi(cpu: Cpu, pc: int) -> int:
+    def mtfsfi(cpu: SupervisorCpu, pc: int) -> int:
         _write_fields(cpu, mask, immediate, record)
         return (pc + 4) & M32
     return _available(mtfsfi)
@@ -664,7 +661,7 @@ def _bit_builder(set_bit: bool) -> Callable[[int], FloatHandler]:
         record = fields.rc(word)
         writable = bit & ~(FEX | VX)
 
-        def set_or_clear_bit(cpu: Cpu, pc: int) -> int:
+        def set_or_clear_bit(cpu: SupervisorCpu, pc: int) -> int:
             old = cpu.fpscr
             _store_fpscr(cpu, old, old | writable if set_bit else old & ~writable, 0, record)
             return (pc + 4) & M32
@@ -677,7 +674,7 @@ def build_mcrfs(word: int) -> FloatHandler:
     source = 28 - 4 * fields.crfs(word)
     cleared = (0xF << source) & (FX | STICKY_EXCEPTIONS)
 
-    def mcrfs(cpu: Cpu, pc: int) -> int:
+    def mcrfs(cpu: SupervisorCpu, pc: int) -> int:
         old = cpu.fpscr
         cpu.cr = (cpu.cr & ~(0xF << destination) & M32) | (((old >> source) & 0xF) << destination)
         cpu.fpscr = summarise(old & ~cleared)

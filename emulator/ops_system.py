@@ -23,7 +23,6 @@ Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.fields`, :mod:`em
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from emulator import fields
 from emulator.exceptions import (
@@ -39,13 +38,18 @@ from emulator.exceptions import (
     IVOR_SYSTEM_CALL,
     Interrupt,
 )
-from emulator.isa import XER_WRITABLE, Chosen, Emitter, InstructionSpec, Semantics, template_emitter
+from emulator.isa import (
+    XER_WRITABLE,
+    Chosen,
+    Emitter,
+    InstructionSpec,
+    Semantics,
+    SupervisorCpu,
+    template_emitter,
+)
 from emulator.models import MSR_EE, MSR_FE0, MSR_FE1, MSR_PR, MSR_SPE, MSR_UCLE
 
-if TYPE_CHECKING:
-    from emulator.cpu import Cpu
-
-SystemHandler = Callable[["Cpu", int], int]
+SystemHandler = Callable[["SupervisorCpu", int], int]
 
 _SPR_PRIVILEGED_BIT = 0x10
 _SPR_SRR0, _SPR_SRR1 = 26, 27
@@ -58,7 +62,7 @@ _FPSCR_FEX = 0x40000000
 _E500V2 = frozenset({"e500v2"})
 
 
-def _x_form_ea(word: int) -> Callable[[Cpu], int]:
+def _x_form_ea(word: int) -> Callable[[SupervisorCpu], int]:
     ra, rb = fields.ra(word), fields.rb(word)
     if ra == 0:
         return lambda cpu: cpu.gpr[rb]
@@ -69,7 +73,7 @@ def _x_form_ea(word: int) -> Callable[[Cpu], int]:
 def build_mfmsr(word: int) -> SystemHandler:
     rd = fields.rd(word)
 
-    def mfmsr(cpu: Cpu, pc: int) -> int:
+    def mfmsr(cpu: SupervisorCpu, pc: int) -> int:
         cpu.gpr[rd] = cpu.msr
         return (pc + 4) & 0xFFFFFFFF
     return mfmsr
@@ -78,7 +82,7 @@ def build_mfmsr(word: int) -> SystemHandler:
 def build_mtmsr(word: int) -> SystemHandler:
     rs = fields.rs(word)
 
-    def mtmsr(cpu: Cpu, pc: int) -> int:
+    def mtmsr(cpu: SupervisorCpu, pc: int) -> int:
         enabled_before = cpu.msr & (MSR_FE0 | MSR_FE1)
         cpu.set_msr(cpu.gpr[rs])
         if not enabled_before and cpu.msr & (MSR_FE0 | MSR_FE1) and cpu.fpscr & _FPSCR_FEX:
@@ -91,7 +95,7 @@ def build_mtmsr(word: int) -> SystemHandler:
 def build_wrtee(word: int) -> SystemHandler:
     rs = fields.rs(word)
 
-    def wrtee(cpu: Cpu, pc: int) -> int:
+    def wrtee(cpu: SupervisorCpu, pc: int) -> int:
         cpu.set_msr((cpu.msr & ~MSR_EE) | (cpu.gpr[rs] & MSR_EE))
         return (pc + 4) & 0xFFFFFFFF
     return wrtee
@@ -100,7 +104,7 @@ def build_wrtee(word: int) -> SystemHandler:
 def build_wrteei(word: int) -> SystemHandler:
     enable = MSR_EE if fields.wrteei_enable(word) else 0
 
-    def wrteei(cpu: Cpu, pc: int) -> int:
+    def wrteei(cpu: SupervisorCpu, pc: int) -> int:
         cpu.set_msr((cpu.msr & ~MSR_EE) | enable)
         return (pc + 4) & 0xFFFFFFFF
     return wrteei
@@ -135,7 +139,7 @@ def build_mfspr(word: int) -> SystemHandler:
     rd, spr = fields.rd(word), fields.spr(word)
     privileged = bool(spr & _SPR_PRIVILEGED_BIT)
 
-    def mfspr(cpu: Cpu, pc: int) -> int:
+    def mfspr(cpu: SupervisorCpu, pc: int) -> int:
         if privileged and cpu.msr & MSR_PR:
             raise Interrupt(IVOR_PROGRAM, esr=ESR_PPR)
         reader = cpu.spr_readers.get(spr)
@@ -155,7 +159,7 @@ def build_mtspr(word: int) -> SystemHandler:
     rs, spr = fields.rs(word), fields.spr(word)
     privileged = bool(spr & _SPR_PRIVILEGED_BIT)
 
-    def mtspr(cpu: Cpu, pc: int) -> int:
+    def mtspr(cpu: SupervisorCpu, pc: int) -> int:
         if privileged and cpu.msr & MSR_PR:
             raise Interrupt(IVOR_PROGRAM, esr=ESR_PPR)
         writer = cpu.spr_writers.get(spr)
@@ -186,7 +190,7 @@ def emit_mfspr(word: int, pc: int) -> list[str] | None:
 # --- returns and system call ----------------------------------------------------------------------
 def _build_return(save0: int, save1: int) -> Callable[[int], SystemHandler]:
     def build(word: int) -> SystemHandler:
-        def return_from_interrupt(cpu: Cpu, pc: int) -> int:
+        def return_from_interrupt(cpu: SupervisorCpu, pc: int) -> int:
             sprs = cpu.sprs
             target = sprs[save0] & ~3
             cpu.set_msr(sprs[save1])
@@ -196,14 +200,14 @@ def _build_return(save0: int, save1: int) -> Callable[[int], SystemHandler]:
 
 
 def build_sc(word: int) -> SystemHandler:
-    def sc(cpu: Cpu, pc: int) -> int:
+    def sc(cpu: SupervisorCpu, pc: int) -> int:
         raise Interrupt(IVOR_SYSTEM_CALL, after=True)
     return sc
 
 
 # --- no-ops: synchronisation and cache hints ------------------------------------------------------
 def build_nop(word: int) -> SystemHandler:
-    def no_operation(cpu: Cpu, pc: int) -> int:
+    def no_operation(cpu: SupervisorCpu, pc: int) -> int:
         return (pc + 4) & 0xFFFFFFFF
     return no_operation
 
@@ -211,7 +215,7 @@ def build_nop(word: int) -> SystemHandler:
 def build_dcbz(word: int) -> SystemHandler:
     effective_address = _x_form_ea(word)
 
-    def dcbz(cpu: Cpu, pc: int) -> int:
+    def dcbz(cpu: SupervisorCpu, pc: int) -> int:
         size = cpu.model.cache_line_size
         line = effective_address(cpu) & ~(size - 1)
         store32 = cpu.store32
@@ -224,7 +228,7 @@ def build_dcbz(word: int) -> SystemHandler:
 def build_icbi(word: int) -> SystemHandler:
     effective_address = _x_form_ea(word)
 
-    def icbi(cpu: Cpu, pc: int) -> int:
+    def icbi(cpu: SupervisorCpu, pc: int) -> int:
         pa = cpu.translate_debug(effective_address(cpu))
         if pa is not None:
             size = cpu.model.cache_line_size
@@ -237,7 +241,7 @@ def _build_cache_lock(esr_bit: int) -> Callable[[int], SystemHandler]:
     def build(word: int) -> SystemHandler:
         effective_address = _x_form_ea(word)
 
-        def cache_lock(cpu: Cpu, pc: int) -> int:
+        def cache_lock(cpu: SupervisorCpu, pc: int) -> int:
             msr = cpu.msr
             if msr & MSR_PR and not msr & MSR_UCLE:
                 raise Interrupt(IVOR_DATA_STORAGE, esr=esr_bit, dear=effective_address(cpu))
@@ -248,7 +252,7 @@ def _build_cache_lock(esr_bit: int) -> Callable[[int], SystemHandler]:
 
 # --- TLB management (delegated to the MMU) --------------------------------------------------------
 def build_tlbwe(word: int) -> SystemHandler:
-    def tlbwe(cpu: Cpu, pc: int) -> int:
+    def tlbwe(cpu: SupervisorCpu, pc: int) -> int:
         cpu.mmu.tlbwe()
         cpu.translation_changed()
         return (pc + 4) & 0xFFFFFFFF
@@ -256,7 +260,7 @@ def build_tlbwe(word: int) -> SystemHandler:
 
 
 def build_tlbre(word: int) -> SystemHandler:
-    def tlbre(cpu: Cpu, pc: int) -> int:
+    def tlbre(cpu: SupervisorCpu, pc: int) -> int:
         cpu.mmu.tlbre()
         return (pc + 4) & 0xFFFFFFFF
     return tlbre
@@ -265,7 +269,7 @@ def build_tlbre(word: int) -> SystemHandler:
 def build_tlbsx(word: int) -> SystemHandler:
     effective_address = _x_form_ea(word)
 
-    def tlbsx(cpu: Cpu, pc: int) -> int:
+    def tlbsx(cpu: SupervisorCpu, pc: int) -> int:
         cpu.mmu.tlbsx(effective_address(cpu))
         return (pc + 4) & 0xFFFFFFFF
     return tlbsx
@@ -274,7 +278,7 @@ def build_tlbsx(word: int) -> SystemHandler:
 def build_tlbivax(word: int) -> SystemHandler:
     effective_address = _x_form_ea(word)
 
-    def tlbivax(cpu: Cpu, pc: int) -> int:
+    def tlbivax(cpu: SupervisorCpu, pc: int) -> int:
         cpu.mmu.tlbivax(effective_address(cpu))
         cpu.translation_changed()
         return (pc + 4) & 0xFFFFFFFF
@@ -288,7 +292,7 @@ def build_tlbilx(word: int) -> SystemHandler:
     effective_address = _x_form_ea(word)
     kind = fields.tlbilx_type(word)
 
-    def tlbilx(cpu: Cpu, pc: int) -> int:
+    def tlbilx(cpu: SupervisorCpu, pc: int) -> int:
         if kind == _TLBILX_ILLEGAL_FORM:
             raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)   # T=2 is reserved (QEMU: invalid form)
         cpu.mmu.tlbilx(kind, effective_address(cpu))
@@ -303,7 +307,7 @@ _MSG_BROADCAST = 0x04000000   # every processor accepts it, whatever its PIR
 _MSG_PIRTAG = 0x00003FFF
 
 
-def _doorbell_type(cpu: Cpu, value: int) -> int | None:
+def _doorbell_type(cpu: SupervisorCpu, value: int) -> int | None:
     """The doorbell type this core accepts from a message in rB, or None when it is not for it."""
     if not value & _MSG_BROADCAST and (value & _MSG_PIRTAG) != cpu.sprs.get(_SPR_PIR, 0) & _MSG_PIRTAG:
         return None
@@ -314,7 +318,7 @@ def _doorbell_type(cpu: Cpu, value: int) -> int | None:
 def build_msgsnd(word: int) -> SystemHandler:
     rb = fields.rb(word)
 
-    def msgsnd(cpu: Cpu, pc: int) -> int:
+    def msgsnd(cpu: SupervisorCpu, pc: int) -> int:
         kind = _doorbell_type(cpu, cpu.gpr[rb])
         if kind is not None:
             cpu.set_doorbell(critical=kind == 1, pending=True)
@@ -325,7 +329,7 @@ def build_msgsnd(word: int) -> SystemHandler:
 def build_msgclr(word: int) -> SystemHandler:
     rb = fields.rb(word)
 
-    def msgclr(cpu: Cpu, pc: int) -> int:
+    def msgclr(cpu: SupervisorCpu, pc: int) -> int:
         kind = _doorbell_type(cpu, cpu.gpr[rb] | _MSG_BROADCAST)   # msgclr acts on this core only
         if kind is not None:
             cpu.set_doorbell(critical=kind == 1, pending=False)
@@ -335,14 +339,14 @@ def build_msgclr(word: int) -> SystemHandler:
 
 # --- wait, ehpriv ---------------------------------------------------------------------------------
 def build_wait(word: int) -> SystemHandler:
-    def wait(cpu: Cpu, pc: int) -> int:
+    def wait(cpu: SupervisorCpu, pc: int) -> int:
         cpu.enter_wait()
         return (pc + 4) & 0xFFFFFFFF
     return wait
 
 
 def build_ehpriv(word: int) -> SystemHandler:
-    def ehpriv(cpu: Cpu, pc: int) -> int:
+    def ehpriv(cpu: SupervisorCpu, pc: int) -> int:
         cpu.ehpriv(pc)
         return (pc + 4) & 0xFFFFFFFF  # not reached: ehpriv always exits or interrupts
     return ehpriv
@@ -355,7 +359,7 @@ _EFS_FIRST, _EFS_END = 0x2C0, 0x2E0   # embedded scalar single-precision: not ga
 def build_spe(word: int) -> SystemHandler:
     scalar_single = _EFS_FIRST <= fields.xo11(word) < _EFS_END
 
-    def spe(cpu: Cpu, pc: int) -> int:
+    def spe(cpu: SupervisorCpu, pc: int) -> int:
         if not scalar_single and not cpu.msr & MSR_SPE:
             raise Interrupt(IVOR_SPE_UNAVAILABLE, esr=ESR_SPV)
         raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)  # SPE/EFP arithmetic is not implemented
