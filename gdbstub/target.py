@@ -128,6 +128,16 @@ class InterruptReportingVcpu(Protocol):
 
 
 @runtime_checkable
+class MachineViewVcpu(Protocol):
+    """A vCPU that shows the machine around it: TLB, interrupt controller, image, RAM size."""
+
+    def describe_tlb(self) -> str: ...
+    def describe_pic(self) -> str: ...
+    def image_path(self) -> str | None: ...
+    def ram_size(self) -> int: ...
+
+
+@runtime_checkable
 class ImageLoadingVcpu(Protocol):
     """A vCPU that can load its image from disk again (extended-remote ``run``)."""
 
@@ -213,6 +223,7 @@ class Target:
         self._register_list = vcpu if isinstance(vcpu, RegisterListVcpu) else None
         self._exits = vcpu if isinstance(vcpu, ExitReportingVcpu) else None
         self._unhandled = vcpu if isinstance(vcpu, InterruptReportingVcpu) else None
+        self._machine_view = vcpu if isinstance(vcpu, MachineViewVcpu) else None
         register_list = self._register_list
         available = frozenset(register_list.register_names()) if register_list is not None else None
         self.registers = RegisterTable(model_name, available)
@@ -531,27 +542,14 @@ class Target:
         return "\n".join(lines) + "\n"
 
     def describe_tlb(self) -> str:
-        machine = getattr(self.vcpu, "machine", None)
-        mmu = getattr(machine, "mmu", None)
-        entries = getattr(mmu, "entries", None)
-        if not callable(entries):
-            return "TLB view not available from this vCPU\n"
-        lines = []
-        for entry in entries():
-            try:
-                lines.append(f"TLB{entry.tlb}[{entry.index}] EA {entry.epn:#010x} -> PA {entry.pa:#011x}"
-                             f" size {_size_text(entry.size)} TID {entry.tid} TS {entry.ts}"
-                             f" WIMGE {entry.wimge:#04x} {entry.permission_text()}"
-                             f"{' IPROT' if entry.iprot else ''}\n")
-            except (AttributeError, TypeError, ValueError):
-                lines.append(f"{entry}\n")
-        return "".join(lines) or "no valid TLB entries\n"
+        view = self._machine_view
+        return view.describe_tlb() if view is not None else "TLB view not available from this vCPU\n"
 
     def describe_pic(self) -> str:
-        describe = getattr(getattr(self.vcpu, "machine", None), "describe_pic", None)
-        if not callable(describe):
+        view = self._machine_view
+        if view is None:
             return "interrupt controller view not available from this vCPU\n"
-        return str(describe())
+        return view.describe_pic()
 
     def describe_sprs(self) -> str:
         lines = []
@@ -566,20 +564,11 @@ class Target:
 
     def image_path(self) -> str | None:
         """Absolute path of the loaded ELF (what ``qXfer:exec-file`` names and vFile may read)."""
-        path = getattr(getattr(self.vcpu, "machine", None), "path", None)
-        return os.path.abspath(path) if isinstance(path, str) else None
+        path = self._machine_view.image_path() if self._machine_view is not None else None
+        return os.path.abspath(path) if path is not None else None
 
     def ram_size(self) -> int | None:
-        bus = getattr(getattr(self.vcpu, "machine", None), "bus", None)
-        size = getattr(bus, "ram_size", None)
-        return size if isinstance(size, int) else None
-
-
-def _size_text(size: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if size >= 1 << shift and size % (1 << shift) == 0:
-            return f"{size >> shift} {unit}"
-    return f"{size} B"
+        return self._machine_view.ram_size() if self._machine_view is not None else None
 
 
 __all__ = ["REGNUM_PC", "StopEvent", "Target", "TargetError"]

@@ -11,7 +11,6 @@ watchpoints and power-off produce the same ``kvm_run`` exits the real vCPU docum
 from __future__ import annotations
 
 import struct
-from types import SimpleNamespace
 
 from emulator.kvm import (
     KVM_EXIT_DEBUG,
@@ -54,9 +53,21 @@ class FakeVcpu:
         self.num_dac = num_dac
         self.kvm_run = bytearray(2352)
         self.guest_debug_calls: list[bytes] = []
-        self.machine = SimpleNamespace(bus=SimpleNamespace(ram_size=RAM_SIZE),
-                                       mmu=SimpleNamespace(entries=lambda: ["TLB1[0] ea 0 pa 0 size 64K"]))
         self.reset()
+
+    # -- the machine around it (emulator.kvm.Vcpu's describe_tlb, describe_pic, image_path, ram_size) --
+
+    def describe_tlb(self) -> str:
+        return "TLB1[0] EA 0x00000000 -> PA 0x000000000 size 64 KiB\n"
+
+    def describe_pic(self) -> str:
+        return "no interrupt controller in the fake\n"
+
+    def image_path(self) -> str | None:
+        return None
+
+    def ram_size(self) -> int:
+        return RAM_SIZE
 
     # -- state -------------------------------------------------------------------------------------
 

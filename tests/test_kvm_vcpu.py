@@ -845,3 +845,21 @@ def test_kvm_regs_carry_the_registers_the_table_places_there(model: str) -> None
     with pytest.raises(KvmError) as error:
         vcpu.set_kvm_regs(bytes(391))
     assert error.value.errno == errno.EINVAL
+
+
+def test_the_vcpu_shows_the_machine_around_it() -> None:
+    # What `monitor info tlb` / `info pic`, qXfer:exec-file and the memory map read, through the vCPU.
+    image = Path(__file__).resolve().parent.parent / "examples" / "bin" / "hello-e500v2.elf"
+    machine = Machine("e500v2")
+    machine.load_elf(str(image))
+    machine.reset()
+    vcpu = Vcpu(machine)
+    tlb = vcpu.describe_tlb().splitlines()
+    assert tlb and tlb[0].startswith("TLB1[0] EA 0x00000000 -> PA 0x000000000 size ")
+    assert vcpu.describe_pic().startswith("MPIC at CCSR+0x40000: ")
+    assert vcpu.image_path() == str(image)
+    assert vcpu.ram_size() == machine.bus.ram_size
+    empty = make_vcpu()
+    empty.machine.mmu.reset()
+    assert empty.describe_tlb() == "no valid TLB entries\n"
+    assert empty.image_path() is None
