@@ -52,6 +52,8 @@ from gdbstub.protocol.commands import (
     Attach,
     Crc,
     DetachRequest,
+    ExtendedModeRequest,
+    HostIo,
     InsertPoint,
     KillRequest,
     MalformedPacketError,
@@ -61,9 +63,12 @@ from gdbstub.protocol.commands import (
     ReadRegister,
     ReadRegisters,
     RemovePoint,
+    RestartRequest,
     ResumeRequest,
+    Run,
     SearchMemory,
     SetThread,
+    StartNoAckRequest,
     StopStatus,
     Supported,
     ThreadAlive,
@@ -71,11 +76,11 @@ from gdbstub.protocol.commands import (
     ThreadId,
     VCont,
     VContAction,
+    VContQuery,
     WriteMemory,
     WriteRegister,
     WriteRegisters,
     XferRead,
-    hex_int,
     parse,
     query_name,
 )
@@ -244,14 +249,16 @@ class Session:
             StopStatus: self._stop_status, DetachRequest: self._detach, KillRequest: self._kill,
             Attach: self._v_attach, Crc: self._q_crc, SearchMemory: self._q_search,
             MonitorCommand: self._q_monitor, Supported: self._q_supported, XferRead: self._q_xfer,
-            ThreadExtraInfo: self._q_thread_extra,
+            ThreadExtraInfo: self._q_thread_extra, VContQuery: self._v_cont_query,
+            StartNoAckRequest: self._start_no_ack,
         }
-        # Packets without a typed command, by their leading byte.
-        self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {
-            b"q": self._query, b"Q": self._set, b"v": self._v_packet,
-        }
+        if capabilities.host_io is not None:
+            self._commands[HostIo] = self._v_file
         if capabilities.extended_mode is not None:
-            self._handlers.update({b"!": self._extended_mode, b"R": self._restart})
+            self._commands.update({ExtendedModeRequest: self._extended_mode, RestartRequest: self._restart,
+                                   Run: functools.partial(self._v_run, capabilities.extended_mode)})
+        # Packets without a typed command (nothing in them to parse), by their leading byte.
+        self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {b"q": self._query}
         self._queries: dict[bytes, Callable[[bytes], list[Reply]]] = {
             b"qC": self._q_current_thread,
             b"qfThreadInfo": self._q_first_thread, b"qsThreadInfo": lambda _: [b"l"],
@@ -298,7 +305,8 @@ class Session:
                 handler = self._handlers.get(payload[:1])
                 return handler(payload) if handler is not None else [EMPTY]
             self._payload = payload
-            return self._commands[type(command)](command)
+            answer = self._commands.get(type(command))
+            return answer(command) if answer is not None else [EMPTY]
         except MalformedPacketError as error:
             log.debug("malformed %r: %s", payload[:64], error)
             return [E_INVALID]
@@ -483,71 +491,51 @@ class Session:
             return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
         return [_STEP if command.step else _CONTINUE]
 
-    def _v_packet(self, payload: bytes) -> list[Reply]:
-        if payload == b"vCont?":
-            return [b"vCont;c;C;s;S;t;r" if self.range_stepping else b"vCont;c;C;s;S;t"]
-        if payload == b"vMustReplyEmpty":
-            return [EMPTY]
-        if payload.startswith(b"vKill"):
-            return [OK, *self._kill(KillRequest())]
-        if payload.startswith(b"vRun;") and self.capabilities.extended_mode is not None:
-            return self._v_run(payload, self.capabilities.extended_mode)
-        if payload.startswith(b"vFile:") and self.capabilities.host_io is not None:
-            return self._v_file(payload)
-        return [EMPTY]
+    def _v_cont_query(self, command: VContQuery) -> list[Reply]:
+        return [b"vCont;c;C;s;S;t;r" if self.range_stepping else b"vCont;c;C;s;S;t"]
 
     # -- host I/O: gdb reads the loaded image through vFile (and nothing else) -------------------------
 
-    def _v_file(self, payload: bytes) -> list[Reply]:
+    def _v_file(self, command: HostIo) -> list[Reply]:
         """Host I/O answers in File-I/O terms only: every failure is ``F-1,errno``, never an E reply."""
         try:
-            return self._host_io(payload)
-        except MalformedPacketError as error:
-            log.debug("malformed %r: %s", payload[:64], error)
-            return [b"F-1,%x" % _FILEIO_EINVAL]
+            return self._host_io(command)
         except (OSError, ValueError, OverflowError) as error:
             # A name with a NUL byte, an offset past what the host's file API takes, a vanished file.
             code = getattr(error, "errno", None)
             return [b"F-1,%x" % (code if isinstance(code, int) and 0 < code < 1 << 16 else _FILEIO_EINVAL)]
 
-    def _host_io(self, payload: bytes) -> list[Reply]:
-        operation, _, arguments = payload[len(b"vFile:"):].partition(b":")
-        fields = arguments.split(b",") if arguments else []
-        if operation == b"setfs":
+    def _host_io(self, command: HostIo) -> list[Reply]:
+        operation = command.operation
+        if operation == b"setfs" and command.problem is None:
             return [b"F0"]
-        if operation == b"open":
-            if len(fields) != 3:
-                raise MalformedPacketError("vFile:open needs name,flags,mode")
-            try:
-                name = bytes.fromhex(fields[0].decode("ascii")).decode("utf-8", "surrogateescape")
-            except ValueError:
-                raise MalformedPacketError("vFile:open needs a hex file name") from None
-            return [self._host_open(name, hex_int(fields[1]))]
-        if operation in (b"pread", b"close", b"fstat"):
-            if not fields:
-                raise MalformedPacketError(f"vFile:{operation.decode()} needs a descriptor")
-            descriptor = hex_int(fields[0])
-            handle = self._host_files.get(descriptor)
-            if handle is None:
-                return [b"F-1,%x" % _FILEIO_EBADF]
-            if operation == b"close":
-                del self._host_files[descriptor]
-                handle.close()
-                return [b"F0"]
-            if operation == b"fstat":
-                info = os.fstat(handle.fileno())
-                data = _FILEIO_STAT.pack(0, 0, info.st_mode & 0xFFFFFFFF, 1, 0, 0, 0, info.st_size, 4096,
-                                         (info.st_size + 511) // 512, 0, int(info.st_mtime) & 0xFFFFFFFF, 0)
-                return [b"F%x;" % len(data) + data]
-            if len(fields) != 3:
-                raise MalformedPacketError("vFile:pread needs fd,count,offset")
-            count, offset = min(hex_int(fields[1]), MAX_MEMORY_READ), hex_int(fields[2])
-            if offset >= 1 << 63:
-                return [b"F-1,%x" % _FILEIO_EINVAL]   # no file offset goes that far (off_t)
-            handle.seek(offset)
-            data = handle.read(count)
+        if operation not in (b"open", b"pread", b"close", b"fstat"):
+            return [EMPTY]   # readlink, unlink, pwrite...: not offered
+        if command.descriptor is None:
+            if command.problem is not None or command.name is None:
+                log.debug("malformed %r: %s", self._payload[:64], command.problem)
+                return [b"F-1,%x" % _FILEIO_EINVAL]
+            return [self._host_open(command.name, command.flags)]
+        handle = self._host_files.get(command.descriptor)
+        if handle is None:
+            return [b"F-1,%x" % _FILEIO_EBADF]
+        if command.problem is not None:
+            log.debug("malformed %r: %s", self._payload[:64], command.problem)
+            return [b"F-1,%x" % _FILEIO_EINVAL]
+        if operation == b"close":
+            del self._host_files[command.descriptor]
+            handle.close()
+            return [b"F0"]
+        if operation == b"fstat":
+            info = os.fstat(handle.fileno())
+            data = _FILEIO_STAT.pack(0, 0, info.st_mode & 0xFFFFFFFF, 1, 0, 0, 0, info.st_size, 4096,
+                                     (info.st_size + 511) // 512, 0, int(info.st_mtime) & 0xFFFFFFFF, 0)
             return [b"F%x;" % len(data) + data]
-        return [EMPTY]   # readlink, unlink, pwrite...: not offered
+        if command.offset >= 1 << 63:
+            return [b"F-1,%x" % _FILEIO_EINVAL]   # no file offset goes that far (off_t)
+        handle.seek(command.offset)
+        data = handle.read(min(command.count, MAX_MEMORY_READ))
+        return [b"F%x;" % len(data) + data]
 
     def _image_path(self) -> str | None:
         host_io = self.capabilities.host_io
@@ -575,19 +563,15 @@ class Session:
             handle.close()
         self._host_files.clear()
 
-    def _v_run(self, payload: bytes, extended_mode: ExtendedMode) -> list[Reply]:
+    def _v_run(self, extended_mode: ExtendedMode, command: Run) -> list[Reply]:
         """``run`` in extended mode: the image read from disk again (the file gdb names, else the one
         served), so a rebuilt image runs with the symbols gdb just loaded from it; arguments are
         ignored (the guest has no command line)."""
         if not self.extended:
             return [EMPTY]
-        name_hex = payload[len(b"vRun;"):].split(b";", 1)[0]
-        try:
-            name = bytes.fromhex(name_hex.decode("ascii")).decode("utf-8", "surrogateescape") or None
-        except ValueError:
-            raise MalformedPacketError("vRun needs a hex file name") from None
-        if name is not None and "\0" in name:
-            raise MalformedPacketError("vRun file name with a NUL byte")
+        if command.problem is not None:
+            raise MalformedPacketError(command.problem)
+        name = command.name
         try:
             extended_mode.reload(name)
         except TargetError as error:
@@ -608,11 +592,11 @@ class Session:
         self.last_stop = StopEvent(signal=SIGTRAP)
         return [self.stop_reply(self.last_stop)]
 
-    def _extended_mode(self, payload: bytes) -> list[Reply]:
+    def _extended_mode(self, command: ExtendedModeRequest) -> list[Reply]:
         self.extended = True
         return [OK]
 
-    def _restart(self, payload: bytes) -> list[Reply]:
+    def _restart(self, command: RestartRequest) -> list[Reply]:
         if self.extended:
             self._start_afresh()
         return []   # R has no reply
@@ -674,17 +658,16 @@ class Session:
         return [OK, Detach()]
 
     def _kill(self, command: KillRequest) -> list[Reply]:
+        acknowledgement: list[Reply] = [OK] if command.acknowledged else []
         if not self.extended:
-            return [Kill()]
+            return [*acknowledgement, Kill()]
         self.target.reset()
         self.killed = True
-        return []
+        return acknowledgement
 
-    def _set(self, payload: bytes) -> list[Reply]:
-        if payload == b"QStartNoAckMode":
-            self.no_ack = True
-            return [OK, StartNoAck()]
-        return [EMPTY]
+    def _start_no_ack(self, command: StartNoAckRequest) -> list[Reply]:
+        self.no_ack = True
+        return [OK, StartNoAck()]
 
     # -- queries ---------------------------------------------------------------------------------
 

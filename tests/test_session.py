@@ -356,6 +356,9 @@ def test_exec_file_and_host_io_serve_the_loaded_image_only(tmp_path: Path) -> No
     other.write_text("not for gdb")
     assert one(session, b"vFile:open:" + str(other).encode().hex().encode() + b",0,0") == b"F-1,2"
     assert one(session, b"vFile:open:" + hex_name + b",2,0") == b"F-1,d"      # read-only
+    assert one(session, b"vFile:pread:3") == b"F-1,16"         # malformed tail on an open descriptor
+    assert one(session, b"vFile:pread:9") == b"F-1,9"          # an unknown descriptor is EBADF first
+    assert one(session, b"vRun;zz") == b""                     # not in extended mode: empty, whatever it says
     assert one(session, b"vFile:close:3") == b"F0"
     assert one(session, b"vFile:pread:3,10,0") == b"F-1,9"
     assert one(session, b"vFile:open:zz,0,0") == b"F-1,16"      # File-I/O EINVAL, never an E reply

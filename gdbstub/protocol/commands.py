@@ -2,10 +2,11 @@
 the session's handler takes (:class:`ReadMemory` for ``m``, :class:`InsertPoint` for ``Z``, ...).
 
 :func:`parse` raises :class:`MalformedPacketError` (the ``E22`` reply) for a payload whose syntax is
-wrong, and returns :class:`RawPacket` for the packets that have no typed command yet (``Q``, ``!``,
-``R``, the queries without arguments, vFile, vRun and the other ``v`` packets but vCont and vAttach):
-the session reads those itself. What a packet means for the target
-(does the register exist, may this thread be selected) is the session's business, not the parser's.
+wrong, and returns :class:`RawPacket` for the packets with nothing the stub reads in them (``qC``,
+``qfThreadInfo``, ``qAttached``, ``qOffsets``, ``vMustReplyEmpty``...) and for packets it does not know
+(answered with the empty reply). Host I/O (``vFile``) and ``vRun`` carry what is malformed in them
+instead of raising: the first answers in File-I/O terms, the second only in extended mode. What a packet
+means for the target (does the register exist, may this thread be selected) is the session's business.
 Parsing is pure: short payloads, which gdb repeats around every stop, are parsed once and remembered.
 
 Imports: standard library and :mod:`gdbstub.api` (point kinds).
@@ -189,7 +190,9 @@ class DetachRequest:
 
 @dataclass(frozen=True, slots=True)
 class KillRequest:
-    """``k``."""
+    """``k``, or ``vKill;pid`` (``acknowledged``: that one is answered ``OK`` first)."""
+
+    acknowledged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +250,53 @@ class XferRead:
     length: int
 
 
-Command = (RawPacket | StopStatus | DetachRequest | KillRequest | Attach | ReadMemory | WriteMemory
+@dataclass(frozen=True, slots=True)
+class VContQuery:
+    """``vCont?``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartNoAckRequest:
+    """``QStartNoAckMode``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedModeRequest:
+    """``!``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RestartRequest:
+    """``R XX``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """``vRun;filename[;argument]...``: the file name decoded (None for an empty one; arguments are
+    dropped: the guest has no command line). ``problem`` says what is malformed: it is an error only in
+    extended mode (outside it ``vRun`` gets the empty reply whatever its syntax)."""
+
+    name: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostIo:
+    """``vFile:operation:arguments``. ``problem`` says what is malformed: host I/O answers that in
+    File-I/O terms (``F-1,errno``), never with an E reply, so it is carried rather than raised; for
+    pread a malformed tail still carries the descriptor (an unknown one is EBADF first)."""
+
+    operation: bytes
+    name: str | None = None
+    flags: int = 0
+    descriptor: int | None = None
+    count: int = 0
+    offset: int = 0
+    problem: str | None = None
+
+
+Command = (RawPacket | VContQuery | StartNoAckRequest | ExtendedModeRequest | RestartRequest | Run
+           | HostIo | StopStatus | DetachRequest | KillRequest | Attach | ReadMemory | WriteMemory
            | ReadRegisters | WriteRegisters | ReadRegister | WriteRegister | ResumeRequest | VCont
            | InsertPoint | RemovePoint | SetThread | ThreadAlive | Crc | SearchMemory | MonitorCommand
            | Supported | ThreadExtraInfo | XferRead)
@@ -325,7 +374,58 @@ def _vcont_actions(actions: bytes) -> VCont:
     return VCont(tuple(parsed))
 
 
+def _hex_name(text: bytes) -> str:
+    try:
+        return bytes.fromhex(text.decode("ascii")).decode("utf-8", "surrogateescape")
+    except ValueError:
+        raise MalformedPacketError("a file name must be hex digits") from None
+
+
+def _run(payload: bytes) -> Command:
+    try:
+        name = _hex_name(payload[len(b"vRun;"):].split(b";", 1)[0])
+    except MalformedPacketError as error:
+        return Run(problem=str(error))
+    if "\0" in name:
+        return Run(problem="a file name with a NUL byte")
+    return Run(name or None)
+
+
+def _host_io(payload: bytes) -> Command:
+    operation, _, arguments = payload[len(b"vFile:"):].partition(b":")
+    fields = arguments.split(b",") if arguments else []
+    try:
+        if operation == b"open":
+            if len(fields) != 3:
+                raise MalformedPacketError("vFile:open needs name,flags,mode")
+            return HostIo(operation, name=_hex_name(fields[0]), flags=hex_int(fields[1]))
+        if operation in (b"pread", b"close", b"fstat"):
+            if not fields:
+                raise MalformedPacketError(f"vFile:{operation.decode()} needs a descriptor")
+            descriptor = hex_int(fields[0])
+            if operation != b"pread":
+                return HostIo(operation, descriptor=descriptor)
+            if len(fields) != 3:
+                return HostIo(operation, descriptor=descriptor, problem="vFile:pread needs fd,count,offset")
+            try:
+                count, offset = hex_int(fields[1]), hex_int(fields[2])
+            except MalformedPacketError as error:
+                return HostIo(operation, descriptor=descriptor, problem=str(error))
+            return HostIo(operation, descriptor=descriptor, count=count, offset=offset)
+    except MalformedPacketError as error:
+        return HostIo(operation, problem=str(error))
+    return HostIo(operation)      # setfs, and the operations the stub does not offer
+
+
 def _v_packet(payload: bytes) -> Command:
+    if payload == b"vCont?":
+        return VContQuery()
+    if payload.startswith(b"vKill"):
+        return KillRequest(acknowledged=True)
+    if payload.startswith(b"vRun;"):
+        return _run(payload)
+    if payload.startswith(b"vFile:"):
+        return _host_io(payload)
     if payload.startswith(b"vCont;"):
         return _vcont_actions(payload[6:])
     if payload.startswith(b"vAttach;"):
@@ -439,6 +539,8 @@ _PARSERS: dict[bytes, Callable[[bytes], Command]] = {
     b"c": _resume(False), b"s": _resume(True), b"C": _resume_signal(False), b"S": _resume_signal(True),
     b"v": _v_packet, b"Z": _insert_point, b"z": _remove_point, b"H": _set_thread,
     b"T": lambda payload: ThreadAlive(parse_thread_id(payload[1:])), b"q": _query,
+    b"Q": lambda payload: StartNoAckRequest() if payload == b"QStartNoAckMode" else RawPacket(payload),
+    b"!": lambda _: ExtendedModeRequest(), b"R": lambda _: RestartRequest(),
 }
 
 
