@@ -20,9 +20,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gdbstub.agent import AgentError, Condition, compile_condition, evaluate
 from gdbstub.api import WATCH_KINDS, WATCH_REASONS, PointKind, StopReason, TargetError
@@ -32,6 +32,8 @@ log = logging.getLogger("gdbstub.breakpoints")
 # Z0/z0 pairs around every stop pass here.
 _SOFTWARE = PointKind.SOFTWARE
 _HARDWARE = PointKind.HARDWARE
+
+_Result = TypeVar("_Result")
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,10 +362,10 @@ class BreakpointManager:
         self._false_hits[key] = self._false_hits.get(key, 0) + 1
         return False
 
-    @contextlib.contextmanager
-    def stepping_past(self, kind: PointKind, address: int) -> Iterator[None]:
-        """Single-step mode with the breakpoint at ``address`` out of the way, for the one instruction
-        under a breakpoint whose condition is false; afterwards both are as before."""
+    def step_past(self, kind: PointKind, address: int, step: Callable[[], _Result]) -> _Result:
+        """Run ``step`` (one instruction) in single-step mode with the breakpoint at ``address`` out of
+        the way, for the instruction under a breakpoint whose condition is false; afterwards both are
+        as before. A plain call, not a context manager: it runs at every false hit."""
         hardware = self.hardware
         on_iac = kind == _SOFTWARE and address in self._on_iac
         if on_iac:
@@ -375,7 +377,7 @@ class BreakpointManager:
         try:
             self.single_step = True
             self.apply()
-            yield
+            return step()
         finally:
             if on_iac:
                 self._on_iac.add(address)

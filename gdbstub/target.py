@@ -447,8 +447,8 @@ class Target:
     def _step_past(self, kind: PointKind) -> StopEvent | None:
         """Execute the instruction under a breakpoint whose condition is false, then let the guest
         run on: None, unless the step itself ended in a stop gdb must see (a watchpoint, power-off)."""
-        with self.breakpoints.stepping_past(kind, self.pc):
-            stop = self._exit_to_stop(self.vcpu.run(1))
+        vcpu = self.vcpu
+        stop = self.breakpoints.step_past(kind, self.pc, lambda: self._exit_to_stop(vcpu.run(1)))
         return None if stop is None or stop is _TRAP_STOP else stop
 
     def _exit_to_stop(self, reason: int) -> StopEvent | None:
