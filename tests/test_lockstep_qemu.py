@@ -38,7 +38,7 @@ REPO = TESTS.parent
 # The Linux kernels (linux-*.elf) are ~40 M instructions to power-off, far beyond a lockstep run; their
 # check against QEMU is the console comparison of tests/test_linux.py.
 # The smp guest reads the device tree word by word, and the board's tree describes the same machine as
-# QEMU's in other bytes (QEMU's libfdt pads the header to 0x30; node order and sizes differ); its check
+# QEMU's in other bytes (QEMU's libfdt pads the header to 0x30 and orders its strings its own way); its check
 # against QEMU is its output (tests/test_smp_guest.py).
 EXAMPLES = sorted(elf for elf in (REPO / "examples" / "bin").glob("*.elf")
                   if not elf.name.startswith(("echo-", "pic-", "linux-", "smp-")))
