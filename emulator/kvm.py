@@ -636,13 +636,8 @@ class Vcpu:
 
     def describe_tlb(self) -> str:
         """The valid TLB entries, one line each (``monitor info tlb``)."""
-        lines = []
-        for entry in self.machine.mmu.entries():
-            lines.append(f"TLB{entry.tlb}[{entry.index}] EA {entry.epn:#010x} -> PA {entry.pa:#011x}"
-                         f" size {_size_text(entry.size)} TID {entry.tid} TS {entry.ts}"
-                         f" WIMGE {entry.wimge:#04x} {entry.permission_text()}"
-                         f"{' IPROT' if entry.iprot else ''}\n")
-        return "".join(lines) or "no valid TLB entries\n"
+        return "".join(entry.describe() + "\n" for entry in self.machine.mmu.entries()) \
+            or "no valid TLB entries\n"
 
     def describe_pic(self) -> str:
         """The interrupt controller's state (``monitor info pic``)."""
@@ -650,8 +645,8 @@ class Vcpu:
 
     def image_path(self) -> str | None:
         """Where the loaded image was read from (None when it came from memory)."""
-        path = getattr(self.machine, "path", None)
-        return path if isinstance(path, str) else None
+        path: str | None = self.machine.path
+        return path
 
     def ram_size(self) -> int:
         """Bytes of guest RAM from physical address 0."""
@@ -694,10 +689,3 @@ def _machine_check_cause(mcsr: int, mcar: int) -> str:
         if mcsr & bit:
             return f": bus error on {access} at PA {mcar:#x} (nothing mapped there)"
     return ""
-
-
-def _size_text(size: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if size >= 1 << shift and size % (1 << shift) == 0:
-            return f"{size >> shift} {unit}"
-    return f"{size} B"

@@ -172,6 +172,19 @@ class TlbEntryView:
                  ("UR", MAS3_UR), ("UW", MAS3_UW), ("UX", MAS3_UX))
         return " ".join(name if self.permissions & bit else "--" for name, bit in names)
 
+    def describe(self) -> str:
+        """One line: ``TLB1[0] EA 0x00000000 -> PA 0x000000000 size 64 MiB TID 0 TS 0 WIMGE ...``."""
+        return (f"TLB{self.tlb}[{self.index}] EA {self.epn:#010x} -> PA {self.pa:#011x}"
+                f" size {_size_text(self.size)} TID {self.tid} TS {self.ts} WIMGE {self.wimge:#04x}"
+                f" {self.permission_text()}{' IPROT' if self.iprot else ''}")
+
+
+def _size_text(size: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} B"
+
 
 class _ModelLike(Protocol):
     @property
