@@ -3,7 +3,7 @@
  * It prints the MPIC's identification and reset state, then checks with MSR[EE] = 0 (polling IACK)
  * that task priority hides an interrupt, that the higher priority wins and that a level source is
  * raised again after EOI while still asserted. With MSR[EE] = 1 and an External Input handler
- * (pic_asm.S) it then sends a line by THRE interrupts, receives bytes by received-data interrupts
+ * (external_entry.S) it then sends a line by THRE interrupts, receives bytes by received-data interrupts
  * (UART loopback, so no host input is needed), takes three global-timer interrupts and an IPI, and
  * repeats a UART interrupt in external proxy mode (vector from EPR). Every line of output depends
  * only on the order of events, never on timing, so QEMU and the emulator print the same text.
@@ -115,7 +115,7 @@ static void uart_interrupt(void)
     }
 }
 
-/* Called from external_entry (pic_asm.S) with MSR[EE] = 0. */
+/* Called from external_entry (external_entry.S) with MSR[EE] = 0. */
 void external_interrupt(void)
 {
     uint32_t vector = proxy_mode ? mfspr(SPR_EPR) : mpic[IACK];

@@ -1,6 +1,6 @@
 /*
- * smp guest, assembly half: where a secondary core starts when the spin table releases it, and the
- * External Input interrupt (IVOR4) entry every core uses.
+ * smp guest, assembly half: where a secondary core starts when the spin table releases it (every
+ * core's External Input entry is external_entry.S).
  *
  * ePAPR spin-table release (what QEMU's ppce500 does for -kernel boots): the core starts at the
  * released address with r3 from the table (here: its index) and one TLB1 entry mapping the 64 MiB
@@ -12,10 +12,7 @@
 #define SPR_MAS2   626
 #define SPR_MAS3   627
 #define SPR_MAS7   944
-#define SPR_IVPR   63
-#define SPR_IVOR4  404
 #define STACK_SIZE 4096
-#define FRAME      80
 
     .text
 /* The ELF entry of this guest (-e smp_start): keeps the device tree address QEMU's -kernel boot
@@ -61,65 +58,3 @@ secondary_entry:
     bl      secondary_main
 1:  b       1b
     .size secondary_entry, . - secondary_entry
-
-/* void install_external_handler(void): this core's IVPR and IVOR4 (each core has its own). */
-    .globl install_external_handler
-    .type install_external_handler, @function
-install_external_handler:
-    lis     r3, external_entry@ha
-    addi    r3, r3, external_entry@l
-    rlwinm  r4, r3, 0, 0, 15
-    mtspr   SPR_IVPR, r4
-    rlwinm  r4, r3, 0, 16, 27
-    mtspr   SPR_IVOR4, r4
-    isync
-    blr
-    .size install_external_handler, . - install_external_handler
-
-    .align 4
-    .globl external_entry
-    .type external_entry, @function
-external_entry:
-    stwu    r1, -FRAME(r1)
-    stw     r0, 8(r1)
-    mflr    r0
-    stw     r0, 12(r1)
-    mfcr    r0
-    stw     r0, 16(r1)
-    mfctr   r0
-    stw     r0, 20(r1)
-    mfxer   r0
-    stw     r0, 24(r1)
-    stw     r3, 28(r1)
-    stw     r4, 32(r1)
-    stw     r5, 36(r1)
-    stw     r6, 40(r1)
-    stw     r7, 44(r1)
-    stw     r8, 48(r1)
-    stw     r9, 52(r1)
-    stw     r10, 56(r1)
-    stw     r11, 60(r1)
-    stw     r12, 64(r1)
-    bl      external_interrupt
-    lwz     r12, 64(r1)
-    lwz     r11, 60(r1)
-    lwz     r10, 56(r1)
-    lwz     r9, 52(r1)
-    lwz     r8, 48(r1)
-    lwz     r7, 44(r1)
-    lwz     r6, 40(r1)
-    lwz     r5, 36(r1)
-    lwz     r4, 32(r1)
-    lwz     r3, 28(r1)
-    lwz     r0, 24(r1)
-    mtxer   r0
-    lwz     r0, 20(r1)
-    mtctr   r0
-    lwz     r0, 16(r1)
-    mtcr    r0
-    lwz     r0, 12(r1)
-    mtlr    r0
-    lwz     r0, 8(r1)
-    addi    r1, r1, FRAME
-    rfi
-    .size external_entry, . - external_entry
