@@ -128,10 +128,14 @@ class SocketSerial:
                     os.unlink(spec.path)       # a stale socket file from an earlier run, as QEMU does
                 listener.bind(address)
                 listener.listen(1)
+                listener.setblocking(False)
             except OSError:
                 listener.close()
                 raise
             self._listener = listener
+            # Whether a client waits in the listen queue, asked without an exception per UART write.
+            self._waiting_client = select.poll()
+            self._waiting_client.register(listener, select.POLLIN)
         else:
             client = socket.socket(family, socket.SOCK_STREAM)
             try:
@@ -159,7 +163,10 @@ class SocketSerial:
         """Block until the first client connects (a server without ``nowait``)."""
         if self._listener is not None and self._client is None:
             self._listener.setblocking(True)
-            client, _ = self._listener.accept()
+            try:
+                client, _ = self._listener.accept()
+            finally:
+                self._listener.setblocking(False)
             self._adopt(client)
 
     def _adopt(self, client: socket.socket) -> None:
@@ -175,8 +182,7 @@ class SocketSerial:
             self._client = None
 
     def _accept_waiting(self) -> None:
-        if self._client is None and self._listener is not None:
-            self._listener.setblocking(False)
+        if self._client is None and self._listener is not None and self._waiting_client.poll(0):
             try:
                 client, _ = self._listener.accept()
             except OSError:          # none waiting (BlockingIOError) or a failed accept
