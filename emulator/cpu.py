@@ -1,6 +1,6 @@
 """The e500 core: architectural state, the run loop, precise interrupts, SPRs, memory access, debug.
 
-``Cpu(model, bus, mmu)`` executes pre-decoded instruction handlers (from :mod:`emulator.isa`) out of
+``Cpu(model, bus, mmu)`` executes pre-decoded instruction handlers (from :mod:`emulator.decoder`) out of
 a decode cache keyed by effective address, one cache set per translation context (MSR[PR|IS|DS]).
 Data accesses go through per-page caches (EA page -> RAM offset) for RAM pages that no watch covers;
 everything else takes the slow path through :class:`emulator.mmu.Mmu` and the physical bus.
@@ -68,11 +68,11 @@ _TRANSLATE_AFTER = 32
 class Cpu(MemoryAccess, Interrupts, RunLoops, CodeCache, SprAccess):
     """One e500 core. See the module docstring and docs/architecture.md."""
 
-    def __init__(self, model: CpuModel | str, bus: Any, mmu: Any, *, decode: DecodeFn | None = None) -> None:
+    def __init__(self, model: CpuModel | str, bus: Any, mmu: Any) -> None:
         self.model = MODELS[model] if isinstance(model, str) else model
         self.bus = bus
         self.mmu = mmu
-        self._decode = decode_instruction if decode is None else decode
+        self._decode = decode_instruction
         self._ram = bus.ram
         self._ram_size = bus.ram_size
         self._word_decode_cache = {}

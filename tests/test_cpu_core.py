@@ -26,7 +26,6 @@ from emulator.cpu import (
     StopKind,
 )
 from emulator.debug import HostDebug
-from emulator.decoder import decode
 from emulator.exceptions import (
     ESR_PIL,
     ESR_PPR,
@@ -48,8 +47,6 @@ RAM_SIZE = 4 << 20
 IVPR = 0x00100000
 MAS3_ALL = 0x3F
 
-
-DECODE = decode
 
 # ---------------------------------------------------------------------------------------------------
 # helpers
@@ -78,7 +75,7 @@ def make_cpu(source: str = "", model: str = "e500v2", *, at: int = CODE_BASE,
     mmu.set_entry(1, 1, mas1=0x80000000 | (5 << 8), mas2=0xE000000A, mas3=(CCSR_BASE & 0xFFFFF000) | 0x05,
                   mas7=CCSR_BASE >> 32)                                             # 1 MiB CCSR
     mmu.set_entry(1, 2, mas1=0x80000000 | (5 << 8), mas2=0x90000000, mas3=0x3F, mas7=0x8)   # nothing there
-    cpu = Cpu(model, bus, mmu, decode=DECODE)
+    cpu = Cpu(model, bus, mmu)
     cpu.write_spr(SPR_IVPR, IVPR)
     for ivor in cpu.model.ivors:
         cpu.write_spr(cpu._ivor_spr(ivor), 0x100 * (ivor + 1))
