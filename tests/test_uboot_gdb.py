@@ -37,6 +37,8 @@ def _reader(stream: object, sink: list[str]) -> None:
 
 
 def _wait_for(sink: list[str], pattern: str, deadline: float) -> re.Match[str]:
+    # Output arrives in pieces: a pattern that ends in a number must also match what ends it, or it
+    # may match the number's first digits.
     while time.monotonic() < deadline:
         match = re.search(pattern, "".join(sink))
         if match:
@@ -61,7 +63,7 @@ def test_gdb_finds_relocated_uboot_at_bdinfo_offset() -> None:
         thread.start()
     gdb = None
     try:
-        port = int(_wait_for(stub_err, r"listening on 127\.0\.0\.1:(\d+)", deadline).group(1))
+        port = int(_wait_for(stub_err, r"listening on 127\.0\.0\.1:(\d+)\s", deadline).group(1))
         gdb = subprocess.Popen([require_tool(GDB), "-nx", "-q", "-ex", "set confirm off",
                                 "-ex", "set pagination off", "-ex", f"target remote 127.0.0.1:{port}"],
                                cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -74,8 +76,8 @@ def test_gdb_finds_relocated_uboot_at_bdinfo_offset() -> None:
         _wait_for(stub_out, r"=> ", deadline)                    # autoboot gave up: the prompt
         stub.stdin.write("bdinfo\n")
         stub.stdin.flush()
-        relocaddr = int(_wait_for(stub_out, r"relocaddr\s+= (0x[0-9a-f]+)", deadline).group(1), 16)
-        offset = int(_wait_for(stub_out, r"reloc off\s+= (0x[0-9a-f]+)", deadline).group(1), 16)
+        relocaddr = int(_wait_for(stub_out, r"relocaddr\s+= (0x[0-9a-f]+)\s", deadline).group(1), 16)
+        offset = int(_wait_for(stub_out, r"reloc off\s+= (0x[0-9a-f]+)\s", deadline).group(1), 16)
         _wait_for(stub_out, r"addressing\s+=.*\n(.|\n)*=> ", deadline)
         assert relocaddr == text_address + offset
         gdb.send_signal(signal.SIGINT)
