@@ -19,7 +19,7 @@ Imports: standard library only (:mod:`gdbstub.registers` for type checking only)
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -77,6 +77,7 @@ class StopEvent:
 
     signal: int = SIGTRAP
     reason: StopReason | None = None
+    thread: int | None = None     # the thread that stopped (a Threads target); None: the only one
     data_address: int | None = None
     exit_status: int | None = None
     insn_limit: bool = False
@@ -149,11 +150,34 @@ class MemoryMap(Protocol):
     def ram_size(self) -> int | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadAction:
+    """What one thread does at a resume: run on (the default), step one instruction, or step while
+    its pc stays in ``step_range`` [start, end)."""
+
+    step: bool = False
+    step_range: tuple[int, int] | None = None
+
+
 @runtime_checkable
 class Threads(Protocol):
-    """``qXfer:threads`` and ``qThreadExtraInfo`` for the one thread."""
+    """Several threads: the cores of an SMP guest, thread id ``i + 1`` for core ``i``. A target
+    without this capability shows gdb one thread, id 1.
 
-    def thread_name(self) -> str: ...
+    Each thread is stopped or resumed. :meth:`resume_threads` resumes the threads it names (the
+    others stay as they are); :meth:`Target.run_slice` then runs the resumed threads and returns the
+    first :class:`StopEvent` (its ``thread`` names the thread, which is stopped from then on, while
+    the other resumed threads stay resumed until :meth:`stop_threads`: all-stop stops them all,
+    non-stop leaves them running). Register and memory requests go to the thread
+    :meth:`select_thread` chose (gdb's ``Hg``)."""
+
+    def thread_ids(self) -> Sequence[int]: ...
+    def thread_name(self, tid: int) -> str: ...
+    def thread_core(self, tid: int) -> int: ...
+    def select_thread(self, tid: int) -> None: ...
+    def resume_threads(self, actions: Mapping[int, ThreadAction]) -> None: ...
+    def stop_threads(self, tids: Iterable[int]) -> None: ...
+    def running_threads(self) -> frozenset[int]: ...
 
 
 @runtime_checkable

@@ -722,7 +722,7 @@ class Session:
         if not _is_our_thread(command.thread):
             raise MalformedPacketError("no such thread")
         state = "running" if self.running else "halted"
-        return [f"{self.capabilities.threads.thread_name()} vCPU 0 [{state}]".encode().hex().encode()]
+        return [f"{self.capabilities.threads.thread_name(TID)} vCPU 0 [{state}]".encode().hex().encode()]
 
     def _q_xfer(self, command: XferRead) -> list[Reply]:
         obj, annex, offset, length = command.object, command.annex, command.offset, command.length
@@ -735,7 +735,7 @@ class Session:
         elif obj == b"exec-file" and self._image_path() is not None:
             document = str(self._image_path()).encode("utf-8", "surrogateescape")
         elif obj == b"threads" and not annex and self.capabilities.threads is not None:
-            name = self.capabilities.threads.thread_name().encode()
+            name = self.capabilities.threads.thread_name(TID).encode()
             entry = b'<thread id="%s" core="0" name="%s"/>\n' % (self.thread_id(), name)
             thread = b"" if self.no_process else entry
             document = b'<?xml version="1.0"?>\n<threads>\n%s</threads>\n' % thread

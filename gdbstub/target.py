@@ -20,7 +20,7 @@ import errno
 import logging
 import os
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from emulator.kvm import (
@@ -42,7 +42,16 @@ from emulator.kvm import (
     kvm_run,
 )
 from emulator.models import MODELS
-from gdbstub.api import SIGABRT, SIGTRAP, SIGXCPU, PointKind, StopEvent, StopReason, TargetError
+from gdbstub.api import (
+    SIGABRT,
+    SIGTRAP,
+    SIGXCPU,
+    PointKind,
+    StopEvent,
+    StopReason,
+    TargetError,
+    ThreadAction,
+)
 from gdbstub.breakpoints import BreakpointManager, DebugConfig
 from gdbstub.registers import REGNUM_PC, RegisterDef, RegisterTable
 
@@ -230,6 +239,7 @@ class Target:
         self._g_keys = [reg.key for reg in self.registers.g_registers]
         self.breakpoints = BreakpointManager(_VcpuDebugPort(vcpu), self.model.num_iac, self.model.num_dac)
         self._range: tuple[int, int] | None = None
+        self._resumed = False      # resume_threads ran and no stop_threads since
         self.exited: int | None = None             # power-off status once the guest has powered off
         # --max-insns: guest instructions allowed from boot (None: no limit), and those counted so far.
         # Counted per slice from the vCPU's own count, so the hot loop pays nothing for it.
@@ -515,8 +525,40 @@ class Target:
 
     # -- monitor -----------------------------------------------------------------------------------
 
-    def thread_name(self) -> str:
+    def thread_ids(self) -> Sequence[int]:
+        return (1,)
+
+    def thread_name(self, tid: int) -> str:
+        self._check_thread(tid)
         return self.model.name
+
+    def thread_core(self, tid: int) -> int:
+        self._check_thread(tid)
+        return 0
+
+    def select_thread(self, tid: int) -> None:
+        self._check_thread(tid)
+
+    def resume_threads(self, actions: Mapping[int, ThreadAction]) -> None:
+        for tid in actions:
+            self._check_thread(tid)
+        action = actions.get(1)
+        if action is None:
+            return
+        self.prepare_resume(step=action.step, step_range=action.step_range)
+        self._resumed = True
+
+    def stop_threads(self, tids: Iterable[int]) -> None:
+        for tid in tids:
+            self._check_thread(tid)
+            self._resumed = False
+
+    def running_threads(self) -> frozenset[int]:
+        return frozenset((1,)) if self._resumed else frozenset()
+
+    def _check_thread(self, tid: int) -> None:
+        if tid != 1:
+            raise TargetError(errno.ESRCH, f"no thread {tid}")
 
     def monitor_help(self) -> str:
         return ("  regs        dump the Book E special-purpose registers\n"
