@@ -72,6 +72,8 @@ from emulator.mmu import (
 )
 from emulator.models import MODELS
 from emulator.mpic import Mpic
+from emulator.spin_table import RELEASE_MAP_SIZE, SPIN_TABLE_PA, SPIN_TABLE_SIZE, SpinTable
+from emulator.sprs import SPR_PIR
 from emulator.timers import icount_rate
 
 EM_PPC = 20
@@ -98,6 +100,13 @@ UIMAGE_TYPE_KERNEL = 2
 UIMAGE_COMP_NONE = 0
 UIMAGE_COMP_GZIP = 1
 _KIB_LOG2 = 10
+MAX_SMP = 8
+# Instructions a core runs before the next core's turn when there are several (see Machine). Small
+# enough that a core spinning on a lock another core holds wastes little; large enough that the
+# turn changes cost nothing next to the instructions.
+SMP_QUANTUM = 1000
+_MAS2_M = 0x4                            # memory coherence required: QEMU's release mapping sets it
+_M32 = 0xFFFFFFFF
 
 
 class ImageError(Exception):
@@ -221,40 +230,68 @@ def _default_cpu_factory(model: Any, bus: PhysicalBus, mmu: Mmu) -> Any:
     return Cpu(model, bus, mmu)
 
 
-def connect_mpic(mpic: Mpic, cpu: Any) -> None:
-    """MPIC outputs for CPU 0 to the core's external and critical inputs; its timers to the core's
-    event schedule and clock; the core's interrupt acknowledge to the MPIC (EPR in proxy mode)."""
-    mpic.clock = lambda: getattr(cpu, "cycles", 0)
+def connect_mpic(mpic: Mpic, cpu: Any, index: int = 0) -> None:
+    """MPIC outputs for CPU ``index`` to the core's external and critical inputs; the core's interrupt
+    acknowledge to the MPIC (EPR in proxy mode). Core 0 also clocks the MPIC's timers and schedules
+    their events."""
+    if index == 0:
+        mpic.clock = lambda: getattr(cpu, "cycles", 0)
     if hasattr(cpu, "device_events_changed"):
-        mpic.events_changed = cpu.device_events_changed
-        cpu.event_sources.append(mpic)
-        cpu.interrupt_acknowledge = lambda: mpic.proxy_acknowledge(0)
+        if index == 0:
+            mpic.events_changed = cpu.device_events_changed
+            cpu.event_sources.append(mpic)
+        cpu.interrupt_acknowledge = lambda: mpic.proxy_acknowledge(index)
     if hasattr(cpu, "set_external_input"):
-        mpic.connect_cpu(0, cpu.set_external_input, getattr(cpu, "set_critical_input", None))
+        mpic.connect_cpu(index, cpu.set_external_input, getattr(cpu, "set_critical_input", None))
 
 
 class Machine:
-    """The ppce500 board: ``cpu``, ``bus``, ``mmu``, the loaded image, and QEMU's boot state."""
+    """The ppce500 board: ``cpus`` (``cpu`` is the boot core), one MMU per core (``mmus``, ``mmu``),
+    ``bus``, the loaded image, and QEMU's boot state.
+
+    With ``smp`` > 1 the secondary cores start halted (``halted[i]``) and wait in the spin table
+    (:mod:`emulator.spin_table`) until the guest releases them. The board runs no core itself: whoever
+    runs the cores (the vCPUs' user) runs them in turns of :data:`SMP_QUANTUM` instructions and sets
+    :attr:`current_cpu` to the core whose turn it is, so the MPIC's per-CPU registers answer that core.
+    An idle core of an SMP board (waiting for an interrupt) lets time pass for one quantum's worth of
+    cycles at a time rather than jumping to its next timer event, so it stays in step with the others.
+    """
 
     def __init__(self, model_name: str = "e500v2", ram_size: int = DEFAULT_RAM_SIZE,
                  uart_out: Callable[[bytes], object] | None = None,
                  cpu_factory: Callable[[Any, PhysicalBus, Mmu], Any] | None = None,
-                 icount_shift: int | None = DEFAULT_ICOUNT_SHIFT) -> None:
+                 icount_shift: int | None = DEFAULT_ICOUNT_SHIFT, smp: int = 1) -> None:
         try:
             self.model = MODELS[model_name]
         except KeyError:
             known = ", ".join(sorted(MODELS))
             raise ValueError(f"unknown CPU model {model_name!r} (known: {known})") from None
+        if not 1 <= smp <= MAX_SMP:
+            raise ValueError(f"the ppce500 board here takes 1 to {MAX_SMP} cores, not {smp}")
         self.model_name = model_name
-        self.bus = PhysicalBus(ram_size, uart_out)
+        self.smp = smp
+        self.bus = PhysicalBus(ram_size, uart_out, num_cpus=smp)
         self.bus.guts.pvr, self.bus.guts.svr = self.model.pvr, self.model.svr
-        self.mmu = Mmu(self.model)
-        self.cpu = (cpu_factory or _default_cpu_factory)(self.model, self.bus, self.mmu)
+        self.mmus = [Mmu(self.model) for _ in range(smp)]
+        factory = cpu_factory or _default_cpu_factory
+        self.cpus = [factory(self.model, self.bus, mmu) for mmu in self.mmus]
+        self.mmu = self.mmus[0]
+        self.cpu = self.cpus[0]
+        self.halted = [False] * smp
+        self.current_cpu = 0
+        self.bus.mpic.current_cpu = lambda: self.current_cpu
+        self.spin_table = SpinTable(smp, self._release_core)
+        self.bus.register_window(SPIN_TABLE_PA, SPIN_TABLE_SIZE, self.spin_table)
         # None keeps the core's own rate (one tick per cycle): tests that count ticks in cycles.
         self.icount_shift = icount_shift
-        timers = getattr(self.cpu, "timers", None)
-        if icount_shift is not None and timers is not None:
-            timers.set_rate(*icount_rate(icount_shift))
+        for cpu in self.cpus:
+            timers = getattr(cpu, "timers", None)
+            if icount_shift is not None and timers is not None:
+                timers.set_rate(*icount_rate(icount_shift))
+            if smp > 1 and hasattr(cpu, "other_cores"):
+                # icbi and msgsnd are broadcast: code one core writes and invalidates, doorbells.
+                cpu.other_cores = [other for other in self.cpus if other is not cpu]
+                cpu.idle_limit = SMP_QUANTUM
         self._connect_interrupts()
         self.entry = 0
         self.path: str | None = None
@@ -270,7 +307,30 @@ class Machine:
         self.user_dtb: bytes | None = None
 
     def _connect_interrupts(self) -> None:
-        connect_mpic(self.bus.mpic, self.cpu)
+        for index, cpu in enumerate(self.cpus):
+            connect_mpic(self.bus.mpic, cpu, index)
+
+    def _release_core(self, index: int, addr: int, r3: int) -> None:
+        """QEMU's spin_kick: core ``index`` starts at ``addr`` inside a 64 MiB mapping of it (TLB1
+        entry 1, EPN 0), with r3 from its spin table entry and r7 the mapping's size. Its clock
+        starts at the releasing core's, so the cores' time bases agree."""
+        cpu = self.cpus[index]
+        map_start = addr & ~(RELEASE_MAP_SIZE - 1)
+        tsize = (RELEASE_MAP_SIZE.bit_length() - 1 - _KIB_LOG2) // 2     # MMU v1 TSIZE n = 4^n KiB
+        self.mmus[index].set_entry(1, 1, mas1=MAS1_V | (tsize << MAS1_TSIZE_SHIFT), mas2=_MAS2_M,
+                                   mas3=(map_start & _M32 & ~0xFFF) | MAS3_SR | MAS3_SW | MAS3_SX
+                                   | MAS3_UR | MAS3_UW | MAS3_UX, mas7=map_start >> 32)
+        cpu.pc = addr & (RELEASE_MAP_SIZE - 1)
+        cpu.gpr[3] = r3 & _M32
+        for register in (4, 5, 6, 8, 9):
+            cpu.gpr[register] = 0
+        cpu.gpr[7] = RELEASE_MAP_SIZE
+        releaser = self.cpus[self.current_cpu]
+        if hasattr(cpu, "cycles") and hasattr(releaser, "cycles"):
+            cpu.cycles = max(cpu.cycles, releaser.cycles)
+        if hasattr(cpu, "device_events_changed"):
+            cpu.device_events_changed()
+        self.halted[index] = False
 
     def describe_pic(self) -> str:
         """The interrupt controller's state as text (a debugger's ``info pic``)."""
@@ -407,11 +467,22 @@ class Machine:
         self.bus.clear_ram()
         for segment in self.segments:
             self.bus.write_bytes(segment.paddr, segment.data)  # the rest of memsz is zero after clear_ram
+        for index, (cpu, mmu) in enumerate(zip(self.cpus, self.mmus, strict=True)):
+            cpu_reset = getattr(cpu, "reset", None)
+            if callable(cpu_reset):
+                cpu_reset()  # the core's architectural reset (SPRs, timers, counters), before the MMU's
+            mmu.reset()
+            if index:
+                # A secondary core: halted with its reset state until the spin table releases it.
+                cpu.gpr[:] = [0] * 32
+                cpu.msr = 0
+                cpu.pc = 0xFFFFFFFC
+                if hasattr(cpu, "sprs"):
+                    cpu.sprs[SPR_PIR] = index
+        self.spin_table.reset()
+        self.halted = [index > 0 for index in range(self.smp)]
+        self.current_cpu = 0
         cpu = self.cpu
-        cpu_reset = getattr(cpu, "reset", None)
-        if callable(cpu_reset):
-            cpu_reset()  # the core's own architectural reset (SPRs, timers, counters), before the MMU setup
-        self.mmu.reset()
 
         low, loaded_size = self.payload_extent
         self.dt_base = (low + loaded_size + DTC_LOAD_PAD) & ~DTC_PAD_MASK
@@ -424,7 +495,7 @@ class Machine:
         elif self.segments:
             self.bus.write_bytes(self.dt_base, build_ppce500_fdt(
                 self.model, self.ram_size, self.kernel_extent, bootargs=self.boot.append,
-                initrd=self.initrd_extent))
+                initrd=self.initrd_extent, num_cpus=self.smp))
         map_log2_kib = qemu_initial_map_log2(self.dt_base + dt_size)
         self.initial_map_size = 1 << (map_log2_kib + _KIB_LOG2)
         tsize = map_log2_kib // 2  # MMU v1 TSIZE n = 4^n KiB

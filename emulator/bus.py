@@ -3,9 +3,12 @@ at PA 0xF_E000_0000 holding the UARTs, the power-off GPIO, the PCI controller, t
 and the MPIC (reference section 7), with the devices' interrupt signals wired to the MPIC's sources
 as QEMU wires them.
 
+Other devices may sit outside CCSR in windows of their own (:meth:`PhysicalBus.register_window`: the
+spin table of the secondary cores).
+
 RAM is an anonymous private ``mmap`` so untouched pages cost no resident memory and ``clear_ram`` can
-hand pages back to the kernel instead of writing zeros. Accesses are big-endian. Anything outside RAM
-and CCSR raises :class:`BusError`; unimplemented CCSR registers read as 0 and ignore writes.
+hand pages back to the kernel instead of writing zeros. Accesses are big-endian. Anything outside RAM,
+CCSR and the windows raises :class:`BusError`; unimplemented CCSR registers read as 0 and ignore writes.
 
 Imports: standard library, :mod:`emulator.devices`, :mod:`emulator.soc` and :mod:`emulator.mpic`.
 """
@@ -45,7 +48,7 @@ class PhysicalBus:
     """RAM plus CCSR devices. ``poweroff_status`` becomes the exit status once the guest powers off."""
 
     def __init__(self, ram_size: int = DEFAULT_RAM_SIZE,
-                 uart_out: Callable[[bytes], object] | None = None) -> None:
+                 uart_out: Callable[[bytes], object] | None = None, num_cpus: int = 1) -> None:
         if ram_size <= 0 or ram_size % mmap.PAGESIZE:
             raise ValueError(f"RAM size must be a positive multiple of {mmap.PAGESIZE} bytes")
         if ram_size > CCSR_BASE:
@@ -55,7 +58,9 @@ class PhysicalBus:
         self.poweroff_status: int | None = None
         self._device_blocks: dict[int, tuple[MmioDevice, int]] = {}
         self._devices: list[MmioDevice] = []
-        self.mpic = Mpic()
+        self.mpic = Mpic(num_cpus)
+        # Devices outside CCSR (the spin table): (base PA, size, device).
+        self._windows: list[tuple[int, int, MmioDevice]] = []
         self.uart0 = Ns16550Uart(uart_out, irq=self._uart_irq)
         self.uart1 = Ns16550Uart(uart_out, irq=self._uart_irq)
         self.gpio = Mpc8xxxGpio(self._power_off, irq=lambda level: self.mpic.set_irq(GPIO_SOURCE, level))
@@ -82,6 +87,15 @@ class PhysicalBus:
             if block in self._device_blocks:
                 raise ValueError(f"CCSR offset {block << _DEVICE_BLOCK_SHIFT:#x} is already mapped")
             self._device_blocks[block] = (device, ccsr_offset)
+        self._devices.append(device)
+
+    def register_window(self, base: int, size: int, device: MmioDevice) -> None:
+        """Map ``device`` at PA ``base`` for ``size`` bytes, outside RAM and CCSR."""
+        end = base + size
+        if base < self.ram_size or (base < CCSR_BASE + CCSR_SIZE and end > CCSR_BASE) or any(
+                base < other + other_size and other < end for other, other_size, _ in self._windows):
+            raise ValueError(f"window {base:#x}+{size:#x} overlaps RAM, CCSR or another window")
+        self._windows.append((base, size, device))
         self._devices.append(device)
 
     def _uart_irq(self, level: bool) -> None:
@@ -117,6 +131,9 @@ class PhysicalBus:
     def _device_at(self, pa: int) -> tuple[MmioDevice | None, int]:
         offset = pa - CCSR_BASE
         if not 0 <= offset < CCSR_SIZE:
+            for base, size, device in self._windows:
+                if base <= pa < base + size:
+                    return device, pa - base
             raise BusError(f"no memory or device at physical address {pa:#x}")
         mapping = self._device_blocks.get(offset >> _DEVICE_BLOCK_SHIFT)
         if mapping is None:

@@ -88,6 +88,11 @@ class Cpu(MemoryAccess, Interrupts, RunLoops, CodeCache, SprAccess):
         # Called when the core takes the external input interrupt; a vector it returns goes to EPR
         # (the MPIC's external proxy mode), None leaves EPR alone.
         self.interrupt_acknowledge = None
+        # The other cores of an SMP board: an icbi or msgsnd here reaches them too (both are broadcast).
+        self.other_cores = []
+        # Cycles an idle core lets pass at most before returning (an SMP board's quantum; None: up
+        # to the next event that can wake it).
+        self.idle_limit = None
         # Translated blocks (emulator.translate) for run(); False keeps run() on the per-instruction path.
         self.block_translation = True
         # Visits of an address (as a possible block start) before a region is translated there:

@@ -80,6 +80,13 @@ class RunLoops(CoreRoom):
                     cycle = source.next_event_cycle()
                     if cycle is not None and (wake is None or cycle < wake):
                         wake = cycle
+            limit = self.idle_limit
+            if limit is not None and (wake is None or wake > self.cycles + limit):
+                # An SMP core: one quantum of idle time, then the other cores' turns.
+                self.cycles += limit
+                timers.advance(self.cycles)
+                self._advance_devices()
+                return STOP_BUDGET
             if wake is None:
                 return StopReason(StopKind.IDLE, self.pc)
             self.cycles = max(self.cycles, wake)

@@ -151,6 +151,8 @@ class CoreRoom:
     _fault: tuple[int, int, int]
     event_sources: list[Any]
     interrupt_acknowledge: Callable[[], int | None] | None
+    other_cores: list[Any]
+    idle_limit: int | None
     # memory and code cache
     _decode: DecodeFn
     _ram: bytearray

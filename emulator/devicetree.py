@@ -28,6 +28,7 @@ from emulator import timers
 from emulator.bus import CCSR_BASE
 from emulator.devices import GPIO_OFFSET, UART0_OFFSET
 from emulator.models import CpuModel
+from emulator.spin_table import SPIN_ENTRY_SIZE, SPIN_TABLE_PA
 
 FDT_SIZE = 0x100000                  # QEMU's FDT_MAX_SIZE: the size it reserves and reports
 FDT_VERSION = 17
@@ -108,15 +109,24 @@ def _pci() -> Node:
     )
 
 
-def _cpus(model: CpuModel) -> Node:
+def _cpus(model: CpuModel, num_cpus: int) -> Node:
+    """One node per core in reg order; the secondaries wait in the spin table (ePAPR
+    ``enable-method = "spin-table"``) and are "disabled" until released, as QEMU describes them."""
     line = model.cache_line_size
-    return Node(
-        "cpus", Words("#size-cells", 0), Words("#address-cells", 1),
-        Node("PowerPC,8544@0", Strings("status", "okay"), Words("bus-frequency", 0),
-             Words("i-cache-size", 0x8000), Words("d-cache-size", 0x8000), Words("i-cache-line-size", line),
-             Words("d-cache-line-size", line), Words("reg", 0), Strings("device_type", "cpu"),
-             Words("timebase-frequency", TIMEBASE_HZ), Words("clock-frequency", TIMEBASE_HZ)),
-    )
+    nodes = []
+    for index in range(num_cpus):
+        release: list[object] = []
+        if index:
+            release = [Words("cpu-release-addr", *_cells(SPIN_TABLE_PA + SPIN_ENTRY_SIZE * index)),
+                       Strings("enable-method", "spin-table"), Strings("status", "disabled")]
+        else:
+            release = [Strings("status", "okay")]
+        nodes.append(Node(
+            f"PowerPC,8544@{index:x}", *release, Words("bus-frequency", 0),
+            Words("i-cache-size", 0x8000), Words("d-cache-size", 0x8000), Words("i-cache-line-size", line),
+            Words("d-cache-line-size", line), Words("reg", index), Strings("device_type", "cpu"),
+            Words("timebase-frequency", TIMEBASE_HZ), Words("clock-frequency", TIMEBASE_HZ)))
+    return Node("cpus", Words("#size-cells", 0), Words("#address-cells", 1), *nodes)
 
 
 def _chosen(kernel: tuple[int, int] | None, bootargs: str, initrd: tuple[int, int] | None) -> Node:
@@ -132,11 +142,12 @@ def _chosen(kernel: tuple[int, int] | None, bootargs: str, initrd: tuple[int, in
 
 
 def build_ppce500_fdt(model: CpuModel, ram_size: int, kernel: tuple[int, int] | None, *,
-                      bootargs: str = "", initrd: tuple[int, int] | None = None) -> bytes:
+                      bootargs: str = "", initrd: tuple[int, int] | None = None, num_cpus: int = 1) -> bytes:
     """The device tree blob for this board; ``totalsize`` in its header is :data:`FDT_SIZE`.
 
     ``kernel`` = (base, size) for ``/chosen/qemu,boot-kernel`` (None when only firmware was given),
-    ``bootargs`` the kernel command line, ``initrd`` = (start, end) of the initial RAM disk.
+    ``bootargs`` the kernel command line, ``initrd`` = (start, end) of the initial RAM disk,
+    ``num_cpus`` the cores (-smp).
     """
     tree = fdt.FDT()
     for item in (
@@ -149,7 +160,7 @@ def build_ppce500_fdt(model: CpuModel, ram_size: int, kernel: tuple[int, int] | 
         _soc(),
         Node("aliases", Strings("pci0", f"/pci@{PCI_PA:x}"), Strings("rtc", "i2c/rtc@68"),
              Strings("i2c", f"{SOC_PATH}/i2c@3000"), Strings("serial0", UART0_PATH)),
-        _cpus(model),
+        _cpus(model, num_cpus),
         _chosen(kernel, bootargs, initrd),
         Node("memory", Words("reg", 0, 0, *_cells(ram_size)), Strings("device_type", "memory")),
     ):

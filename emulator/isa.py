@@ -68,6 +68,7 @@ class SupervisorCpu(HandlerCpu, Protocol):
     model: CpuModel
     mmu: Mmu
     timers: Timers
+    other_cores: list[Any]
 
     def load64(self, ea: int) -> int: ...
     def store64(self, ea: int, value: int) -> None: ...

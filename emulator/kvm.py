@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from emulator import cpu as cpu_module
+from emulator.board import SMP_QUANTUM
 from emulator.bus import BusError
 from emulator.cpu import StopKind, StopReason, UnhandledInterrupt
 from emulator.debug import DataWatch, HostDebug
@@ -99,6 +100,7 @@ __all__ = [
     "KVM_RUN_SIZE",
     "KVM_SYSTEM_EVENT_RESET",
     "KVM_SYSTEM_EVENT_SHUTDOWN",
+    "SMP_QUANTUM",
     "UAPI_BYTE_ORDER",
     "ExitInfo",
     "KvmError",
@@ -177,9 +179,16 @@ _Setter = Callable[[int], None]
 class Vcpu:
     """A KVM-shaped vCPU over a :class:`emulator.board.Machine` (see docs/architecture.md)."""
 
-    def __init__(self, machine: Any, *, sw_break: Literal["trap", "ehpriv", "auto"] = "auto") -> None:
+    def __init__(self, machine: Any, *, sw_break: Literal["trap", "ehpriv", "auto"] = "auto",
+                 index: int = 0) -> None:
+        """The vCPU of core ``index`` of ``machine`` (KVM_CREATE_VCPU's id)."""
         self.machine = machine
-        self.cpu = machine.cpu
+        self.index = index
+        self.cpu = getattr(machine, "cpus", [machine.cpu])[index]
+        self.mmu = getattr(machine, "mmus", [getattr(machine, "mmu", None)])[index]
+        # An SMP core's lwarx reservation across the other cores' turns: (PA of its granule, the
+        # granule's bytes when this core's turn ended).
+        self._reserved_granule: tuple[int, bytes] | None = None
         self.bus = machine.bus
         self.model = self.cpu.model
         self.debug_inst = self._select_debug_inst(sw_break)
@@ -383,11 +392,12 @@ class Vcpu:
             ea = (ea + chunk) & _M32
             offset += chunk
             remaining -= chunk
-        cpu = self.cpu
+        cores = getattr(self.machine, "cpus", [self.cpu])
         for pa, start, chunk in pieces:
             if pa + chunk <= ram_size:
                 ram[pa:pa + chunk] = view[start:start + chunk]
-                cpu.invalidate_physical(pa, chunk)
+                for core in cores:
+                    core.invalidate_physical(pa, chunk)
             else:
                 try:
                     for i in range(chunk):
@@ -407,7 +417,14 @@ class Vcpu:
         if entry is not None:
             entry[1] += 1
             return
-        pa = self._translate(ea)
+        pa = self.cpu.translate_debug(ea)
+        if pa is None:
+            # A secondary core still waiting in the spin table maps nothing yet: the breakpoint is
+            # where the other cores of the board see that address.
+            pa = next((other for core in getattr(self.machine, "cpus", ()) if core is not self.cpu
+                       if (other := core.translate_debug(ea)) is not None), None)
+        if pa is None:
+            raise KvmError(errno.EFAULT, f"no translation for EA {ea:#010x}")
         if pa + 4 > self.bus.ram_size:
             raise KvmError(errno.EFAULT, f"EA {ea:#010x} (PA {pa:#x}) is not RAM")
         self._soft[ea] = [pa, 1]
@@ -527,6 +544,15 @@ class Vcpu:
         kvm_run = self.kvm_run
         if kvm_run[OFF_IMMEDIATE_EXIT]:
             return self._exit_intr("immediate_exit")
+        machine = self.machine
+        smp = getattr(machine, "smp", 1) > 1
+        if smp:
+            machine.current_cpu = self.index
+            if machine.halted[self.index]:
+                # Real KVM would block until the spin table releases the core.
+                return self._exit_intr("halted: waiting in the spin table")
+            if self._reserved_granule is not None:
+                self._check_reservation()
         cpu_run = self.cpu.run
         remaining = max_instructions
         while True:
@@ -539,8 +565,34 @@ class Vcpu:
                 if remaining <= 0:
                     break
             if kvm_run[OFF_IMMEDIATE_EXIT]:
-                return self._exit_intr("immediate_exit")
-        return self._exit_for(stop)
+                stop = None
+                break
+        if smp:
+            self._note_reservation()
+        return self._exit_intr("immediate_exit") if stop is None else self._exit_for(stop)
+
+    def _note_reservation(self) -> None:
+        """Remember the reserved granule's bytes as this core's turn ends."""
+        cpu = self.cpu
+        if cpu.reservation is None:
+            self._reserved_granule = None
+            return
+        pa = cpu.translate_debug(cpu.reservation)
+        line = self.model.cache_line_size
+        if pa is None or pa + line > self.bus.ram_size:
+            self._reserved_granule = None
+            return
+        base = pa & ~(line - 1)
+        self._reserved_granule = (base, bytes(self.bus.ram[base:base + line]))
+
+    def _check_reservation(self) -> None:
+        """The reservation is lost if another core stored into the granule during its turns (seen as
+        a change of its bytes: a store of the value already there goes unnoticed)."""
+        assert self._reserved_granule is not None
+        base, before = self._reserved_granule
+        self._reserved_granule = None
+        if bytes(self.bus.ram[base:base + len(before)]) != before:
+            self.cpu.reservation = None
 
     def _begin_exit(self, reason: int) -> bytearray:
         kvm_run = self.kvm_run
@@ -613,10 +665,16 @@ class Vcpu:
         self.reset()
 
     def reset(self) -> None:
-        """Back to the boot state of the loaded image. The debugger's configuration (kvm_guest_debug
-        and the soft-breakpoint table) survives, as breakpoints survive a QEMU system_reset."""
+        """Back to the boot state of the loaded image (the whole board: every core). The debugger's
+        configuration (kvm_guest_debug and the soft-breakpoint table) survives, as breakpoints
+        survive a QEMU system_reset; the other cores' vCPUs then call :meth:`restore_debug`."""
         self.machine.reset()
+        self.restore_debug()
+
+    def restore_debug(self) -> None:
+        """Put this vCPU's debug configuration back into its core after a board reset."""
         cpu = self.cpu
+        self._reserved_granule = None
         cpu.set_host_debug(self._host_debug)
         cpu.sw_dispatch.clear()
         for ea, (pa, _count) in self._soft.items():
@@ -636,7 +694,7 @@ class Vcpu:
 
     def describe_tlb(self) -> str:
         """The valid TLB entries, one line each (``monitor info tlb``)."""
-        return "".join(entry.describe() + "\n" for entry in self.machine.mmu.entries()) \
+        return "".join(entry.describe() + "\n" for entry in self.mmu.entries()) \
             or "no valid TLB entries\n"
 
     def describe_pic(self) -> str:

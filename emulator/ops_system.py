@@ -13,7 +13,8 @@ Choices (documented in the report and here):
   MSR[SPE] and is always ESR[PIL] here. The e500mc FPU is :mod:`emulator.ops_float`.
 - Cache hints and flushes are no-ops (no cache model); dcbz zeroes its line (the model's
   ``cache_line_size``: 32 bytes on e500v2, 64 on e500mc, as on QEMU) through ordinary
-  stores, so translation faults and DAC watches apply; icbi drops decoded instructions of its line.
+  stores, so translation faults and DAC watches apply; icbi drops decoded instructions of its line
+  on every core of an SMP board (as msgsnd reaches every core).
   User-mode cache locking with MSR[UCLE]=0 raises a DSI with ESR[DLK]/[ILK].
 
 Imports: :mod:`emulator.isa` (InstructionSpec), :mod:`emulator.fields`, :mod:`emulator.exceptions`,
@@ -233,6 +234,8 @@ def build_icbi(word: int) -> SystemHandler:
         if pa is not None:
             size = cpu.model.cache_line_size
             cpu.invalidate_physical(pa & ~(size - 1), size)
+            for peer in cpu.other_cores:
+                peer.invalidate_physical(pa & ~(size - 1), size)
         return (pc + 4) & 0xFFFFFFFF
     return icbi
 
@@ -319,9 +322,11 @@ def build_msgsnd(word: int) -> SystemHandler:
     rb = fields.rb(word)
 
     def msgsnd(cpu: SupervisorCpu, pc: int) -> int:
-        kind = _doorbell_type(cpu, cpu.gpr[rb])
-        if kind is not None:
-            cpu.set_doorbell(critical=kind == 1, pending=True)
+        message = cpu.gpr[rb]
+        for core in (cpu, *cpu.other_cores):     # every core of the board sees the message
+            kind = _doorbell_type(core, message)
+            if kind is not None:
+                core.set_doorbell(critical=kind == 1, pending=True)
         return (pc + 4) & 0xFFFFFFFF
     return msgsnd
 

@@ -302,6 +302,11 @@ class BreakpointManager:
         self._armable.clear()
         self._applied = None
 
+    def port_changed(self) -> None:
+        """The port will apply a configuration differently (another core steps): apply it again at
+        the next flush even if it is the same."""
+        self._applied = None
+
     def translation_may_change(self) -> None:
         """A register write (MSR, PID...) may change what an address translates to."""
         self._armable.clear()

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol
 
-from emulator.board import DEFAULT_ICOUNT_SHIFT, BootFiles, ImageError, Machine
+from emulator.board import DEFAULT_ICOUNT_SHIFT, MAX_SMP, BootFiles, ImageError, Machine
 from emulator.kvm import Vcpu
 from emulator.models import MODELS
 from gdbstub.serial_port import (
@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                              f"the time base counts 400 MHz of it (default {DEFAULT_ICOUNT_SHIFT}: 102.4 "
                              "ticks per instruction; 'N' alone also works; the run is deterministic "
                              "whatever N)")
+    parser.add_argument("-smp", "--smp", type=parse_smp, default=1, metavar="N",
+                        help=f"cores, as QEMU's -smp: N or cpus=N (1-{MAX_SMP}); the secondary cores wait "
+                             "in the device tree's spin table until the guest releases them; gdb sees "
+                             "one thread per core")
     parser.add_argument("-serial", "--serial", type=parse_serial, default=None,
                         metavar="DEV",
                         help="the guest UART, as QEMU's -serial. Default: stdout, and stdin's pipe or "
@@ -152,6 +156,34 @@ def parse_ram(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text}: RAM must be a multiple of 64 MiB, at most 2 GiB "
                                          "(QEMU's ppce500 refuses other sizes)")
     return size
+
+
+def parse_smp(text: str) -> int:
+    """QEMU's ``-smp`` argument: ``N`` or ``cpus=N``; ``maxcpus``, ``sockets``, ``cores`` and ``threads``
+    are accepted when they describe the same number of cores (there is no CPU hot-plug)."""
+    values: dict[str, int] = {}
+    for index, part in enumerate(text.split(",")):
+        key, equals, value = part.partition("=")
+        if not equals:
+            if index:
+                raise argparse.ArgumentTypeError(f"{part!r}: expected N, cpus=N or KEY=N")
+            key, value = "cpus", key
+        if key not in ("cpus", "maxcpus", "sockets", "cores", "threads", "dies", "clusters"):
+            raise argparse.ArgumentTypeError(f"{key!r}: not an -smp option")
+        try:
+            values[key] = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{key} {value!r} is not a number") from None
+    topology = values.get("sockets", 1) * values.get("dies", 1) * values.get("clusters", 1) \
+        * values.get("cores", 1) * values.get("threads", 1)
+    cpus = values.get("cpus", topology if any(k in values for k in ("sockets", "cores", "threads")) else 1)
+    if not 1 <= cpus <= MAX_SMP:
+        raise argparse.ArgumentTypeError(f"{cpus} cores: the ppce500 board here takes 1 to {MAX_SMP}")
+    if values.get("maxcpus", cpus) != cpus:
+        raise argparse.ArgumentTypeError("maxcpus must equal cpus (no CPU hot-plug)")
+    if any(k in values for k in ("sockets", "cores", "threads")) and topology != cpus:
+        raise argparse.ArgumentTypeError(f"sockets*cores*threads = {topology}, not {cpus} cpus")
+    return cpus
 
 
 def parse_icount(text: str) -> int:
@@ -297,7 +329,7 @@ class PacedUartInput:
             del self.pending[:room]
 
 
-def run_to_power_off(vcpu: Vcpu, model_name: str, console: UartInput | None = None,
+def run_to_power_off(vcpu: Vcpu | Sequence[Vcpu], model_name: str, console: UartInput | None = None,
                      paced: PacedUartInput | None = None, insn_limit: int | None = None) -> int:
     """Run the guest without a debugger; returns its power-off status. Otherwise, after one line on
     stderr: :data:`EXIT_INSN_LIMIT` once it has run ``insn_limit`` instructions, or
@@ -308,6 +340,7 @@ def run_to_power_off(vcpu: Vcpu, model_name: str, console: UartInput | None = No
     """
     target = Target(vcpu, model_name)
     target.insn_limit = insn_limit
+    target.prepare_resume(step=False)
     while True:
         if console is not None and console.open:
             console.poll()
@@ -405,10 +438,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_IMAGE
     try:
         machine = Machine(model_name=args.cpu, ram_size=args.ram,
-                          uart_out=_uart_writer if serial is None else serial.write, icount_shift=args.icount)
+                          uart_out=_uart_writer if serial is None else serial.write, icount_shift=args.icount,
+                          smp=args.smp)
         machine.load(BootFiles(kernel=kernel, bios=args.bios, initrd=args.initrd, dtb=args.dtb,
                                append=args.append))
-        vcpu = Vcpu(machine, sw_break=args.sw_break)
+        vcpus = [Vcpu(machine, sw_break=args.sw_break, index=index) for index in range(args.smp)]
     except (ImageError, ValueError, OSError) as error:
         print(f"e500-gdbstub: {error}", file=sys.stderr)
         return EXIT_IMAGE
@@ -432,7 +466,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if isinstance(serial, SocketSerial):
             serial.feed = paced.feed
         with terminal:
-            return run_to_power_off(vcpu, args.cpu, console, paced, args.max_insns)
+            return run_to_power_off(vcpus, args.cpu, console, paced, args.max_insns)
     if isinstance(serial, SocketSerial):
         serial.feed = machine.bus.uart0.feed
         console = serial
@@ -455,7 +489,7 @@ def _main(argv: Sequence[str] | None) -> int:
     watched: list[Watched] = []
     if isinstance(console, ConsoleInput | SocketSerial) and console.open:
         watched.append(console)
-    server = GdbServer(vcpu, args.cpu, port=args.port, watched=watched,
+    server = GdbServer(vcpus, args.cpu, port=args.port, watched=watched,
                        range_stepping=args.range_stepping, packet_log=packet_log)
     server.target.insn_limit = args.max_insns
     try:

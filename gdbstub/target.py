@@ -17,10 +17,12 @@ Imports: standard library, :mod:`emulator.kvm` (uapi constants and construct str
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from emulator.kvm import (
@@ -36,6 +38,7 @@ from emulator.kvm import (
     KVMPPC_DEBUG_BREAKPOINT,
     KVMPPC_DEBUG_WATCH_READ,
     KVMPPC_DEBUG_WATCH_WRITE,
+    SMP_QUANTUM,
     UAPI_BYTE_ORDER,
     field_offset,
     kvm_guest_debug,
@@ -171,32 +174,42 @@ def _errno_of(error: Exception, default: int) -> int:
 
 
 class _VcpuDebugPort:
-    """The vCPU as the breakpoint manager sees it: its software breakpoint table, its RAM, and its
-    debug configuration, into which a :class:`DebugConfig` is translated here and nowhere else."""
+    """The vCPUs as the breakpoint manager sees them: the software breakpoint table, RAM, and the
+    debug configuration, into which a :class:`DebugConfig` is translated here and nowhere else.
+    Every point goes to every core (gdb's model: a breakpoint or watchpoint is the process's);
+    single-step only to the cores in :attr:`stepping` (indices into the vCPU list)."""
 
-    def __init__(self, vcpu: VcpuLike) -> None:
-        self._vcpu = vcpu
+    def __init__(self, vcpus: Sequence[VcpuLike]) -> None:
+        self._vcpus = vcpus
+        self.stepping: frozenset[int] = frozenset(range(len(vcpus)))
         # construct's build costs about a millisecond and gdb toggles the same few configurations
         # (step on/off, one breakpoint in/out) around every stop.
         self._bytes_cache: dict[DebugConfig, bytes] = {}
 
     def insert_sw_breakpoint(self, ea: int) -> None:
-        self._vcpu.insert_sw_breakpoint(ea)
+        for vcpu in self._vcpus:
+            vcpu.insert_sw_breakpoint(ea)
 
     def remove_sw_breakpoint(self, ea: int) -> None:
-        self._vcpu.remove_sw_breakpoint(ea)
+        for vcpu in self._vcpus:
+            vcpu.remove_sw_breakpoint(ea)
 
     def read_ram(self, ea: int, n: int) -> bytes | None:
-        result: bytes | None = self._vcpu.read_ram(ea, n)
+        result: bytes | None = self._vcpus[0].read_ram(ea, n)
         return result
 
     def apply_debug(self, config: DebugConfig) -> None:
+        not_stepping = replace(config, single_step=False) if config.single_step else config
+        for index, vcpu in enumerate(self._vcpus):
+            self._apply_to(vcpu, config if index in self.stepping else not_stepping)
+
+    def _apply_to(self, vcpu: VcpuLike, config: DebugConfig) -> None:
         try:
             data = self.guest_debug_bytes(config)
         except Exception as error:   # a value the uapi layout cannot hold: refuse, never crash
             raise TargetError(errno.EINVAL, f"debug configuration not representable: {error}") from error
         try:
-            self._vcpu.set_guest_debug(data)
+            vcpu.set_guest_debug(data)
         except Exception as error:
             raise TargetError(_errno_of(error, errno.EINVAL), str(error)) from error
 
@@ -224,22 +237,40 @@ class _VcpuDebugPort:
 
 
 class Target:
-    """gdb-facing operations on one vCPU."""
+    """gdb-facing operations on the vCPUs of one guest: one per core, thread ``i + 1`` for core ``i``.
 
-    def __init__(self, vcpu: VcpuLike, model_name: str) -> None:
-        self.vcpu = vcpu
+    Register and memory requests go to the selected vCPU (:meth:`select_thread`, gdb's ``Hg``). With
+    several cores, :meth:`run_slice` runs the resumed ones in turns of :data:`SMP_QUANTUM`
+    instructions, core 0 first, and the turn order carries over from one slice to the next and
+    across stops, so a run is the same whatever the slices' sizes (the VMM's side of determinism).
+    """
+
+    def __init__(self, vcpu: VcpuLike | Sequence[VcpuLike], model_name: str) -> None:
+        vcpus = list(vcpu) if isinstance(vcpu, Sequence) else [vcpu]
+        if not vcpus:
+            raise ValueError("a target needs at least one vCPU")
+        self.vcpus = vcpus
+        self.vcpu = vcpus[0]                        # the one gdb's register and memory requests go to
         self.model = MODELS[model_name]
-        self._register_list = vcpu if isinstance(vcpu, RegisterListVcpu) else None
-        self._exits = vcpu if isinstance(vcpu, ExitReportingVcpu) else None
-        self._unhandled = vcpu if isinstance(vcpu, InterruptReportingVcpu) else None
-        self._machine_view = vcpu if isinstance(vcpu, MachineViewVcpu) else None
+        first = vcpus[0]
+        self._register_list = first if isinstance(first, RegisterListVcpu) else None
+        self._exits = first if isinstance(first, ExitReportingVcpu) else None
+        self._unhandled = first if isinstance(first, InterruptReportingVcpu) else None
+        self._machine_view = first if isinstance(first, MachineViewVcpu) else None
         register_list = self._register_list
         available = frozenset(register_list.register_names()) if register_list is not None else None
         self.registers = RegisterTable(model_name, available)
         self._g_keys = [reg.key for reg in self.registers.g_registers]
-        self.breakpoints = BreakpointManager(_VcpuDebugPort(vcpu), self.model.num_iac, self.model.num_dac)
+        self._port = _VcpuDebugPort(vcpus)
+        self.breakpoints = BreakpointManager(self._port, self.model.num_iac, self.model.num_dac)
         self._range: tuple[int, int] | None = None
-        self._resumed = False      # resume_threads ran and no stop_threads since
+        self._resumed: set[int] = set()   # thread ids resumed and not stopped since
+        # Several cores: thread id -> its action at the last resume, and whose turn it is (index into
+        # vcpus, instructions left in the turn).
+        self._actions: dict[int, ThreadAction] = {}
+        self._turn = 0
+        self._turn_left = SMP_QUANTUM
+        self._core_marks = [0] * len(vcpus)    # each core's instruction count at the last look
         self.exited: int | None = None             # power-off status once the guest has powered off
         # --max-insns: guest instructions allowed from boot (None: no limit), and those counted so far.
         # Counted per slice from the vCPU's own count, so the hot loop pays nothing for it.
@@ -266,22 +297,22 @@ class Target:
 
     def read_g(self) -> bytes:
         keys = self._g_keys
-        register_list = self._register_list
-        values = register_list.get_regs(keys) if register_list is not None else [self.vcpu.get_reg(key)
-                                                                                  for key in keys]
+        vcpu = self.vcpu
+        values = vcpu.get_regs(keys) if isinstance(vcpu, RegisterListVcpu) else [vcpu.get_reg(key)
+                                                                                 for key in keys]
         return self.registers.encode_g(values)
 
     def register_reader(self, regs: Sequence[RegisterDef]) -> Callable[[], list[int]]:
         """A function reading ``regs`` in one vCPU call (a stop reply's expedited registers, read at every
         stop); it raises TargetError when the vCPU cannot read them."""
         keys = [reg.key for reg in regs]
-        get_regs = self._register_list.get_regs if self._register_list is not None else None
-        vcpu = self.vcpu
+        listing = self._register_list is not None
 
         def read() -> list[int]:
+            vcpu = self.vcpu      # the selected one at the time of the read
             try:
-                if get_regs is not None:
-                    return list(map(int, get_regs(keys)))
+                if listing:
+                    return list(map(int, vcpu.get_regs(keys)))  # type: ignore[attr-defined]
                 return [int(vcpu.get_reg(key)) for key in keys]
             except Exception as error:
                 raise TargetError(errno.EFAULT, f"cannot read registers: {error}") from error
@@ -354,9 +385,20 @@ class Target:
     # -- execution -------------------------------------------------------------------------------
 
     def prepare_resume(self, *, step: bool, step_range: tuple[int, int] | None = None) -> None:
-        """Arm single-step (for ``s`` and range stepping) before a sequence of :meth:`run_slice` calls."""
-        self._range = step_range
-        self.breakpoints.flush(single_step=step or step_range is not None)
+        """Arm single-step (for ``s`` and range stepping) before a sequence of :meth:`run_slice` calls.
+        With several cores: a step steps the selected core alone (the others stay where they are),
+        a continue resumes every core."""
+        if len(self.vcpus) == 1:
+            self._range = step_range
+            self._resumed = {1}
+            self.breakpoints.flush(single_step=step or step_range is not None)
+            return
+        selected = self.vcpus.index(self.vcpu) + 1
+        if step or step_range is not None:
+            self._resumed.clear()
+            self.resume_threads({selected: ThreadAction(step=True, step_range=step_range)})
+        else:
+            self.resume_threads({tid: ThreadAction() for tid in self.thread_ids()})
 
     def prepare_range_step(self, start: int, end: int) -> None:
         self.prepare_resume(step=True, step_range=(start, end))
@@ -365,9 +407,10 @@ class Target:
         """Run up to ``budget`` instructions; a stop event, or None if the guest is still running."""
         stop = self._run_slice(budget) if self.insn_limit is None else self._run_limited_slice(budget)
         if self._unhandled is not None:
-            noted = self._unhandled.take_unhandled_interrupt()
-            if noted is not None:
-                log.warning("%s", self._unhandled_text(noted))
+            for vcpu in self.vcpus:
+                noted = vcpu.take_unhandled_interrupt()  # type: ignore[attr-defined]
+                if noted is not None:
+                    log.warning("%s", self._unhandled_text(noted))
         if stop is not None:
             # Checked here, inside vCont's answer, rather than in the Z0 that follows.
             self.breakpoints.stopped()
@@ -399,7 +442,10 @@ class Target:
         return stop
 
     def _take_executed(self) -> int:
-        """Instructions the vCPU executed since the last call (its count restarts at a reset)."""
+        """Instructions the vCPUs executed since the last call (their counts restart at a reset)."""
+        if len(self.vcpus) > 1:
+            executed, self._insns_mark = self._insns_mark, 0
+            return executed
         info = self._exits.last_exit if self._exits is not None else None
         now = info.instructions if info is not None else 0
         executed = now - self._insns_mark if now >= self._insns_mark else now
@@ -409,26 +455,102 @@ class Target:
     def _run_slice(self, budget: int) -> StopEvent | None:
         if self.exited is not None:
             return StopEvent(exit_status=self.exited)
+        if len(self.vcpus) > 1:
+            return self._run_cores(budget)
         vcpu = self.vcpu
         if self.breakpoints.single_step:
             # One instruction per run() while stepping; range stepping keeps going inside the range.
             for _ in range(max(1, budget)):
                 reason = vcpu.run(1)
-                stop = self._exit_to_stop(reason)
+                stop = self._exit_to_stop(vcpu, reason)
                 if stop is None:
                     continue
                 if stop.reason is None and stop.exit_status is None and self._range is not None:
                     start, end = self._range
-                    if start <= self.pc < end:
+                    if start <= self._pc_of(vcpu) < end:
                         continue
                 return stop
             return None
-        stop = self._exit_to_stop(vcpu.run(budget))
+        stop = self._exit_to_stop(vcpu, vcpu.run(budget))
         if (stop is _SWBREAK_STOP or stop is _HWBREAK_STOP) and self.breakpoints.has_conditions:
             kind = PointKind.SOFTWARE if stop is _SWBREAK_STOP else PointKind.HARDWARE
-            if not self.breakpoints.condition_holds(kind, self.pc, self._read_regnum, self.read_memory):
-                return self._step_past(kind)
+            if not self.breakpoints.condition_holds(kind, self._pc_of(vcpu), self._read_regnum,
+                                                    self.read_memory):
+                return self._step_past(vcpu, kind)
         return stop
+
+    def _run_cores(self, budget: int) -> StopEvent | None:
+        """Several cores: the resumed ones in turns of SMP_QUANTUM instructions (a stepping core one
+        instruction a turn), until one stops (the event names its thread) or ``budget`` is used."""
+        vcpus = self.vcpus
+        left = budget
+        idle_turns = 0
+        while left > 0 and idle_turns < len(vcpus):
+            index = self._turn
+            tid = index + 1
+            action = self._actions.get(tid)
+            if tid not in self._resumed or action is None:
+                self._next_turn()
+                idle_turns += 1
+                continue
+            vcpu = vcpus[index]
+            stepping = action.step or action.step_range is not None
+            count = 1 if stepping else min(self._turn_left, left)
+            reason = vcpu.run(count)
+            executed = self._executed(index, vcpu)
+            self._insns_mark += executed
+            halted = reason == KVM_EXIT_INTR and executed == 0 and self._is_halted(vcpu)
+            stop = self._exit_to_stop(vcpu, reason)
+            consumed = count if stop is None or halted else max(1, executed)
+            left -= consumed
+            self._turn_left -= consumed
+            if halted:
+                idle_turns += 1
+                if stepping:
+                    # A core in the spin table cannot step: report the step done where it waits.
+                    return self._thread_stopped(tid, _TRAP_STOP)
+            else:
+                idle_turns = 0
+            if stop is not None and stepping and stop.reason is None and stop.exit_status is None \
+                    and action.step_range is not None:
+                start, end = action.step_range
+                if start <= self._pc_of(vcpu) < end:
+                    stop = None
+            elif stop is not None and stop.reason in (StopReason.SWBREAK, StopReason.HWBREAK) \
+                    and self.breakpoints.has_conditions:
+                kind = PointKind.SOFTWARE if stop.reason is StopReason.SWBREAK else PointKind.HARDWARE
+                if not self.breakpoints.condition_holds(
+                        kind, self._pc_of(vcpu), functools.partial(self._read_regnum_of, vcpu),
+                        functools.partial(self._read_memory_of, vcpu)):
+                    stop = self._step_past(vcpu, kind, index)
+            if self._turn_left <= 0 or stepping:
+                self._next_turn()
+            if stop is not None:
+                if stop.exit_status is not None:
+                    return stop
+                return self._thread_stopped(tid, stop)
+        return None
+
+    def _thread_stopped(self, tid: int, stop: StopEvent) -> StopEvent:
+        self._resumed.discard(tid)
+        return replace(stop, thread=tid)
+
+    def _next_turn(self) -> None:
+        self._turn = (self._turn + 1) % len(self.vcpus)
+        self._turn_left = SMP_QUANTUM
+
+    def _executed(self, index: int, vcpu: VcpuLike) -> int:
+        """Instructions core ``index`` ran since the last look (its count restarts at a reset)."""
+        info = vcpu.last_exit if isinstance(vcpu, ExitReportingVcpu) else None
+        now = info.instructions if info is not None else 0
+        before = self._core_marks[index]
+        self._core_marks[index] = now
+        return now - before if now >= before else now
+
+    @staticmethod
+    def _is_halted(vcpu: VcpuLike) -> bool:
+        info = vcpu.last_exit if isinstance(vcpu, ExitReportingVcpu) else None
+        return info is not None and info.detail.startswith("halted")
 
     def _unhandled_text(self, noted: UnhandledView) -> str:
         """One line on an interrupt taken with no handler, naming the other core when the instruction
@@ -454,15 +576,44 @@ class Target:
     def _read_regnum(self, regnum: int) -> int:
         return self.read_register(self.register_by_regnum(regnum))
 
-    def _step_past(self, kind: PointKind) -> StopEvent | None:
+    def _read_regnum_of(self, vcpu: VcpuLike, regnum: int) -> int:
+        reg = self.register_by_regnum(regnum)
+        try:
+            return int(vcpu.get_reg(reg.key))
+        except Exception as error:
+            raise TargetError(errno.EFAULT, f"cannot read {reg.name}: {error}") from error
+
+    def _read_memory_of(self, vcpu: VcpuLike, address: int, length: int) -> bytes:
+        try:
+            return bytes(vcpu.read_memory(address, length))
+        except Exception as error:
+            raise TargetError(errno.EFAULT, f"read {address:#x}+{length}: {error}") from error
+
+    @staticmethod
+    def _pc_of(vcpu: VcpuLike) -> int:
+        return int(vcpu.get_reg("pc"))
+
+    def _step_past(self, vcpu: VcpuLike, kind: PointKind, index: int | None = None) -> StopEvent | None:
         """Execute the instruction under a breakpoint whose condition is false, then let the guest
-        run on: None, unless the step itself ended in a stop gdb must see (a watchpoint, power-off)."""
-        vcpu = self.vcpu
-        stop = self.breakpoints.step_past(kind, self.pc, lambda: self._exit_to_stop(vcpu.run(1)))
+        run on: None, unless the step itself ended in a stop gdb must see (a watchpoint, power-off).
+        ``index``: the core that steps, when there are several (the others do not)."""
+        port = self._port
+        stepping = port.stepping
+        if index is not None:
+            port.stepping = frozenset((index,))
+            self.breakpoints.port_changed()
+        try:
+            stop = self.breakpoints.step_past(kind, self._pc_of(vcpu),
+                                              lambda: self._exit_to_stop(vcpu, vcpu.run(1)))
+        finally:
+            if index is not None:
+                port.stepping = stepping
+                self.breakpoints.port_changed()
+                self.breakpoints.apply()
         return None if stop is None or stop is _TRAP_STOP else stop
 
-    def _exit_to_stop(self, reason: int) -> StopEvent | None:
-        run = self.vcpu.kvm_run
+    def _exit_to_stop(self, vcpu: VcpuLike, reason: int) -> StopEvent | None:
+        run = vcpu.kvm_run
         if reason == KVM_EXIT_INTR:
             return None
         if reason == KVM_EXIT_SYSTEM_EVENT:
@@ -470,7 +621,7 @@ class Target:
                 # Watchdog reset: the board restarts the image, as QEMU does; gdb sees nothing.
                 if self.insn_limit is not None:
                     self._insns_carry += self._take_executed()
-                self.vcpu.reset()
+                self._reset_board()
                 return None
             status = _RUN_U64.unpack_from(run, _OFF_EVENT_DATA0)[0] & 0xFF
             self.exited = status
@@ -486,17 +637,30 @@ class Target:
         if status & (KVMPPC_DEBUG_WATCH_READ | KVMPPC_DEBUG_WATCH_WRITE):
             watch = self.breakpoints.watch_reason(address, write=bool(status & KVMPPC_DEBUG_WATCH_WRITE))
             return StopEvent(reason=watch, data_address=address)
-        if self.breakpoints.single_step:
+        if self.breakpoints.single_step and (len(self.vcpus) == 1 or self._is_stepping(vcpu)):
             return _TRAP_STOP
-        if self.breakpoints.has_software_breakpoint(address) and self.pc == address:
+        if self.breakpoints.has_software_breakpoint(address) and self._pc_of(vcpu) == address:
             return _SWBREAK_STOP
         return _TRAP_STOP
+
+    def _is_stepping(self, vcpu: VcpuLike) -> bool:
+        return self.vcpus.index(vcpu) in self._port.stepping
+
+    def _reset_board(self) -> None:
+        """Every core back to the image's boot state; each vCPU keeps its debug configuration."""
+        first, *others = self.vcpus
+        first.reset()
+        for vcpu in others:
+            vcpu.restore_debug()  # type: ignore[attr-defined]
+        self._turn = 0
+        self._turn_left = SMP_QUANTUM
+        self._core_marks = [0] * len(self.vcpus)
 
     def reset(self, *, keep_points: bool = False) -> None:
         """Back to the image's boot state; gdb's points are dropped (kill) or re-armed (monitor reset)."""
         kept = self.breakpoints.keep()
         self.remove_all_points()
-        self.vcpu.reset()
+        self._reset_board()
         self.breakpoints.vcpu_reset()
         self.exited = None
         self.insns_run = self._insns_mark = self._insns_carry = 0
@@ -509,55 +673,71 @@ class Target:
         """Load the image from disk again (``path``, else the one served) and reset to its boot state
         with no debugger points (extended-remote ``run``, which gdb follows with its own Z packets).
         TargetError(ENOENT) if it cannot be loaded; the previous image then stays."""
-        vcpu = self.vcpu
+        vcpu = self.vcpus[0]
         if not isinstance(vcpu, ImageLoadingVcpu):
             self.reset()
             return
         self.remove_all_points()
         try:
             vcpu.load_image(path)
+            for other in self.vcpus[1:]:
+                other.restore_debug()  # type: ignore[attr-defined]
         except Exception as error:
             raise TargetError(errno.ENOENT, f"cannot load {path or self.image_path()}: {error}") from error
         finally:
             self.breakpoints.vcpu_reset()
             self.breakpoints.apply()
+        self._turn = 0
+        self._turn_left = SMP_QUANTUM
+        self._core_marks = [0] * len(self.vcpus)
         self.exited = None
 
-    # -- monitor -----------------------------------------------------------------------------------
+    # -- threads: one per core -------------------------------------------------------------------
 
     def thread_ids(self) -> Sequence[int]:
-        return (1,)
+        return tuple(range(1, len(self.vcpus) + 1))
 
     def thread_name(self, tid: int) -> str:
         self._check_thread(tid)
-        return self.model.name
+        return self.model.name if len(self.vcpus) == 1 else f"{self.model.name} core {tid - 1}"
 
     def thread_core(self, tid: int) -> int:
         self._check_thread(tid)
-        return 0
+        return tid - 1
 
     def select_thread(self, tid: int) -> None:
         self._check_thread(tid)
+        self.vcpu = self.vcpus[tid - 1]
 
     def resume_threads(self, actions: Mapping[int, ThreadAction]) -> None:
         for tid in actions:
             self._check_thread(tid)
-        action = actions.get(1)
-        if action is None:
+        if len(self.vcpus) == 1:
+            action = actions.get(1)
+            if action is not None:
+                self._range = action.step_range
+                self._resumed = {1}
+                self.breakpoints.flush(single_step=action.step or action.step_range is not None)
             return
-        self.prepare_resume(step=action.step, step_range=action.step_range)
-        self._resumed = True
+        self._actions.update(actions)
+        self._resumed.update(actions)
+        stepping = frozenset(tid - 1 for tid in self._resumed
+                             if self._actions[tid].step or self._actions[tid].step_range is not None)
+        if stepping != self._port.stepping:
+            self._port.stepping = stepping
+            self.breakpoints.port_changed()
+        self.breakpoints.flush(single_step=bool(stepping))
 
     def stop_threads(self, tids: Iterable[int]) -> None:
         for tid in tids:
             self._check_thread(tid)
-            self._resumed = False
+            self._resumed.discard(tid)
 
     def running_threads(self) -> frozenset[int]:
-        return frozenset((1,)) if self._resumed else frozenset()
+        return frozenset(self._resumed)
 
     def _check_thread(self, tid: int) -> None:
-        if tid != 1:
+        if not 1 <= tid <= len(self.vcpus):
             raise TargetError(errno.ESRCH, f"no thread {tid}")
 
     def monitor_help(self) -> str:
