@@ -253,8 +253,8 @@ class Machine:
     (:mod:`emulator.spin_table`) until the guest releases them. The board runs no core itself: whoever
     runs the cores (the vCPUs' user) runs them in turns of :data:`SMP_QUANTUM` instructions and sets
     :attr:`current_cpu` to the core whose turn it is, so the MPIC's per-CPU registers answer that core.
-    An idle core of an SMP board (waiting for an interrupt) lets time pass for one quantum's worth of
-    cycles at a time rather than jumping to its next timer event, so it stays in step with the others.
+    An idle core of an SMP board (waiting for an interrupt) lets as many cycles pass as its turn had
+    instructions left rather than jumping to its next timer event, so it stays in step with the others.
     """
 
     def __init__(self, model_name: str = "e500v2", ram_size: int = DEFAULT_RAM_SIZE,
@@ -291,7 +291,7 @@ class Machine:
             if smp > 1 and hasattr(cpu, "other_cores"):
                 # icbi and msgsnd are broadcast: code one core writes and invalidates, doorbells.
                 cpu.other_cores = [other for other in self.cpus if other is not cpu]
-                cpu.idle_limit = SMP_QUANTUM
+                cpu.idle_spends_budget = True
         self._connect_interrupts()
         self.entry = 0
         self.path: str | None = None

@@ -90,9 +90,11 @@ class Cpu(MemoryAccess, Interrupts, RunLoops, CodeCache, SprAccess):
         self.interrupt_acknowledge = None
         # The other cores of an SMP board: an icbi or msgsnd here reaches them too (both are broadcast).
         self.other_cores = []
-        # Cycles an idle core lets pass at most before returning (an SMP board's quantum; None: up
-        # to the next event that can wake it).
-        self.idle_limit = None
+        # An SMP core waiting for an interrupt lets pass as many cycles as its run had instructions
+        # left, then returns (the other cores take their turns); otherwise it jumps to the next
+        # event that can wake it.
+        self.idle_spends_budget = False
+        self._idle_budget = 0
         # Translated blocks (emulator.translate) for run(); False keeps run() on the per-instruction path.
         self.block_translation = True
         # Visits of an address (as a possible block start) before a region is translated there:

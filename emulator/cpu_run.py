@@ -80,10 +80,10 @@ class RunLoops(CoreRoom):
                     cycle = source.next_event_cycle()
                     if cycle is not None and (wake is None or cycle < wake):
                         wake = cycle
-            limit = self.idle_limit
-            if limit is not None and (wake is None or wake > self.cycles + limit):
-                # An SMP core: one quantum of idle time, then the other cores' turns.
-                self.cycles += limit
+            if self.idle_spends_budget and (wake is None or wake > self.cycles + self._idle_budget):
+                # An SMP core: idle for what is left of this run's budget (a cycle an instruction),
+                # then the other cores' turns; split runs add up to the same time.
+                self.cycles += self._idle_budget
                 timers.advance(self.cycles)
                 self._advance_devices()
                 return STOP_BUDGET
@@ -103,6 +103,7 @@ class RunLoops(CoreRoom):
         with nothing executed, so the user sees the interrupt being entered.
         """
         self.entered_async_interrupt = False
+        self._idle_budget = 1
         stop = self._boundary()
         if stop is not None:
             return stop
@@ -156,6 +157,7 @@ class RunLoops(CoreRoom):
         while True:
             if self.cycles >= self._event_at:
                 self.entered_async_interrupt = False
+                self._idle_budget = remaining
                 stop = self._boundary()
                 if stop is not None:
                     return stop

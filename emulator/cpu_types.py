@@ -152,7 +152,8 @@ class CoreRoom:
     event_sources: list[Any]
     interrupt_acknowledge: Callable[[], int | None] | None
     other_cores: list[Any]
-    idle_limit: int | None
+    idle_spends_budget: bool
+    _idle_budget: int
     # memory and code cache
     _decode: DecodeFn
     _ram: bytearray

@@ -37,22 +37,23 @@ def flatten(tree: fdt.FDT) -> dict[str, Any]:
     return found
 
 
-def our_blob(model: str, elf: Path, ram_mib: int) -> tuple[Machine, bytes]:
-    machine = Machine(model, ram_size=ram_mib << 20)
+def our_blob(model: str, elf: Path, ram_mib: int, smp: int = 1) -> tuple[Machine, bytes]:
+    machine = Machine(model, ram_size=ram_mib << 20, smp=smp)
     machine.load_elf(str(elf))
     return machine, machine.bus.read_bytes(machine.dt_base, FDT_SIZE)
 
 
-@pytest.mark.parametrize(("model", "ram_mib"), [("e500v2", 128), ("e500mc", 256)])
-def test_device_tree_matches_qemu_dumpdtb(model: str, ram_mib: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("model", "ram_mib", "smp"), [("e500v2", 128, 1), ("e500mc", 256, 1),
+                                                       ("e500v2", 128, 2), ("e500mc", 128, 4)])
+def test_device_tree_matches_qemu_dumpdtb(model: str, ram_mib: int, smp: int, tmp_path: Path) -> None:
     elf = EXAMPLES / f"loop-{model}.elf"
     dumped = tmp_path / "qemu.dtb"
     completed = subprocess.run(
-        ppce500_command(elf, model, "-m", str(ram_mib), "-machine", f"dumpdtb={dumped}"),
+        ppce500_command(elf, model, "-m", str(ram_mib), "-smp", str(smp), "-machine", f"dumpdtb={dumped}"),
         capture_output=True, text=True, timeout=60, check=False)
     assert dumped.exists(), completed.stderr
     theirs = flatten(fdt.parse_dtb(dumped.read_bytes()))
-    _, blob = our_blob(model, elf, ram_mib)
+    _, blob = our_blob(model, elf, ram_mib, smp)
     ours = flatten(fdt.parse_dtb(blob))
     for table in (theirs, ours):
         assert table.pop("/chosen/rng-seed") is not None

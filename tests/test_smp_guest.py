@@ -1,8 +1,7 @@
 """The ``smp`` example guest (examples/src/smp.c): secondary cores released through the device tree's
 ePAPR spin table, a lwarx/stwcx. spinlock shared by every core, an IPI to each secondary core, PIR and
 MPIC WHOAMI per core. On QEMU's ppce500 with -smp 1, 2 and 4 it pins the guest (and QEMU's spin-table
-and MPIC behaviour the multi-core work will be held to); on this emulator, which has one core, it must
-print what QEMU prints with one core.
+and MPIC behaviour); this emulator must print what QEMU prints with as many cores.
 
 Imports: pytest, the standard library, the emulator package, tests/gdb_driver.py and
 tests/support/qemu_machine.py.
@@ -11,6 +10,7 @@ tests/support/qemu_machine.py.
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import gdb_driver
 import pytest
@@ -55,3 +55,15 @@ def test_smp_guest_on_the_emulators_one_core_prints_what_qemu_prints(cpu: str) -
     stop = machine.cpu.run(RUN_BUDGET)
     assert stop.kind is StopKind.POWER_OFF and stop.status == 0, stop
     assert lines(b"".join(output).decode()) == lines(run_on_qemu(cpu, 1).stdout)
+
+
+@pytest.mark.parametrize("cores", [2, 4])
+@pytest.mark.parametrize("cpu", gdb_driver.CPUS)
+def test_smp_guest_on_the_emulators_cores_prints_what_qemu_prints(cpu: str, cores: int) -> None:
+    completed = subprocess.run([sys.executable, "-m", "gdbstub", "--run", "--cpu", cpu, "-smp", str(cores),
+                                str(gdb_driver.guest_path("smp", cpu))], cwd=gdb_driver.REPO_ROOT,
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=QEMU_TIMEOUT,
+                               check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert f"smp: {cores} cpus in the device tree" in completed.stdout
+    assert lines(completed.stdout) == lines(run_on_qemu(cpu, cores).stdout)
