@@ -541,15 +541,14 @@ class Target:
 
     def _executed(self, index: int, vcpu: VcpuLike) -> int:
         """Instructions core ``index`` ran since the last look (its count restarts at a reset)."""
-        info = vcpu.last_exit if isinstance(vcpu, ExitReportingVcpu) else None
+        info = vcpu.last_exit if self._exits is not None else None  # type: ignore[attr-defined]
         now = info.instructions if info is not None else 0
         before = self._core_marks[index]
         self._core_marks[index] = now
         return now - before if now >= before else now
 
-    @staticmethod
-    def _is_halted(vcpu: VcpuLike) -> bool:
-        info = vcpu.last_exit if isinstance(vcpu, ExitReportingVcpu) else None
+    def _is_halted(self, vcpu: VcpuLike) -> bool:
+        info = vcpu.last_exit if self._exits is not None else None  # type: ignore[attr-defined]
         return info is not None and info.detail.startswith("halted")
 
     def _unhandled_text(self, noted: UnhandledView) -> str:
