@@ -6,15 +6,18 @@ listeners, and :meth:`GdbServer.serve_connection` any trio stream (the tests use
 gdb at a time: a second connection is told why (an ``E.`` reply) and closed. The guest is halted at its
 entry until gdb resumes it (like QEMU ``-S``). While the guest runs, the vCPU executes in slices sized to
 take about :data:`SLICE_SECONDS`, and between slices the server looks for a Ctrl-C (0x03), which is
-answered with ``T02``. A TCP connection is read and written through its socket directly
-(:class:`_SocketLink`); any other stream through trio's stream interface (:class:`_StreamLink`).
+answered with ``T02``. In gdb's non-stop mode the server answers every packet between slices instead
+(the threads run on), and sends each stop as a ``%Stop`` notification when the session has one. A
+TCP connection is read and written through its socket directly (:class:`_SocketLink`); any other
+stream through trio's stream interface (:class:`_StreamLink`).
 
-Lifecycle choices: a dropped connection stops the guest, drops gdb's breakpoints and keeps the guest
-state for the next gdb. ``D`` removes gdb's points and lets the guest run on (without a debugger) until
-the next gdb connects, which halts it. ``k``/``vKill`` reset the guest to the boot state of its image and
-close the connection; the server stays up for a new gdb. Under ``target extended-remote`` the session
-handles kill, ``run`` (vRun) and restart itself and the connection stays open. A guest that powered
-off is reset when the next gdb connects.
+Lifecycle choices: a dropped connection stops the guest (every thread, in non-stop mode too), drops
+gdb's breakpoints and keeps the guest state for the next gdb. ``D`` removes gdb's points and lets the
+guest run on (without a debugger, every thread resumed) until the next gdb connects, which halts it
+(every thread stopped). ``k``/``vKill`` reset the guest to the boot state of its image and close the
+connection; the server stays up for a new gdb. Under ``target extended-remote`` the session handles
+kill, ``run`` (vRun) and restart itself and the connection stays open. A guest that powered off is
+reset when the next gdb connects.
 
 Imports: standard library, trio, and the sans-I/O modules of :mod:`gdbstub`.
 """

@@ -5,11 +5,24 @@ mode). Each payload is parsed once into a typed command (:mod:`gdbstub.protocol.
 dispatched on its type; the packets without a typed command yet (queries, most ``v`` packets) go to a
 handler through a dict keyed by the packet's leading bytes.
 Handlers return a list of :data:`Reply` values: ``bytes`` payloads to frame and send (possibly several
-``O`` packets before the final one) or actions for the server (:class:`Resume`, :class:`Detach`,
-:class:`Kill`, :class:`StartNoAck`). They never touch sockets. Resuming is also sans-I/O: the server
-calls :meth:`Session.run_slice` repeatedly (checking the socket in between) and sends the stop reply it
-eventually returns. No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad
-addresses ``E14``, and bugs ``E01`` plus a log line.
+``O`` packets before the final one), :class:`Notification` values to frame as ``%...#xx``, or actions
+for the server (:class:`Resume`, :class:`Detach`, :class:`Kill`, :class:`StartNoAck`). They never touch
+sockets. Resuming is also sans-I/O: in all-stop mode the server calls :meth:`Session.run_slice`
+repeatedly (checking the socket in between) and sends the stop reply it eventually returns; in non-stop
+mode (``QNonStop:1``, a target with threads) vCont is answered OK at once, the server calls
+:meth:`Session.run_non_stop_slice` between the packets it answers, and sends the
+:meth:`Session.take_notification` each stop may owe gdb.
+
+Threads: a target with the :class:`~gdbstub.api.Threads` capability shows gdb each of its threads
+(``qfThreadInfo``, ``qXfer:threads``, ``qThreadExtraInfo``, ``T``), ``Hg`` selects the thread registers
+and memory go to, ``Hc`` the one ``c``/``s`` resume, and vCont's per-thread actions become the
+``{tid: ThreadAction}`` given to ``resume_threads``. In all-stop mode a step holds every thread whose
+only action is the default continue (:meth:`Session._v_cont_threads`), every thread stops when one does,
+and the stop reply names that thread, which becomes gdb's current thread. A target without the
+capability has one thread, id 1, and is resumed through ``prepare_resume``.
+
+No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad addresses ``E14``, and
+bugs ``E01`` plus a log line.
 
 What it offers gdb (``qSupported``, ``vCont?``) and which packets it parses follow from the
 :class:`~gdbstub.api.Capabilities` of its target: a packet for a capability the target lacks gets the
@@ -618,6 +631,9 @@ class Session:
         if mode not in (b"0", b"1"):
             raise MalformedPacketError("expected QNonStop:0 or QNonStop:1")
         self.non_stop = mode == b"1"
+        if not self.non_stop and self._resumed and self.threads is not None:
+            self.threads.stop_threads(self._thread_ids())     # all-stop starts with every thread stopped
+            self._resumed.clear()
         self._stop_queue.clear()
         self._announced = False
         return [OK]

@@ -310,3 +310,12 @@ def test_vcont_errors_in_non_stop_resume_nothing() -> None:
     session, target = non_stop()
     assert one(session, b"vCont;c:p1.7") == b"E22" and one(session, b"vCont;q") == b"E22"
     assert target.resumes == [] and not session.running
+
+
+def test_back_to_all_stop_stops_the_running_threads() -> None:
+    session, target = non_stop()
+    assert session.handle(b"vCont;c:p1.2") == [b"OK"] and target.running_threads() == frozenset({2})
+    assert one(session, b"QNonStop:0") == b"OK" and not session.non_stop
+    assert target.running_threads() == frozenset() and not session.running
+    assert one(session, b"vStopped") == b"OK"
+    assert one(session, b"?").startswith(b"T05")
