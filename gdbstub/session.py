@@ -422,16 +422,16 @@ class Session:
         self._running = None
         if self.threads is not None:
             tid = self._stopping_thread(stop)
-            try:
-                self.threads.stop_threads(self._thread_ids())
-            finally:
-                self._resumed.clear()
+            self._halt(self._thread_ids())
             if stop.exit_status is None and not stop.insn_limit:
                 stop = replace(stop, thread=tid)
                 for other in self._thread_ids():
                     self._thread_stops[other] = StopEvent(signal=0, thread=other)
                 self._thread_stops[tid] = stop
-                self._select(tid)
+                try:
+                    self._select(tid)
+                except Exception:
+                    log_internal_error(f"selecting thread {tid} at its stop")
         self.last_stop = stop
         return self.stop_reply(stop)
 
@@ -439,6 +439,16 @@ class Session:
 
     def _thread_ids(self) -> Sequence[int]:
         return self.threads.thread_ids() if self.threads is not None else (TID,)
+
+    def _halt(self, tids: Sequence[int]) -> None:
+        """Stop ``tids``, in the target and in the session's books. A target failing to is logged, not
+        raised: the stop is reported whatever happens, as nothing in the resume path ends a session."""
+        assert self.threads is not None
+        self._resumed.difference_update(tids)
+        try:
+            self.threads.stop_threads(tids)
+        except Exception:
+            log_internal_error("stopping threads")
 
     def _named_thread(self, thread: ThreadId) -> int | None:
         """The thread ``thread`` names; None when it means all (-1) or any (0) thread.
@@ -558,8 +568,6 @@ class Session:
         return [OK] if notification is None else [OK, notification]
 
     def _stop_threads(self, tids: list[int], signal: int) -> None:
-        assert self.threads is not None
-        self.threads.stop_threads(tids)
         for tid in tids:
             self._queue_stop(StopEvent(signal=signal, thread=tid))
 
@@ -570,18 +578,11 @@ class Session:
     def _queue_stop(self, stop: StopEvent) -> None:
         """Non-stop: a thread stopped (or the guest powered off, which stops them all): its stop
         reply joins the queue gdb drains with vStopped."""
-        assert self.threads is not None
         if stop.exit_status is not None or stop.insn_limit:
-            try:
-                self.threads.stop_threads(self._thread_ids())
-            finally:
-                self._resumed.clear()
+            self._halt(self._thread_ids())
         else:
             tid = self._stopping_thread(stop)
-            try:
-                self.threads.stop_threads((tid,))
-            finally:
-                self._resumed.discard(tid)
+            self._halt((tid,))
             stop = replace(stop, thread=tid)
             self._thread_stops[tid] = stop
         self.last_stop = stop
@@ -631,9 +632,8 @@ class Session:
         if mode not in (b"0", b"1"):
             raise MalformedPacketError("expected QNonStop:0 or QNonStop:1")
         self.non_stop = mode == b"1"
-        if not self.non_stop and self._resumed and self.threads is not None:
-            self.threads.stop_threads(self._thread_ids())     # all-stop starts with every thread stopped
-            self._resumed.clear()
+        if not self.non_stop and self._resumed:
+            self._halt(self._thread_ids())      # all-stop starts with every thread stopped
         self._stop_queue.clear()
         self._announced = False
         return [OK]
@@ -1047,7 +1047,7 @@ class Session:
         tid = self._named_thread(command.thread)
         if tid is None:
             tid = self.current_thread
-        state = "running" if tid in self._resumed or self._running is not None else "halted"
+        state = "running" if tid in self._resumed else "halted"
         text = f"{threads.thread_name(tid)} core {threads.thread_core(tid)} [{state}]"
         return [text.encode().hex().encode()]
 

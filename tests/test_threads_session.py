@@ -319,3 +319,16 @@ def test_back_to_all_stop_stops_the_running_threads() -> None:
     assert target.running_threads() == frozenset() and not session.running
     assert one(session, b"vStopped") == b"OK"
     assert one(session, b"?").startswith(b"T05")
+
+
+def test_a_target_failing_to_stop_its_threads_still_gets_the_stop_reported() -> None:
+    session, target = make(break_after={1: 2})
+
+    def broken(tids: object) -> None:
+        raise RuntimeError("stop exploded")
+    target.stop_threads = broken      # type: ignore[method-assign]
+    stop = run(session, b"vCont;c:p1.1")
+    assert stop.startswith(b"T05") and b"thread:p1.1;" in stop and not session.running
+    assert one(session, b"QNonStop:1") == b"OK"
+    assert session.handle(b"vCont;c:p1.2") == [b"OK"]
+    assert session.handle(b"vCont;t:p1.2")[0] == b"OK" and not session.running
