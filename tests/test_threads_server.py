@@ -168,3 +168,29 @@ async def test_non_stop_on_the_e500_target(served: tuple[GdbServer, MemoryListen
     halted = vcpu.instructions
     await trio.sleep(0.05)
     assert vcpu.instructions == halted
+
+
+async def test_all_stop_with_threads_through_the_server(served: tuple[GdbServer, MemoryListener]) -> None:
+    server, listener = served
+    target = FakeThreadsTarget(3, break_after={3: 20_000})
+    server.target = target      # type: ignore[assignment]
+    client = NotifiedClient(await listener.connect())
+    await client.stream.send_all(b"+")
+    assert b"QNonStop+" in await client.ask(b"qSupported:multiprocess+;swbreak+")
+    assert await client.ask(b"QStartNoAckMode") == b"OK"
+    assert await client.ask(b"qfThreadInfo") == b"mp1.1,p1.2,p1.3"
+    stop = await client.ask(b"vCont;s:p1.2;c")
+    assert stop.startswith(b"T05") and b"thread:p1.2;" in stop and b"40:00002004;" in stop
+    assert target.threads[1].executed == 0 and target.threads[3].executed == 0
+    assert await client.ask(b"qC") == b"QCp1.2"
+    stop = await client.ask(b"vCont;c")
+    assert stop.endswith(b"thread:p1.3;swbreak:;") and target.running_threads() == frozenset()
+    assert await client.ask(b"Hgp1.1") == b"OK"
+    await client.send(b"vCont;c:p1.1;c:p1.2")
+    with trio.fail_after(5):
+        while target.threads[2].executed < 1000:
+            await trio.sleep(0.01)
+    await client.stream.send_all(b"\x03")
+    stop = await client.receive()
+    assert stop.startswith(b"T02") and b"thread:p1.1;" in stop
+    assert target.running_threads() == frozenset() and client.notifications == []
