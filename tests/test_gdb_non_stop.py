@@ -1,6 +1,7 @@
 """End-to-end: gdb-multiarch in non-stop mode (``set non-stop on`` before ``target remote``) against the
 stub's one-thread e500 target on the loop guest: a breakpoint, ``continue &`` with the thread shown
-running, ``interrupt``, ``continue -a &`` and ``interrupt -a``, the guest progressing in between.
+running, ``interrupt``, ``continue -a &`` and ``interrupt -a``, the guest progressing in between, and
+a ``stepi``.
 Addresses and values come from the ELF and from gdb, never hard-coded."""
 
 from __future__ import annotations
@@ -35,10 +36,18 @@ def test_non_stop_continue_in_the_background_and_interrupt(
         ("interrupt -a", stopped),
         ("print counter", counter_value),
         ("info threads", r"\* 1 +Thread 1\.1 \"e500v2\" .*(at|in) "),
+        ("print/x $pc", r"\$\d+ = 0x[0-9a-f]+"),
+        ("stepi", None),
+        ("print/x $pc", r"\$\d+ = 0x[0-9a-f]+"),
     ])
     out = result.output
     counters = [int(value) for value in re.findall(r"^(?:\(gdb\) )*\$\d+ = (\d+)$", out, re.MULTILINE)]
     assert len(counters) == 3, str(result)
     # The guest ran in the background each time: the counter grew across both runs.
     assert counters[0] < counters[1] < counters[2], str(result)
+    # stepi in non-stop mode: vCont;s for the thread, its stop announced by a notification.
+    pcs = re.findall(r"^(?:\(gdb\) )*\$\d+ = (0x[0-9a-f]+)$", out, re.MULTILINE)
+    assert len(pcs) == 2, str(result)
+    before, after = (int(pc, 16) for pc in pcs)
+    assert after != before, str(result)
     assert "Remote failure" not in out and "Protocol error" not in out, str(result)
