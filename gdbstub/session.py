@@ -268,6 +268,9 @@ class Session:
         # been sent (a %Stop notification, or the reply to `?` or vStopped) and leaves at vStopped.
         self._stop_queue: deque[bytes] = deque()
         self._announced = False
+        # Non-stop `?`: the stops of the stopped threads after the first, announced once gdb has
+        # drained the reply to `?` (see _non_stop_status).
+        self._deferred_stops: list[bytes] = []
         self._host_files: dict[int, BinaryIO] = {}   # vFile descriptors: open files of the image, read-only
         registers = target.registers
         self._expedited = [registers.by_regnum[regnum] for regnum in EXPEDITED_REGNUMS]
@@ -622,6 +625,10 @@ class Session:
             self._announced = True
             return [self._stop_queue[0]]
         self._announced = False
+        if self._deferred_stops:
+            self._stop_queue.extend(self._deferred_stops)
+            self._deferred_stops.clear()
+            return self._ok_and_notification()
         return [OK]
 
     def _q_non_stop(self, payload: bytes) -> list[Reply]:
@@ -635,22 +642,34 @@ class Session:
         if not self.non_stop and self._resumed:
             self._halt(self._thread_ids())      # all-stop starts with every thread stopped
         self._stop_queue.clear()
+        self._deferred_stops = []
         self._announced = False
         return [OK]
 
     def _non_stop_status(self) -> list[Reply]:
-        """``?`` in non-stop: every stopped thread's stop is queued afresh; the first is the reply
-        (gdb takes the rest with vStopped), OK when every thread runs."""
+        """``?`` in non-stop: the stop of one stopped thread (the current one first), OK when every
+        thread runs; the other stopped threads' stops follow as ``%Stop`` notifications once gdb's
+        vStopped has drained that one.
+
+        The protocol would allow answering them all through vStopped at once, but gdb 13 (checked
+        with gdb-multiarch 13.1) then fails an internal assertion when it connects in non-stop mode:
+        with more than one initial stop queued it marks its event handler before it is asynchronous.
+        Stops that arrive as notifications it takes later, from its event loop."""
         self._stop_queue.clear()
         self._announced = False
-        for tid in self._thread_ids():
-            if tid not in self._resumed:
-                self._stop_queue.append(self.stop_reply(self._thread_stops.get(tid) or
-                                                        StopEvent(signal=0, thread=tid)))
-        if not self._stop_queue:
+        stopped = [tid for tid in self._thread_ids() if tid not in self._resumed]
+        if not stopped:
+            self._deferred_stops = []
             return [OK]
+        if self.current_thread in stopped:
+            stopped.remove(self.current_thread)
+            stopped.insert(0, self.current_thread)
+        replies = [self.stop_reply(self._thread_stops.get(tid) or StopEvent(signal=0, thread=tid))
+                   for tid in stopped]
+        self._stop_queue.append(replies[0])
+        self._deferred_stops = replies[1:]
         self._announced = True
-        return [self._stop_queue[0]]
+        return [replies[0]]
 
     def resume_blocking(self, action: Resume, budget: int = 100_000, max_slices: int = 10_000) -> bytes:
         """Run until the guest stops (tests and the no-gdb path); T02 if it never does."""

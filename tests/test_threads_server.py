@@ -90,7 +90,8 @@ async def test_non_stop_threads_run_between_packets_and_stops_are_notified(
     server.target = target      # type: ignore[assignment]
     client = await _attach(listener)
     assert b"thread:p1.1;" in await client.ask(b"?")
-    assert b"thread:p1.2;" in await client.ask(b"vStopped")
+    assert await client.ask(b"vStopped") == b"OK"
+    assert b"thread:p1.2;" in await client.notification()
     assert b"thread:p1.3;" in await client.ask(b"vStopped")
     assert await client.ask(b"vStopped") == b"OK"
     assert await client.ask(b"vCont;c:p1.2;c:p1.3") == b"OK"
