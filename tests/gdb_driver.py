@@ -1,7 +1,8 @@
 """Helpers for the end-to-end tests: start the stub (or, for comparison, QEMU's gdbstub) on an example
 guest and drive the real ``gdb-multiarch`` against it over TCP.
 
-Used by tests/conftest.py and the test_gdb_e2e / test_run_mode / test_guests_on_qemu modules.
+Used by tests/conftest.py and the test_gdb_e2e / test_gdb_non_stop / test_run_mode / test_guests_on_qemu
+modules.
 Imports: standard library and pyelftools only (it never imports ``gdbstub`` or ``emulator``: the stub
 is exercised as a separate process, exactly as a user runs it).
 
