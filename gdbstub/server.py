@@ -6,15 +6,18 @@ listeners, and :meth:`GdbServer.serve_connection` any trio stream (the tests use
 gdb at a time: a second connection is told why (an ``E.`` reply) and closed. The guest is halted at its
 entry until gdb resumes it (like QEMU ``-S``). While the guest runs, the vCPU executes in slices sized to
 take about :data:`SLICE_SECONDS`, and between slices the server looks for a Ctrl-C (0x03), which is
-answered with ``T02``. A TCP connection is read and written through its socket directly
-(:class:`_SocketLink`); any other stream through trio's stream interface (:class:`_StreamLink`).
+answered with ``T02``. In gdb's non-stop mode the server answers every packet between slices instead
+(the threads run on), and sends each stop as a ``%Stop`` notification when the session has one. A
+TCP connection is read and written through its socket directly (:class:`_SocketLink`); any other
+stream through trio's stream interface (:class:`_StreamLink`).
 
-Lifecycle choices: a dropped connection stops the guest, drops gdb's breakpoints and keeps the guest
-state for the next gdb. ``D`` removes gdb's points and lets the guest run on (without a debugger) until
-the next gdb connects, which halts it. ``k``/``vKill`` reset the guest to the boot state of its image and
-close the connection; the server stays up for a new gdb. Under ``target extended-remote`` the session
-handles kill, ``run`` (vRun) and restart itself and the connection stays open. A guest that powered
-off is reset when the next gdb connects.
+Lifecycle choices: a dropped connection stops the guest (every thread, in non-stop mode too), drops
+gdb's breakpoints and keeps the guest state for the next gdb. ``D`` removes gdb's points and lets the
+guest run on (without a debugger, every thread resumed) until the next gdb connects, which halts it
+(every thread stopped). ``k``/``vKill`` reset the guest to the boot state of its image and close the
+connection; the server stays up for a new gdb. Under ``target extended-remote`` the session handles
+kill, ``run`` (vRun) and restart itself and the connection stays open. A guest that powered off is
+reset when the next gdb connects.
 
 Imports: standard library, trio, and the sans-I/O modules of :mod:`gdbstub`.
 """
@@ -34,8 +37,18 @@ from typing import Any, Protocol, TextIO
 
 import trio
 
-from gdbstub.protocol.framing import BadChecksum, Framer, Interrupt, Oversize, Packet
-from gdbstub.session import PACKET_SIZE, Detach, Kill, Resume, Session, StartNoAck, log_internal_error
+from gdbstub.api import ThreadAction
+from gdbstub.protocol.framing import BadChecksum, Framer, Interrupt, Oversize, Packet, frame_notification
+from gdbstub.session import (
+    PACKET_SIZE,
+    Detach,
+    Kill,
+    Notification,
+    Resume,
+    Session,
+    StartNoAck,
+    log_internal_error,
+)
 from gdbstub.target import SIGTRAP, Target
 
 log = logging.getLogger("gdbstub.server")
@@ -220,6 +233,12 @@ class _Connection:
             self.packet_log.write("stub", payload)
         await self.send(self.framer.encode(payload))
 
+    async def notify(self, notification: Notification) -> None:
+        """Frame and send one notification (``%...#xx``, which gdb does not acknowledge)."""
+        if self.packet_log is not None:
+            self.packet_log.write("stub", b"%" + notification.payload)
+        await self.send(frame_notification(notification.payload))
+
     async def send(self, data: bytes) -> None:
         if data:
             await self.link.send(data)
@@ -318,6 +337,7 @@ class GdbServer:
         log.info("gdb connected from %s", peer)
         try:
             await self._stop_detached_guest()
+            self.target.stop_threads(self.target.thread_ids())   # a new gdb finds every thread stopped
             if self.target.exited is not None:
                 self.target.reset()
             outcome = await self._serve_connection(stream)
@@ -351,48 +371,90 @@ class GdbServer:
             try:
                 outcome = await self._command_loop(connection)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                if connection.session.running:
-                    connection.session.interrupt()
+                pass
             finally:
+                if connection.session.running:
+                    connection.session.interrupt()    # non-stop: threads may run when gdb goes
                 connection.session.close()
                 nursery.cancel_scope.cancel()
         return outcome
 
     async def _command_loop(self, connection: _Connection) -> str:
+        session = connection.session
         while True:
             while connection.pending:
                 item = connection.pending.pop(0)
                 if isinstance(item, Interrupt):
+                    if session.non_stop:
+                        await self._interrupt_non_stop(connection)
                     continue        # Ctrl-C with the guest stopped: gdb expects nothing
                 outcome = await self._answer(connection, item)
                 if outcome is not None:
                     return outcome
+            if session.non_stop and session.running:
+                outcome = await self._run_non_stop_slice(connection)
+                if outcome is not None:
+                    return outcome
+                continue
             data = await connection.wait_and_receive()
             if not data:
                 return _DISCONNECTED
-            events = connection.framer.feed(data)
-            await connection.send(connection.framer.take_outgoing())
-            for event in events:
-                if isinstance(event, Packet):
-                    if connection.packet_log is not None:
-                        connection.packet_log.write("gdb", event.payload)
+            await self._take_input(connection, data)
+
+    async def _take_input(self, connection: _Connection, data: bytes) -> None:
+        """Feed what gdb sent to the framer: packets (and Ctrl-Cs that follow one, or any Ctrl-C in
+        non-stop mode) join ``connection.pending``."""
+        events = connection.framer.feed(data)
+        await connection.send(connection.framer.take_outgoing())
+        for event in events:
+            if isinstance(event, Packet):
+                if connection.packet_log is not None:
+                    connection.packet_log.write("gdb", event.payload)
+                connection.pending.append(event)
+            elif isinstance(event, Interrupt):
+                if connection.packet_log is not None:
+                    connection.packet_log.write("gdb", None)
+                if connection.pending or connection.session.non_stop:
                     connection.pending.append(event)
-                elif isinstance(event, Interrupt):
-                    if connection.packet_log is not None:
-                        connection.packet_log.write("gdb", None)
-                    if connection.pending:
-                        connection.pending.append(event)
-                elif isinstance(event, Oversize):
-                    log.warning("dropped a %d-byte packet: longer than PacketSize", event.length)
-                    await connection.reply(b"E22")
-                elif isinstance(event, BadChecksum):
-                    log.debug("bad checksum on %r", event.raw[:64])
+            elif isinstance(event, Oversize):
+                log.warning("dropped a %d-byte packet: longer than PacketSize", event.length)
+                await connection.reply(b"E22")
+            elif isinstance(event, BadChecksum):
+                log.debug("bad checksum on %r", event.raw[:64])
+
+    async def _run_non_stop_slice(self, connection: _Connection) -> str | None:
+        """Non-stop: one slice of the running threads, the stop notification it may owe gdb, then
+        whatever gdb sent meanwhile (answered at the top of the command loop, between slices)."""
+        session = connection.session
+        started = time.perf_counter()
+        session.run_non_stop_slice(self.budget)
+        self._tune_budget(time.perf_counter() - started)
+        notification = session.take_notification()
+        if notification is not None:
+            await connection.notify(notification)
+        if self.target.insn_limit_reached:
+            return _INSN_LIMIT
+        await trio.sleep(0)
+        while connection.readable():
+            data = await connection.receive()
+            if not data:
+                return _DISCONNECTED
+            await self._take_input(connection, data)
+        return None
+
+    async def _interrupt_non_stop(self, connection: _Connection) -> None:
+        connection.session.interrupt()
+        notification = connection.session.take_notification()
+        if notification is not None:
+            await connection.notify(notification)
 
     async def _answer(self, connection: _Connection, packet: Packet) -> str | None:
         framer = connection.framer
         for reply in connection.session.handle(packet.payload):
             if isinstance(reply, bytes):
                 await connection.reply(reply)
+            elif isinstance(reply, Notification):
+                await connection.notify(reply)
             elif isinstance(reply, StartNoAck):
                 framer.no_ack = True
             elif isinstance(reply, Resume):
@@ -461,7 +523,7 @@ class GdbServer:
         with trio.CancelScope() as scope:
             self._detached_scope = scope
             try:
-                self.target.prepare_resume(step=False)
+                self.target.resume_threads({tid: ThreadAction() for tid in self.target.thread_ids()})
                 while self.target.exited is None and not self.target.insn_limit_reached:
                     stop = self.target.run_slice(self.budget)
                     if stop is not None and stop.exit_status is None and stop.signal != SIGTRAP \

@@ -5,11 +5,24 @@ mode). Each payload is parsed once into a typed command (:mod:`gdbstub.protocol.
 dispatched on its type; the packets without a typed command yet (queries, most ``v`` packets) go to a
 handler through a dict keyed by the packet's leading bytes.
 Handlers return a list of :data:`Reply` values: ``bytes`` payloads to frame and send (possibly several
-``O`` packets before the final one) or actions for the server (:class:`Resume`, :class:`Detach`,
-:class:`Kill`, :class:`StartNoAck`). They never touch sockets. Resuming is also sans-I/O: the server
-calls :meth:`Session.run_slice` repeatedly (checking the socket in between) and sends the stop reply it
-eventually returns. No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad
-addresses ``E14``, and bugs ``E01`` plus a log line.
+``O`` packets before the final one), :class:`Notification` values to frame as ``%...#xx``, or actions
+for the server (:class:`Resume`, :class:`Detach`, :class:`Kill`, :class:`StartNoAck`). They never touch
+sockets. Resuming is also sans-I/O: in all-stop mode the server calls :meth:`Session.run_slice`
+repeatedly (checking the socket in between) and sends the stop reply it eventually returns; in non-stop
+mode (``QNonStop:1``, a target with threads) vCont is answered OK at once, the server calls
+:meth:`Session.run_non_stop_slice` between the packets it answers, and sends the
+:meth:`Session.take_notification` each stop may owe gdb.
+
+Threads: a target with the :class:`~gdbstub.api.Threads` capability shows gdb each of its threads
+(``qfThreadInfo``, ``qXfer:threads``, ``qThreadExtraInfo``, ``T``), ``Hg`` selects the thread registers
+and memory go to, ``Hc`` the one ``c``/``s`` resume, and vCont's per-thread actions become the
+``{tid: ThreadAction}`` given to ``resume_threads``. In all-stop mode a step holds every thread whose
+only action is the default continue (:meth:`Session._v_cont_threads`), every thread stops when one does,
+and the stop reply names that thread, which becomes gdb's current thread. A target without the
+capability has one thread, id 1, and is resumed through ``prepare_resume``.
+
+No exception escapes :meth:`Session.handle`: bad arguments become ``E22``, bad addresses ``E14``, and
+bugs ``E01`` plus a log line.
 
 What it offers gdb (``qSupported``, ``vCont?``) and which packets it parses follow from the
 :class:`~gdbstub.api.Capabilities` of its target: a packet for a capability the target lacks gets the
@@ -31,9 +44,11 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
+from xml.sax.saxutils import escape as xml_escape
 
 from gdbstub.api import (
     SIGINT,
@@ -47,6 +62,8 @@ from gdbstub.api import (
     StopReason,
     Target,
     TargetError,
+    ThreadAction,
+    Threads,
 )
 from gdbstub.protocol.commands import (
     Attach,
@@ -135,10 +152,14 @@ _FILEIO_STAT = struct.Struct(">IIIIIIIQQQIII")
 
 @dataclass(frozen=True, slots=True)
 class Resume:
-    """Run the guest: continue, single-step, or step while pc stays in ``step_range``."""
+    """Run the guest (all-stop): continue, single-step, or step while pc stays in ``step_range``.
+    ``threads``: what each resumed thread does, for a target with threads (None: the default for
+    ``step``, see :meth:`Session.begin_resume`); ``step`` and ``step_range`` then describe the thread
+    gdb is stepping."""
 
     step: bool
     step_range: tuple[int, int] | None = None
+    threads: Mapping[int, ThreadAction] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +177,19 @@ class StartNoAck:
     """Switch the framer to no-ack mode after sending the OK that precedes this action."""
 
 
-Reply = bytes | Resume | Detach | Kill | StartNoAck
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A notification for gdb (non-stop mode's ``Stop:`` and a stop reply): framed ``%...#xx``, never
+    acknowledged."""
+
+    payload: bytes
+
+
+Reply = bytes | Resume | Detach | Kill | StartNoAck | Notification
 
 _CONTINUE = Resume(step=False)
 _STEP = Resume(step=True)
+_STEP_ACTIONS = (b"s", b"S", b"r")     # vCont actions that step (the rest continue, or stop: t)
 
 
 def log_internal_error(doing: str) -> None:
@@ -227,6 +257,20 @@ class Session:
         self.killed = False           # extended mode: killed and not run again yet (no process)
         self.last_stop = StopEvent(signal=SIGTRAP)
         self._running: Resume | None = None
+        # Threads: those of a Threads target, else the one thread TID.
+        self.threads: Threads | None = capabilities.threads
+        self.current_thread = self._thread_ids()[0]   # Hg: registers and memory go to it
+        self.continue_thread: int | None = None       # Hc: the thread c/s resume; None: all (-1, 0)
+        self.non_stop = False
+        self._resumed: set[int] = set()               # threads resumed and not stopped since
+        self._thread_stops: dict[int, StopEvent] = {}  # each thread's last stop, for non-stop `?`
+        # Non-stop: stop replies gdb has not taken yet, oldest first. While _announced, the head has
+        # been sent (a %Stop notification, or the reply to `?` or vStopped) and leaves at vStopped.
+        self._stop_queue: deque[bytes] = deque()
+        self._announced = False
+        # Non-stop `?`: the stops of the stopped threads after the first, announced once gdb has
+        # drained the reply to `?` (see _non_stop_status).
+        self._deferred_stops: list[bytes] = []
         self._host_files: dict[int, BinaryIO] = {}   # vFile descriptors: open files of the image, read-only
         registers = target.registers
         self._expedited = [registers.by_regnum[regnum] for regnum in EXPEDITED_REGNUMS]
@@ -259,6 +303,9 @@ class Session:
                                    Run: functools.partial(self._v_run, capabilities.extended_mode)})
         # Packets without a typed command (nothing in them to parse), by their leading byte.
         self._handlers: dict[bytes, Callable[[bytes], list[Reply]]] = {b"q": self._query}
+        if capabilities.threads is not None:
+            # Non-stop mode: QNonStop:0/1 and vStopped.
+            self._handlers.update({b"Q": self._q_non_stop, b"v": self._v_stopped})
         self._queries: dict[bytes, Callable[[bytes], list[Reply]]] = {
             b"qC": self._q_current_thread,
             b"qfThreadInfo": self._q_first_thread, b"qsThreadInfo": lambda _: [b"l"],
@@ -320,7 +367,8 @@ class Session:
 
     @property
     def running(self) -> bool:
-        return self._running is not None
+        """Some thread runs: the guest in all-stop, any resumed thread in non-stop."""
+        return self._running is not None or bool(self._resumed)
 
     def begin_resume(self, action: Resume) -> bytes | None:
         """Arm the target for ``action``; then call :meth:`run_slice` until it returns a reply.
@@ -329,7 +377,10 @@ class Session:
         nothing that reaches the resume path may end the session."""
         self._remembered.clear()
         try:
-            if action.step_range is not None and self.capabilities.range_stepping is not None:
+            if self.threads is not None:
+                self._resume_threads(action.threads if action.threads is not None
+                                     else self._default_actions(action.step, action.step_range))
+            elif action.step_range is not None and self.capabilities.range_stepping is not None:
                 self.capabilities.range_stepping.prepare_range_step(*action.step_range)
             else:
                 self.target.prepare_resume(step=action.step)
@@ -356,17 +407,269 @@ class Session:
         return self._stopped(stop)
 
     def interrupt(self) -> bytes | None:
-        """Ctrl-C: stop a running guest (T02). None if it was not running (gdb expects nothing)."""
+        """Ctrl-C: stop a running guest (T02 for the current thread if it runs, else for the first
+        running one). None if it was not running (gdb expects nothing). In non-stop mode (where gdb
+        sends ``vCont;t`` instead) every running thread stops and is queued with SIGINT; None."""
+        if self.non_stop:
+            self._stop_running_threads(SIGINT)
+            return None
         if self._running is None:
             return None
         return self._stopped(StopEvent(signal=SIGINT))
 
     def _stopped(self, stop: StopEvent) -> bytes:
+        """All-stop: ``stop`` ended the run; every thread stops and the one that stopped becomes
+        gdb's current thread (as gdbserver makes it), so the reply's registers are its own."""
         # Single-step stays armed until the next resume says otherwise (begin_resume, or the detached
         # run): a stepping gdb then re-arms nothing at each stepi.
         self._running = None
+        if self.threads is not None:
+            tid = self._stopping_thread(stop)
+            self._halt(self._thread_ids())
+            if stop.exit_status is None and not stop.insn_limit:
+                stop = replace(stop, thread=tid)
+                for other in self._thread_ids():
+                    self._thread_stops[other] = StopEvent(signal=0, thread=other)
+                self._thread_stops[tid] = stop
+                try:
+                    self._select(tid)
+                except Exception:
+                    log_internal_error(f"selecting thread {tid} at its stop")
         self.last_stop = stop
         return self.stop_reply(stop)
+
+    # -- threads, non-stop -------------------------------------------------------------------------
+
+    def _thread_ids(self) -> Sequence[int]:
+        return self.threads.thread_ids() if self.threads is not None else (TID,)
+
+    def _halt(self, tids: Sequence[int]) -> None:
+        """Stop ``tids``, in the target and in the session's books. A target failing to is logged, not
+        raised: the stop is reported whatever happens, as nothing in the resume path ends a session."""
+        assert self.threads is not None
+        self._resumed.difference_update(tids)
+        try:
+            self.threads.stop_threads(tids)
+        except Exception:
+            log_internal_error("stopping threads")
+
+    def _named_thread(self, thread: ThreadId) -> int | None:
+        """The thread ``thread`` names; None when it means all (-1) or any (0) thread.
+        MalformedPacketError (E22) for another process or a thread that does not exist."""
+        if thread.pid not in (-1, 0, PID):
+            raise MalformedPacketError(f"no such process {thread.pid}")
+        if thread.tid in (-1, 0):
+            return None
+        if thread.tid not in self._thread_ids():
+            raise MalformedPacketError(f"no such thread {thread.tid}")
+        return thread.tid
+
+    def _select(self, tid: int) -> None:
+        """Make ``tid`` gdb's current thread (``Hg``): registers and memory are then its own."""
+        if self.threads is not None:
+            self.threads.select_thread(tid)
+        self.current_thread = tid
+
+    def _stopping_thread(self, stop: StopEvent) -> int:
+        """The thread a stop is reported for: the one the target names, else the current thread if it
+        runs, else the first running one (a target with one thread leaves ``thread`` unset)."""
+        if stop.thread is not None:
+            return stop.thread
+        if self.current_thread in self._resumed or not self._resumed:
+            return self.current_thread
+        return min(self._resumed)
+
+    def _resume_threads(self, actions: Mapping[int, ThreadAction]) -> None:
+        assert self.threads is not None
+        self.threads.resume_threads(actions)
+        self._resumed.update(actions)
+
+    def _default_actions(self, step: bool, step_range: tuple[int, int] | None) -> dict[int, ThreadAction]:
+        """``c``/``s`` (no vCont): the ``Hc`` thread (else the current one) steps alone, the others
+        held; a continue resumes the ``Hc`` thread, or every thread after ``Hc-1``/``Hc0``."""
+        chosen = self.continue_thread if self.continue_thread is not None else self.current_thread
+        if step or step_range is not None:
+            return {chosen: ThreadAction(step=True, step_range=step_range)}
+        if self.continue_thread is not None:
+            return {chosen: ThreadAction()}
+        return {tid: ThreadAction() for tid in self._thread_ids() if tid not in self._resumed}
+
+    def _vcont_plan(self, command: VCont) -> dict[int, tuple[VContAction, bool]]:
+        """Each thread's action (the leftmost that names it or applies to all, gdb's rule), with
+        whether that action named the thread. E22 for an unknown thread, ``r`` the target cannot do,
+        or no action at all."""
+        if not command.actions:
+            raise MalformedPacketError("vCont without actions")
+        ids = self._thread_ids()
+        plan: dict[int, tuple[VContAction, bool]] = {}
+        for action in command.actions:
+            if action.action == b"r" and self.capabilities.range_stepping is None:
+                raise MalformedPacketError("this target cannot range-step")
+            named = None if action.thread is None else self._named_thread(action.thread)
+            if named is not None:
+                plan.setdefault(named, (action, True))
+            elif action.thread is not None and action.thread.tid == 0:
+                plan.setdefault(self.current_thread, (action, True))    # "any thread": the current one
+            else:
+                for tid in ids:
+                    plan.setdefault(tid, (action, False))
+        return plan
+
+    def _v_cont_threads(self, command: VCont) -> list[Reply]:
+        """vCont for a target with threads.
+
+        All-stop: the threads without an action stay stopped, ``t`` is void (every thread is stopped
+        already), and while some thread steps (``s``, ``r``) the threads whose only action is the
+        default continue (``c`` without a thread id) are held, as gdb's ``set scheduler-locking step``
+        expects: ``stepi`` steps the selected core and no other core moves. A continue naming a thread
+        (``c:2``) still runs beside the step. Non-stop: see :meth:`_v_cont_non_stop`."""
+        plan = self._vcont_plan(command)
+        if self.non_stop:
+            return self._v_cont_non_stop(plan)
+        if self.target.exited is not None:
+            return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
+        stepping = any(action.action in _STEP_ACTIONS for action, _ in plan.values())
+        actions: dict[int, ThreadAction] = {}
+        for tid, (action, named) in plan.items():
+            step = action.action in _STEP_ACTIONS
+            if action.action == b"t" or (stepping and not step and not named):
+                continue
+            actions[tid] = ThreadAction(step=step, step_range=action.step_range)
+        if not actions:
+            return [self.stop_reply(StopEvent(signal=0))]
+        steppers = [tid for tid, action in actions.items() if action.step]
+        focus = (self.current_thread if self.current_thread in (steppers or actions)
+                 else (steppers or list(actions))[0])
+        return [Resume(step=actions[focus].step, step_range=actions[focus].step_range, threads=actions)]
+
+    def _v_cont_non_stop(self, plan: dict[int, tuple[VContAction, bool]]) -> list[Reply]:
+        """Non-stop vCont: answered OK at once, the threads it resumes run while gdb goes on sending
+        packets (the server runs them between packets) and each stop is queued and announced
+        (:meth:`take_notification`). A running thread keeps running unless an action names it; ``t``
+        stops a running thread, reported with signal 0; stepping holds no other thread."""
+        if self.target.exited is not None:
+            self._stop_queue.append(self.stop_reply(StopEvent(exit_status=self.target.exited)))
+            return self._ok_and_notification()
+        actions: dict[int, ThreadAction] = {}
+        to_stop: list[int] = []
+        for tid, (action, named) in plan.items():
+            running = tid in self._resumed
+            if action.action == b"t":
+                if running:
+                    to_stop.append(tid)
+            elif named or not running:
+                actions[tid] = ThreadAction(step=action.action in _STEP_ACTIONS, step_range=action.step_range)
+        if actions:
+            self._remembered.clear()
+            self._resume_threads(actions)
+        if to_stop:
+            self._stop_threads(to_stop, 0)
+        return self._ok_and_notification()
+
+    def _ok_and_notification(self) -> list[Reply]:
+        notification = self.take_notification()
+        return [OK] if notification is None else [OK, notification]
+
+    def _stop_threads(self, tids: list[int], signal: int) -> None:
+        for tid in tids:
+            self._queue_stop(StopEvent(signal=signal, thread=tid))
+
+    def _stop_running_threads(self, signal: int) -> None:
+        if self._resumed:
+            self._stop_threads(sorted(self._resumed), signal)
+
+    def _queue_stop(self, stop: StopEvent) -> None:
+        """Non-stop: a thread stopped (or the guest powered off, which stops them all): its stop
+        reply joins the queue gdb drains with vStopped."""
+        if stop.exit_status is not None or stop.insn_limit:
+            self._halt(self._thread_ids())
+        else:
+            tid = self._stopping_thread(stop)
+            self._halt((tid,))
+            stop = replace(stop, thread=tid)
+            self._thread_stops[tid] = stop
+        self.last_stop = stop
+        self._stop_queue.append(self.stop_reply(stop))
+
+    def run_non_stop_slice(self, budget: int) -> None:
+        """Non-stop: run the resumed threads up to ``budget`` instructions; a thread that stops is
+        queued (the server then sends :meth:`take_notification`). Nothing runs when no thread is
+        resumed."""
+        if not self._resumed:
+            return
+        self._remembered.clear()    # memory changes under the running threads
+        try:
+            stop = self.target.run_slice(budget)
+        except Exception:
+            log_internal_error("running the guest")
+            stop = StopEvent(signal=SIGTRAP)
+        if stop is not None:
+            self._queue_stop(stop)
+
+    def take_notification(self) -> Notification | None:
+        """Non-stop: the ``%Stop`` notification to send now, if a stop is queued and none is
+        outstanding (gdb takes the rest with vStopped, one at a time)."""
+        if self._announced or not self._stop_queue:
+            return None
+        self._announced = True
+        return Notification(b"Stop:" + self._stop_queue[0])
+
+    def _v_stopped(self, payload: bytes) -> list[Reply]:
+        """``vStopped``: the announced stop is taken; answer the next queued one, or OK when none is
+        left."""
+        if payload != b"vStopped":
+            return [EMPTY]
+        if self._announced and self._stop_queue:
+            self._stop_queue.popleft()
+        if self._stop_queue:
+            self._announced = True
+            return [self._stop_queue[0]]
+        self._announced = False
+        if self._deferred_stops:
+            self._stop_queue.extend(self._deferred_stops)
+            self._deferred_stops.clear()
+            return self._ok_and_notification()
+        return [OK]
+
+    def _q_non_stop(self, payload: bytes) -> list[Reply]:
+        """``QNonStop:1`` (non-stop mode) or ``QNonStop:0`` (all-stop)."""
+        if not payload.startswith(b"QNonStop:"):
+            return [EMPTY]
+        mode = payload[len(b"QNonStop:"):]
+        if mode not in (b"0", b"1"):
+            raise MalformedPacketError("expected QNonStop:0 or QNonStop:1")
+        self.non_stop = mode == b"1"
+        if not self.non_stop and self._resumed:
+            self._halt(self._thread_ids())      # all-stop starts with every thread stopped
+        self._stop_queue.clear()
+        self._deferred_stops = []
+        self._announced = False
+        return [OK]
+
+    def _non_stop_status(self) -> list[Reply]:
+        """``?`` in non-stop: the stop of one stopped thread (the current one first), OK when every
+        thread runs; the other stopped threads' stops follow as ``%Stop`` notifications once gdb's
+        vStopped has drained that one.
+
+        The protocol would allow answering them all through vStopped at once, but gdb 13 (checked
+        with gdb-multiarch 13.1) then fails an internal assertion when it connects in non-stop mode:
+        with more than one initial stop queued it marks its event handler before it is asynchronous.
+        Stops that arrive as notifications it takes later, from its event loop."""
+        self._stop_queue.clear()
+        self._announced = False
+        stopped = [tid for tid in self._thread_ids() if tid not in self._resumed]
+        if not stopped:
+            self._deferred_stops = []
+            return [OK]
+        if self.current_thread in stopped:
+            stopped.remove(self.current_thread)
+            stopped.insert(0, self.current_thread)
+        replies = [self.stop_reply(self._thread_stops.get(tid) or StopEvent(signal=0, thread=tid))
+                   for tid in stopped]
+        self._stop_queue.append(replies[0])
+        self._deferred_stops = replies[1:]
+        self._announced = True
+        return [replies[0]]
 
     def resume_blocking(self, action: Resume, budget: int = 100_000, max_slices: int = 10_000) -> bytes:
         """Run until the guest stops (tests and the no-gdb path); T02 if it never does."""
@@ -381,8 +684,11 @@ class Session:
 
     # -- stop replies ----------------------------------------------------------------------------
 
-    def thread_id(self) -> bytes:
-        return b"p%x.%x" % (PID, TID) if self.multiprocess else b"%x" % TID
+    def thread_id(self, tid: int | None = None) -> bytes:
+        """``tid`` (default: the current thread) as gdb writes it: ``pP.T`` once multiprocess is agreed."""
+        if tid is None:
+            tid = self.current_thread
+        return b"p%x.%x" % (PID, tid) if self.multiprocess else b"%x" % tid
 
     def stop_reply(self, stop: StopEvent) -> bytes:
         if stop.exit_status is not None:
@@ -391,13 +697,14 @@ class Session:
             # --max-insns used up: "terminated with signal SIGXCPU" in gdb; the server then exits.
             return b"X%02x" % stop.signal + (b";process:%x" % PID if self.multiprocess else b"")
         parts = [b"T%02x" % stop.signal]
+        tid = self.current_thread if stop.thread is None else stop.thread
         try:
-            values = self._read_expedited()
+            values = self._read_thread_expedited(tid)
             # Big-endian hex of each value, as RegisterTable.encode writes it, in one formatting.
             parts.append(self._expedited_format % tuple(map(int.__and__, values, self._expedited_masks)))
         except TargetError:
             pass   # expedited registers are an optimisation: gdb reads whatever is missing with `g`
-        parts.append(b"thread:%s;" % self.thread_id())
+        parts.append(b"thread:%s;" % self.thread_id(tid))
         reason = stop.reason
         if reason in _WATCH_REASONS and stop.data_address is not None:
             parts.append(b"%s:%x;" % (_WATCH_REASONS[reason], stop.data_address))
@@ -407,11 +714,26 @@ class Session:
             parts.append(b"hwbreak:;")
         return b"".join(parts)
 
+    def _read_thread_expedited(self, tid: int) -> list[int]:
+        """The expedited registers of thread ``tid``, whichever thread is selected (and stays so)."""
+        threads = self.threads
+        if threads is None or tid == self.current_thread:
+            return self._read_expedited()
+        threads.select_thread(tid)
+        try:
+            return self._read_expedited()
+        finally:
+            threads.select_thread(self.current_thread)
+
     def _stop_status(self, command: StopStatus) -> list[Reply]:
         if self.killed:
             return [b"W00"]   # gdbserver's answer when there is no process
         if self.target.exited is not None:
             return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
+        if self.non_stop:
+            return self._non_stop_status()
+        if self.threads is not None and self.last_stop.thread is not None:
+            self._select(self.last_stop.thread)     # gdb takes the reply's thread as its current one
         return [self.stop_reply(self.last_stop)]
 
     # -- registers -------------------------------------------------------------------------------
@@ -489,6 +811,10 @@ class Session:
             self.target.write_register(self.target.registers.by_regnum[REGNUM_PC], command.address)
         if self.target.exited is not None:
             return [self.stop_reply(StopEvent(exit_status=self.target.exited))]
+        if self.non_stop:
+            self._remembered.clear()
+            self._resume_threads(self._default_actions(command.step, None))
+            return [OK]
         return [_STEP if command.step else _CONTINUE]
 
     def _v_cont_query(self, command: VContQuery) -> list[Reply]:
@@ -603,11 +929,15 @@ class Session:
 
     def _start_afresh(self) -> None:
         self.target.reset()
+        self._resumed.clear()
         self.killed = False
         self.last_stop = StopEvent(signal=SIGTRAP)
 
     def _v_cont(self, command: VCont) -> list[Reply]:
-        """Apply the leftmost action whose thread id matches our only thread (gdb's rule)."""
+        """Apply the leftmost action whose thread id matches our only thread (gdb's rule); a target
+        with threads: :meth:`_v_cont_threads`."""
+        if self.threads is not None:
+            return self._v_cont_threads(command)
         chosen = _vcont_choice(command, self.capabilities.range_stepping is not None)
         if chosen.action == b"t":
             # All-stop: our only thread is already stopped.
@@ -642,12 +972,22 @@ class Session:
     # -- threads and process ---------------------------------------------------------------------
 
     def _set_thread(self, command: SetThread) -> list[Reply]:
-        if not _is_our_thread(command.thread):
-            raise MalformedPacketError("no such thread")
+        """``Hg``: the thread registers and memory go to (``-1``/``0``: the current one stays);
+        ``Hc``: the thread ``c``/``s`` resume (``-1``/``0``: all)."""
+        if self.threads is None:
+            if not _is_our_thread(command.thread):
+                raise MalformedPacketError("no such thread")
+            return [OK]
+        tid = self._named_thread(command.thread)
+        if command.operation == b"g":
+            if tid is not None:
+                self._select(tid)
+        else:
+            self.continue_thread = tid
         return [OK]
 
     def _thread_alive(self, command: ThreadAlive) -> list[Reply]:
-        if not (command.thread.pid in (-1, PID) and command.thread.tid == TID):
+        if not (command.thread.pid in (-1, PID) and command.thread.tid in self._thread_ids()):
             raise MalformedPacketError("no such thread")
         return [OK]
 
@@ -662,6 +1002,7 @@ class Session:
         if not self.extended:
             return [*acknowledgement, Kill()]
         self.target.reset()
+        self._resumed.clear()
         self.killed = True
         return acknowledgement
 
@@ -687,7 +1028,7 @@ class Session:
         if capabilities.memory_map is not None:
             features.append(b"qXfer:memory-map:read+")
         if capabilities.threads is not None:
-            features.append(b"qXfer:threads:read+")
+            features += [b"qXfer:threads:read+", b"QNonStop+"]
         features += [b"vContSupported+", b"QStartNoAckMode+"]
         if capabilities.software_breakpoints is not None or capabilities.hardware_breakpoints is not None:
             features.append(b"ConditionalBreakpoints+")
@@ -706,7 +1047,7 @@ class Session:
     def _q_current_thread(self, payload: bytes) -> list[Reply]:
         if payload != b"qC":
             return [EMPTY]
-        return [b"QC" + self.thread_id()]
+        return [b"QC" + self.thread_id(self.current_thread)]
 
     @property
     def no_process(self) -> bool:
@@ -714,15 +1055,20 @@ class Session:
         return self.extended and (self.killed or self.target.exited is not None)
 
     def _q_first_thread(self, payload: bytes) -> list[Reply]:
-        return [b"l"] if self.no_process else [b"m" + self.thread_id()]
+        if self.no_process:
+            return [b"l"]
+        return [b"m" + b",".join(self.thread_id(tid) for tid in self._thread_ids())]
 
     def _q_thread_extra(self, command: ThreadExtraInfo) -> list[Reply]:
-        if self.capabilities.threads is None:
+        threads = self.threads
+        if threads is None:
             return [EMPTY]
-        if not _is_our_thread(command.thread):
-            raise MalformedPacketError("no such thread")
-        state = "running" if self.running else "halted"
-        return [f"{self.capabilities.threads.thread_name(TID)} vCPU 0 [{state}]".encode().hex().encode()]
+        tid = self._named_thread(command.thread)
+        if tid is None:
+            tid = self.current_thread
+        state = "running" if tid in self._resumed else "halted"
+        text = f"{threads.thread_name(tid)} core {threads.thread_core(tid)} [{state}]"
+        return [text.encode().hex().encode()]
 
     def _q_xfer(self, command: XferRead) -> list[Reply]:
         obj, annex, offset, length = command.object, command.annex, command.offset, command.length
@@ -734,11 +1080,14 @@ class Session:
             document = self._memory_map(self.capabilities.memory_map)
         elif obj == b"exec-file" and self._image_path() is not None:
             document = str(self._image_path()).encode("utf-8", "surrogateescape")
-        elif obj == b"threads" and not annex and self.capabilities.threads is not None:
-            name = self.capabilities.threads.thread_name(TID).encode()
-            entry = b'<thread id="%s" core="0" name="%s"/>\n' % (self.thread_id(), name)
-            thread = b"" if self.no_process else entry
-            document = b'<?xml version="1.0"?>\n<threads>\n%s</threads>\n' % thread
+        elif obj == b"threads" and not annex and self.threads is not None:
+            threads = self.threads
+            entries = b"" if self.no_process else b"".join(
+                b'<thread id="%s" core="%d" name="%s"/>\n'
+                % (self.thread_id(tid), threads.thread_core(tid),
+                   xml_escape(threads.thread_name(tid), {'"': "&quot;"}).encode())
+                for tid in self._thread_ids())
+            document = b'<?xml version="1.0"?>\n<threads>\n%s</threads>\n' % entries
             if offset == 0 and len(document) <= length:
                 reply = b"l" + document
                 if len(self._thread_lists) >= _REMEMBERED_THREAD_LISTS:

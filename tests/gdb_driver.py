@@ -1,7 +1,8 @@
 """Helpers for the end-to-end tests: start the stub (or, for comparison, QEMU's gdbstub) on an example
 guest and drive the real ``gdb-multiarch`` against it over TCP.
 
-Used by tests/conftest.py and the test_gdb_e2e / test_run_mode / test_guests_on_qemu modules.
+Used by tests/conftest.py and the test_gdb_e2e / test_gdb_non_stop / test_run_mode / test_guests_on_qemu
+modules.
 Imports: standard library and pyelftools only (it never imports ``gdbstub`` or ``emulator``: the stub
 is exercised as a separate process, exactly as a user runs it).
 
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -381,3 +383,54 @@ def parse_info_registers(text: str) -> dict[str, int]:
     for match in re.finditer(r"^(\w+)\s+(0x[0-9a-fA-F]+)\b", text, re.MULTILINE):
         values.setdefault(match.group(1), int(match.group(2), 16))
     return values
+
+
+def run_gdb_dialogue(image: Path, port: int, steps: list[tuple[str, str | None]],
+                     before_connect: Sequence[str] = (), timeout: float = GDB_TIMEOUT) -> GdbResult:
+    """Drive an interactive gdb through its stdin, one command at a time: after each ``(command,
+    pattern)`` step wait until ``pattern`` (a regex; None: nothing) shows in what gdb printed since that
+    command. Its event loop runs between commands, so asynchronous stops (non-stop mode's ``continue &``
+    and ``interrupt``) are seen as they come. ``before_connect``: commands before ``target remote``
+    (``set non-stop on``). A pattern that never shows fails the step with everything gdb printed."""
+    command = [require_tool(GDB), "-nx", "-q",
+               "-ex", "set confirm off", "-ex", "set pagination off", "-ex", "set width 0"]
+    for line in before_connect:
+        command += ["-ex", line]
+    command += ["-ex", f"target remote 127.0.0.1:{port}", str(image)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    printed: list[str] = []
+    arrived = threading.Condition()
+
+    def read_stdout(stream: object) -> None:
+        for line in iter(lambda: stream.read(1), ""):  # type: ignore[attr-defined]
+            with arrived:
+                printed.append(line)
+                arrived.notify_all()
+
+    reader = threading.Thread(target=read_stdout, args=(process.stdout,), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    try:
+        for line, pattern in steps:
+            with arrived:
+                start = len(printed)
+            process.stdin.write(line + "\n")
+            process.stdin.flush()
+            if pattern is None:
+                continue
+            with arrived:
+                while not re.search(pattern, "".join(printed[start:])):
+                    left = deadline - time.monotonic()
+                    if left <= 0 or process.poll() is not None:
+                        raise AssertionError(f"gdb never printed {pattern!r} after {line!r}:\n"
+                                             + "".join(printed))
+                    arrived.wait(min(left, 0.5))
+        process.stdin.write("quit\n")
+        process.stdin.close()
+        returncode = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        reader.join(timeout=5)
+        return GdbResult(command, returncode, "".join(printed), "")
+    finally:
+        _reap(process, [reader])

@@ -60,9 +60,11 @@ def test_z_arguments_out_of_range_are_e22_and_leave_nothing(packet: bytes) -> No
 def test_resume_path_turns_an_arming_failure_into_an_error_reply() -> None:
     session, _ = loop_session()
 
-    def broken(**_: object) -> None:
+    def broken(*_: object, **__: object) -> None:
         raise RuntimeError("arming exploded")
+    # A target with threads is armed through resume_threads, one without through prepare_resume.
     session.target.prepare_resume = broken   # type: ignore[method-assign]
+    session.target.resume_threads = broken   # type: ignore[method-assign]
     action = session.handle(b"c")[0]
     assert session.begin_resume(action) == b"E01"   # type: ignore[arg-type]
     assert not session.running

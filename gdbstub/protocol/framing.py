@@ -1,9 +1,10 @@
 """Sans-I/O framing of the GDB remote serial protocol.
 
 Turns the raw byte stream from gdb into events (packets, Ctrl-C interrupts, acks, naks, bad checksums,
-oversize packets) and turns reply payloads into ``$...#xx`` frames. It also produces the bytes the
-protocol itself owes the peer (``+``/``-`` acks in ack mode, the resend of the last packet on a nak);
-the caller collects those with :meth:`Framer.take_outgoing`. No I/O happens here.
+oversize packets) and turns reply payloads into ``$...#xx`` frames (notifications into ``%...#xx``).
+It also produces the bytes the protocol itself owes the peer (``+``/``-`` acks in ack mode, the resend
+of the last packet on a nak); the caller collects those with :meth:`Framer.take_outgoing`. No I/O
+happens here.
 
 Imports: standard library only.
 """
@@ -198,6 +199,13 @@ def frame(payload: bytes, *, rle: bool = False) -> bytes:
             low, high = _RLE_HEX_LOW, _RLE_HEX_HIGH
         body = encoded
     return b"$" + body + b"#%02x" % checksum(body, low, high)
+
+
+def frame_notification(payload: bytes) -> bytes:
+    """Build ``%body#xx``: a notification (non-stop mode's ``Stop:...``), which gdb never acknowledges;
+    the checksum covers the body as in a packet."""
+    body = escape(payload)
+    return b"%" + body + b"#%02x" % checksum(body)
 
 
 class Framer:
