@@ -698,7 +698,7 @@ class Target:
 
     def thread_name(self, tid: int) -> str:
         self._check_thread(tid)
-        return self.model.name if len(self.vcpus) == 1 else f"{self.model.name} core {tid - 1}"
+        return self.model.name
 
     def thread_core(self, tid: int) -> int:
         self._check_thread(tid)
