@@ -11,6 +11,8 @@ Imports: pytest, the standard library and tests/gdb_driver.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import gdb_driver
 import pytest
@@ -75,3 +77,37 @@ def test_a_watchpoint_catches_the_store_of_another_core(cpu: str) -> None:
     assert re.search(r"Thread 2 .*hit Hardware watchpoint 2: running\[1\]\s+Old value = 0\s+New value = 1",
                      output), output
     assert "secondary_main" in output.split("Hardware watchpoint 2: running[1]")[-1], output
+
+
+def test_non_stop_one_core_stopped_while_the_other_runs(
+        gdb_multiarch: str, server_factory: Callable[[Path, str], gdb_driver.Server]) -> None:
+    """gdb's non-stop mode on two cores: the secondary core stops at a breakpoint while core 0 keeps
+    running (it waits for the secondary), memory is read meanwhile, the secondary core alone goes on
+    to a watchpoint, then ``interrupt -a`` stops everything."""
+    image = gdb_driver.guest_path("smp")
+    server = gdb_driver.start_stub(image, "e500v2", "-smp", "2")
+    try:
+        result = gdb_driver.run_gdb_dialogue(image, server.port, before_connect=["set non-stop on"], steps=[
+            ("break secondary_main", r"Breakpoint 1 at"),
+            ("continue -a &", r"Thread 2 .*hit Breakpoint 1, (0x[0-9a-f]+ in )?secondary_main"),
+            ("info threads", r"\n +2 +Thread 1\.2 .*secondary_main"),
+            ("print running[1]", r"\$\d+ = \d+"),
+            ("delete", None),
+            ("thread 2", r"Switching to thread 2"),
+            ("watch running[1]", r"Hardware watchpoint 2: running\[1\]"),
+            ("continue &", r"Hardware watchpoint 2: running\[1\]\s+Old value = 0\s+New value = 1"),
+            ("info threads", r"Thread 1\.2"),
+            ("interrupt -a", r"Thread 1 .*stopped"),
+            ("info threads", r"\n\* 2 +Thread 1\.2 .*(at|in) "),
+        ])
+    finally:
+        server.stop()
+    out = result.output
+    tables = re.findall(r"Id +Target Id.*?(?=\(gdb\)|\Z)", out, re.DOTALL)
+    assert len(tables) == 3, str(result)
+    # Core 0 ran on while the secondary core was stopped, at both looks.
+    assert re.search(r"[ *] 1 +Thread 1\.1 .*\(running\)", tables[0]), str(result)
+    assert re.search(r"[ *] 1 +Thread 1\.1 .*\(running\)", tables[1]), str(result)
+    assert "(running)" not in tables[2], str(result)
+    assert re.search(r"\$\d+ = 0\b", out), str(result)        # running[1] before the secondary set it
+    assert "Remote failure" not in out and "Protocol error" not in out, str(result)
