@@ -253,8 +253,12 @@ class Machine:
     (:mod:`emulator.spin_table`) until the guest releases them. The board runs no core itself: whoever
     runs the cores (the vCPUs' user) runs them in turns of :data:`SMP_QUANTUM` instructions and sets
     :attr:`current_cpu` to the core whose turn it is, so the MPIC's per-CPU registers answer that core.
-    An idle core of an SMP board (waiting for an interrupt) lets as many cycles pass as its turn had
-    instructions left rather than jumping to its next timer event, so it stays in step with the others.
+    The cores share one clock, :attr:`clock` (cycles), as QEMU's cores share its virtual clock under
+    ``-icount``: guest time advances with the instructions any core executes, a core's turn starts at
+    the board's time (its timers catch up with what the others ran), and a waiting core does not jump
+    ahead to its next timer event while others work; when every running core waits, the board's time
+    jumps to the first event that can wake one (:meth:`warp_to`). Every core's time base therefore
+    reads the same time, never earlier on one core than a value another core already read.
     """
 
     def __init__(self, model_name: str = "e500v2", ram_size: int = DEFAULT_RAM_SIZE,
@@ -279,6 +283,7 @@ class Machine:
         self.cpu = self.cpus[0]
         self.halted = [False] * smp
         self.current_cpu = 0
+        self.clock = 0                          # the board's time in cycles (SMP)
         self.bus.mpic.current_cpu = lambda: self.current_cpu
         self.spin_table = SpinTable(smp, self._release_core)
         self.bus.register_window(SPIN_TABLE_PA, SPIN_TABLE_SIZE, self.spin_table)
@@ -291,7 +296,6 @@ class Machine:
             if smp > 1 and hasattr(cpu, "other_cores"):
                 # icbi and msgsnd are broadcast: code one core writes and invalidates, doorbells.
                 cpu.other_cores = [other for other in self.cpus if other is not cpu]
-                cpu.idle_spends_budget = True
         self._connect_interrupts()
         self.entry = 0
         self.path: str | None = None
@@ -310,10 +314,26 @@ class Machine:
         for index, cpu in enumerate(self.cpus):
             connect_mpic(self.bus.mpic, cpu, index)
 
+    def begin_turn(self, index: int) -> Any:
+        """Core ``index`` is about to run (SMP): MPIC accesses are its, its clock is the board's."""
+        self.current_cpu = index
+        cpu = self.cpus[index]
+        cpu.cycles = max(cpu.cycles, self.clock)
+        cpu.idle_until = self.clock
+        return cpu
+
+    def end_turn(self, index: int) -> None:
+        """Core ``index`` ran: the board's time is where its clock got to."""
+        self.clock = max(self.clock, self.cpus[index].cycles)
+
+    def warp_to(self, cycle: int) -> None:
+        """Every running core waits: the board's time jumps to ``cycle`` (the first wake-up)."""
+        self.clock = max(self.clock, cycle)
+
     def _release_core(self, index: int, addr: int, r3: int) -> None:
         """QEMU's spin_kick: core ``index`` starts at ``addr`` inside a 64 MiB mapping of it (TLB1
         entry 1, EPN 0), with r3 from its spin table entry and r7 the mapping's size. Its clock
-        starts at the releasing core's, so the cores' time bases agree."""
+        starts at the board's time, so the cores' time bases agree."""
         cpu = self.cpus[index]
         map_start = addr & ~(RELEASE_MAP_SIZE - 1)
         tsize = (RELEASE_MAP_SIZE.bit_length() - 1 - _KIB_LOG2) // 2     # MMU v1 TSIZE n = 4^n KiB
@@ -327,7 +347,7 @@ class Machine:
         cpu.gpr[7] = RELEASE_MAP_SIZE
         releaser = self.cpus[self.current_cpu]
         if hasattr(cpu, "cycles") and hasattr(releaser, "cycles"):
-            cpu.cycles = max(cpu.cycles, releaser.cycles)
+            cpu.cycles = max(cpu.cycles, releaser.cycles, self.clock)
         if hasattr(cpu, "device_events_changed"):
             cpu.device_events_changed()
         self.halted[index] = False
@@ -482,6 +502,7 @@ class Machine:
         self.spin_table.reset()
         self.halted = [index > 0 for index in range(self.smp)]
         self.current_cpu = 0
+        self.clock = 0
         cpu = self.cpu
 
         low, loaded_size = self.payload_extent

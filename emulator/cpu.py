@@ -90,11 +90,9 @@ class Cpu(MemoryAccess, Interrupts, RunLoops, CodeCache, SprAccess):
         self.interrupt_acknowledge = None
         # The other cores of an SMP board: an icbi or msgsnd here reaches them too (both are broadcast).
         self.other_cores = []
-        # An SMP core waiting for an interrupt lets pass as many cycles as its run had instructions
-        # left, then returns (the other cores take their turns); otherwise it jumps to the next
-        # event that can wake it.
-        self.idle_spends_budget = False
-        self._idle_budget = 0
+        # A core waiting for an interrupt jumps to the next event that can wake it; on an SMP board
+        # (not None) only up to this cycle, the board's clock: the other cores' turns come first.
+        self.idle_until = None
         # Translated blocks (emulator.translate) for run(); False keeps run() on the per-instruction path.
         self.block_translation = True
         # Visits of an address (as a possible block start) before a region is translated there:

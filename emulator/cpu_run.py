@@ -66,6 +66,16 @@ class RunLoops(CoreRoom):
             guest.dbcr0 & DBCR0_IC and guest.dbcr0 & DBCR0_IDM and self.msr & MSR_DE)
         return None
 
+    def next_wake_cycle(self) -> int | None:
+        """The first cycle at which a timer or device event could wake this waiting core, or None."""
+        wake = self.timers.next_wake_cycle(self.msr)
+        if self.msr & MSR_EE:
+            for source in self.event_sources:
+                cycle = source.next_event_cycle()
+                if cycle is not None and (wake is None or cycle < wake):
+                    wake = cycle
+        return wake
+
     def _idle_until_interrupt(self) -> StopReason | None:
         timers = self.timers
         for _ in range(100_000):
@@ -74,19 +84,15 @@ class RunLoops(CoreRoom):
                 return None
             # Straight to the next event that could wake the core: those it cannot take (a
             # decrementer with MSR[EE]=0) are applied on the way by advance().
-            wake = timers.next_wake_cycle(self.msr)
-            if self.msr & MSR_EE:
-                for source in self.event_sources:
-                    cycle = source.next_event_cycle()
-                    if cycle is not None and (wake is None or cycle < wake):
-                        wake = cycle
-            if self.idle_spends_budget and (wake is None or wake > self.cycles + self._idle_budget):
-                # An SMP core: idle for what is left of this run's budget (a cycle an instruction),
-                # then the other cores' turns; split runs add up to the same time.
-                self.cycles += self._idle_budget
-                timers.advance(self.cycles)
-                self._advance_devices()
-                return STOP_BUDGET
+            wake = self.next_wake_cycle()
+            limit = self.idle_until
+            if limit is not None and (wake is None or wake > limit):
+                # An SMP core: time is the board's, and passes while the other cores work.
+                if self.cycles < limit:
+                    self.cycles = limit
+                    timers.advance(self.cycles)
+                    self._advance_devices()
+                return StopReason(StopKind.IDLE, self.pc)
             if wake is None:
                 return StopReason(StopKind.IDLE, self.pc)
             self.cycles = max(self.cycles, wake)
@@ -103,7 +109,6 @@ class RunLoops(CoreRoom):
         with nothing executed, so the user sees the interrupt being entered.
         """
         self.entered_async_interrupt = False
-        self._idle_budget = 1
         stop = self._boundary()
         if stop is not None:
             return stop
@@ -157,7 +162,6 @@ class RunLoops(CoreRoom):
         while True:
             if self.cycles >= self._event_at:
                 self.entered_async_interrupt = False
-                self._idle_budget = remaining
                 stop = self._boundary()
                 if stop is not None:
                     return stop

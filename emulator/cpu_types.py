@@ -152,8 +152,7 @@ class CoreRoom:
     event_sources: list[Any]
     interrupt_acknowledge: Callable[[], int | None] | None
     other_cores: list[Any]
-    idle_spends_budget: bool
-    _idle_budget: int
+    idle_until: int | None
     # memory and code cache
     _decode: DecodeFn
     _ram: bytearray

@@ -74,7 +74,7 @@ from emulator.kvm_uapi import (
     kvm_regs,
     kvm_run,
 )
-from emulator.models import MSR_EE, SW_BREAK_TRAP
+from emulator.models import MSR_EE, MSR_WE, SW_BREAK_TRAP
 from emulator.register_table import registers_of
 
 __all__ = [
@@ -547,10 +547,10 @@ class Vcpu:
         machine = self.machine
         smp = getattr(machine, "smp", 1) > 1
         if smp:
-            machine.current_cpu = self.index
             if machine.halted[self.index]:
                 # Real KVM would block until the spin table releases the core.
                 return self._exit_intr("halted: waiting in the spin table")
+            machine.begin_turn(self.index)
             if self._reserved_granule is not None:
                 self._check_reservation()
         cpu_run = self.cpu.run
@@ -568,8 +568,25 @@ class Vcpu:
                 stop = None
                 break
         if smp:
+            machine.end_turn(self.index)
             self._note_reservation()
         return self._exit_intr("immediate_exit") if stop is None else self._exit_for(stop)
+
+    def next_wake_cycle(self) -> int | None:
+        """When this core, waiting for an interrupt, could next be woken by a timer or a device (the
+        board's cycles); None while it runs or nothing is due. A VMM running several cores in turns
+        moves the board's time there when every core waits (:meth:`warp_clock`)."""
+        cpu = self.cpu
+        if getattr(self.machine, "halted", [False] * (self.index + 1))[self.index]:
+            return None
+        if not (cpu.waiting or cpu.msr & MSR_WE):
+            return None
+        wake: int | None = cpu.next_wake_cycle()
+        return wake
+
+    def warp_clock(self, cycle: int) -> None:
+        """Every running core waits: the board's time jumps to ``cycle`` (QEMU's icount warp)."""
+        self.machine.warp_to(cycle)
 
     def _note_reservation(self) -> None:
         """Remember the reserved granule's bytes as this core's turn ends."""

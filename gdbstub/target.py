@@ -150,6 +150,16 @@ class MachineViewVcpu(Protocol):
 
 
 @runtime_checkable
+class SharedClockVcpu(Protocol):
+    """A vCPU of a multi-core board whose cores share one clock (what a VMM running the cores in
+    turns needs to let time pass when they all wait)."""
+
+    def next_wake_cycle(self) -> int | None: ...
+    def warp_clock(self, cycle: int) -> None: ...
+    def restore_debug(self) -> None: ...
+
+
+@runtime_checkable
 class ImageLoadingVcpu(Protocol):
     """A vCPU that can load its image from disk again (extended-remote ``run``)."""
 
@@ -270,6 +280,10 @@ class Target:
         self._actions: dict[int, ThreadAction] = {}
         self._turn = 0
         self._turn_left = SMP_QUANTUM
+        self._round_progress = False           # a core executed something in this round of turns
+        self._clocked = [v for v in vcpus if isinstance(v, SharedClockVcpu)]
+        if len(self._clocked) != len(vcpus):
+            self._clocked = []
         self._core_marks = [0] * len(vcpus)    # each core's instruction count at the last look
         self.exited: int | None = None             # power-off status once the guest has powered off
         # --max-insns: guest instructions allowed from boot (None: no limit), and those counted so far.
@@ -499,6 +513,8 @@ class Target:
             reason = vcpu.run(count)
             executed = self._executed(index, vcpu)
             self._insns_mark += executed
+            if executed:
+                self._round_progress = True
             halted = reason == KVM_EXIT_INTR and executed == 0 and self._is_halted(vcpu)
             stop = self._exit_to_stop(vcpu, reason)
             consumed = count if stop is None or halted else max(1, executed)
@@ -538,6 +554,20 @@ class Target:
     def _next_turn(self) -> None:
         self._turn = (self._turn + 1) % len(self.vcpus)
         self._turn_left = SMP_QUANTUM
+        if self._turn == 0:
+            if not self._round_progress:
+                self._warp_idle_cores()
+            self._round_progress = False
+
+    def _warp_idle_cores(self) -> None:
+        """A whole round in which no resumed core executed anything: they all wait, so the board's
+        time moves to the first event that can wake one of them."""
+        clocked = self._clocked
+        if not clocked:
+            return
+        wakes = [wake for tid in self._resumed if (wake := clocked[tid - 1].next_wake_cycle()) is not None]
+        if wakes:
+            clocked[0].warp_clock(min(wakes))
 
     def _executed(self, index: int, vcpu: VcpuLike) -> int:
         """Instructions core ``index`` ran since the last look (its count restarts at a reset)."""
@@ -647,10 +677,9 @@ class Target:
 
     def _reset_board(self) -> None:
         """Every core back to the image's boot state; each vCPU keeps its debug configuration."""
-        first, *others = self.vcpus
-        first.reset()
-        for vcpu in others:
-            vcpu.restore_debug()  # type: ignore[attr-defined]
+        self.vcpus[0].reset()
+        for vcpu in self._clocked[1:]:
+            vcpu.restore_debug()
         self._turn = 0
         self._turn_left = SMP_QUANTUM
         self._core_marks = [0] * len(self.vcpus)
@@ -679,8 +708,8 @@ class Target:
         self.remove_all_points()
         try:
             vcpu.load_image(path)
-            for other in self.vcpus[1:]:
-                other.restore_debug()  # type: ignore[attr-defined]
+            for other in self._clocked[1:]:
+                other.restore_debug()
         except Exception as error:
             raise TargetError(errno.ENOENT, f"cannot load {path or self.image_path()}: {error}") from error
         finally:
