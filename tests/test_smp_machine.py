@@ -160,3 +160,23 @@ def test_a_bad_smp_value_is_one_line_and_a_nonzero_exit(value: str) -> None:
                                capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode != 0
     assert len(completed.stderr.strip().splitlines()) == 1 and "-smp" in completed.stderr, completed.stderr
+
+
+def test_the_cores_share_one_clock() -> None:
+    """A core's turn starts at the board's time: after core 0 ran, core 1's clock (and time base) is
+    not behind it; a waiting core does not run ahead of the board's time while another works."""
+    machine, vcpus = board(2)
+    spin = 0x30100
+    machine.bus.write(spin, 4, 0x48000000)                    # b . (core 1 spins)
+    _release_at(machine, 1, spin)
+    vcpus[0].run(500)
+    boot_core, second = machine.cpus
+    vcpus[1].run(10)
+    assert second.cycles >= boot_core.cycles + 10
+    assert machine.clock == second.cycles
+    vcpus[0].run(10)
+    assert boot_core.cycles >= second.cycles + 10
+    second.waiting = True                                     # core 1 now waits for an interrupt
+    before = machine.clock
+    vcpus[1].run(1000)
+    assert second.cycles == before                            # it waited up to the board's time only
