@@ -30,9 +30,10 @@ lint: setup
 guests:
 	$(MAKE) -C examples/src
 
-# Rebuild the Linux test kernels examples/bin/linux-e500v2.elf and linux-e500mc.elf from Debian 12's
-# linux-source-6.1 (examples/linux/README.md). As root it installs the packages it needs; the build
-# happens in LINUX_BUILD_DIR (default /tmp/e500-linux-build), never in the repository.
+# Rebuild the Linux test kernels examples/bin/linux-e500v2.elf, linux-e500mc.elf and their SMP variants
+# linux-smp-e500v2.elf, linux-smp-e500mc.elf from Debian 12's linux-source-6.1 (examples/linux/README.md).
+# As root it installs the packages it needs; the build happens in LINUX_BUILD_DIR (default
+# /tmp/e500-linux-build), never in the repository.
 linux:
 	bash examples/linux/build.sh
 

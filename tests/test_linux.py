@@ -11,7 +11,7 @@ normalisation of the consoles is dropping the carriage returns the 8250 driver s
 send them). The kernels are built without printk timestamps and /init prints nothing that depends on
 time, so nothing else legitimately differs.
 
-Imports: pytest, the standard library and tests/gdb_driver.py.
+Imports: pytest, the standard library, tests/gdb_driver.py and tests/support.
 """
 
 from __future__ import annotations
@@ -20,15 +20,11 @@ import difflib
 import functools
 import re
 import subprocess
-import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import gdb_driver
 import pytest
+from support.linux_boot import INIT_LINES, Boot, assert_lines_in_order, boot_on_emulator, console_lines
 from support.qemu_machine import ppce500_command
 
 pytestmark = pytest.mark.linux
@@ -37,32 +33,8 @@ QEMU_TIMEOUT = 60.0
 EMULATOR_TIMEOUT = 150.0      # a boot to power-off is ~15 s on the emulator; room for a busy CI box
 GDB_TIMEOUT = 180.0
 
-# What examples/linux/init.c prints, in order (the child's pid and the machine-specific cpuinfo line
-# are matched loosely here; the emulator-vs-QEMU comparison pins them exactly).
-INIT_LINES = [
-    r"Run /init as init process",
-    r"init: hello from userspace",
-    r"init: pid 1",
-    r"init: uname Linux 6\.1\.\d+ ppc",
-    r"init: primes below 20000: 2262",
-    r"init: sqrt\(2\) \* 1e6 = 1414213",
-    r"init: /proc/cpuinfo has \d+ lines",
-    r"init: cpu\s+: e500(v2|mc)",
-    r"init: /proc/interrupts has \d+ lines",
-    r"init: child \d+ exited with 42",
-    r"init: written to /dev/console",
-    r"init: powering off",
-    r"reboot: Power down",
-]
-
-
 def kernel_image(cpu: str) -> Path:
     return gdb_driver.guest_path("linux", cpu)
-
-
-def console_lines(output: str) -> list[str]:
-    """The console as a list of lines, without the 8250 driver's carriage returns."""
-    return output.replace("\r", "").splitlines()
 
 
 # QEMU's guest clock as the emulator's (board.DEFAULT_ICOUNT_SHIFT).
@@ -78,66 +50,14 @@ def qemu_boot(cpu: str, icount: bool) -> subprocess.CompletedProcess[str]:
                           timeout=QEMU_TIMEOUT, check=False)
 
 
-@dataclass
-class Boot:
-    """A finished (or stopped) emulator boot: console text, exit status (None if it was stopped)."""
-
-    stdout: str
-    stderr: str
-    returncode: int | None
-    stopped_because: str = ""
-
-
 def emulator_boot(cpu: str) -> Boot:
-    """``e500-gdbstub --run`` on the kernel. A kernel panic would otherwise sit out the kernel's 180 s
-    reboot delay, and a hang the whole timeout: the run is stopped at the panic line or the timeout,
-    and the console so far is what the test reports."""
-    command = [sys.executable, "-m", "gdbstub", "--run", "--cpu", cpu, str(kernel_image(cpu))]
-    process = subprocess.Popen(command, cwd=gdb_driver.REPO_ROOT, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stdout: list[str] = []
-    stderr: list[str] = []
-    panicked = threading.Event()
-
-    def read_console(stream: IO[str]) -> None:
-        for line in iter(stream.readline, ""):
-            stdout.append(line)
-            if line.startswith("Kernel panic - not syncing"):
-                panicked.set()
-
-    def read_errors(stream: IO[str]) -> None:
-        stderr.extend(iter(stream.readline, ""))
-
-    assert process.stdout is not None and process.stderr is not None
-    readers = [threading.Thread(target=read_console, args=(process.stdout,), daemon=True),
-               threading.Thread(target=read_errors, args=(process.stderr,), daemon=True)]
-    for reader in readers:
-        reader.start()
-    deadline = time.monotonic() + EMULATOR_TIMEOUT
-    reason = ""
-    while process.poll() is None:
-        if panicked.wait(0.2):
-            time.sleep(1.0)  # the lines the panic prints after its first one
-            reason = "stopped at the kernel panic"
-        elif time.monotonic() > deadline:
-            reason = f"stopped after {EMULATOR_TIMEOUT:.0f} s without a power-off"
-        if reason and process.poll() is None:
-            process.kill()
-            break
-    process.wait()
-    for reader in readers:
-        reader.join(timeout=5)
-    return Boot("".join(stdout), "".join(stderr), None if reason else process.returncode, reason)
+    """``e500-gdbstub --run`` on the kernel, stopped at a kernel panic or after EMULATOR_TIMEOUT."""
+    return boot_on_emulator(kernel_image(cpu), cpu, timeout=EMULATOR_TIMEOUT)
 
 
 def assert_init_ran(lines: list[str], context: str) -> None:
     """The console holds INIT_LINES in order, the power-off message last."""
-    position = 0
-    for pattern in INIT_LINES:
-        found = next((index for index in range(position, len(lines)) if re.fullmatch(pattern, lines[index])),
-                     None)
-        assert found is not None, f"{pattern!r} not found after line {position}:\n{context}"
-        position = found + 1
+    assert_lines_in_order(lines, INIT_LINES, context)
     assert lines[-1] == "reboot: Power down", context
 
 

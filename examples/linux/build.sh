@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds the two test kernels for QEMU's ppce500 machine from Debian 12's linux-source-6.1:
-#   examples/bin/linux-e500v2.elf   (-cpu e500v2, math emulation for the classic-FPU /init)
-#   examples/bin/linux-e500mc.elf   (-cpu e500mc)
-# tinyconfig + common.config + <cpu>.config, a built-in initramfs holding a static /init (init.c).
+# Builds the test kernels for QEMU's ppce500 machine from Debian 12's linux-source-6.1:
+#   examples/bin/linux-e500v2.elf       (-cpu e500v2, math emulation for the classic-FPU /init)
+#   examples/bin/linux-e500mc.elf       (-cpu e500mc)
+#   examples/bin/linux-smp-e500v2.elf   (the same with smp.config: -smp 1..8)
+#   examples/bin/linux-smp-e500mc.elf
+# tinyconfig + common.config + <cpu>.config (+ smp.config), a built-in initramfs holding a static /init
+# (init.c; the SMP kernels' /init also reports the CPUs it sees).
 #
-# Usage: bash examples/linux/build.sh [e500v2|e500mc ...]     (default: both)
+# Usage: bash examples/linux/build.sh [e500v2|e500mc|smp-e500v2|smp-e500mc ...]     (default: all four)
 # Environment: LINUX_BUILD_DIR (scratch folder, default /tmp/e500-linux-build; never inside the
 # repository), JOBS (default: the number of CPUs).
 # On Debian 12 as root it installs the packages it needs first.
@@ -15,8 +18,8 @@ repo="$(cd "$here/../.." && pwd)"
 build="${LINUX_BUILD_DIR:-/tmp/e500-linux-build}"
 jobs="${JOBS:-$(nproc)}"
 cross=powerpc-linux-gnu-
-cpus=("$@")
-[ ${#cpus[@]} -gt 0 ] || cpus=(e500v2 e500mc)
+variants=("$@")
+[ ${#variants[@]} -gt 0 ] || variants=(e500v2 e500mc smp-e500v2 smp-e500mc)
 
 case "$build/" in
     "$repo"/*) echo "build.sh: LINUX_BUILD_DIR must be outside the repository ($repo)" >&2; exit 1 ;;
@@ -52,13 +55,19 @@ fi
 export KBUILD_BUILD_USER=e500-gdbstub KBUILD_BUILD_HOST=build KBUILD_BUILD_VERSION=1
 export KBUILD_BUILD_TIMESTAMP="Thu Jan  1 00:00:00 UTC 2026"
 
-for cpu in "${cpus[@]}"; do
+for variant in "${variants[@]}"; do
+    cpu="${variant#smp-}"
     case "$cpu" in
         e500v2) init_cflags=() ;;              # Debian's default: classic FPU (math-emulated)
         e500mc) init_cflags=(-mcpu=e500mc) ;;
-        *) echo "build.sh: unknown cpu '$cpu' (e500v2 or e500mc)" >&2; exit 1 ;;
+        *) echo "build.sh: unknown kernel '$variant' (e500v2, e500mc, smp-e500v2 or smp-e500mc)" >&2; exit 1 ;;
     esac
-    out="$build/$cpu"
+    fragments=("$here/common.config" "$here/$cpu.config")
+    if [ "$variant" != "$cpu" ]; then
+        fragments+=("$here/smp.config")
+        init_cflags+=(-DINIT_REPORTS_CPUS)
+    fi
+    out="$build/$variant"
     mkdir -p "$out"
     start=$(date +%s)
 
@@ -76,23 +85,27 @@ for cpu in "${cpus[@]}"; do
            KAFLAGS="-fdebug-prefix-map=$build/=")
     "${kmake[@]}" -s tinyconfig
     (cd "$out" && ARCH=powerpc CROSS_COMPILE="$cross" "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
-        "$out/.config" "$here/common.config" "$here/$cpu.config" "$out/initramfs.config" >/dev/null)
+        "$out/.config" "${fragments[@]}" "$out/initramfs.config" >/dev/null)
     "${kmake[@]}" -s olddefconfig
     # merge_config only warns when Kconfig drops a requested option: fail instead.
     dropped=0
     while IFS= read -r line; do
         case "$line" in
-            CONFIG_*=*) grep -qxF -- "$line" "$out/.config" || { echo "build.sh: $cpu: not set: $line" >&2; dropped=1; } ;;
+            CONFIG_*=*) grep -qxF -- "$line" "$out/.config" || { echo "build.sh: $variant: not set: $line" >&2; dropped=1; } ;;
             "# CONFIG_"*" is not set") name="${line#\# }"; name="${name%% *}"
-                ! grep -q "^$name=" "$out/.config" || { echo "build.sh: $cpu: still set: $name" >&2; dropped=1; } ;;
+                ! grep -q "^$name=" "$out/.config" || { echo "build.sh: $variant: still set: $name" >&2; dropped=1; } ;;
         esac
-    done < <(cat "$here/common.config" "$here/$cpu.config" "$out/initramfs.config")
+    done < <(cat "${fragments[@]}" "$out/initramfs.config")
     [ "$dropped" -eq 0 ] || exit 1
 
+    # Kbuild rebuilds the initramfs only when a file in it is newer than the archive, and /init's mtime
+    # is pinned: drop the archive so that a changed /init always gets in (regenerating it is cheap, and
+    # an unchanged /init gives the same bytes).
+    rm -f "$out/usr/initramfs_data.cpio"
     "${kmake[@]}" -j"$jobs" vmlinux
     # The DWARF (reduced: types, variables, lines, frames) stays for gdb, compressed: gdb reads
     # compressed sections, and the ELF shrinks from ~12 to ~7 MB.
-    "${cross}objcopy" --compress-debug-sections=zlib "$out/vmlinux" "$repo/examples/bin/linux-$cpu.elf"
-    echo "build.sh: $cpu: examples/bin/linux-$cpu.elf ($(du -h "$repo/examples/bin/linux-$cpu.elf" | cut -f1)," \
+    "${cross}objcopy" --compress-debug-sections=zlib "$out/vmlinux" "$repo/examples/bin/linux-$variant.elf"
+    echo "build.sh: $variant: examples/bin/linux-$variant.elf ($(du -h "$repo/examples/bin/linux-$variant.elf" | cut -f1)," \
          "$(( $(date +%s) - start )) s)"
 done

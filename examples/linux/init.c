@@ -3,7 +3,16 @@
  * Every line it prints is deterministic (no times, no addresses), so the console of a run on the
  * emulator can be compared line for line with one on QEMU. Static glibc, classic FPU code: on the
  * e500v2 kernel the floating-point line goes through the kernel's math emulation.
+ *
+ * Built with -DINIT_REPORTS_CPUS (the SMP kernels' /init) it also prints how many CPUs are online,
+ * runs a child pinned to each of them, and drains the console before powering off. The uniprocessor
+ * kernels' /init is built without it, so their binary (and console) stays what it was.
  */
+#ifdef INIT_REPORTS_CPUS
+#define _GNU_SOURCE     /* sched_setaffinity, sched_getcpu, CPU_SET */
+#include <sched.h>
+#include <termios.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,6 +76,35 @@ static long sqrt2_micro(void)
     return (long)(x * 1000000.0);
 }
 
+#ifdef INIT_REPORTS_CPUS
+/* The CPU count the C library sees, then one child per CPU, pinned to it, which exits with the number
+ * of the CPU it ran on: every CPU runs userspace, and the scheduler moves a task where it is told. */
+static void report_cpus(void)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+    printf("init: %ld CPUs online\n", online);
+    for (long cpu = 0; cpu < online && cpu < CPU_SETSIZE; cpu++) {
+        int status = 0;
+        pid_t child = fork();
+
+        if (child == 0) {
+            cpu_set_t only;
+
+            CPU_ZERO(&only);
+            CPU_SET(cpu, &only);
+            if (sched_setaffinity(0, sizeof only, &only) != 0)
+                _exit(255);
+            _exit(sched_getcpu());
+        }
+        if (child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status))
+            printf("init: child pinned to CPU %ld ran on CPU %d\n", cpu, WEXITSTATUS(status));
+        else
+            printf("init: fork/wait failed: %s\n", strerror(errno));
+    }
+}
+#endif
+
 int main(void)
 {
     struct utsname names;
@@ -99,6 +137,9 @@ int main(void)
         printf("init: child %d exited with %d\n", (int)child, WEXITSTATUS(status));
     else
         printf("init: fork/wait failed: %s\n", strerror(errno));
+#ifdef INIT_REPORTS_CPUS
+    report_cpus();
+#endif
 
     /* Through the tty layer: a fresh open of the console device, not the inherited descriptor. */
     int console = open("/dev/console", O_WRONLY | O_NOCTTY);
@@ -112,6 +153,11 @@ int main(void)
     }
 
     printf("init: powering off\n");
+#ifdef INIT_REPORTS_CPUS
+    /* With several CPUs the UART's transmit interrupt can be served on another CPU while this one
+     * powers the board off, cutting the console short: wait until the tty has sent everything. */
+    tcdrain(STDOUT_FILENO);
+#endif
     sync();
     reboot(RB_POWER_OFF);
     printf("init: reboot(RB_POWER_OFF) returned: %s\n", strerror(errno));
