@@ -1,6 +1,7 @@
 """Linux boot on this emulator against QEMU: wall time to the console line ``Run /init as init process``
 and to power-off, and this engine's instruction counts at both points, for the test kernels
-examples/bin/linux-CPU.elf (examples/linux/).
+examples/bin/linux-CPU.elf (examples/linux/); and the SMP kernel linux-smp-e500v2.elf on ``--smp``
+cores, both machines timed as whole processes.
 
 QEMU's instruction count is not reported: it needs a TCG plugin (contrib/plugins' libinsn), and
 Debian 12's qemu-system-ppc ships none. Its wall times are for the whole process, start-up included.
@@ -71,13 +72,11 @@ def boot_on_emulator(elf: Path, cpu: str, limit: int) -> Boot:
                 machine.cpu.instructions - first, reason == kvm.KVM_EXIT_SYSTEM_EVENT)
 
 
-def boot_on_qemu(elf: Path, cpu: str) -> Boot | None:
-    binary = shutil.which(QEMU_BINARY)
-    if binary is None:
-        return None
+def boot_whole_process(command: list[str]) -> Boot:
+    """Wall time of a whole process booting a kernel (start-up included) to /init and to its exit."""
     started = time.perf_counter()
-    process = subprocess.Popen(ppce500_command(elf, cpu, binary=binary), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     init_seconds: float | None = None
     for line in iter(process.stdout.readline, b""):
@@ -85,6 +84,13 @@ def boot_on_qemu(elf: Path, cpu: str) -> Boot | None:
             init_seconds = time.perf_counter() - started
     status = process.wait()
     return Boot(init_seconds, None, time.perf_counter() - started, None, status == 0)
+
+
+def boot_on_qemu(elf: Path, cpu: str, *extra: str) -> Boot | None:
+    binary = shutil.which(QEMU_BINARY)
+    if binary is None:
+        return None
+    return boot_whole_process(ppce500_command(elf, cpu, *extra, binary=binary))
 
 
 def describe(name: str, boot: Boot) -> str:
@@ -105,7 +111,18 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                         help=f"instructions after which a boot that has not powered off is stopped "
                              f"(default {DEFAULT_LIMIT:,})")
+    parser.add_argument("--smp", type=int, default=2,
+                        help="cores of the SMP kernel's boot, both machines as whole processes (default 2; "
+                             "0 skips it)")
     args = parser.parse_args()
+    if args.smp:
+        elf = REPO / "examples" / "bin" / "linux-smp-e500v2.elf"
+        print(f"== {elf.name}, -smp {args.smp}")
+        print(describe("this emulator (--run, whole process)", boot_whole_process(
+            [sys.executable, "-m", "gdbstub", "--run", "-smp", str(args.smp), str(elf)])))
+        qemu = boot_on_qemu(elf, "e500v2", "-smp", str(args.smp))
+        print(f"{QEMU_BINARY}: not installed" if qemu is None
+              else describe("qemu (TCG, whole process)", qemu))
     for cpu in ("e500v2", "e500mc") if args.cpu == "both" else (args.cpu,):
         elf = REPO / "examples" / "bin" / f"linux-{cpu}.elf"
         print(f"== {elf.name}")

@@ -74,7 +74,7 @@ from emulator.models import MODELS
 from emulator.mpic import Mpic
 from emulator.spin_table import RELEASE_MAP_SIZE, SPIN_TABLE_PA, SPIN_TABLE_SIZE, SpinTable
 from emulator.sprs import SPR_PIR
-from emulator.timers import icount_rate
+from emulator.timers import TimeBaseFloor, icount_rate
 
 EM_PPC = 20
 # Guest time per instruction, as QEMU's `-icount shift=N`: 2^N ns. 8 (256 ns, 102.4 time-base ticks per
@@ -253,12 +253,14 @@ class Machine:
     (:mod:`emulator.spin_table`) until the guest releases them. The board runs no core itself: whoever
     runs the cores (the vCPUs' user) runs them in turns of :data:`SMP_QUANTUM` instructions and sets
     :attr:`current_cpu` to the core whose turn it is, so the MPIC's per-CPU registers answer that core.
-    The cores share one clock, :attr:`clock` (cycles), as QEMU's cores share its virtual clock under
-    ``-icount``: guest time advances with the instructions any core executes, a core's turn starts at
-    the board's time (its timers catch up with what the others ran), and a waiting core does not jump
-    ahead to its next timer event while others work; when every running core waits, the board's time
-    jumps to the first event that can wake one (:meth:`warp_to`). Every core's time base therefore
-    reads the same time, never earlier on one core than a value another core already read.
+    The cores run side by side in rounds: every core's turn in a round starts at the round's time,
+    :attr:`clock` (cycles), so each core sees time pass with its own instructions as on real parallel
+    hardware, and the next round starts where the furthest core got. A waiting core lets time pass to
+    the end of the round at most instead of jumping to its next timer event; when every running core
+    waits, the time jumps to the first event that can wake one (:meth:`warp_to`). The cores' time
+    bases read one monotonic time: a core whose turn runs behind a value another core already read
+    reads that value (the time base stands still for it until its own time catches up), as time
+    bases kept in step by hardware never run backwards from one core to another.
     """
 
     def __init__(self, model_name: str = "e500v2", ram_size: int = DEFAULT_RAM_SIZE,
@@ -283,7 +285,14 @@ class Machine:
         self.cpu = self.cpus[0]
         self.halted = [False] * smp
         self.current_cpu = 0
-        self.clock = 0                          # the board's time in cycles (SMP)
+        self.clock = 0                          # the time of the current round in cycles (SMP)
+        self._round_end = 0
+        # The cores' time bases read one monotonic time (see the class docstring).
+        self.time_base_floor = TimeBaseFloor()
+        if smp > 1:
+            for cpu in self.cpus:
+                if hasattr(cpu, "timers"):
+                    cpu.timers.floor = self.time_base_floor
         self.bus.mpic.current_cpu = lambda: self.current_cpu
         self.spin_table = SpinTable(smp, self._release_core)
         self.bus.register_window(SPIN_TABLE_PA, SPIN_TABLE_SIZE, self.spin_table)
@@ -315,16 +324,21 @@ class Machine:
             connect_mpic(self.bus.mpic, cpu, index)
 
     def begin_turn(self, index: int) -> Any:
-        """Core ``index`` is about to run (SMP): MPIC accesses are its, its clock is the board's."""
+        """Core ``index`` is about to run (SMP): MPIC accesses are its, its clock is at least the
+        round's time, and waiting lets time pass to the end of the round at most."""
         self.current_cpu = index
         cpu = self.cpus[index]
         cpu.cycles = max(cpu.cycles, self.clock)
-        cpu.idle_until = self.clock
+        cpu.idle_until = max(cpu.cycles, self.clock + SMP_QUANTUM)
         return cpu
 
     def end_turn(self, index: int) -> None:
-        """Core ``index`` ran: the board's time is where its clock got to."""
-        self.clock = max(self.clock, self.cpus[index].cycles)
+        """Core ``index`` ran: how far the round got."""
+        self._round_end = max(self._round_end, self.cpus[index].cycles)
+
+    def end_round(self) -> None:
+        """Every core had its turn: the next round starts where the furthest core got."""
+        self.clock = max(self.clock, self._round_end)
 
     def warp_to(self, cycle: int) -> None:
         """Every running core waits: the board's time jumps to ``cycle`` (the first wake-up)."""
@@ -347,7 +361,7 @@ class Machine:
         cpu.gpr[7] = RELEASE_MAP_SIZE
         releaser = self.cpus[self.current_cpu]
         if hasattr(cpu, "cycles") and hasattr(releaser, "cycles"):
-            cpu.cycles = max(cpu.cycles, releaser.cycles, self.clock)
+            cpu.cycles = max(cpu.cycles, releaser.cycles)
         if hasattr(cpu, "device_events_changed"):
             cpu.device_events_changed()
         self.halted[index] = False

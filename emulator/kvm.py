@@ -584,6 +584,10 @@ class Vcpu:
         wake: int | None = cpu.next_wake_cycle()
         return wake
 
+    def end_round(self) -> None:
+        """Every core had its turn: the board's next round of turns starts (several cores)."""
+        self.machine.end_round()
+
     def warp_clock(self, cycle: int) -> None:
         """Every running core waits: the board's time jumps to ``cycle`` (QEMU's icount warp)."""
         self.machine.warp_to(cycle)

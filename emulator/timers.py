@@ -85,6 +85,13 @@ def _next_rising_edge(after_tb: int, bit: int) -> int:
     return base if base > after_tb else base + period
 
 
+class TimeBaseFloor:
+    """The latest time-base value any core of an SMP board has read (see emulator.board.Machine)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class Timers:
     """Time base, DEC/DECAR, TCR/TSR, FIT, watchdog and the interrupt input lines."""
 
@@ -100,6 +107,8 @@ class Timers:
         # Set by the watchdog's third expiry when TCR[WRC] != 0: the reset action (WRC value).
         self.reset_request: int | None = None
         self._tb_offset = 0          # TB = cycles * _ticks // _per_cycles + offset
+        # SMP: the board's monotonic time-base floor shared by its cores (None: one core).
+        self.floor: TimeBaseFloor | None = None
         self._dec_base_tb = 0        # DEC held _dec_base_value at TB _dec_base_tb
         self._dec_base_value = 0
         self._processed_tb = 0       # events up to and including this TB have been applied
@@ -111,9 +120,10 @@ class Timers:
     _per_cycles = 1
 
     def reset(self) -> None:
-        ticks, per_cycles = self._ticks, self._per_cycles
+        ticks, per_cycles, floor = self._ticks, self._per_cycles, self.floor
         self.__init__()  # type: ignore[misc]
-        self._ticks, self._per_cycles = ticks, per_cycles   # the rate is the machine's, not state
+        # The rate and the shared floor are the machine's, not state.
+        self._ticks, self._per_cycles, self.floor = ticks, per_cycles, floor
 
     def set_rate(self, ticks: int, per_cycles: int) -> None:
         """The time base advances ``ticks`` every ``per_cycles`` cycles (call at reset, TB 0)."""
@@ -128,7 +138,13 @@ class Timers:
 
     # -- time base --------------------------------------------------------------------------------
     def tb(self, cycles: int) -> int:
-        return (cycles * self._ticks // self._per_cycles + self._tb_offset) & _MASK64
+        value = (cycles * self._ticks // self._per_cycles + self._tb_offset) & _MASK64
+        floor = self.floor
+        if floor is not None:
+            if value < floor.value:
+                return floor.value
+            floor.value = value
+        return value
 
     def _raw_tb(self, cycles: int) -> int:
         return cycles * self._ticks // self._per_cycles + self._tb_offset

@@ -155,6 +155,7 @@ class SharedClockVcpu(Protocol):
     turns needs to let time pass when they all wait)."""
 
     def next_wake_cycle(self) -> int | None: ...
+    def end_round(self) -> None: ...
     def warp_clock(self, cycle: int) -> None: ...
     def restore_debug(self) -> None: ...
 
@@ -555,6 +556,8 @@ class Target:
         self._turn = (self._turn + 1) % len(self.vcpus)
         self._turn_left = SMP_QUANTUM
         if self._turn == 0:
+            if self._clocked:
+                self._clocked[0].end_round()
             if not self._round_progress:
                 self._warp_idle_cores()
             self._round_progress = False

@@ -5,8 +5,9 @@ sees that many CPUs online, runs a child pinned to each, and powers the board of
 QEMU with ``-smp N`` is the reference. It runs here on its host clock: with ``-icount`` and more than
 one core, QEMU 7.2 sometimes stalls this kernel's boot for good (after "futex hash table entries") and
 the consoles differ from run to run anyway (pids, "hrtimer: interrupt took ... ns"), so a multi-core
-console is checked for the lines that must be there, not compared line for line. The emulator has one
-core: on it the SMP kernel must print exactly what QEMU ``-smp 1 -icount`` prints.
+console is checked for the lines that must be there, not compared line for line: on the emulator's
+``-smp 2`` and ``-smp 4`` as on QEMU's. On one core the emulator must print exactly what QEMU
+``-smp 1 -icount`` prints.
 
 :func:`assert_linux_ran_on_cores` is the check for a console of a boot on N cores, whatever machine
 printed it; :func:`emulator_smp_boot` boots the SMP kernel on the emulator with extra command-line
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.linux
 
 QEMU_TIMEOUT = 60.0
 EMULATOR_TIMEOUT = 240.0      # ~20 s on an idle machine, ~65 s while two other jobs share its cores
+SMP_EMULATOR_TIMEOUT = 900.0  # several cores: ~1-3 min on a loaded machine
 QEMU_ICOUNT = ("-icount", "shift=8,sleep=off")   # the emulator's guest clock (board.DEFAULT_ICOUNT_SHIFT)
 
 
@@ -67,10 +69,10 @@ def qemu_smp_boot(cpu: str, cores: int, icount: bool = False) -> subprocess.Comp
                           timeout=QEMU_TIMEOUT, check=False)
 
 
-def emulator_smp_boot(cpu: str, *options: str) -> Boot:
+def emulator_smp_boot(cpu: str, *options: str, timeout: float = EMULATOR_TIMEOUT) -> Boot:
     """``e500-gdbstub --run --cpu CPU OPTIONS`` on the SMP kernel, stopped at a kernel panic or after
-    EMULATOR_TIMEOUT."""
-    return boot_on_emulator(smp_kernel_image(cpu), cpu, *options, timeout=EMULATOR_TIMEOUT)
+    ``timeout``."""
+    return boot_on_emulator(smp_kernel_image(cpu), cpu, *options, timeout=timeout)
 
 
 @pytest.mark.parametrize("cores", [1, 2, 4])
@@ -97,4 +99,15 @@ def test_smp_linux_on_the_emulators_one_core_equals_qemu(cpu: str) -> None:
     assert "Traceback" not in completed.stderr, context
     assert_linux_ran_on_cores(actual, 1, context)
     assert actual == expected, context
+    assert completed.returncode == 0, context
+
+
+@pytest.mark.parametrize(("cpu", "cores"), [("e500v2", 2), ("e500v2", 4), ("e500mc", 2)])
+def test_smp_linux_brings_up_every_core_on_the_emulator(cpu: str, cores: int) -> None:
+    completed = emulator_smp_boot(cpu, "-smp", str(cores), timeout=SMP_EMULATOR_TIMEOUT)
+    lines = console_lines(completed.stdout)
+    context = (f"exit {completed.returncode} {completed.stopped_because}\n{completed.stdout}\n"
+               f"--- stderr ---\n{completed.stderr}")
+    assert "Traceback" not in completed.stderr, context
+    assert_linux_ran_on_cores(lines, cores, context)
     assert completed.returncode == 0, context

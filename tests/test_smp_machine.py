@@ -162,21 +162,24 @@ def test_a_bad_smp_value_is_one_line_and_a_nonzero_exit(value: str) -> None:
     assert len(completed.stderr.strip().splitlines()) == 1 and "-smp" in completed.stderr, completed.stderr
 
 
-def test_the_cores_share_one_clock() -> None:
-    """A core's turn starts at the board's time: after core 0 ran, core 1's clock (and time base) is
-    not behind it; a waiting core does not run ahead of the board's time while another works."""
+def test_the_cores_run_side_by_side_and_their_time_bases_never_run_backwards() -> None:
+    """Each core's turn in a round starts at the round's time; the next round starts where the
+    furthest core got; a waiting core waits to the end of the round at most; a time-base read on a
+    core behind another reads what the other already read."""
     machine, vcpus = board(2)
     spin = 0x30100
     machine.bus.write(spin, 4, 0x48000000)                    # b . (core 1 spins)
     _release_at(machine, 1, spin)
-    vcpus[0].run(500)
     boot_core, second = machine.cpus
+    start = machine.clock
+    vcpus[0].run(SMP_QUANTUM)
+    ahead = boot_core.timers.tb(boot_core.cycles)             # core 0 reads the time base
     vcpus[1].run(10)
-    assert second.cycles >= boot_core.cycles + 10
-    assert machine.clock == second.cycles
-    vcpus[0].run(10)
-    assert boot_core.cycles >= second.cycles + 10
+    assert start <= second.cycles < boot_core.cycles
+    assert second.timers.tb(second.cycles) == ahead           # not earlier than core 0's read
+    vcpus[1].run(SMP_QUANTUM)
+    vcpus[0].end_round()
+    assert machine.clock == max(boot_core.cycles, second.cycles)
     second.waiting = True                                     # core 1 now waits for an interrupt
-    before = machine.clock
-    vcpus[1].run(1000)
-    assert second.cycles == before                            # it waited up to the board's time only
+    vcpus[1].run(1)
+    assert second.cycles == machine.clock + SMP_QUANTUM       # to the end of the round, not further
