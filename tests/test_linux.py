@@ -16,7 +16,6 @@ Imports: pytest, the standard library, tests/gdb_driver.py and tests/support.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 import subprocess
@@ -24,7 +23,14 @@ from pathlib import Path
 
 import gdb_driver
 import pytest
-from support.linux_boot import INIT_LINES, Boot, assert_lines_in_order, boot_on_emulator, console_lines
+from support.linux_boot import (
+    INIT_LINES,
+    Boot,
+    assert_lines_in_order,
+    boot_on_emulator,
+    compared_consoles,
+    console_lines,
+)
 from support.qemu_machine import ppce500_command
 
 pytestmark = pytest.mark.linux
@@ -77,12 +83,7 @@ def test_linux_runs_init_and_powers_off_on_qemu(cpu: str, icount: bool) -> None:
 def test_linux_console_on_the_emulator_equals_qemu(cpu: str) -> None:
     reference = qemu_boot(cpu, icount=True)
     completed = emulator_boot(cpu)
-    expected = console_lines(reference.stdout)
-    actual = console_lines(completed.stdout)
-    diff = "\n".join(difflib.unified_diff(expected, actual, "qemu", "emulator", lineterm="", n=2))
-    context = (f"exit {completed.returncode} {completed.stopped_because}\n"
-               f"--- emulator stderr ---\n{completed.stderr}\n"
-               f"--- diff qemu -> emulator ---\n{diff}")
+    expected, actual, context = compared_consoles(reference.stdout, completed)
     assert "Traceback" not in completed.stderr, context
     assert actual == expected, context
     # The guest powered itself off through the GPIO: gpio-poweroff drives pin 0 (the GPDAT MSB), so the

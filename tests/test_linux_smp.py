@@ -18,14 +18,20 @@ Imports: pytest, the standard library, tests/gdb_driver.py and tests/support.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import subprocess
 from pathlib import Path
 
 import gdb_driver
 import pytest
-from support.linux_boot import INIT_LINES, Boot, assert_lines_in_order, boot_on_emulator, console_lines
+from support.linux_boot import (
+    INIT_LINES,
+    Boot,
+    assert_lines_in_order,
+    boot_on_emulator,
+    compared_consoles,
+    console_lines,
+)
 from support.qemu_machine import ppce500_command
 
 pytestmark = pytest.mark.linux
@@ -90,12 +96,7 @@ def test_smp_linux_brings_up_every_core_on_qemu(cpu: str, cores: int) -> None:
 def test_smp_linux_on_the_emulators_one_core_equals_qemu(cpu: str) -> None:
     reference = qemu_smp_boot(cpu, 1, icount=True)
     completed = emulator_smp_boot(cpu)
-    expected = console_lines(reference.stdout)
-    actual = console_lines(completed.stdout)
-    diff = "\n".join(difflib.unified_diff(expected, actual, "qemu", "emulator", lineterm="", n=2))
-    context = (f"exit {completed.returncode} {completed.stopped_because}\n"
-               f"--- emulator stderr ---\n{completed.stderr}\n"
-               f"--- diff qemu -> emulator ---\n{diff}")
+    expected, actual, context = compared_consoles(reference.stdout, completed)
     assert "Traceback" not in completed.stderr, context
     assert_linux_ran_on_cores(actual, 1, context)
     assert actual == expected, context

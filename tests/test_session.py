@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fakes import NOP, POWEROFF, FakeVcpu, branch
+from test_capabilities import one
 
 from gdbstub.session import MAX_MEMORY_READ, Detach, Kill, Resume, Session, StartNoAck
 from gdbstub.target import Target
@@ -22,12 +23,6 @@ def make(model: str = "e500v2", program: list[int] | None = None, negotiate: boo
     if negotiate:
         session.handle(GDB_FEATURES)
     return session, vcpu
-
-
-def one(session: Session, packet: bytes) -> bytes:
-    replies = session.handle(packet)
-    assert len(replies) == 1 and isinstance(replies[0], bytes), replies
-    return replies[0]
 
 
 def resume(session: Session, packet: bytes) -> bytes:

@@ -5,7 +5,7 @@ default continues), stop replies naming the thread, Ctrl-C, and non-stop's queue
 from __future__ import annotations
 
 from fake_threads import COUNTER_BASE, FakeThreadsTarget
-from test_capabilities import BareTarget
+from test_capabilities import BareTarget, one
 
 from gdbstub.api import ThreadAction
 from gdbstub.session import Notification, Resume, Session
@@ -19,12 +19,6 @@ def make(count: int = 3, *, multiprocess: bool = True, **script: dict[int, int]
     session = Session(target)
     session.handle(GDB_FEATURES if multiprocess else b"qSupported:swbreak+")
     return session, target
-
-
-def one(session: Session, packet: bytes) -> bytes:
-    replies = session.handle(packet)
-    assert len(replies) == 1 and isinstance(replies[0], bytes), replies
-    return replies[0]
 
 
 def resume_action(session: Session, packet: bytes) -> Resume:

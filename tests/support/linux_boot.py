@@ -7,6 +7,7 @@ Imports: the standard library only.
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 import sys
@@ -61,6 +62,17 @@ class Boot:
     stderr: str
     returncode: int | None
     stopped_because: str = ""
+
+
+def compared_consoles(reference: str, completed: Boot) -> tuple[list[str], list[str], str]:
+    """(QEMU's console lines, the emulator's, a context for assertions: exit, stderr, the diff)."""
+    expected = console_lines(reference)
+    actual = console_lines(completed.stdout)
+    diff = "\n".join(difflib.unified_diff(expected, actual, "qemu", "emulator", lineterm="", n=2))
+    context = (f"exit {completed.returncode} {completed.stopped_because}\n"
+               f"--- emulator stderr ---\n{completed.stderr}\n"
+               f"--- diff qemu -> emulator ---\n{diff}")
+    return expected, actual, context
 
 
 def boot_on_emulator(image: Path, cpu: str, *options: str, timeout: float) -> Boot:
