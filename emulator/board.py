@@ -58,7 +58,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from emulator.bus import DEFAULT_RAM_SIZE, PhysicalBus
-from emulator.devicetree import FDT_SIZE, build_ppce500_fdt
+from emulator.devicetree import FDT_MAGIC, FDT_SIZE, build_ppce500_fdt
 from emulator.mmu import (
     MAS1_TSIZE_SHIFT,
     MAS1_V,
@@ -92,7 +92,6 @@ INITRD_PAD_MASK = 0xFFFFFF
 FIRMWARE_RESERVED = 32 << 20             # QEMU loads blobs above the first 32 MiB (where U-Boot lives)
 RAM_SIZE_ALIGN = 64 << 20                # QEMU ppce500 refuses other RAM sizes
 USER_DTB_ROOM = 10000                    # QEMU's load_device_tree: (file size + this) * 2 of room
-FDT_MAGIC = 0xD00DFEED
 PF_X = 1
 UIMAGE_MAGIC = 0x27051956
 UIMAGE_HEADER = struct.Struct(">7I4B32s")

@@ -4,11 +4,15 @@ Firmware and kernels find RAM size, the UART, the time-base frequency and the po
 so a guest that reads the tree must see the same facts here as on QEMU. The nodes, properties and
 phandles follow what qemu-system-ppc 7.2 writes for ``-M ppce500`` (its ``dumpdtb`` output), with two
 deliberate differences: ``/chosen/rng-seed`` is a fixed value (QEMU's is random, and this machine is
-deterministic), and the blob is packed (QEMU leaves the rest of its 1 MiB buffer as free space; the
-header's ``totalsize`` still says 1 MiB, as QEMU's does, so a guest that edits the tree in place has
-the same room).
+deterministic), and only the blob is written to RAM (QEMU's 1 MiB buffer has free space after it; the
+header's ``totalsize`` says 1 MiB, as QEMU's does, so a guest that edits the tree in place has the
+same room).
 
-Serialisation is the ``fdt`` package's; this module only says what the tree holds.
+The blob's layout is QEMU's too: libfdt's (the reserve map at 0x30, the structure block at 0x40)
+and its strings block, whose order is the order in which QEMU's code first sets each name, so every
+offset in the blob is QEMU's. The padding after a name or value that is not a multiple of four bytes
+is zero here; in QEMU's blob some of it holds whatever libfdt's editing in place left there. The
+``fdt`` package holds the tree; this module lays it out.
 
 Imports: the standard library, ``fdt``, :mod:`emulator.models`, :mod:`emulator.bus`,
 :mod:`emulator.devices` (the board's addresses) and :mod:`emulator.timers` (the time-base frequency).
@@ -44,7 +48,7 @@ SOC_PATH = f"/soc@{CCSR_BASE:x}"
 UART0_PATH = f"{SOC_PATH}/serial@{UART0_OFFSET:x}"
 # Any fixed 32 bytes: guests that use the seed get the same entropy in every run.
 RNG_SEED_WORDS = (0x65353030, 0x2D676462, 0x73747562, 0x2D736565, 0x64000000, 0, 0, 0)
-_FDT_TOTALSIZE_OFFSET = 4
+FDT_MAGIC = 0xD00DFEED
 
 
 def _cells(value: int) -> tuple[int, int]:
@@ -165,6 +169,77 @@ def build_ppce500_fdt(model: CpuModel, ram_size: int, kernel: tuple[int, int] | 
         Node("memory", Words("reg", 0, 0, *_cells(ram_size)), Strings("device_type", "memory")),
     ):
         tree.root.append(item)
-    blob = bytearray(tree.to_dtb(version=FDT_VERSION, last_comp_version=16, boot_cpuid_phys=0))
-    struct.pack_into(">I", blob, _FDT_TOTALSIZE_OFFSET, FDT_SIZE)
-    return bytes(blob)
+    return _libfdt_blob(tree.root)
+
+
+# The order in which QEMU's ppce500 code first sets each property name: libfdt appends a new name to
+# the strings block, and a name already there (also as the end of a longer one) shares its bytes.
+# Read off qemu-system-ppc 7.2's dumpdtb with every option that adds a name (-initrd, -bios with
+# -kernel, -append, -smp 2); "stdout-path" comes after "linux,stdout-path", whose end it shares.
+_QEMU_NAME_ORDER = (
+    "#address-cells", "#size-cells", "device_type", "reg", "linux,initrd-start", "linux,initrd-end",
+    "qemu,boot-kernel", "bootargs", "rng-seed", "clock-frequency", "timebase-frequency",
+    "d-cache-line-size", "i-cache-line-size", "d-cache-size", "i-cache-size", "bus-frequency", "status",
+    "enable-method", "cpu-release-addr", "compatible", "ranges", "#interrupt-cells", "phandle",
+    "linux,phandle", "interrupt-controller", "cell-index", "interrupts", "interrupt-parent", "serial0",
+    "linux,stdout-path", "stdout-path", "i2c", "rtc", "fsl,has-rstcr", "msi-available-ranges",
+    "interrupt-map-mask", "interrupt-map", "bus-range", "fsl,msi", "pci0", "#gpio-cells",
+    "gpio-controller", "gpios", "model",
+)
+_FDT_BEGIN_NODE, _FDT_END_NODE, _FDT_PROP, _FDT_END = 1, 2, 3, 9
+_RESERVE_MAP_OFFSET = 0x30           # libfdt: the 40-byte header rounded up to a reserve entry (16)
+_STRUCT_OFFSET = _RESERVE_MAP_OFFSET + 16     # after the reserve map's terminating entry
+
+
+def _value(prop: object) -> bytes:
+    if isinstance(prop, Words):
+        return b"".join(struct.pack(">I", word) for word in prop.data)
+    if isinstance(prop, Strings):
+        return b"".join(text.encode() + b"\0" for text in prop.data)
+    if isinstance(prop, fdt.PropBytes):
+        return bytes(prop.data)
+    return b""                       # a flag: no value
+
+
+def _padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 4)
+
+
+def _libfdt_blob(root: Node) -> bytes:
+    """The blob as QEMU's libfdt lays it out: header, reserve map at 0x30, structure block, strings
+    in :data:`_QEMU_NAME_ORDER`; ``totalsize`` is :data:`FDT_SIZE` (QEMU's buffer)."""
+    used: list[str] = []
+
+    def collect(node: Node) -> None:
+        used.extend(prop.name for prop in node.props if prop.name not in used)
+        for child in node.nodes:
+            collect(child)
+    collect(root)
+    strings = bytearray()
+    name_offset: dict[str, int] = {}
+    for name in (*_QEMU_NAME_ORDER, *(name for name in used if name not in _QEMU_NAME_ORDER)):
+        if name not in used:
+            continue
+        entry = name.encode() + b"\0"
+        at = strings.find(entry)
+        if at < 0:
+            at = len(strings)
+            strings += entry
+        name_offset[name] = at
+    body = bytearray()
+
+    def emit(node: Node) -> None:
+        name = b"" if node is root else node.name.encode()      # the root's name is empty
+        body.extend(struct.pack(">I", _FDT_BEGIN_NODE) + _padded(name + b"\0"))
+        for prop in node.props:
+            value = _value(prop)
+            body.extend(struct.pack(">III", _FDT_PROP, len(value), name_offset[prop.name]) + _padded(value))
+        for child in node.nodes:
+            emit(child)
+        body.extend(struct.pack(">I", _FDT_END_NODE))
+    emit(root)
+    body.extend(struct.pack(">I", _FDT_END))
+    strings_offset = _STRUCT_OFFSET + len(body)
+    header = struct.pack(">10I", FDT_MAGIC, FDT_SIZE, _STRUCT_OFFSET, strings_offset, _RESERVE_MAP_OFFSET,
+                         FDT_VERSION, 16, 0, len(strings), len(body))
+    return (header + bytes(_RESERVE_MAP_OFFSET - len(header)) + bytes(16) + bytes(body) + bytes(strings))

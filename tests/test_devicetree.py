@@ -10,6 +10,7 @@ Imports: pytest, the standard library, ``fdt`` (parsing only), emulator.board an
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import fdt
 import pytest
 from support.qemu_machine import ppce500_command
 
-from emulator.board import Machine
+from emulator.board import BootFiles, Machine
 from emulator.devicetree import FDT_SIZE, TIMEBASE_HZ, UART0_PATH
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,3 +93,51 @@ def test_an_image_too_large_for_the_tree_is_refused(tmp_path: Path) -> None:
     elf = make_elf(tmp_path / "big.elf", segments=[(0x100000, b"\0" * 16, 7 << 20)])
     with pytest.raises(ImageError, match="device tree"):
         machine.load_elf(str(elf))
+
+
+def _normalised(blob: bytes) -> bytes:
+    """The blob up to its strings block's end with /chosen/rng-seed and the padding after names and
+    values zeroed (QEMU's seed is random; libfdt leaves stale bytes in some padding)."""
+    (_magic, _total, off_struct, off_strings, _off_rsv, _version, _last, _boot, size_strings,
+     size_struct) = struct.unpack_from(">10I", blob)
+    out = bytearray(blob[:off_strings + size_strings])
+    strings = blob[off_strings:off_strings + size_strings]
+    at = off_struct
+    while at < off_struct + size_struct:
+        token = struct.unpack_from(">I", blob, at)[0]
+        at += 4
+        if token == 1:                                        # FDT_BEGIN_NODE: name, padding
+            end = blob.index(b"\0", at) + 1
+            padded = end + (-(end - at) % 4)
+            out[end:padded] = bytes(padded - end)
+            at = padded
+        elif token == 3:                                      # FDT_PROP: len, nameoff, value, padding
+            length, name_offset = struct.unpack_from(">II", blob, at)
+            at += 8
+            name = strings[name_offset:strings.index(b"\0", name_offset)]
+            if name == b"rng-seed":
+                out[at:at + length] = bytes(length)
+            padded = at + length + (-length % 4)
+            out[at + length:padded] = bytes(padded - at - length)
+            at = padded
+    return bytes(out)
+
+
+@pytest.mark.parametrize("smp", [1, 2])
+def test_device_tree_bytes_are_laid_out_as_qemus(smp: int, tmp_path: Path) -> None:
+    """Every offset in the blob is QEMU's (libfdt's layout and its strings order): the bytes are
+    equal but for the random seed and padding."""
+    elf = EXAMPLES / "hello-e500v2.elf"
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"initrd")
+    dumped = tmp_path / "qemu.dtb"
+    boot = ["-initrd", str(initrd), "-append", "console=ttyS0", "-smp", str(smp)]
+    completed = subprocess.run(ppce500_command(elf, "e500v2", *boot, "-machine", f"dumpdtb={dumped}"),
+                               capture_output=True, text=True, timeout=60, check=False)
+    assert dumped.exists(), completed.stderr
+    machine = Machine("e500v2", smp=smp)
+    machine.load(BootFiles(kernel=str(elf), initrd=str(initrd), append="console=ttyS0"))
+    theirs = _normalised(dumped.read_bytes())
+    ours = _normalised(machine.bus.read_bytes(machine.dt_base, len(theirs)))
+    assert ours[:40] == theirs[:40]
+    assert ours == theirs
