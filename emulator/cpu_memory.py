@@ -13,6 +13,8 @@ A room of :class:`emulator.cpu.Cpu` (a mixin: the state it works on is the core'
 
 from __future__ import annotations
 
+import struct
+
 from emulator.bus import BusError
 from emulator.cpu_types import (
     MCSR_BUS_IAERR,
@@ -41,6 +43,9 @@ from emulator.exceptions import (
 )
 from emulator.mmu import Access, ProtectionFault, TlbMiss
 from emulator.models import MSR_DE, MSR_PR
+
+# Big-endian layouts of 1 to 32 words, for lmw/stmw (indexed by the word count).
+_WORDS = [struct.Struct(f">{count}I") for count in range(33)]
 
 
 class MemoryAccess(CoreRoom):
@@ -97,6 +102,41 @@ class MemoryAccess(CoreRoom):
             U64.pack_into(self._ram, base | (ea & PAGE_MASK), value & 0xFFFFFFFFFFFFFFFF)
             return
         self._slow_store(ea, 8, value & 0xFFFFFFFFFFFFFFFF)
+
+    def load_words(self, ea: int, count: int) -> list[int]:
+        """``count`` words from the word-aligned ``ea`` on, as that many :meth:`load32` calls in order
+        read them (lmw): one slice when all lie on one page of the RAM page cache, where no load
+        can fault or be watched; otherwise word by word, so a fault is as precise as theirs."""
+        offset = ea & PAGE_MASK
+        base = self._read_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and offset + 4 * count <= PAGE_SIZE:
+            return list(_WORDS[count].unpack_from(self._ram, base | offset))
+        return [self.load32((ea + 4 * index) & 0xFFFFFFFF) for index in range(count)]
+
+    def store_words(self, ea: int, values: list[int]) -> None:
+        """The words ``values`` (32-bit) from the word-aligned ``ea`` on, as that many :meth:`store32`
+        calls in order store them (stmw): one slice on one cached writable RAM page (which holds no
+        code and no watch), else word by word."""
+        offset = ea & PAGE_MASK
+        base = self._write_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and offset + 4 * len(values) <= PAGE_SIZE:
+            _WORDS[len(values)].pack_into(self._ram, base | offset, *values)
+            return
+        for value in values:
+            self.store32(ea, value)
+            ea = (ea + 4) & 0xFFFFFFFF
+
+    def store_zeros(self, ea: int, size: int) -> None:
+        """``size`` zero bytes (a multiple of 4) from the word-aligned ``ea`` on, as ``size // 4``
+        :meth:`store32` calls of 0 in order (dcbz): one slice on one cached writable RAM page."""
+        offset = ea & PAGE_MASK
+        base = self._write_pages.get(ea >> PAGE_SHIFT)
+        if base is not None and offset + size <= PAGE_SIZE:
+            start = base | offset
+            self._ram[start:start + size] = bytes(size)
+            return
+        for index in range(0, size, 4):
+            self.store32((ea + index) & 0xFFFFFFFF, 0)
 
     def _translate_data(self, ea: int, access: Access, is_write: bool) -> int:
         msr = self.msr

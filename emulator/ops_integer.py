@@ -617,8 +617,7 @@ def _build_lmw(word: int) -> Handler:
         gpr = cpu.gpr
         ea = ((gpr[ra] if ra else 0) + displacement) & M
         _check_word_aligned(ea, False)
-        values = [cpu.load32((ea + 4 * index) & M) for index in range(32 - first)]
-        gpr[first:] = values
+        gpr[first:] = cpu.load_words(ea, 32 - first)
         return (pc + 4) & M
     return load_multiple
 
@@ -630,9 +629,7 @@ def _build_stmw(word: int) -> Handler:
         gpr = cpu.gpr
         ea = ((gpr[ra] if ra else 0) + displacement) & M
         _check_word_aligned(ea, True)
-        for register in range(first, 32):
-            cpu.store32(ea, gpr[register])
-            ea = (ea + 4) & M
+        cpu.store_words(ea, gpr[first:])
         return (pc + 4) & M
     return store_multiple
 

@@ -218,10 +218,7 @@ def build_dcbz(word: int) -> SystemHandler:
 
     def dcbz(cpu: SupervisorCpu, pc: int) -> int:
         size = cpu.model.cache_line_size
-        line = effective_address(cpu) & ~(size - 1)
-        store32 = cpu.store32
-        for offset in range(0, size, 4):
-            store32(line + offset, 0)
+        cpu.store_zeros(effective_address(cpu) & ~(size - 1), size)
         return (pc + 4) & 0xFFFFFFFF
     return dcbz
 

@@ -65,6 +65,17 @@ class FlatCpu:
         offset = self._offset(ea, 4)
         self.memory[offset:offset + 4] = (value & 0xFFFFFFFF).to_bytes(4, "big")
 
+    def load_words(self, ea: int, count: int) -> list[int]:
+        return [self.load32((ea + 4 * index) & 0xFFFFFFFF) for index in range(count)]
+
+    def store_words(self, ea: int, values: list[int]) -> None:
+        for index, value in enumerate(values):
+            self.store32((ea + 4 * index) & 0xFFFFFFFF, value)
+
+    def store_zeros(self, ea: int, size: int) -> None:
+        for index in range(0, size, 4):
+            self.store32((ea + index) & 0xFFFFFFFF, 0)
+
     def store64(self, ea: int, value: int) -> None:
         offset = self._offset(ea, 8)
         self.memory[offset:offset + 8] = (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
