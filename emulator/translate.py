@@ -24,7 +24,8 @@ a region exactly equivalent to single-stepping:
   leaves at once;
 * the region returns (next pc, instructions completed, cycle count), which the dispatcher adopts.
 
-Imports: the standard library and :mod:`emulator.isa` (never ``gdbstub`` or ``trio``).
+Imports: the standard library, :mod:`emulator.fields`, :mod:`emulator.decoder` and
+:mod:`emulator.region_store` (never ``gdbstub`` or ``trio``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from functools import partial
 from types import CodeType
 from typing import Any, NamedTuple
 
+from emulator import fields
 from emulator.decoder import lookup
+from emulator.region_store import shared_store
 
 MAX_BLOCK_INSTRUCTIONS = 48
 PAGE_MASK = 0xFFF
@@ -313,14 +316,20 @@ def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict
 
     The code object depends only on the instructions' addresses, words, cycles and templates, so it is
     memoised: a debugger that removes and re-inserts a breakpoint at every stop (gdb does) gets the
-    same block back without generating and compiling it again.
+    same block back without generating and compiling it again; and it is kept between runs
+    (:mod:`emulator.region_store`), so the next boot of the same firmware compiles nothing it did.
     """
     key = tuple((tuple((i.pc, i.word, i.cycles) for i in instructions),
                  tuple(None if t is None else tuple(t) for t in templates))
                 for instructions, templates in superblocks)
     code = _compiled_blocks.get(key)
     if code is None:
-        code = _generate(superblocks)
+        store = shared_store()
+        code = None if store is None else store.entries().get(key)
+        if code is None:
+            code = _generate(superblocks)
+            if store is not None:
+                store.add(key, code)
         if len(_compiled_blocks) >= _COMPILED_BLOCKS_MAX:
             _compiled_blocks.clear()
         _compiled_blocks[key] = code
@@ -376,6 +385,132 @@ def loop_through_entry(superblocks: Sequence[Superblock],
     return [superblocks[0], *(superblocks[i] for i in sorted(reaches_entry) if i != 0)]
 
 
+_FILL_STORES = {"stbu": 1, "sthu": 2, "stwu": 4}   # store with update -> bytes stored
+_BDNZ_OPTIONS = {16, 17, 24, 25}   # BO: decrement CTR, branch while it is not 0 (with or without hints)
+
+
+def _bulk_loop(superblocks: Sequence[Superblock]) -> list[str]:
+    """Lines at the head of a fill or copy loop that run many of its iterations at once; none for
+    any other region.
+
+    Such loops (memset, memcpy and relocation loops in U-Boot, Linux and C libraries) are a region
+    of one superblock that ends in a ``bdnz`` back to its start, where a Python iteration per word
+    dominates:
+
+    * fill: ``st{b,h,w}u rS,SIZE(rA)`` (SIZE the bytes it stores, rS not rA);
+    * copy forward: ``lwz t1,4(rA) ... lwzu tm,4m(rA)`` then ``stw t1,4(rB) ... stwu tm,4m(rB)``;
+    * copy backward: ``lwzu t,-4(rA); stwu t,-4(rB)``.
+
+    The lines do k iterations as one slice assignment, where k stops short of everything that could
+    make an iteration differ from the loop's own: the end of a page (the next access may miss, or
+    reach a page with code or a watch: only pages in the data page caches, which have neither,
+    qualify), overlapping source and destination bytes (the loop's order would show), the last CTR
+    count (the branch falls through), the next event and the budget (one more iteration must still
+    fit: the loop body runs once after these lines, checked before they ran). Registers, memory, CTR,
+    instruction and cycle counts end as the k iterations leave them; then the body runs as written,
+    so each page of a long loop costs one slice and one iteration.
+    """
+    if len(superblocks) != 1:
+        return []
+    instructions, templates = superblocks[0]
+    branch = instructions[-1]
+    word = branch.word
+    if (None in templates or fields.primary(word) != 16 or fields.bo(word) not in _BDNZ_OPTIONS
+            or fields.aa(word) or fields.lk(word)
+            or (branch.pc + fields.branch_displacement(word)) & _M32 != instructions[0].pc):
+        return []
+    body = instructions[:-1]
+    cost = sum(i.cycles for i in instructions)
+    limits = [f"(cpu.ctr - 1) & {_M32}", f"(event_at - cycles - 1) // {cost} - 1",
+              f"(budget - count) // {len(instructions)} - 1"]
+    done = [f"        cpu.ctr = (cpu.ctr - k) & {_M32}", f"        count += {len(instructions)} * k",
+            f"        cycles += {cost} * k"]
+    if len(body) == 1:
+        return _fill_lines(body[0], limits, done)
+    return _copy_lines(body, limits, done)
+
+
+def _fill_lines(store: Instruction, limits: list[str], done: list[str]) -> list[str]:
+    spec = lookup(store.word)
+    if spec is None or spec.mnemonic not in _FILL_STORES:
+        return []
+    size = _FILL_STORES[spec.mnemonic]
+    source, base = fields.rs(store.word), fields.ra(store.word)
+    if fields.simm(store.word) != size or base == 0 or source == base:
+        return []
+    return [
+        f"ea = (gpr[{base}] + {size}) & {_M32}",
+        "b = wp(ea >> 12)",
+        "if b is not None:",
+        f"    o = ea & {PAGE_MASK}",
+        f"    k = min((4096 - o) // {size}, {', '.join(limits)})",
+        "    if k > 0:",
+        "        o |= b",
+        f"        ram[o:o + {size} * k] = (gpr[{source}] & {(1 << 8 * size) - 1}).to_bytes({size}, 'big')"
+        " * k",
+        f"        gpr[{base}] = ea + {size} * (k - 1)",
+        *done,
+    ]
+
+
+def _copy_lines(body: Sequence[Instruction], limits: list[str], done: list[str]) -> list[str]:
+    count = len(body) // 2
+    if len(body) != 2 * count:
+        return []
+    loads, stores = body[:count], body[count:]
+    names = [getattr(lookup(i.word), "mnemonic", None) for i in body]
+    expected = ["lwz"] * (count - 1) + ["lwzu"] + ["stw"] * (count - 1) + ["stwu"]
+    if names != expected:
+        return []
+    source, target = fields.ra(loads[0].word), fields.ra(stores[0].word)
+    temporaries = [fields.rd(i.word) for i in loads]
+    displacements = [fields.simm(i.word) for i in loads]
+    if (any(fields.ra(i.word) != source for i in loads) or any(fields.ra(i.word) != target for i in stores)
+            or [fields.rs(i.word) for i in stores] != temporaries
+            or [fields.simm(i.word) for i in stores] != displacements
+            or len({source, target, *temporaries}) != count + 2 or 0 in (source, target)):
+        return []
+    step = 4 * count
+    if displacements == [4 * (index + 1) for index in range(count)]:
+        # Iteration j reads the step bytes from rA + 4 + j * step; k of them: one run up from rA + 4.
+        first, room = f"(gpr[{source}] + 4) & {_M32}", "(4096 - {o}) // " + str(step)
+        last_words = "e - " + str(step)
+    elif displacements == [-4] and count == 1:
+        # Iteration j reads the word at rA - 4 - 4 j; k of them: one run down to rA - 4 k.
+        first, room = f"(gpr[{source}] - 4) & {_M32}", "({o} // 4 + 1 if {o} <= 4092 else 0)"
+        step = -4
+        last_words = "so"
+    else:
+        return []
+    span = f"{abs(step)} * k"
+    lines = [
+        f"ea = {first}",
+        f"da = {first.replace(f'gpr[{source}]', f'gpr[{target}]')}",
+        "b = rp(ea >> 12)",
+        "c = wp(da >> 12)",
+        "if b is not None and c is not None:",
+        f"    o = ea & {PAGE_MASK}",
+        f"    q = da & {PAGE_MASK}",
+        f"    k = min({room.format(o='o')}, {room.format(o='q')}, {', '.join(limits)})",
+        "    if k > 0:",
+    ]
+    if step > 0:
+        lines += ["        so = b | o", "        do = c | q"]
+    else:
+        lines += ["        so = (b | o) - 4 * (k - 1)", "        do = (c | q) - 4 * (k - 1)"]
+    lines += [
+        f"        e = so + {span}",
+        f"        if e <= do or do + {span} <= so:",
+        f"            ram[do:do + {span}] = ram[so:e]",
+        *(f"            gpr[{register}] = u32(ram, {last_words} + {4 * index})[0]"
+          for index, register in enumerate(temporaries)),
+        f"            gpr[{source}] = (gpr[{source}] + {step} * k) & {_M32}",
+        f"            gpr[{target}] = (gpr[{target}] + {step} * k) & {_M32}",
+        *("    " + line for line in done),
+    ]
+    return lines
+
+
 def _generate(superblocks: Sequence[Superblock]) -> CodeType:
     """Python source for one region, compiled."""
     sizes = {instructions[0].pc: (len(instructions), sum(i.cycles for i in instructions))
@@ -398,7 +533,7 @@ def _generate(superblocks: Sequence[Superblock]) -> CodeType:
     loops = any(jumps for _, jumps in linked)
     # Every exit breaks out of this loop (a superblock has no loop of its own) to the one epilogue.
     if len(linked) == 1:
-        body = ["while True:", *("    " + line for line in linked[0][0])]
+        body = ["while True:", *("    " + line for line in [*_bulk_loop(superblocks), *linked[0][0]])]
     else:
         body = ["while True:"]
         for number, ((lines, _), (instructions, _)) in enumerate(zip(linked, superblocks, strict=True)):

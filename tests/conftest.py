@@ -6,7 +6,11 @@ Imports: pytest, the standard library and tests/gdb_driver.py.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +20,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gdb_driver
+
+# Regions compiled by this test run (emulator/region_store.py) go to a store of its own, which the stubs
+# it starts share: no test depends on what an earlier run or the user's own sessions left behind.
+if "E500_GDBSTUB_CODE_CACHE" not in os.environ:
+    _REGION_STORE = tempfile.mkdtemp(prefix="e500-regions-")
+    os.environ["E500_GDBSTUB_CODE_CACHE"] = _REGION_STORE
+    atexit.register(shutil.rmtree, _REGION_STORE, ignore_errors=True)
 
 
 @dataclass

@@ -420,3 +420,105 @@ def test_self_loop_stops_mid_loop(scenario: str) -> None:
         assert stops[0] == stops[1]
         assert_same(machines[0], machines[1], f"{scenario}, budget {budget}")
     assert machines[0][0].cpu.instructions > 16
+
+
+def _d_form(primary: int, register: int, base: int, displacement: int) -> int:
+    return (primary << 26) | (register << 21) | (base << 16) | (displacement & 0xFFFF)
+
+
+BULK_SOURCE = 0x00300000
+BULK_TARGET = 0x00340000
+# Loops the translator runs as slices (emulator.translate._bulk_loop): body, then bdnz back, then b .
+# r6 is the store base, r4 the fill value or the load base; r7-r10 carry copied words.
+BULK_LOOPS = {
+    "fill_word": [_d_form(37, 4, 6, 4)],
+    "fill_half": [_d_form(45, 4, 6, 2)],
+    "fill_byte": [_d_form(39, 4, 6, 1)],
+    "copy_1": [_d_form(33, 7, 4, 4), _d_form(37, 7, 6, 4)],
+    "copy_2": [_d_form(32, 7, 4, 4), _d_form(33, 8, 4, 8), _d_form(36, 7, 6, 4), _d_form(37, 8, 6, 8)],
+    "copy_4": [*(_d_form(32, 7 + i, 4, 4 + 4 * i) for i in range(3)), _d_form(33, 10, 4, 16),
+               *(_d_form(36, 7 + i, 6, 4 + 4 * i) for i in range(3)), _d_form(37, 10, 6, 16)],
+    "copy_back": [_d_form(33, 7, 4, -4), _d_form(37, 7, 6, -4)],
+}
+BULK_SCENARIOS = ["plain", "cross_pages", "unaligned", "overlap", "ctr_zero", "ctr_one", "dac", "tlb_miss",
+                  "source_miss", "decrementer", "budget", "code_page"]
+
+
+@pytest.mark.parametrize("scenario", BULK_SCENARIOS)
+@pytest.mark.parametrize("kind", sorted(BULK_LOOPS))
+def test_bulk_loops_match_decoded_path(kind: str, scenario: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fill and copy loops (memset/memcpy) run as slices stay exactly the loops they are: memory,
+    registers, CTR, counts and every stop (a page end, a watch, a TLB miss, an event, the budget,
+    overlapping bytes, a code page) as on the per-instruction path."""
+    import emulator.translate as translate
+    bulk_regions = []
+    original = translate._bulk_loop
+
+    def recording(superblocks: Any) -> list[str]:
+        lines = original(superblocks)
+        bulk_regions.append(bool(lines))
+        return lines
+    monkeypatch.setattr(translate, "_bulk_loop", recording)
+    monkeypatch.setattr(translate, "_compiled_blocks", {})   # generate here, not from memory or disk
+    monkeypatch.setattr(translate, "shared_store", lambda: None)
+    body = BULK_LOOPS[kind]
+    # lwz r11,0(r12) first: a load that leaves a page in the read cache before the loop starts.
+    program = [_d_form(32, 11, 12, 0), *body, 0x42000000 | ((-4 * len(body)) & 0xFFFC), 0x48000000]
+    step = 1 if kind == "fill_byte" else 2 if kind == "fill_half" else 4
+    backward = kind == "copy_back"
+    source, target = BULK_SOURCE, BULK_TARGET
+    if scenario == "cross_pages":
+        source, target = BULK_SOURCE + 0xFF2, BULK_TARGET + 0x7F6
+    elif scenario == "unaligned":
+        # Backward: the first load at +0x3002, the second crosses from +0x2FFE into a watched page.
+        source, target = BULK_SOURCE + 0x1006, BULK_TARGET + (0x1000 if kind.startswith("copy") else 0x1003)
+    elif scenario == "source_miss":
+        source = 0x03FFD000 + 2   # loads run off the boot mapping (64 MiB) after a few pages
+    elif scenario == "overlap":
+        target = source + (-8 if backward else 8)
+    elif scenario == "tlb_miss":
+        target = 0x03FFD000   # the boot mapping ends at 64 MiB, within the loop's reach
+    elif scenario == "code_page":   # the page of the loop's own code, past its words
+        target = 0x00200800 if not backward else 0x001FF000
+    machines = []
+    for fast in (True, False):
+        machine, output = _machine(EXAMPLES[0].parent / "loop-e500v2.elf", fast)
+        cpu = machine.cpu
+        cpu.translate_after = 0
+        _install_handlers(machine)
+        ram = machine.bus.ram
+        data = (source & ~0xFFF) - 0x4000
+        ram[data:data + 0x10000] = random.Random(kind).randbytes(0x10000)
+        for index, word in enumerate(program):
+            ram[RANDOM_CODE + 4 * index:RANDOM_CODE + 4 * index + 4] = word.to_bytes(4, "big")
+        cpu.pc = RANDOM_CODE
+        cpu.gpr[12] = BULK_SOURCE + 0x2000
+        if kind.startswith("fill"):
+            cpu.gpr[4], cpu.gpr[6] = 0xA5C31E77, target - step
+        elif backward:
+            cpu.gpr[4], cpu.gpr[6] = source + 0x2000, target + 0x2000
+        else:
+            cpu.gpr[4], cpu.gpr[6] = source - 4, target - 4
+        cpu.ctr = {"ctr_zero": 0, "ctr_one": 1}.get(scenario, 5000)
+        if scenario == "dac":
+            watch = DataWatch(target + 0x1234, target + 0x1238, False, True)
+            cpu.set_host_debug(HostDebug(enabled=True, dac=[watch]))
+        if scenario == "unaligned":
+            watch = DataWatch(BULK_SOURCE + 0x3000, BULK_SOURCE + 0x3002, True, False)
+            cpu.set_host_debug(HostDebug(enabled=True, dac=[watch]))
+        if scenario == "decrementer":
+            # Ticks every few thousand instructions: regions are built (the translator's horizon) and cut.
+            cpu.write_spr(SPR_DECAR, 300_000)
+            cpu.write_spr(SPR_DEC, 300_000)
+            cpu.write_spr(SPR_TCR, 0x04400000)
+            cpu.set_msr(cpu.msr | MSR_EE)
+        machines.append((machine, output))
+    budgets = [1, 4, 401, 999, 5000, 3333, 20000] if scenario in ("budget", "ctr_zero") else [30_000] * 2
+    for budget in budgets:
+        stops = [machine.cpu.run(budget) for machine, _ in machines]
+        assert stops[0] == stops[1], f"{kind}, {scenario}, budget {budget}"
+        assert_same(machines[0], machines[1], f"{kind}, {scenario}, budget {budget}")
+    assert any(bulk_regions), "the loop was not recognised as a bulk loop"
+    if scenario == "decrementer":
+        ram = machines[0][0].bus.ram
+        assert int.from_bytes(ram[INTERRUPT_COUNT:INTERRUPT_COUNT + 4], "big"), "no decrementer interrupt"
