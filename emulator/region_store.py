@@ -10,9 +10,9 @@ one file per translator version and Python version and hands them back by key.
 The file's name carries a digest of the translator's own source (the modules that turn a key into
 source lines) and of the Python bytecode version, so a changed translator or interpreter never sees
 another's code; the key carries everything else (words, templates). A missing, unreadable or
-corrupt file is an empty store, and a store that cannot be written is skipped: the cache only ever
-saves time, it never changes what runs. New entries are written once, at exit, merged with what
-another process may have written meanwhile and replaced atomically.
+corrupt file is an empty store (or as much of it as is whole), and a store that cannot be written is
+skipped: the cache only ever saves time, it never changes what runs. New entries are appended to
+the file as they come, in batches, so that several processes can share it.
 
 Where: ``$E500_GDBSTUB_CODE_CACHE`` if set (``off`` turns the store off), else
 ``$XDG_CACHE_HOME/e500-gdbstub`` or ``~/.cache/e500-gdbstub``.
@@ -27,15 +27,19 @@ import hashlib
 import importlib.util
 import marshal
 import os
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 from types import CodeType
 from typing import Any
 
 ENVIRONMENT_VARIABLE = "E500_GDBSTUB_CODE_CACHE"
-# More entries than a Linux boot and a U-Boot session compile together; past it a file starts over
-# with what the last run compiled, so it cannot grow without bound.
-MAX_ENTRIES = 40_000
+# Several times what a Linux boot and a U-Boot session compile together; a larger file (duplicates
+# from runs side by side add up) starts over, so it cannot grow without bound.
+MAX_BYTES = 128 << 20
+BATCH = 32   # new entries per append
+_HEADER = struct.Struct(">II")   # a record's payload length and CRC-32
 
 _TRANSLATOR_SOURCES = ("translate.py", "fields.py", "decoder.py")
 
@@ -59,54 +63,94 @@ def translator_digest() -> str:
 
 
 class RegionStore:
-    """Code objects by region key, read from ``directory`` on first use and written back by
-    :meth:`flush` (registered to run at exit by :func:`shared_store`)."""
+    """Code objects by region key, read from ``directory`` on first use.
+
+    The file is a log of records (length, CRC-32, marshalled ``(key, code)``), appended to in batches
+    of :data:`BATCH` new entries and at exit (:func:`shared_store` registers :meth:`flush`), so a
+    process that is killed (a stub ended by a signal, a benchmark stopping U-Boot at its prompt) has
+    kept most of what it compiled. Each batch is one ``write`` to a file opened for appending, so
+    concurrent writers interleave whole batches; a record cut short (a writer killed mid-write) ends
+    the reading, and the next flush rewrites the file with everything known.
+    """
 
     def __init__(self, directory: Path, digest: str) -> None:
-        self.path = directory / f"regions-{digest}.marshal"
+        self.path = directory / f"regions-{digest}.log"
         self._entries: dict[Any, CodeType] | None = None
-        self._new: dict[Any, CodeType] = {}
+        self._pending: list[bytes] = []
+        self._rewrite = False
 
     def entries(self) -> dict[Any, CodeType]:
         """Everything stored (read once); empty when there is no usable file."""
         if self._entries is None:
-            self._entries = self._read()
+            self._entries, complete = self._read()
+            self._rewrite = not complete
         return self._entries
 
     def add(self, key: Any, code: CodeType) -> None:
         self.entries()[key] = code
-        self._new[key] = code
+        self._pending.append(_record(key, code))
+        if len(self._pending) >= BATCH:
+            self.flush()
 
     def flush(self) -> bool:
-        """Write what this process added, merged with the file as it is now; True when written."""
-        if not self._new:
+        """Append what this process added since the last flush (or rewrite the whole file, when it
+        was found cut short or too large); True when written."""
+        if not self._pending and not self._rewrite:
             return False
-        merged = self._read()
-        if len(merged) + len(self._new) > MAX_ENTRIES:
-            merged = {}
-        merged.update(self._new)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".regions-")
-            try:
-                with os.fdopen(handle, "wb") as file:
-                    marshal.dump(merged, file)
-                os.replace(temporary, self.path)
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            if self._rewrite:
+                self._replace_file()
+            else:
+                with open(self.path, "ab") as file:
+                    file.write(b"".join(self._pending))
         except OSError:
             return False
-        self._new.clear()
+        self._pending.clear()
+        self._rewrite = False
         return True
 
-    def _read(self) -> dict[Any, CodeType]:
+    def _replace_file(self) -> None:
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".regions-")
         try:
-            with open(self.path, "rb") as file:
-                loaded = marshal.load(file)
-        except (OSError, EOFError, ValueError, TypeError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
+            with os.fdopen(handle, "wb") as file:
+                file.write(b"".join(_record(key, code) for key, code in self.entries().items()))
+            os.replace(temporary, self.path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+    def _read(self) -> tuple[dict[Any, CodeType], bool]:
+        """The entries of the file, and whether it was whole (and small enough to keep growing)."""
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return {}, True
+        if len(data) > MAX_BYTES:
+            return {}, False
+        entries: dict[Any, CodeType] = {}
+        position = 0
+        while position < len(data):
+            if position + _HEADER.size > len(data):
+                return entries, False
+            length, checksum = _HEADER.unpack_from(data, position)
+            payload = data[position + _HEADER.size:position + _HEADER.size + length]
+            if len(payload) != length or zlib.crc32(payload) != checksum:
+                return entries, False
+            try:
+                key, code = marshal.loads(payload)
+            except (EOFError, ValueError, TypeError):
+                return entries, False
+            if not isinstance(code, CodeType):
+                return entries, False
+            entries[key] = code
+            position += _HEADER.size + length
+        return entries, True
+
+
+def _record(key: Any, code: CodeType) -> bytes:
+    payload = marshal.dumps((key, code))
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 _shared: list[RegionStore | None] = []

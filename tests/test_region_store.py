@@ -62,6 +62,27 @@ def test_a_corrupt_file_is_an_empty_store(tmp_path: Path) -> None:
     assert _run(RegionStore(tmp_path, "d").entries()["a"]) == 3
 
 
+def test_a_record_cut_short_keeps_the_whole_ones_before_it(tmp_path: Path) -> None:
+    store = RegionStore(tmp_path, "d")
+    store.add("a", _code(5))   # type: ignore[arg-type]
+    store.add("b", _code(6))   # type: ignore[arg-type]
+    assert store.flush()
+    whole = store.path.read_bytes()
+    store.path.write_bytes(whole[:-3])   # a writer killed in the middle of its last record
+    reread = RegionStore(tmp_path, "d")
+    assert sorted(reread.entries()) == ["a"]
+    assert reread.flush(), "a file found cut short is rewritten"
+    assert sorted(RegionStore(tmp_path, "d").entries()) == ["a"]
+
+
+def test_batches_reach_the_file_without_a_flush(tmp_path: Path) -> None:
+    """A process killed before exit (no flush) has kept all but its last partial batch."""
+    store = RegionStore(tmp_path, "d")
+    for index in range(region_store.BATCH + 1):
+        store.add(index, _code(index))   # type: ignore[arg-type]
+    assert sorted(RegionStore(tmp_path, "d").entries()) == list(range(region_store.BATCH))
+
+
 def test_an_unwritable_store_is_skipped(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the directory should be")
@@ -90,7 +111,7 @@ def _run_loop_guest(cache: str, **environment: str) -> subprocess.CompletedProce
 def test_the_next_run_compiles_nothing_the_last_one_did(tmp_path: Path) -> None:
     first = _run_loop_guest(str(tmp_path))
     assert first.returncode == 0, first.stderr
-    stored = list(tmp_path.glob("regions-*.marshal"))
+    stored = list(tmp_path.glob("regions-*.log"))
     assert len(stored) == 1, "the first run stores what it compiled"
     content, modified = stored[0].read_bytes(), stored[0].stat().st_mtime_ns
     assert len(RegionStore(tmp_path, stored[0].stem.split("-", 1)[1]).entries()) > 3
