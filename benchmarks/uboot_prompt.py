@@ -16,6 +16,7 @@ import select
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from support.qemu_machine import QEMU_BINARY  # noqa: E402
 
 UBOOT = Path("/usr/lib/u-boot/qemu-ppce500/uboot.elf")
 TIMEOUT = 120.0
+STORE_VARIABLE = "E500_GDBSTUB_CODE_CACHE"   # emulator/region_store.py: where compiled regions are kept
 
 
 def time_to_prompt(command: list[str]) -> float | None:
@@ -58,6 +60,10 @@ def time_to_prompt(command: list[str]) -> float | None:
         process.wait()
 
 
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.2f}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs of each (default 3)")
@@ -67,13 +73,17 @@ def main() -> int:
         return 0
     ours = [sys.executable, "-m", "gdbstub", "--run", "-bios", str(UBOOT)]
     qemu = [QEMU_BINARY, "-M", "ppce500", "-nographic", "-nic", "none", "-bios", str(UBOOT)]
-    print("U-Boot to its prompt, a key sent at the countdown (seconds from process start)")
+    print("U-Boot to its prompt, a key sent at the countdown (seconds from process start); cold: an empty "
+          "region store (nothing compiled before), warm: the store the cold run left")
     for _ in range(args.rounds):
-        here = time_to_prompt(ours)
+        with tempfile.TemporaryDirectory(prefix="uboot-regions-") as store:
+            os.environ[STORE_VARIABLE] = store
+            cold = time_to_prompt(ours)
+            warm = time_to_prompt(ours)
         there = time_to_prompt(qemu) if shutil.which(QEMU_BINARY) else None
-        ratio = f"  QEMU is {here / there:.0f}x faster" if here and there else ""
-        print(f"this emulator {here if here is None else f'{here:.2f}'}   "
-              f"QEMU {there if there is None else f'{there:.2f}'}{ratio}")
+        ratio = f"  QEMU is {cold / there:.0f}x (cold), {warm / there:.0f}x (warm) faster" \
+            if cold and warm and there else ""
+        print(f"this emulator cold {_seconds(cold)}, warm {_seconds(warm)}   QEMU {_seconds(there)}{ratio}")
     return 0
 
 
