@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: the guest's power-off status (--run); 0 server stopped (or Ctrl-A x on a "
                "-serial stdio console); 1 bad image or "
                "file; 2 usage; 124 --max-insns used up; 130 Ctrl-C; 134 the guest stopped for good "
-               "(a checkstop, --run)")
+               "(a checkstop, --run). Environment: E500_GDBSTUB_CODE_CACHE=DIR keeps the guest code "
+               "this engine compiles in DIR for the next run of the same software (default "
+               "$XDG_CACHE_HOME/e500-gdbstub or ~/.cache/e500-gdbstub; 'off' keeps nothing)")
     parser.add_argument("image", metavar="IMAGE.elf", nargs="?",
                         help="the kernel or bare-metal guest: a 32-bit big-endian PowerPC ELF (loaded at its "
                              "physical addresses and started at its physical entry, as QEMU's -kernel) or "
