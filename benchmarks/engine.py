@@ -163,4 +163,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    # The engine alone: every process compiles its own regions (no region store, emulator/region_store.py),
+    # so the fastest of several fresh processes is not simply the one that found the most stored.
+    os.environ.setdefault("E500_GDBSTUB_CODE_CACHE", "off")
     raise SystemExit(main())
