@@ -3,8 +3,9 @@ and to power-off, and this engine's instruction counts at both points, for the t
 examples/bin/linux-CPU.elf (examples/linux/); and the SMP kernel linux-smp-e500v2.elf on ``--smp``
 cores, both machines timed as whole processes.
 
-QEMU's instruction count is not reported: it needs a TCG plugin (contrib/plugins' libinsn), and
-Debian 12's qemu-system-ppc ships none. Its wall times are for the whole process, start-up included.
+QEMU's instruction count to power-off comes from a TCG plugin built here (benchmarks/qemu_insn_count.c:
+Debian 12's qemu-system-ppc can load plugins but ships none), in a run of its own with this emulator's
+guest clock (``-icount shift=8``). QEMU's wall times are for the whole process, start-up included.
 Figures only: nothing here asserts a speed. A kernel that does not power off (no MPIC: /init's output
 never leaves the UART driver, or a panic) is reported as such after ``--limit`` instructions.
 
@@ -13,7 +14,8 @@ store (every region compiled during the boot), then warm, as ``--run`` in a new 
 the regions the cold boot stored (as a user's second boot of the same kernel does).
 
 Run: ``.venv/bin/python benchmarks/linux_boot.py [--cpu e500v2|e500mc|both]``. Imports the product's
-:mod:`emulator` (board and vCPU), the standard library and ``tests/support/qemu_machine.py``.
+:mod:`emulator` (board and vCPU), the standard library, ``benchmarks/peers.py`` and
+``tests/support/qemu_machine.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(HERE))
 
+import peers  # noqa: E402
 from support.qemu_machine import QEMU_BINARY, ppce500_command  # noqa: E402
 
 from emulator import kvm  # noqa: E402
@@ -129,6 +133,14 @@ def main() -> int:
         qemu = boot_on_qemu(elf, cpu)
         print(f"{QEMU_BINARY}: not installed" if qemu is None
               else describe("qemu (TCG, whole process)", qemu))
+        binary = shutil.which(QEMU_BINARY)
+        if binary is not None:
+            with tempfile.TemporaryDirectory(prefix="qemu-count-") as work:
+                counted = peers.qemu_instruction_count(
+                    ppce500_command(elf, cpu, "-icount", "shift=8,sleep=off", binary=binary), Path(work))
+            print("qemu instructions to power-off (-icount shift=8, this emulator's clock; a TCG plugin "
+                  "counting whole blocks): " + ("unavailable (no gcc or no plugin support)" if counted is None
+                                               else f"{counted / 1e6:.1f} M"))
     if args.smp:
         elf = REPO / "examples" / "bin" / "linux-smp-e500v2.elf"
         print(f"== {elf.name}, -smp {args.smp}")

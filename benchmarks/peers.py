@@ -119,3 +119,27 @@ def run_qemu(path: Path, cpu: str = "e500v2", timeout: float = 300.0) -> PeerRes
     completed = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
     seconds = time.perf_counter() - started
     return PeerResult("qemu", None, seconds, completed.stdout.decode("latin-1"))
+
+
+INSN_COUNT_PLUGIN_SOURCE = Path(__file__).resolve().parent / "qemu_insn_count.c"
+
+
+def qemu_instruction_count(command: list[str], work: Path, timeout: float = 300.0) -> int | None:
+    """Instructions QEMU executes running ``command`` (a qemu-system-ppc line) to its exit, counted by
+    the plugin benchmarks/qemu_insn_count.c, built here with the host gcc; None when gcc or QEMU's
+    plugin support is missing or the run fails."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return None
+    plugin, result = work / "qemu_insn_count.so", work / "qemu_insn_count.txt"
+    built = subprocess.run([gcc, "-shared", "-fPIC", "-O2", "-o", str(plugin), str(INSN_COUNT_PLUGIN_SOURCE)],
+                           capture_output=True, check=False)
+    if built.returncode != 0:
+        return None
+    result.unlink(missing_ok=True)
+    subprocess.run([*command, "-plugin", f"{plugin},out={result}"], stdin=subprocess.DEVNULL,
+                   capture_output=True, timeout=timeout, check=False)
+    try:
+        return int(result.read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -3,14 +3,15 @@
 #   - system tools: gdb-multiarch (the client), qemu-system-ppc (reference machine for the guest tests;
 #     ipxe-qemu holds the option ROM its default NIC needs, so a plain `-M ppce500 -kernel` starts),
 #     the powerpc cross gcc/binutils (`make guests`), python3-venv; u-boot-qemu (the qemu-ppce500 U-Boot
-#     the firmware tests boot on both machines);
+#     the firmware tests boot on both machines); gcc and libc6-dev for the host (benchmarks/ builds a
+#     QEMU plugin that counts QEMU's instructions);
 #   - .venv with the project installed in editable mode with its test extras.
 # Idempotent: apt runs only when a package is missing, pip only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(make gdb-multiarch binutils-powerpc-linux-gnu gcc-powerpc-linux-gnu qemu-system-ppc ipxe-qemu u-boot-qemu
-                 python3 python3-venv python3-pip)
+                 python3 python3-venv python3-pip gcc libc6-dev)
 VENV=.venv
 STAMP="$VENV/.setup-stamp"
 
