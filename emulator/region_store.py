@@ -23,12 +23,10 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import importlib.util
 import marshal
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from types import CodeType
@@ -54,12 +52,12 @@ def default_directory() -> Path | None:
 
 
 def translator_digest() -> str:
-    """A digest of the translator's source files and the interpreter's bytecode version."""
-    digest = hashlib.sha256(importlib.util.MAGIC_NUMBER)
+    """A digest of the translator's source files and the interpreter's bytecode version: two
+    different 32-bit checksums of them, which any edit changes (hashlib would load OpenSSL at every
+    start-up, for a name that needs no cryptographic strength)."""
     here = Path(__file__).resolve().parent
-    for name in _TRANSLATOR_SOURCES:
-        digest.update((here / name).read_bytes())
-    return digest.hexdigest()[:20]
+    data = importlib.util.MAGIC_NUMBER + b"".join((here / name).read_bytes() for name in _TRANSLATOR_SOURCES)
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 class RegionStore:
@@ -111,7 +109,8 @@ class RegionStore:
         return True
 
     def _replace_file(self) -> None:
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".regions-")
+        temporary = self.path.parent / f".regions-{os.getpid()}-{id(self):x}"
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(b"".join(_record(key, code) for key, code in self.entries().items()))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import escape as xml_escape
 
 from emulator.register_table import Bank, Register, registers_of
 
@@ -87,6 +86,11 @@ _PRESENTATION = {
 }
 _CODE_POINTERS = frozenset({"pc", "lr"})
 
+
+
+def _xml_attribute(text: str) -> str:
+    """``text`` escaped for a double-quoted XML attribute (xml.sax.saxutils would pull in urllib)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 def _gdb_view(reg: Register, regnum: int) -> RegisterDef:
     group, reg_type, feature = _PRESENTATION[reg.bank]
@@ -173,7 +177,8 @@ class RegisterTable:
                      f'<feature name="{feature}">\n']
             for reg in regs:
                 group = f' group="{reg.group}"' if reg.group else ""
-                lines.append(f'  <reg name="{xml_escape(reg.name)}" bitsize="{reg.bits}" type="{reg.type}"'
+                name = _xml_attribute(reg.name)
+                lines.append(f'  <reg name="{name}" bitsize="{reg.bits}" type="{reg.type}"'
                              f' regnum="{reg.regnum}"{group}/>\n')
             lines.append("</feature>\n")
             documents[annex] = "".join(lines).encode()
