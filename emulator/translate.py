@@ -51,10 +51,8 @@ _U32 = struct.Struct(">I")
 # The user registers a block keeps in locals: loaded at entry, written back before every exit and
 # every handler call (reloaded after it), so handlers and faults always see the architectural values.
 _LOCAL_REGISTERS = ("cr", "xer", "lr", "ctr")
-_REGISTER_USE = re.compile(r"\bcpu\.(cr|xer|lr|ctr)\b")
-_GPR_USE = re.compile(r"\bgpr\[(\d+)\]")
-_LOCAL_REGISTER_PATTERNS = [(name, re.compile(rf"\b{name}\b")) for name in _LOCAL_REGISTERS]
-_ASSIGNED = re.compile(r"(?<![\w.=!<>])(\w+) = (?!=)")   # every name on the left of an assignment
+_REGISTER_USE = re.compile(r"cpu\.(cr|xer|lr|ctr)\b")   # no name in a template ends in "cpu" or "gpr"
+_GPR_USE = re.compile(r"gpr\[(\d+)\]")
 _NOW_USE = re.compile(r"\bnow\b")   # a template's name for the cycle count at its instruction
 _SYNC_OUT = "#sync-out"
 _SYNC_IN = "#sync-in"
@@ -276,20 +274,24 @@ def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
     a handler's own return (after which the registers are already architectural). ``#sync-in``
     reloads them after a handler call the block goes on from.
     """
-    code = _REGISTER_USE.sub(r"\1", "\n".join(body))   # one pass over the whole block: translation is hot too
-    names = [name for name, pattern in _LOCAL_REGISTER_PATTERNS if pattern.search(code)]
+    # Few passes over the whole source, each in C (translation is hot too): no per-region pattern,
+    # patterns that start with a literal (which the regex engine finds fast).
+    source = "\n".join(body)
+    present = set(_REGISTER_USE.findall(source))
+    names = [name for name in _LOCAL_REGISTERS if name in present]
+    code = _REGISTER_USE.sub(r"\1", source)
     uses: dict[str, int] = {}
     for number in _GPR_USE.findall(code):
         uses[number] = uses.get(number, 0) + 1
     threshold = 2 if loops else 3
     cached = sorted((number for number, count in uses.items() if count >= threshold), key=int)
-    if cached:
-        pattern = re.compile(r"\bgpr\[(" + "|".join(cached) + r")\]")
-        code = pattern.sub(r"g\1", code)
+    for number in cached:
+        code = code.replace(f"gpr[{number}]", f"g{number}")   # "gpr[1]" is no part of "gpr[12]"
     body = code.split("\n")
     sources = {name: f"cpu.{name}" for name in names}
     sources.update({f"g{number}": f"gpr[{number}]" for number in cached})
-    assigned = set(_ASSIGNED.findall(code))
+    assigned = {target for line in body if " = " in line
+                for target in line.strip().split(" = ")[:-1] if target.isidentifier()}
     written = [name for name in sources if name in assigned]
     result = [f"{name} = {source}" for name, source in sources.items()]
     for line in body:
