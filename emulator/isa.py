@@ -89,7 +89,8 @@ Handler = Callable[[HandlerCpu, int], int]
 # word has no template and the block must call the handler. Lines use the locals ``cpu`` and ``gpr``,
 # scratch names, and at most one memory macro line: ``v = LOAD8|16|32(ea)`` or ``STORE8|16|32(ea, v)``.
 # Lines before the macro may only compute scratch locals (no guest state written); a line starting with
-# ``return`` makes the instruction end its block (the translator appends the fall-through return).
+# ``return`` makes the instruction end its block, and such a template's last line is a ``return`` (a
+# conditional branch ends with the fall-through one).
 # A template may read the local ``now``: the cycle count at the start of its instruction (time base).
 Emitter = Callable[[int, int], "list[str] | None"]
 

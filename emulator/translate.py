@@ -96,15 +96,35 @@ MAX_REGION_INSTRUCTIONS = 384
 
 
 def template_for(instruction: Instruction, model_name: str) -> list[str] | None:
-    """The spec's source lines for this instruction, or None when the block must call the handler."""
+    """The spec's source lines for this instruction, or None when the block must call the handler.
+
+    Memoised by word, address and model: superblocks that start at different addresses of the same
+    code read the same instructions (a few times each in a kernel boot). The lists are shared, so
+    nothing may change them in place.
+    """
+    key = (instruction.word, instruction.pc, model_name)
+    try:
+        return _templates[key]
+    except KeyError:
+        pass
     spec = lookup(instruction.word)
-    if spec is None or spec.emit is None or not spec.available_on(model_name) or spec.privileged:
-        return None
-    return spec.emit(instruction.word, instruction.pc)
+    lines = None
+    if spec is not None and spec.emit is not None and spec.available_on(model_name) and not spec.privileged:
+        lines = spec.emit(instruction.word, instruction.pc)
+    if len(_templates) >= _TEMPLATES_MAX:
+        _templates.clear()
+    _templates[key] = lines
+    return lines
+
+
+_TEMPLATES_MAX = 1 << 18
+_templates: dict[tuple[int, int, str], list[str] | None] = {}
 
 
 def ends_block(lines: Sequence[str] | None) -> bool:
-    return lines is not None and any(line.lstrip().startswith("return") for line in lines)
+    """True for a template with a ``return``: a branch, whose last line is always one (the templates'
+    shape, checked for every spec in tests/test_block_templates.py), so only that line is looked at."""
+    return lines is not None and len(lines) > 0 and lines[-1].startswith("return")
 
 
 def falls_through(instruction: Instruction, lines: Sequence[str] | None) -> bool:

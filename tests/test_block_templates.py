@@ -23,7 +23,7 @@ from emulator.decoder import all_specs, decode
 from emulator.exceptions import Interrupt
 from emulator.isa import XER_WRITABLE, InstructionSpec
 from emulator.models import MSR_PR
-from emulator.translate import Instruction, template_for
+from emulator.translate import Instruction, ends_block, template_for
 
 M = 0xFFFFFFFF
 PC = 0x00001000
@@ -108,6 +108,9 @@ def test_template_matches_handler(spec: InstructionSpec, model: str) -> None:
         got = _outcome(run, by_template, by_template.gpr, by_template.load8, by_template.load16,
                        by_template.load32, by_template.store8, by_template.store16, by_template.store32)
         context = f"{spec.mnemonic} {word:#010x} on {model}:\n" + "\n".join(lines)
+        returns = [index for index, line in enumerate(lines) if line.lstrip().startswith("return")]
+        assert not returns or returns[-1] == len(lines) - 1, f"a return, yet not last (ends_block): {context}"
+        assert ends_block(lines) == bool(returns), context
         assert got == expected, context
         assert _architectural(by_template) == _architectural(by_handler), context
         for start, end in RAM_COMPARED:
