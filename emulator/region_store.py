@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import marshal
+import mmap
 import os
 import struct
 import zlib
@@ -37,7 +38,9 @@ ENVIRONMENT_VARIABLE = "E500_GDBSTUB_CODE_CACHE"
 # from runs side by side add up) starts over, so it cannot grow without bound.
 MAX_BYTES = 128 << 20
 BATCH = 32   # new entries per append
-_HEADER = struct.Struct(">II")   # a record's payload length and CRC-32
+# A record's header: payload length, its CRC-32, the address and word of the region's first instruction.
+_HEADER = struct.Struct(">IIII")
+FORMAT = "v2"   # in the file name: a store written in another layout is another file
 
 _TRANSLATOR_SOURCES = ("translate.py", "fields.py", "decoder.py")
 
@@ -61,38 +64,54 @@ def translator_digest() -> str:
 
 
 class RegionStore:
-    """Code objects by region key, read from ``directory`` on first use.
+    """Code objects by region key, from a file in ``directory``.
 
-    The file is a log of records (length, CRC-32, marshalled ``(key, code)``), appended to in batches
-    of :data:`BATCH` new entries and at exit (:func:`shared_store` registers :meth:`flush`), so a
-    process that is killed (a stub ended by a signal, a benchmark stopping U-Boot at its prompt) has
-    kept most of what it compiled. Each batch is one ``write`` to a file opened for appending, so
-    concurrent writers interleave whole batches; a record cut short (a writer killed mid-write) ends
-    the reading, and the next flush rewrites the file with everything known.
+    The file is a log of records: a header (payload length, its CRC-32, and the address and word of
+    the region's first instruction) and the marshalled ``(key, code)``. Opening the store reads the
+    headers only (the file is mapped, so a large store costs little to open); :meth:`get` unmarshals
+    the records whose first address and word match the key's, checks each, and keeps what it found.
+
+    New records are appended in batches of :data:`BATCH` and at exit (:func:`shared_store`
+    registers :meth:`flush`), so a process that is killed (a stub ended by a signal, a benchmark
+    stopping U-Boot at its prompt) has kept most of what it compiled. Each batch is one ``write`` to
+    a file opened for appending, so concurrent writers interleave whole batches; a record cut short
+    (a writer killed mid-write) or damaged is skipped, and the next flush rewrites the file with
+    the whole records.
     """
 
     def __init__(self, directory: Path, digest: str) -> None:
-        self.path = directory / f"regions-{digest}.log"
-        self._entries: dict[Any, CodeType] | None = None
+        self.path = directory / f"regions-{FORMAT}-{digest}.log"
+        self._index: dict[tuple[int, int], list[int]] | None = None   # (pc, word) -> record offsets
+        self._data: bytes | mmap.mmap = b""
+        self._found: dict[Any, CodeType] = {}
         self._pending: list[bytes] = []
         self._rewrite = False
 
-    def entries(self) -> dict[Any, CodeType]:
-        """Everything stored (read once); empty when there is no usable file."""
-        if self._entries is None:
-            self._entries, complete = self._read()
-            self._rewrite = not complete
-        return self._entries
+    def get(self, key: Any) -> CodeType | None:
+        """The code stored for ``key`` (a region key of :func:`emulator.translate.compile_region`)."""
+        code = self._found.get(key)
+        if code is not None:
+            return code
+        first = key[0][0][0]   # the first superblock's first instruction: (pc, word, cycles)
+        for offset in self._read_index().get((first[0], first[1]), ()):
+            entry = self._load(offset)
+            if entry is None:
+                self._rewrite = True
+            elif entry[0] == key:
+                self._found[key] = entry[1]
+                return entry[1]
+        return None
 
     def add(self, key: Any, code: CodeType) -> None:
-        self.entries()[key] = code
+        self._read_index()
+        self._found[key] = code
         self._pending.append(_record(key, code))
         if len(self._pending) >= BATCH:
             self.flush()
 
     def flush(self) -> bool:
         """Append what this process added since the last flush (or rewrite the whole file, when it
-        was found cut short or too large); True when written."""
+        was found damaged or too large); True when written."""
         if not self._pending and not self._rewrite:
             return False
         try:
@@ -109,47 +128,71 @@ class RegionStore:
         return True
 
     def _replace_file(self) -> None:
+        """The file again: its whole records (not past the size limit) and this process's new ones."""
+        kept = []
+        size = 0
+        for offsets in self._read_index().values():
+            for offset in offsets:
+                record = self._whole_record(offset)
+                if record is not None and size + len(record) <= MAX_BYTES // 2:
+                    kept.append(record)
+                    size += len(record)
         temporary = self.path.parent / f".regions-{os.getpid()}-{id(self):x}"
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(handle, "wb") as file:
-                file.write(b"".join(_record(key, code) for key, code in self.entries().items()))
+                file.write(b"".join([*kept, *self._pending]))
             os.replace(temporary, self.path)
         except BaseException:
             os.unlink(temporary)
             raise
 
-    def _read(self) -> tuple[dict[Any, CodeType], bool]:
-        """The entries of the file, and whether it was whole (and small enough to keep growing)."""
+    def _read_index(self) -> dict[tuple[int, int], list[int]]:
+        """The records' offsets by first address and word (headers only, read once)."""
+        if self._index is not None:
+            return self._index
+        self._index = {}
         try:
-            data = self.path.read_bytes()
-        except OSError:
-            return {}, True
-        if len(data) > MAX_BYTES:
-            return {}, False
-        entries: dict[Any, CodeType] = {}
-        position = 0
-        while position < len(data):
-            if position + _HEADER.size > len(data):
-                return entries, False
-            length, checksum = _HEADER.unpack_from(data, position)
-            payload = data[position + _HEADER.size:position + _HEADER.size + length]
-            if len(payload) != length or zlib.crc32(payload) != checksum:
-                return entries, False
-            try:
-                key, code = marshal.loads(payload)
-            except (EOFError, ValueError, TypeError):
-                return entries, False
-            if not isinstance(code, CodeType):
-                return entries, False
-            entries[key] = code
+            with open(self.path, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                if size:
+                    self._data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return self._index
+        if size > MAX_BYTES:
+            self._rewrite = True
+        data, position = self._data, 0
+        while position + _HEADER.size <= size:
+            length, _checksum, pc, word = _HEADER.unpack_from(data, position)
+            if position + _HEADER.size + length > size:
+                break
+            self._index.setdefault((pc, word), []).append(position)
             position += _HEADER.size + length
-        return entries, True
+        if position != size:
+            self._rewrite = True   # a record cut short at the end
+        return self._index
+
+    def _whole_record(self, offset: int) -> bytes | None:
+        """The record at ``offset``, header included, when its payload is what its checksum says."""
+        length, checksum, _pc, _word = _HEADER.unpack_from(self._data, offset)
+        record = self._data[offset:offset + _HEADER.size + length]
+        return record if zlib.crc32(record[_HEADER.size:]) == checksum else None
+
+    def _load(self, offset: int) -> tuple[Any, CodeType] | None:
+        record = self._whole_record(offset)
+        if record is None:
+            return None
+        try:
+            key, code = marshal.loads(record[_HEADER.size:])
+        except (EOFError, ValueError, TypeError):
+            return None
+        return (key, code) if isinstance(code, CodeType) else None
 
 
 def _record(key: Any, code: CodeType) -> bytes:
     payload = marshal.dumps((key, code))
-    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    first = key[0][0][0]
+    return _HEADER.pack(len(payload), zlib.crc32(payload), first[0], first[1]) + payload
 
 
 _shared: list[RegionStore | None] = []

@@ -347,7 +347,7 @@ def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict
     code = _compiled_blocks.get(key)
     if code is None:
         store = shared_store()
-        code = None if store is None else store.entries().get(key)
+        code = None if store is None else store.get(key)
         if code is None:
             code = _generate(superblocks)
             if store is not None:
