@@ -105,10 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "64 MiB up to 2 GiB, as QEMU's ppce500 requires (default 128)")
     parser.add_argument("--icount", "-icount", type=parse_icount, default=DEFAULT_ICOUNT_SHIFT,
                         metavar="shift=N",
-                        help="guest clock as QEMU's -icount: each instruction is 2^N ns of guest time and "
+                        help="guest clock as QEMU's -icount: each core cycle is 2^N ns of guest time and "
                              f"the time base counts 400 MHz of it (default {DEFAULT_ICOUNT_SHIFT}: 102.4 "
-                             "ticks per instruction; 'N' alone also works; the run is deterministic "
-                             "whatever N)")
+                             "ticks per cycle; most instructions take one cycle, loads 3, multiplies 4, "
+                             "divides 14, where QEMU counts one per instruction; 'N' alone also works; the "
+                             "run is deterministic whatever N)")
     parser.add_argument("-smp", "--smp", type=parse_smp, default=1, metavar="N",
                         help=f"cores, as QEMU's -smp: N or cpus=N (1-{MAX_SMP}); the secondary cores wait "
                              "in the device tree's spin table until the guest releases them; gdb sees "
