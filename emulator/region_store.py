@@ -69,7 +69,8 @@ class RegionStore:
     The file is a log of records: a header (payload length, its CRC-32, and the address and word of
     the region's first instruction) and the marshalled ``(key, code)``. Opening the store reads the
     headers only (the file is mapped, so a large store costs little to open); :meth:`get` unmarshals
-    the records whose first address and word match the key's, checks each, and keeps what it found.
+    the records whose first address and word match the key's and checks each (keeping what it found
+    is compile_region's memo's job).
 
     New records are appended in batches of :data:`BATCH` and at exit (:func:`shared_store`
     registers :meth:`flush`), so a process that is killed (a stub ended by a signal, a benchmark
@@ -83,28 +84,22 @@ class RegionStore:
         self.path = directory / f"regions-{FORMAT}-{digest}.log"
         self._index: dict[tuple[int, int], list[int]] | None = None   # (pc, word) -> record offsets
         self._data: bytes | mmap.mmap = b""
-        self._found: dict[Any, CodeType] = {}
         self._pending: list[bytes] = []
         self._rewrite = False
 
     def get(self, key: Any) -> CodeType | None:
         """The code stored for ``key`` (a region key of :func:`emulator.translate.compile_region`)."""
-        code = self._found.get(key)
-        if code is not None:
-            return code
         first = key[0][0][0]   # the first superblock's first instruction: (pc, word, cycles)
         for offset in self._read_index().get((first[0], first[1]), ()):
             entry = self._load(offset)
             if entry is None:
                 self._rewrite = True
             elif entry[0] == key:
-                self._found[key] = entry[1]
                 return entry[1]
         return None
 
     def add(self, key: Any, code: CodeType) -> None:
         self._read_index()
-        self._found[key] = code
         self._pending.append(_record(key, code))
         if len(self._pending) >= BATCH:
             self.flush()

@@ -495,19 +495,19 @@ def _copy_lines(body: Sequence[Instruction], limits: list[str], done: list[str])
     step = 4 * count
     if displacements == [4 * (index + 1) for index in range(count)]:
         # Iteration j reads the step bytes from rA + 4 + j * step; k of them: one run up from rA + 4.
-        first, room = f"(gpr[{source}] + 4) & {_M32}", "(4096 - {o}) // " + str(step)
+        first, room = 4, "(4096 - {o}) // " + str(step)
         last_words = "e - " + str(step)
     elif displacements == [-4] and count == 1:
         # Iteration j reads the word at rA - 4 - 4 j; k of them: one run down to rA - 4 k.
-        first, room = f"(gpr[{source}] - 4) & {_M32}", "({o} // 4 + 1 if {o} <= 4092 else 0)"
+        first, room = -4, "({o} // 4 + 1 if {o} <= 4092 else 0)"
         step = -4
         last_words = "so"
     else:
         return []
     span = f"{abs(step)} * k"
     lines = [
-        f"ea = {first}",
-        f"da = {first.replace(f'gpr[{source}]', f'gpr[{target}]')}",
+        f"ea = (gpr[{source}] + {first}) & {_M32}",
+        f"da = (gpr[{target}] + {first}) & {_M32}",
         "b = rp(ea >> 12)",
         "c = wp(da >> 12)",
         "if b is not None and c is not None:",

@@ -87,10 +87,10 @@ _PRESENTATION = {
 _CODE_POINTERS = frozenset({"pc", "lr"})
 
 
-
 def _xml_attribute(text: str) -> str:
     """``text`` escaped for a double-quoted XML attribute (xml.sax.saxutils would pull in urllib)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
 
 def _gdb_view(reg: Register, regnum: int) -> RegisterDef:
     group, reg_type, feature = _PRESENTATION[reg.bank]
