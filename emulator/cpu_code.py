@@ -19,6 +19,7 @@ from emulator.cpu_types import (
     CONTEXT_BITS,
     PAGE_MASK,
     PAGE_SHIFT,
+    PAGE_SIZE,
     U32,
     Collected,
     CoreRoom,
@@ -57,6 +58,7 @@ class CodeCache(CoreRoom):
         if context is None:
             context = self._contexts[key] = TranslationContext()
         self._decoded = context.decoded
+        self._fetch_pages = context.fetch_pages
         self._blocks = context.blocks
         self._read_pages = context.read_pages
         self._write_pages = context.write_pages
@@ -69,6 +71,7 @@ class CodeCache(CoreRoom):
             context.decoded.clear()
             context.blocks.clear()
             context.superblocks.clear()
+            context.fetch_pages.clear()
             context.read_pages.clear()
             context.write_pages.clear()
             context.code_write_pages.clear()
@@ -86,9 +89,60 @@ class CodeCache(CoreRoom):
             context.code_write_pages.clear()
 
     def translation_changed(self) -> None:
-        """Called after tlbwe/tlbivax/MMU SPR writes: drop caches if the MMU says anything changed."""
-        if getattr(self.mmu, "generation", 0) != self._mmu_generation:
-            self.flush_translation_caches()
+        """Called after tlbwe/tlbivax/tlbilx and MMU SPR writes: when the MMU says anything changed,
+        drop the code of every EA page that no longer fetches from the physical page it was built
+        from (or no longer may be fetched at all), and the data page caches; keep the rest.
+
+        Firmware and kernels write TLB entries while they run (U-Boot and Linux map RAM and devices
+        entry by entry; a kernel refills TLB0 and switches PID): forgetting all code at each write
+        would send everything back through the decoded path and the translator.
+        """
+        if getattr(self.mmu, "generation", 0) == self._mmu_generation:
+            return
+        translate = self.mmu.translate
+        for key, context in self._contexts.items():
+            context.read_pages.clear()
+            context.write_pages.clear()
+            context.code_write_pages.clear()
+            stale: dict[int, int] = {}
+            for ea_page, pa_page in context.fetch_pages.items():
+                try:
+                    # The context's key is its MSR[PR|IS|DS]: all that translation looks at.
+                    if translate(ea_page << PAGE_SHIFT, Access.FETCH, key) >> PAGE_SHIFT == pa_page:
+                        continue
+                except (TlbMiss, ProtectionFault):
+                    pass
+                stale[ea_page] = pa_page
+            if stale:
+                self._drop_code_pages(context, stale)
+        self._mmu_generation = getattr(self.mmu, "generation", 0)
+        self._event_at = 0
+
+    def _drop_code_pages(self, context: TranslationContext, stale: dict[int, int]) -> None:
+        """Forget the context's code on the EA pages of ``stale`` (EA page -> the PA page it came from),
+        and its records in the code index, so stores to those PA pages stop taking the code path."""
+        for cache in (context.decoded, context.superblocks, context.blocks):
+            for ea in [ea for ea in cache if ea >> PAGE_SHIFT in stale]:
+                del cache[ea]
+        caches = {id(context.decoded), id(context.superblocks), id(context.blocks)}
+        code_index = self._code_index
+        for ea_page, pa_page in stale.items():
+            del context.fetch_pages[ea_page]
+            base = pa_page << PAGE_SHIFT
+            for pa in range(base, base + PAGE_SIZE, 4):
+                users = code_index.get(pa)
+                if users is None:
+                    continue
+                for tag in [tag for tag, (cache, keys) in users.items()
+                            if id(cache) in caches and keys[0] >> PAGE_SHIFT == ea_page]:
+                    del users[tag]
+                if not users:
+                    del code_index[pa]
+                    remaining = self._code_pages.get(pa_page, 0) - 1
+                    if remaining <= 0:
+                        self._code_pages.pop(pa_page, None)
+                    else:
+                        self._code_pages[pa_page] = remaining
 
     def invalidate_physical(self, pa: int, length: int) -> None:
         """Drop decoded instructions overlapping [pa, pa+length) (debugger/DMA writes, icbi)."""

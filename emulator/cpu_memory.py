@@ -284,6 +284,7 @@ class MemoryAccess(CoreRoom):
             decoded[pc] = entry
             self._register_code((pa,), decoded, (pc,))
             page = pa >> PAGE_SHIFT
+            self._fetch_pages[pc >> PAGE_SHIFT] = page
             count = self._code_pages.get(page)
             if count is None:
                 # The page now holds code: stores to it must take the slow path to invalidate.

@@ -40,8 +40,7 @@ class RunLoops(CoreRoom):
             return StopReason(StopKind.CHECKSTOP, self.pc)
         if getattr(self.bus, "reset_requested", False):
             return StopReason(StopKind.SYSTEM_RESET, self.pc)
-        if getattr(self.mmu, "generation", 0) != self._mmu_generation:
-            self.flush_translation_caches()
+        self.translation_changed()
         timers = self.timers
         timers.advance(self.cycles)
         if timers.reset_request is not None:

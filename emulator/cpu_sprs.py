@@ -74,8 +74,6 @@ from emulator.timers import (
 # What these registers keep of a write, and the self-clearing command bits, as QEMU 7.2 does.
 _EPID_CONTEXT_MASK = 0xC00000FF              # EPR | EAS | EPID
 _L2CSR0_COMMANDS = 0x00200C00                # L2FI | L2FL | L2LFC complete at once
-# MMU SPRs whose writes change translation (PID0-2, MMUCSR0).
-_TRANSLATION_SPRS = frozenset({48, 633, 634, 1012})
 
 
 class SprAccess(CoreRoom):
@@ -217,10 +215,7 @@ class SprAccess(CoreRoom):
     def _mmu_writer(self, spr: int) -> Callable[[int], None]:
         def write_mmu(value: int) -> None:
             self.mmu.write_spr(spr, value)
-            if spr in _TRANSLATION_SPRS:
-                self.flush_translation_caches()
-            else:
-                self.translation_changed()
+            self.translation_changed()
         return write_mmu
 
     def read_spr(self, spr: int) -> int:

@@ -98,10 +98,14 @@ Collected = tuple[list[Instruction], list["list[str] | None"], list[int], list[i
 class TranslationContext:
     """Caches valid for one translation context (MSR[PR|IS|DS] value)."""
 
-    __slots__ = ("blocks", "code_write_pages", "decoded", "read_pages", "superblocks", "write_pages")
+    __slots__ = ("blocks", "code_write_pages", "decoded", "fetch_pages", "read_pages", "superblocks",
+                 "write_pages")
 
     def __init__(self) -> None:
         self.decoded: dict[int, tuple[Handler, int]] = {}
+        # EA page -> the PA page its decoded, collected and translated code was fetched from: after a
+        # TLB change only the pages that no longer fetch from there are dropped.
+        self.fetch_pages: dict[int, int] = {}
         self.blocks: dict[int, Block] = {}
         # EA -> the superblock collected there (regions share them; dropped with the code they hold)
         self.superblocks: dict[int, Collected] = {}
@@ -164,6 +168,7 @@ class CoreRoom:
     translate_after: int
     _contexts: dict[int, TranslationContext]
     _decoded: dict[int, tuple[Handler, int]]
+    _fetch_pages: dict[int, int]
     _blocks: dict[int, Block]
     _read_pages: dict[int, int]
     _write_pages: dict[int, int]

@@ -576,3 +576,54 @@ def test_multiple_word_accesses_match_word_by_word(name: str, where: str) -> Non
         stops = [machine.cpu.step() if budget == 1 else machine.cpu.run(budget) for machine, _ in machines]
         assert stops[0] == stops[1], f"{name} {where}"
         assert_same(machines[0], machines[1], f"{name} {where}, budget {budget}")
+
+
+def _mtspr(spr: int, register: int) -> int:
+    return (31 << 26) | (register << 21) | ((spr & 31) << 16) | ((spr >> 5) << 11) | (467 << 1)
+
+
+@pytest.mark.parametrize("switch", ["tlbwe", "pid"])
+def test_remapped_code_page_runs_the_new_code(switch: str) -> None:
+    """Code at an EA page runs, the guest remaps that page to other physical memory (a tlbwe, or a PID
+    write selecting another entry), and calls it again: the new code runs, on the decoded path and
+    translated, while the code of pages whose mapping did not change stays translated."""
+    elf = EXAMPLES[0].parent / "loop-e500v2.elf"
+    code, callee, old_page, new_page = 0x00200000, 0x40000000, 0x00210000, 0x00211000
+    lis_r9, mtctr_r9, bctrl = 0x3D204000, 0x7D2903A6, 0x4E800421
+    addic_r20, nop = (13 << 26) | (20 << 21) | (20 << 16) | 0xFFFF, 0x60000000
+    if switch == "tlbwe":
+        remap = [_mtspr(624, 10), _mtspr(625, 11), _mtspr(626, 12), _mtspr(627, 13), 0x7C0007A4]
+    else:
+        remap = [_mtspr(48, 14), nop, nop, nop, nop]
+    # three calls, the remap, three more calls: 3 * 1 + 3 * 100 with the new code, 6 with stale code
+    program = [lis_r9, mtctr_r9, bctrl, addic_r20, 0x4082FFF0,       # bne back to lis
+               *remap, 0x4C00012C, 0x3A800003,                       # isync; li r20,3
+               lis_r9, mtctr_r9, bctrl, addic_r20, 0x4082FFF0, 0x48000000]
+    results = []
+    for fast in (True, False):
+        machine, _ = _machine(elf, fast)
+        cpu = machine.cpu
+        cpu.translate_after = 0
+        ram = machine.bus.ram
+        for index, word in enumerate(program):
+            ram[code + 4 * index:code + 4 * index + 4] = word.to_bytes(4, "big")
+        ram[old_page:old_page + 8] = bytes.fromhex("38a50001 4e800020")       # addi r5,r5,1 ; blr
+        ram[new_page:new_page + 8] = bytes.fromhex("38a50064 4e800020")       # addi r5,r5,100 ; blr
+        four_kib, all_permissions = 0x80000000 | (1 << 8), 0x3F
+        if switch == "tlbwe":
+            machine.mmu.set_entry(1, 9, mas1=four_kib, mas2=callee, mas3=old_page | all_permissions)
+        else:   # the same EA in two entries, told apart by their TID (MAS1[TID]) and PID0
+            machine.mmu.set_entry(1, 9, mas1=four_kib | (1 << 16), mas2=callee, mas3=old_page | all_permissions)
+            machine.mmu.set_entry(1, 10, mas1=four_kib | (2 << 16), mas2=callee, mas3=new_page | all_permissions)
+            cpu.write_spr(48, 1)
+        cpu.gpr[10:15] = [0x10090000, four_kib, callee, new_page | all_permissions, 2]
+        cpu.gpr[20], cpu.gpr[5] = 3, 0
+        cpu.pc = code
+        cpu.run(len(program) * 8)
+        assert cpu.pc == code + 4 * (len(program) - 1), f"fast={fast}: {cpu.pc:#x}"
+        assert cpu.gpr[5] == 303, f"fast={fast}: r5={cpu.gpr[5]} (6: the old page's code ran after the remap)"
+        if fast:
+            # The first loop's region was not dropped by the remap of another page.
+            assert code in cpu._blocks and cpu._blocks[code].run is not None
+        results.append(snapshot(machine, bytearray()))
+    assert results[0] == results[1]
