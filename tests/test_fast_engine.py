@@ -610,13 +610,14 @@ def test_remapped_code_page_runs_the_new_code(switch: str) -> None:
         ram[old_page:old_page + 8] = bytes.fromhex("38a50001 4e800020")       # addi r5,r5,1 ; blr
         ram[new_page:new_page + 8] = bytes.fromhex("38a50064 4e800020")       # addi r5,r5,100 ; blr
         four_kib, all_permissions = 0x80000000 | (1 << 8), 0x3F
+        old, new = old_page | all_permissions, new_page | all_permissions
         if switch == "tlbwe":
-            machine.mmu.set_entry(1, 9, mas1=four_kib, mas2=callee, mas3=old_page | all_permissions)
+            machine.mmu.set_entry(1, 9, mas1=four_kib, mas2=callee, mas3=old)
         else:   # the same EA in two entries, told apart by their TID (MAS1[TID]) and PID0
-            machine.mmu.set_entry(1, 9, mas1=four_kib | (1 << 16), mas2=callee, mas3=old_page | all_permissions)
-            machine.mmu.set_entry(1, 10, mas1=four_kib | (2 << 16), mas2=callee, mas3=new_page | all_permissions)
+            machine.mmu.set_entry(1, 9, mas1=four_kib | (1 << 16), mas2=callee, mas3=old)
+            machine.mmu.set_entry(1, 10, mas1=four_kib | (2 << 16), mas2=callee, mas3=new)
             cpu.write_spr(48, 1)
-        cpu.gpr[10:15] = [0x10090000, four_kib, callee, new_page | all_permissions, 2]
+        cpu.gpr[10:15] = [0x10090000, four_kib, callee, new, 2]
         cpu.gpr[20], cpu.gpr[5] = 3, 0
         cpu.pc = code
         cpu.run(len(program) * 8)
