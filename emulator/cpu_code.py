@@ -3,8 +3,9 @@
 Per translation context (MSR[PR|IS|DS]) the core keeps decoded instructions by EA, the superblocks
 collected from them, the regions compiled from those (:mod:`emulator.translate`) and the data page
 caches; a code index (PA word -> what was built from it) drops exactly what a store, a debugger write,
-an ``icbi`` or a soft breakpoint's fetch overlay makes stale. Code that keeps changing waits longer and
-longer before it is translated again.
+an ``icbi`` or a soft breakpoint's fetch overlay makes stale, and a TLB change drops the code of just
+the EA pages it remapped. Code that keeps changing waits longer and longer before it is translated
+again.
 
 A room of :class:`emulator.cpu.Cpu` (a mixin: the state it works on is the core's, declared in
 :class:`emulator.cpu_types.CoreRoom`). Imports: standard library and the emulator core modules.
