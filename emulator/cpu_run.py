@@ -27,6 +27,8 @@ from emulator.translate import MAX_BLOCK_INSTRUCTIONS, NO_BLOCK, Block
 
 # Cycles before the next event under which no new block is translated (a block costs at most this).
 _TRANSLATE_HORIZON = 1024
+# No block starts here and none is built yet: the decoded path runs on to the next jump or block start.
+_STRAIGHT = Block(None, 1, 1 << 62, 0)
 
 
 class RunLoops(CoreRoom):
@@ -199,36 +201,22 @@ class RunLoops(CoreRoom):
         cycles = self.cycles
         event_at = self._event_at
         done = 0
-        retired = 0   # instructions completed by blocks, not yet added to self.instructions
-        # Where no block starts and none is built yet, the decoded path runs on to the next jump or
-        # block start: what it passes on the way was not entered, so it does not count towards
-        # translating there (loops are entered at their heads, which branches reach). With
-        # translate_after 0 (tests) every miss translates and this never happens.
-        run_straight = self._blocks if self.translate_after > 0 else None
+        counted = 0   # budget used so far that self.instructions already holds (the decoded path's)
         while done < limit:
             block = get_block(pc)
-            straight = None
             if block is None:
-                misses = self._entry_misses.get(pc, 0)
-                if (misses >= self.translate_after and limit - done >= MAX_BLOCK_INSTRUCTIONS
-                        and event_at - cycles > _TRANSLATE_HORIZON):
-                    block = self._translate_block(pc)
-                else:
-                    # A run that ends (budget, event) mid-block resumes at an address inside a block:
-                    # run on the decoded path to a known block start rather than compile a block for
-                    # an entry point that may never recur; recurring entry points get translated.
-                    self._entry_misses[pc] = misses + 1
-                    block = NO_BLOCK
-                    straight = run_straight
-            run = block[0]
-            end = cycles + block[2]
-            if run is None or end >= event_at or done + block[1] > limit:
+                block = self._block_on_miss(pc, limit - done, event_at - cycles)
+            # NO_BLOCK's cycles lie beyond any event, so this one test also sends it to the decoded path.
+            if cycles + block[2] >= event_at or done + block[1] > limit:
                 self.pc = pc
                 self.cycles = cycles
-                self.instructions += retired
-                retired = 0
-                used, stop = self._run_decoded(1 if straight is None else limit - done, straight)
+                self.instructions += done - counted
+                # Where no block starts, run on to the next jump or block start (see _block_on_miss).
+                used, stop = self._run_decoded(
+                    limit - done if block is _STRAIGHT else 1,
+                    self._blocks if block is _STRAIGHT else None)
                 done += used
+                counted = done
                 event_at = self._event_at
                 if stop is not None or self.cycles >= event_at:
                     return done, stop
@@ -236,21 +224,35 @@ class RunLoops(CoreRoom):
                 cycles = self.cycles
                 continue
             try:
-                pc, count, cycles = run(gpr, cycles, event_at, limit - done)
+                pc, count, cycles = block[0](gpr, cycles, event_at, limit - done)
             except (Interrupt, HostDebugEvent, PowerOff) as exc:
                 fault_pc, before, fault_cycles = self._fault
-                self.instructions += retired + before
+                self.instructions += done - counted + before
                 return self._stop_for(exc, fault_pc, done + before, fault_cycles)
             done += count
-            retired += count
-            # A handler that changed control flow or the event state lowered _event_at (to 0).
-            event_at = self._event_at
-            if cycles >= event_at:
+            # A handler that changed control flow or the event state set _event_at to 0.
+            if cycles >= self._event_at:
                 break
         self.pc = pc
         self.cycles = cycles
-        self.instructions += retired
+        self.instructions += done - counted
         return done, None
+
+    def _block_on_miss(self, pc: int, budget: int, horizon: int) -> Block:
+        """The block to run where none is cached: translated once ``pc`` is hot (and a block fits
+        before the next event and in the budget), else :data:`_STRAIGHT`.
+
+        A run that ends (budget, event) mid-block resumes at an address inside a block: the decoded
+        path runs on to a known block start or the next jump rather than compile a block for an entry
+        point that may never recur; what it passes on the way was not entered, so it does not count
+        towards translating there. Recurring entry points get translated. With ``translate_after`` 0
+        (tests) every miss translates and the decoded path runs one instruction.
+        """
+        misses = self._entry_misses.get(pc, 0)
+        if misses >= self.translate_after and budget >= MAX_BLOCK_INSTRUCTIONS and horizon > _TRANSLATE_HORIZON:
+            return self._translate_block(pc)
+        self._entry_misses[pc] = misses + 1
+        return _STRAIGHT if self.translate_after > 0 else NO_BLOCK
 
     def _run_decoded(self, limit: int, until_block: dict[int, Block] | None = None,
                      ) -> tuple[int, StopReason | None]:
