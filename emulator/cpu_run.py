@@ -249,7 +249,8 @@ class RunLoops(CoreRoom):
         (tests) every miss translates and the decoded path runs one instruction.
         """
         misses = self._entry_misses.get(pc, 0)
-        if misses >= self.translate_after and budget >= MAX_BLOCK_INSTRUCTIONS and horizon > _TRANSLATE_HORIZON:
+        if (misses >= self.translate_after and budget >= MAX_BLOCK_INSTRUCTIONS
+                and horizon > _TRANSLATE_HORIZON):
             return self._translate_block(pc)
         self._entry_misses[pc] = misses + 1
         return _STRAIGHT if self.translate_after > 0 else NO_BLOCK
