@@ -224,7 +224,8 @@ class RunLoops(CoreRoom):
                 cycles = self.cycles
                 continue
             try:
-                pc, count, cycles = block[0](gpr, cycles, event_at, limit - done)
+                # run is None only for NO_BLOCK and _STRAIGHT, which the test above never lets through.
+                pc, count, cycles = block[0](gpr, cycles, event_at, limit - done)  # type: ignore[misc]
             except (Interrupt, HostDebugEvent, PowerOff) as exc:
                 fault_pc, before, fault_cycles = self._fault
                 self.instructions += done - counted + before
