@@ -200,11 +200,13 @@ class CodeCache(CoreRoom):
         self._patches.pop(pa & ~3, None)
         self._invalidate_code_word(pa & ~3)
 
-    def _translate_block(self, pc: int) -> Block:
+    def _translate_block(self, pc: int, compiled_only: bool = False) -> Block | None:
         """Build (and cache) the region starting at ``pc``; NO_BLOCK where only single instructions may run.
 
         The region is the superblock at ``pc`` plus, breadth first, the superblocks at the constant
         targets its exits reach on the same page (up to MAX_REGION_BLOCKS / MAX_REGION_INSTRUCTIONS).
+        ``compiled_only``: None (nothing cached) when its code was not compiled before (in this process
+        or in the region store).
         """
         if pc in self._iac_addresses:
             self._blocks[pc] = NO_BLOCK
@@ -243,7 +245,10 @@ class CodeCache(CoreRoom):
         superblocks = loop_through_entry(superblocks, targets)
         context = self._contexts[self.msr & CONTEXT_BITS]
         entries = compile_region(superblocks, self, context.read_pages, context.write_pages,
-                                 context.code_write_pages, self._code_index, self._ram)
+                                 context.code_write_pages, self._code_index, self._ram,
+                                 compiled_only=compiled_only)
+        if entries is None:
+            return None
         # The region also serves the loop's other superblocks as entry points (where a run resumes
         # after an event or budget exit), so the same loop is not compiled again from each of them.
         blocks = self._blocks

@@ -23,7 +23,7 @@ from emulator.exceptions import (
 )
 from emulator.models import MSR_DE, MSR_EE, MSR_WE
 from emulator.sprs import SPR_EPR
-from emulator.translate import MAX_BLOCK_INSTRUCTIONS, NO_BLOCK, Block
+from emulator.translate import MAX_BLOCK_INSTRUCTIONS, NO_BLOCK, Block, known_region_start
 
 # Cycles before the next event under which no new block is translated (a block costs at most this).
 _TRANSLATE_HORIZON = 1024
@@ -250,9 +250,17 @@ class RunLoops(CoreRoom):
         (tests) every miss translates and the decoded path runs one instruction.
         """
         misses = self._entry_misses.get(pc, 0)
-        if (misses >= self.translate_after and budget >= MAX_BLOCK_INSTRUCTIONS
-                and horizon > _TRANSLATE_HORIZON):
-            return self._translate_block(pc)
+        if budget >= MAX_BLOCK_INSTRUCTIONS and horizon > _TRANSLATE_HORIZON:
+            if misses >= self.translate_after:
+                block = self._translate_block(pc)
+                assert block is not None
+                return block
+            if misses == 0 and known_region_start(pc):
+                # Compiled before (this process, or an earlier boot through the region store): hot
+                # then, so most likely now; at no compile cost, the decoded path is skipped.
+                block = self._translate_block(pc, compiled_only=True)
+                if block is not None:
+                    return block
         self._entry_misses[pc] = misses + 1
         return _STRAIGHT if self.translate_after > 0 else NO_BLOCK
 

@@ -83,6 +83,7 @@ class RegionStore:
     def __init__(self, directory: Path, digest: str) -> None:
         self.path = directory / f"regions-{FORMAT}-{digest}.log"
         self._index: dict[tuple[int, int], list[int]] | None = None   # (pc, word) -> record offsets
+        self._starts: set[int] | None = None
         self._data: bytes | mmap.mmap = b""
         self._pending: list[bytes] = []
         self._rewrite = False
@@ -97,6 +98,12 @@ class RegionStore:
             elif entry[0] == key:
                 return entry[1]
         return None
+
+    def starts(self) -> set[int]:
+        """The first addresses of the stored regions (the records' headers say them)."""
+        if self._starts is None:
+            self._starts = {pc for pc, _word in self._read_index()}
+        return self._starts
 
     def add(self, key: Any, code: CodeType) -> None:
         self._read_index()

@@ -331,9 +331,18 @@ def _keep_registers_local(body: list[str], loops: bool) -> list[str]:
 Superblock = tuple[Sequence[Instruction], Sequence["list[str] | None"]]   # instructions, templates
 
 
+def known_region_start(pc: int) -> bool:
+    """True when a region starting at ``pc`` was compiled before, in this process or (the region
+    store) an earlier one: likely the same code, worth translating at its first entry."""
+    if pc in _compiled_starts:
+        return True
+    store = shared_store()
+    return store is not None and pc in store.starts()
+
+
 def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict[int, int],
                    write_pages: dict[int, int], code_write_pages: dict[int, int], code_index: dict[int, Any],
-                   ram: bytearray) -> list[Block]:
+                   ram: bytearray, *, compiled_only: bool = False) -> list[Block] | None:
     """Generate, compile and bind the function for a region (templates from :func:`template_for`);
     returns one Block per superblock, each entering the function there (the first is the entry the
     region was built for).
@@ -342,6 +351,7 @@ def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict
     memoised: a debugger that removes and re-inserts a breakpoint at every stop (gdb does) gets the
     same block back without generating and compiling it again; and it is kept between runs
     (:mod:`emulator.region_store`), so the next boot of the same firmware compiles nothing it did.
+    ``compiled_only``: None instead of generating code that neither holds.
     """
     key = tuple((tuple((i.pc, i.word, i.cycles) for i in instructions),
                  tuple(None if t is None else tuple(t) for t in templates))
@@ -351,12 +361,16 @@ def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict
         store = shared_store()
         code = None if store is None else store.get(key)
         if code is None:
+            if compiled_only:
+                return None
             code = _generate(superblocks)
             if store is not None:
                 store.add(key, code)
         if len(_compiled_blocks) >= _COMPILED_BLOCKS_MAX:
             _compiled_blocks.clear()
+            _compiled_starts.clear()
         _compiled_blocks[key] = code
+        _compiled_starts.add(superblocks[0][0][0].pc)
     namespace: dict[str, Any] = {}
     exec(code, namespace)
     handlers = [i.handler for instructions, _ in superblocks for i in instructions]
@@ -372,6 +386,7 @@ def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict
 
 _COMPILED_BLOCKS_MAX = 8192
 _compiled_blocks: dict[tuple[Any, ...], CodeType] = {}
+_compiled_starts: set[int] = set()   # first addresses of the regions in _compiled_blocks
 
 
 def exit_targets(superblock: Superblock) -> list[int]:

@@ -12,10 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 from types import CodeType
+from typing import Any
 
 import pytest
 
-from emulator import region_store
+from emulator import region_store, translate
+from emulator.board import Machine
 from emulator.region_store import RegionStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,17 +151,113 @@ def _run_loop_guest(cache: str, **environment: str) -> subprocess.CompletedProce
                           capture_output=True, timeout=120, check=False)
 
 
+def _stored_keys(path: Path) -> list[Any]:
+    """Every region key in a store file, in file order."""
+    store = RegionStore(path.parent, "unused")
+    store.path = path
+    keys = []
+    for offsets in store._read_index().values():
+        for offset in offsets:
+            entry = store._load(offset)
+            assert entry is not None, f"a damaged record at {offset}"
+            keys.append((offset, entry[0]))
+    return [key for _offset, key in sorted(keys, key=lambda item: item[0])]
+
+
 def test_the_next_run_compiles_nothing_the_last_one_did(tmp_path: Path) -> None:
+    """The second run takes back what the first compiled and adds only regions the first never
+    compiled (code that got hot sooner, stored regions running from their first entry); from then on
+    the guest compiles nothing."""
     first = _run_loop_guest(str(tmp_path))
     assert first.returncode == 0, first.stderr
     stored = list(tmp_path.glob("regions-*.log"))
     assert len(stored) == 1, "the first run stores what it compiled"
-    content, modified = stored[0].read_bytes(), stored[0].stat().st_mtime_ns
+    content = stored[0].read_bytes()
     assert content.count(b"<block ") > 3, "the regions' code objects are in it"
+    first_keys = _stored_keys(stored[0])
     second = _run_loop_guest(str(tmp_path))
     assert (second.returncode, second.stdout) == (first.returncode, first.stdout)
-    assert stored[0].stat().st_mtime_ns == modified and stored[0].read_bytes() == content, \
-        "the second run wrote the store again: it compiled something the first had stored"
-    third = _run_loop_guest("off", XDG_CACHE_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path / "home"))
+    grown = stored[0].read_bytes()
+    assert grown.startswith(content), "the second run rewrote what the first stored"
+    second_keys = _stored_keys(stored[0])
+    assert second_keys[:len(first_keys)] == first_keys
+    assert len(second_keys) < 2 * len(first_keys), "the second run compiled most of it again"
+    assert len({repr(key) for key in second_keys}) == len(second_keys), "a region was compiled twice"
+    modified = stored[0].stat().st_mtime_ns
+    third = _run_loop_guest(str(tmp_path))
     assert (third.returncode, third.stdout) == (first.returncode, first.stdout)
+    assert stored[0].stat().st_mtime_ns == modified and stored[0].read_bytes() == grown, \
+        "the third run wrote the store again: it compiled something"
+    fourth = _run_loop_guest("off", XDG_CACHE_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path / "home"))
+    assert (fourth.returncode, fourth.stdout) == (first.returncode, first.stdout)
     assert not (tmp_path / "xdg").exists() and not (tmp_path / "home").exists(), "off, yet stored"
+
+
+def _loop_machine() -> tuple[Machine, bytearray, list[int]]:
+    """The loop guest, with a count of the instructions its core runs on the decoded path."""
+    output = bytearray()
+    machine = Machine(model_name="e500v2", uart_out=output.extend)
+    machine.load_elf(str(LOOP))
+    machine.reset()
+    cpu = machine.cpu
+    decoded = [0]
+    run_decoded = cpu._run_decoded
+
+    def counting(limit: int, until_block: Any = None) -> Any:
+        result = run_decoded(limit, until_block)
+        decoded[0] += result[0]
+        return result
+    cpu._run_decoded = counting
+    return machine, output, decoded
+
+
+def test_a_region_stored_before_runs_translated_from_its_first_entry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A region an earlier run compiled is translated where the code is first entered (taken from the
+    store, not compiled), not after the decoded path has run it until it is hot; the guest runs the
+    same."""
+    generated: list[int] = []
+    generate = translate._generate
+
+    def counting_generate(superblocks: Any) -> Any:
+        generated.append(1)
+        return generate(superblocks)
+    monkeypatch.setattr(translate, "_generate", counting_generate)
+    runs = []
+    for _ in range(2):
+        # A fresh process as far as the translator knows: no memo, the store read from its file.
+        monkeypatch.setattr(translate, "_compiled_blocks", {})
+        monkeypatch.setattr(translate, "_compiled_starts", set())
+        store = RegionStore(tmp_path, "digest")
+        monkeypatch.setattr(translate, "shared_store", lambda store=store: store)
+        generated.clear()
+        machine, output, decoded = _loop_machine()
+        machine.cpu.run(300_000)
+        store.flush()
+        runs.append((decoded[0], len(generated), bytes(output), machine.cpu.pc, list(machine.cpu.gpr),
+                     bytes(machine.bus.ram[:0x200000])))
+    (first_decoded, first_compiled, *first_state), (second_decoded, second_compiled, *second_state) = runs
+    # A few regions are new: code that got hot within the budget only because the stored ones ran
+    # translated from the start.
+    assert first_compiled > 3 and second_compiled * 4 < first_compiled, (first_compiled, second_compiled)
+    assert second_decoded * 3 < first_decoded, (first_decoded, second_decoded)
+    assert first_state == second_state
+
+
+def test_a_hint_never_compiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the store knows a region start but not this code, translating on the hint gives up
+    (nothing compiled, nothing cached) and the code waits until it is hot, as without a store."""
+    monkeypatch.setattr(translate, "_compiled_blocks", {})
+    monkeypatch.setattr(translate, "_compiled_starts", set())
+    machine, _output, _decoded = _loop_machine()
+    cpu = machine.cpu
+    pc = cpu.pc
+    store = RegionStore(tmp_path, "digest")
+    store.add(_key(1, pc=pc), _code(1))   # another guest's region at this address
+    store.flush()
+    store = RegionStore(tmp_path, "digest")
+    monkeypatch.setattr(translate, "shared_store", lambda: store)
+    assert translate.known_region_start(pc)
+    monkeypatch.setattr(translate, "_generate", lambda superblocks: pytest.fail("compiled on a hint"))
+    assert cpu._translate_block(pc, compiled_only=True) is None
+    assert pc not in cpu._blocks
