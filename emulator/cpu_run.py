@@ -27,8 +27,12 @@ from emulator.translate import MAX_BLOCK_INSTRUCTIONS, NO_BLOCK, Block, known_re
 
 # Cycles before the next event under which no new block is translated (a block costs at most this).
 _TRANSLATE_HORIZON = 1024
+# The run loops stop at an event boundary at least this often, with or without a timer event due (a
+# 64-bit time base puts the furthest watchdog edge 2^64 ticks away). A boundary with nothing due does
+# nothing the guest can see.
+_EVENT_HORIZON = 1 << 48
 # No block starts here and none is built yet: the decoded path runs on to the next jump or block start.
-_STRAIGHT = Block(None, 1, 1 << 62, 0)
+_STRAIGHT = Block(None, 1, NO_BLOCK.cycles, 0)
 
 
 class RunLoops(CoreRoom):
@@ -61,7 +65,7 @@ class RunLoops(CoreRoom):
                     self.sprs[SPR_EPR] = vector & 0xFFFFFFFF
             self.deliver_interrupt(ivor, self.pc)
             self.entered_async_interrupt = True
-        self._event_at = self._next_event_cycle()
+        self._event_at = min(self._next_event_cycle(), self.cycles + _EVENT_HORIZON)
         guest = self.guest_debug
         self._slow = (self.host_debug.enabled and self.host_debug.single_step) or bool(
             guest.dbcr0 & DBCR0_IC and guest.dbcr0 & DBCR0_IDM and self.msr & MSR_DE)

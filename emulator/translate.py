@@ -90,8 +90,9 @@ class Block(NamedTuple):
     start: int
 
 
-# No block may start here: one instruction runs on the decoded path. Its cycles lie beyond any event,
-# so the dispatcher's one test of whether a block fits sends it there.
+# No block may start here: one instruction runs on the decoded path. Its cycles lie beyond the next
+# event boundary (emulator.cpu_run._EVENT_HORIZON), so the dispatcher's one test of whether a block
+# fits sends it there.
 NO_BLOCK = Block(None, 1, 1 << 62, 0)
 MAX_REGION_BLOCKS = 16
 MAX_REGION_INSTRUCTIONS = 384
