@@ -50,6 +50,14 @@ from emulator.translate import (
 _RETRANSLATE_BACKOFF = 10
 
 
+def _pages_within(pages: dict[int, int], spans: list[tuple[int, int]]) -> set[int]:
+    """The keys of ``pages`` (EA page numbers) that lie in one of ``spans`` (first page, page count;
+    they may overlap), looked up page by page or tested key by key, whichever is fewer."""
+    if sum(count for _first, count in spans) <= len(pages):
+        return {page for first, count in spans for page in range(first, first + count) if page in pages}
+    return {page for page in pages if any(first <= page < first + count for first, count in spans)}
+
+
 class CodeCache(CoreRoom):
     """The code cache room of the core (see the module docstring)."""
 
@@ -92,7 +100,9 @@ class CodeCache(CoreRoom):
     def translation_changed(self) -> None:
         """Called after tlbwe/tlbivax/tlbilx and MMU SPR writes: when the MMU says anything changed,
         drop the code of every EA page that no longer fetches from the physical page it was built
-        from (or no longer may be fetched at all), and the data page caches; keep the rest.
+        from (or no longer may be fetched at all), and the data page cache entries of the pages the
+        changes can have touched (``mmu.take_changed_spans``: the old and new spans of each entry
+        written or invalidated, or everything after a PID or MMUCSR0 write); keep the rest.
 
         Firmware and kernels write TLB entries while they run (U-Boot and Linux map RAM and devices
         entry by entry; a kernel refills TLB0 and switches PID): forgetting all code at each write
@@ -100,13 +110,22 @@ class CodeCache(CoreRoom):
         """
         if getattr(self.mmu, "generation", 0) == self._mmu_generation:
             return
+        take_spans = getattr(self.mmu, "take_changed_spans", None)
+        spans = None if take_spans is None else take_spans()
         translate = self.mmu.translate
         for key, context in self._contexts.items():
-            context.read_pages.clear()
-            context.write_pages.clear()
-            context.code_write_pages.clear()
+            if spans is None:
+                context.read_pages.clear()
+                context.write_pages.clear()
+                context.code_write_pages.clear()
+            else:
+                for pages in (context.read_pages, context.write_pages, context.code_write_pages):
+                    for page in _pages_within(pages, spans):
+                        del pages[page]
+            fetch_pages = context.fetch_pages
             stale: dict[int, int] = {}
-            for ea_page, pa_page in context.fetch_pages.items():
+            for ea_page in (fetch_pages if spans is None else _pages_within(fetch_pages, spans)):
+                pa_page = fetch_pages[ea_page]
                 try:
                     # The context's key is its MSR[PR|IS|DS]: all that translation looks at.
                     if translate(ea_page << PAGE_SHIFT, Access.FETCH, key) >> PAGE_SHIFT == pa_page:

@@ -25,6 +25,8 @@ What it models (reference e500-core.md section 5, QEMU ``target/ppc/mmu_helper.c
 
 Translation results are cached per 4 KB page in a dict keyed by ``(EA >> 12) | TS << 20``; the cache is
 cleared whenever ``generation`` changes (tlbwe, tlbivax, MMUCSR0 flash invalidate, PID writes, reset).
+``take_changed_spans`` tells the core which EA pages those changes can have touched, so it keeps the
+code and data page caches of every other page.
 
 Imports: standard library, :mod:`emulator.models` (MSR bits) and :mod:`emulator.exceptions`.
 """
@@ -218,6 +220,10 @@ class _TlbEntry:
         self.pa_base = ((mas7 << 32) | (mas3 & MAS3_RPN_MASK)) & ~self.offset_mask
         self.permissions = mas3 & MAS3_PERMISSIONS
 
+    def span(self) -> tuple[int, int]:
+        """(first EA page number, page count) this entry maps."""
+        return self.epn >> PAGE_SHIFT, (self.offset_mask + 1) >> PAGE_SHIFT
+
     def invalidate(self) -> None:
         self.load(self.mas1 & ~MAS1_V, self.mas2, self.mas3, self.mas7)
 
@@ -238,6 +244,9 @@ class Mmu:
         self.tlb1 = [_TlbEntry() for _ in range(self.config.tlb1_entries)]
         self.generation = 0
         self._translation_cache: dict[int, tuple[int, int]] = {}
+        # EA page spans (first page, page count) whose translation may have changed since the owner
+        # last took them (take_changed_spans); None: any translation may have.
+        self._changed_spans: list[tuple[int, int]] | None = None
         self.reset()
 
     # --- state -------------------------------------------------------------------------------------
@@ -258,11 +267,24 @@ class Mmu:
         self._tlb1_valid: list[_TlbEntry] = []
         self._changed()
 
-    def _changed(self) -> None:
-        """Some translation may have changed: bump the generation, drop cached results."""
+    def _changed(self, spans: list[tuple[int, int]] | None = None) -> None:
+        """Some translation may have changed (within ``spans`` of EA pages, or anywhere): bump the
+        generation, drop cached results."""
+        if spans is None or self._changed_spans is None:
+            self._changed_spans = None
+        else:
+            self._changed_spans += spans
         self.generation += 1
         self._translation_cache.clear()
         self._tlb1_valid = [entry for entry in self.tlb1 if entry.valid]
+
+    def take_changed_spans(self) -> list[tuple[int, int]] | None:
+        """The EA page spans (first page, page count) whose translation may have changed since the
+        last call, and forget them; None when any may have (PID or MMUCSR0 writes, reset, set_entry).
+        A span covers the old and the new mapping of each entry written or invalidated, so a page
+        outside every span translates as it did, whatever the address space or PID."""
+        spans, self._changed_spans = self._changed_spans, []
+        return spans
 
     def _refresh_pids(self) -> None:
         # TID 0 matches every PID, so it is always in the matching set.
@@ -422,11 +444,14 @@ class Mmu:
                 raise Interrupt(IVOR_PROGRAM, esr=ESR_PIL)
             entry = self.tlb1[slot]
         mas1 &= MAS1_V | MAS1_IPROT | MAS1_TID_MASK | MAS1_TS | MAS1_TSIZE_MASK
+        spans = [entry.span()] if entry.valid else []
         entry.load(mas1, self.mas2 & (MAS2_EPN_MASK | MAS2_ATTRIBUTES), self.mas3,
                    self.mas7 & MAS7_RPN_HIGH_MASK)
         # EPN bits inside the page are discarded, as QEMU does (tlbre shows the aligned EPN).
         entry.mas2 = entry.epn | (entry.mas2 & MAS2_ATTRIBUTES)
-        self._changed()
+        if entry.valid:
+            spans.append(entry.span())
+        self._changed(spans)
 
     def _entry_to_mas(self, tlb_number: int, slot: int) -> None:
         entry = (self.tlb1 if tlb_number else self.tlb0)[slot]
@@ -487,16 +512,19 @@ class Mmu:
         tlb = self.tlb1 if ea & TLBIVAX_TLB1 else self.tlb0
         if ea & TLBIVAX_ALL:
             self._invalidate_all(tlb)
+            self._changed()
+            return
+        if tlb is self.tlb0:
+            first = ((ea >> PAGE_SHIFT) & (TLB0_SETS - 1)) * TLB0_WAYS
+            candidates = tlb[first:first + TLB0_WAYS]
         else:
-            if tlb is self.tlb0:
-                first = ((ea >> PAGE_SHIFT) & (TLB0_SETS - 1)) * TLB0_WAYS
-                candidates = tlb[first:first + TLB0_WAYS]
-            else:
-                candidates = tlb
-            for entry in candidates:
-                if entry.valid and not entry.iprot and (ea & ~entry.offset_mask) == entry.epn:
-                    entry.invalidate()
-        self._changed()
+            candidates = tlb
+        spans = []
+        for entry in candidates:
+            if entry.valid and not entry.iprot and (ea & ~entry.offset_mask) == entry.epn:
+                spans.append(entry.span())
+                entry.invalidate()
+        self._changed(spans)
 
     def tlbilx(self, kind: int, ea: int) -> None:
         """e500mc ``tlbilx`` (Power ISA 2.06 local invalidate) over both TLBs; IPROT entries survive.
@@ -507,6 +535,7 @@ class Mmu:
         illegal form and never reaches here. Same rules as QEMU's BookE 2.06 helpers.
         """
         spid = (self.mas6 & MAS6_SPID_MASK) >> MAS6_SPID_SHIFT
+        spans = []
         for entry in (*self.tlb0, *self.tlb1):
             if not entry.valid or entry.iprot:
                 continue
@@ -514,8 +543,9 @@ class Mmu:
                 continue
             if kind == 3 and (entry.tid not in (0, spid) or (ea & ~entry.offset_mask) != entry.epn):
                 continue
+            spans.append(entry.span())
             entry.invalidate()
-        self._changed()
+        self._changed(spans)
 
     def load_miss_defaults(self, ea: int, access: Access, msr: int) -> None:
         """Load MAS0-3,6,7 as the e500 does on an instruction/data TLB error interrupt (RM 12.7)."""

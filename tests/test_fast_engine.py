@@ -628,3 +628,27 @@ def test_remapped_code_page_runs_the_new_code(switch: str) -> None:
             assert code in cpu._blocks and cpu._blocks[code].run is not None
         results.append(snapshot(machine, bytearray()))
     assert results[0] == results[1]
+
+
+def test_a_tlb_write_keeps_the_pages_it_does_not_touch() -> None:
+    """A tlbwe drops the data page cache entries of the pages its old and new mapping cover, and keeps
+    the others; a load through a remapped page reads the new physical page."""
+    machine, _ = _machine(EXAMPLES[0].parent / "loop-e500v2.elf", True)
+    cpu, mmu, ram = machine.cpu, machine.mmu, machine.bus.ram
+    ram[0x00300000:0x00300004] = bytes.fromhex("11111111")
+    ram[0x00301000:0x00301004] = bytes.fromhex("22222222")
+    four_kib, all_permissions = 0x80000000 | (1 << 8), 0x3F
+
+    def tlbwe(esel: int, ea: int, pa: int) -> None:   # as a guest writes an entry: MAS0-3, tlbwe
+        mmu.mas0, mmu.mas1, mmu.mas2, mmu.mas3 = 0x10000000 | (esel << 16), four_kib, ea, pa | all_permissions
+        mmu.tlbwe()
+        cpu.translation_changed()
+    tlbwe(9, 0x50000000, 0x00300000)
+    assert cpu.load32(0x50000000) == 0x11111111
+    assert cpu.load32(0x00200000) == int.from_bytes(ram[0x00200000:0x00200004], "big")
+    assert {0x50000, 0x200} <= set(cpu._read_pages)
+    tlbwe(10, 0x60000000, 0x00302000)                  # another page: both cache entries stay
+    assert {0x50000, 0x200} <= set(cpu._read_pages)
+    tlbwe(9, 0x50000000, 0x00301000)                  # the page itself: its entry goes
+    assert 0x50000 not in cpu._read_pages and 0x200 in cpu._read_pages
+    assert cpu.load32(0x50000000) == 0x22222222

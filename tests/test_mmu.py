@@ -410,3 +410,27 @@ def test_translation_property(ea: int, rpn: int, tsize: int, high: int) -> None:
                 mas7=high)
     expected = ((high << 32) | (rpn << 12)) & ~(size - 1) | (ea & (size - 1))
     assert mmu.translate(ea, Access.READ, 0) == expected
+
+
+def test_changed_spans_cover_the_old_and_new_mapping_of_each_change(mmu: Mmu) -> None:
+    """What the core keeps after a TLB change rests on these spans (EA page, page count): the old and
+    the new mapping of a written entry, each entry an invalidation removes, and None (anything) for
+    PID and MMUCSR0 writes."""
+    assert mmu.take_changed_spans() is None, "after reset anything may have changed"
+    assert mmu.take_changed_spans() == [], "taken: nothing since"
+    write_entry(mmu, tlb=1, esel=3, epn=0x10000000, rpn=0x100000, tsize=5)        # 1 MiB, new
+    assert mmu.take_changed_spans() == [(0x10000, 256)]
+    write_entry(mmu, tlb=1, esel=3, epn=0x20000000, rpn=0x100000, tsize=1)        # rewritten: 4 KiB
+    assert mmu.take_changed_spans() == [(0x10000, 256), (0x20000, 1)]
+    write_entry(mmu, tlb=0, esel=0, epn=0x30000000, rpn=0x300000)
+    write_entry(mmu, tlb=0, esel=1, epn=0x30001000, rpn=0x301000)
+    assert mmu.take_changed_spans() == [(0x30000, 1), (0x30001, 1)], "spans add up until taken"
+    mmu.tlbivax(0x30001000)
+    assert mmu.take_changed_spans() == [(0x30001, 1)]
+    mmu.tlbivax(0x40000000)
+    assert mmu.take_changed_spans() == [], "nothing there: nothing changed"
+    mmu.write_spr(SPR_PID0, 5)
+    assert mmu.take_changed_spans() is None
+    mmu.tlbivax(0x20000000 | 0x8)
+    mmu.write_spr(SPR_MMUCSR0, MMUCSR0_TLB0FI)
+    assert mmu.take_changed_spans() is None, "a flash invalidate after a span: anything"
