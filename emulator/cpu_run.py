@@ -210,7 +210,8 @@ class RunLoops(CoreRoom):
             block = get_block(pc)
             if block is None:
                 block = self._block_on_miss(pc, limit - done, event_at - cycles)
-            # NO_BLOCK's cycles lie beyond any event, so this one test also sends it to the decoded path.
+            # NO_BLOCK's and _STRAIGHT's cycles lie beyond the next event boundary (_EVENT_HORIZON):
+            # this one test sends them to the decoded path.
             if cycles + block[2] >= event_at or done + block[1] > limit:
                 self.pc = pc
                 self.cycles = cycles
