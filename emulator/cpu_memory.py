@@ -32,6 +32,7 @@ from emulator.cpu_types import (
 from emulator.debug import DBSR_IDE
 from emulator.exceptions import (
     ESR_ST,
+    IVOR_ALIGNMENT,
     IVOR_DATA_STORAGE,
     IVOR_DATA_TLB_ERROR,
     IVOR_DEBUG,
@@ -104,9 +105,12 @@ class MemoryAccess(CoreRoom):
         self._slow_store(ea, 8, value & 0xFFFFFFFFFFFFFFFF)
 
     def load_words(self, ea: int, count: int) -> list[int]:
-        """``count`` words from the word-aligned ``ea`` on, as that many :meth:`load32` calls in order
-        read them (lmw): one slice when all lie on one page of the RAM page cache, where no load
-        can fault or be watched; otherwise word by word, so a fault is as precise as theirs."""
+        """``count`` words from ``ea`` on, as that many :meth:`load32` calls in order read them (lmw):
+        one slice when all lie on one page of the RAM page cache, where no load can fault or be
+        watched; otherwise word by word, so a fault is as precise as theirs. An ``ea`` that is not
+        word aligned raises lmw's alignment interrupt before any access."""
+        if ea & 3:
+            raise Interrupt(IVOR_ALIGNMENT, esr=0, dear=ea)
         offset = ea & PAGE_MASK
         base = self._read_pages.get(ea >> PAGE_SHIFT)
         if base is not None and offset + 4 * count <= PAGE_SIZE:
@@ -114,9 +118,12 @@ class MemoryAccess(CoreRoom):
         return [self.load32((ea + 4 * index) & 0xFFFFFFFF) for index in range(count)]
 
     def store_words(self, ea: int, values: list[int]) -> None:
-        """The words ``values`` (32-bit) from the word-aligned ``ea`` on, as that many :meth:`store32`
-        calls in order store them (stmw): one slice on one cached writable RAM page (which holds no
-        code and no watch), else word by word."""
+        """The words ``values`` (32-bit) from ``ea`` on, as that many :meth:`store32` calls in order
+        store them (stmw): one slice on one cached writable RAM page (which holds no code and no
+        watch), else word by word. An ``ea`` that is not word aligned raises stmw's alignment
+        interrupt (ESR[ST]) before any access."""
+        if ea & 3:
+            raise Interrupt(IVOR_ALIGNMENT, esr=ESR_ST, dear=ea)
         offset = ea & PAGE_MASK
         base = self._write_pages.get(ea >> PAGE_SHIFT)
         if base is not None and offset + 4 * len(values) <= PAGE_SIZE:

@@ -87,7 +87,9 @@ class SupervisorCpu(HandlerCpu, Protocol):
 Handler = Callable[[HandlerCpu, int], int]
 # emit(word, pc) -> Python source lines for the block translator (emulator.translate), or None when this
 # word has no template and the block must call the handler. Lines use the locals ``cpu`` and ``gpr``,
-# scratch names, and at most one memory macro line: ``v = LOAD8|16|32(ea)`` or ``STORE8|16|32(ea, v)``.
+# scratch names, and at most one memory macro line: ``v = LOAD8|16|32(ea)`` or ``STORE8|16|32(ea, v)``,
+# or the multi-word pair ``v = LOADWORDS(ea, N)`` followed by ``gpr[F:] = v`` and ``STOREWORDS(ea, gpr[F:])``
+# (F..r31, lmw/stmw: the handler calls cpu.load_words/store_words).
 # Lines before the macro may only compute scratch locals (no guest state written); a line starting with
 # ``return`` makes the instruction end its block, and such a template's last line is a ``return`` (a
 # conditional branch ends with the fall-through one).
@@ -116,8 +118,9 @@ class InstructionSpec:
 
 _FIELD = re.compile(r"{(\w+)}")
 _CONSTANT_EXPRESSION = re.compile(r"[0-9()+\-&|^ ]+")   # what a return's target is once fields are numbers
-_MEMORY_MACROS = {f"{kind}{bits}(": f"cpu.{kind.lower()}{bits}(" for kind in ("LOAD", "STORE")
-                  for bits in (8, 16, 32)}
+_MEMORY_MACROS = {**{f"{kind}{bits}(": f"cpu.{kind.lower()}{bits}(" for kind in ("LOAD", "STORE")
+                     for bits in (8, 16, 32)},
+                  "LOADWORDS(": "cpu.load_words(", "STOREWORDS(": "cpu.store_words("}
 _NEXT_PC = "((pc + 4) & 4294967295)"
 
 
@@ -200,6 +203,10 @@ class Semantics:
         self._factory = namespace["build"]
         self._writer = namespace["write"]
 
+
+# An instruction with no architectural effect here (nop, cache hints, barriers): no lines, so the
+# handler returns the next address and a translated block runs nothing for it.
+NO_OPERATION = Semantics("no_operation", ())
 
 Chosen = tuple[Semantics, dict[str, int]]
 # select(word) -> the form that executes ``word`` and its field values, or None for an invalid form.

@@ -11,7 +11,8 @@ that choice (:func:`emulator.isa.handler_builder`, :func:`emulator.isa.template_
 do all register writes after the one memory access that may fault, so exceptions stay precise.
 
 Handler-only (written as closures, no translator template, because they raise interrupts themselves,
-call into the core, or touch memory more than once): tw/twi, lmw/stmw, lwarx/stwcx.
+call into the core, or keep a reservation): tw/twi, lwarx/stwcx. (lmw/stmw have semantics: their
+multi-word macros move all their words at once on the translator's fast path.)
 
 Where the architecture leaves a result undefined, the semantics are what QEMU (and therefore Unicorn)
 does, so that guests behave as under ``qemu-system-ppc -M ppce500``:
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from emulator import fields
 from emulator.exceptions import ESR_ST, IVOR_ALIGNMENT, Interrupt
 from emulator.isa import (
+    NO_OPERATION,
     Chosen,
     Handler,
     HandlerCpu,
@@ -97,8 +99,6 @@ def _rc_pair(name: str, target: str, expression: str, *before: str) -> tuple[Sem
     return (_form(name, *before, *_result(target, expression, False)),
             _form(name, *before, *_result(target, expression, True)))
 
-
-_NO_OPERATION = _form("no_operation")
 
 # --------------------------------------------------------------------------- arithmetic
 
@@ -254,7 +254,7 @@ def _select_logical_immediate(word: int) -> Chosen:
     values = {"ra": ra, "rs": rs, "imm": imm}
     if primary in (24, 25):
         if imm == 0 and rs == ra:
-            return _NO_OPERATION, {}   # nop (ori 0,0,0) and friends
+            return NO_OPERATION, {}   # nop (ori 0,0,0) and friends
         return _OR_IMMEDIATE, values
     if primary in (26, 27):
         return _XOR_IMMEDIATE, values
@@ -426,14 +426,14 @@ def _select_mfcr(word: int) -> Chosen:
     if not fields.one_field(word):
         return _MOVE_FROM_CR, {"rd": rd}
     if not _is_one_field(fields.fxm(word)):   # an mfocrf naming several fields: no operation
-        return _NO_OPERATION, {}
+        return NO_OPERATION, {}
     return _MOVE_FROM_CR_FIELD, {"rd": rd, "mask": _field_mask(fields.fxm(word))}
 
 
 def _select_mtcrf(word: int) -> Chosen:
     fxm = fields.fxm(word)
     if fields.one_field(word) and not _is_one_field(fxm):   # an mtocrf naming several fields
-        return _NO_OPERATION, {}
+        return NO_OPERATION, {}
     mask = _field_mask(fxm)
     return _MOVE_TO_CR, {"rs": fields.rs(word), "keep": M ^ mask, "mask": mask}
 
@@ -610,28 +610,21 @@ def _check_word_aligned(ea: int, is_store: bool) -> None:
         raise Interrupt(IVOR_ALIGNMENT, esr=ESR_ST if is_store else 0, dear=ea)
 
 
-def _build_lmw(word: int) -> Handler:
-    first, ra, displacement = fields.rd(word), fields.ra(word), fields.simm(word)
+def _multiple_selector(is_load: bool) -> Selector:
+    """lmw/stmw: rD/rS..r31 from/to consecutive words at EA (rA=0 reads as 0). ``load_words`` and
+    ``store_words`` raise the alignment interrupt of an EA that is not word aligned."""
+    if is_load:
+        lines: tuple[str, ...] = ("v = LOADWORDS(ea, {count})", "gpr[{rd}:] = v")
+    else:
+        lines = ("STOREWORDS(ea, gpr[{rd}:])",)
+    forms = tuple(_form("load_multiple" if is_load else "store_multiple", _address(False, ra_is_zero), *lines)
+                  for ra_is_zero in (False, True))   # [rA = 0]
 
-    def load_multiple(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        ea = ((gpr[ra] if ra else 0) + displacement) & M
-        _check_word_aligned(ea, False)
-        gpr[first:] = cpu.load_words(ea, 32 - first)
-        return (pc + 4) & M
-    return load_multiple
-
-
-def _build_stmw(word: int) -> Handler:
-    first, ra, displacement = fields.rs(word), fields.ra(word), fields.simm(word)
-
-    def store_multiple(cpu: HandlerCpu, pc: int) -> int:
-        gpr = cpu.gpr
-        ea = ((gpr[ra] if ra else 0) + displacement) & M
-        _check_word_aligned(ea, True)
-        cpu.store_words(ea, gpr[first:])
-        return (pc + 4) & M
-    return store_multiple
+    def select(word: int) -> Chosen:
+        values = _memory_values(word)
+        values["count"] = 32 - values["rd"]
+        return forms[values["ra"] == 0], values
+    return select
 
 
 def _build_lwarx(word: int) -> Handler:
@@ -759,8 +752,8 @@ SPECS: list[InstructionSpec] = [
     _d("xoris", 27, _select_logical_immediate),
     _d("andi.", 28, _select_logical_immediate),
     _d("andis.", 29, _select_logical_immediate),
-    _handler_only("lmw", 46, None, _build_lmw, CYCLES_LOAD),
-    _handler_only("stmw", 47, None, _build_stmw),
+    _d("lmw", 46, _multiple_selector(True), CYCLES_LOAD),
+    _d("stmw", 47, _multiple_selector(False)),
     *(_d(name, primary, _load_selector(kind, update, False), CYCLES_LOAD) if is_load else
       _d(name, primary, _store_selector(kind, update, False))
       for name, primary, kind, update, is_load in _LOAD_STORE_D_FORMS),

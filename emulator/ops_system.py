@@ -40,12 +40,14 @@ from emulator.exceptions import (
     Interrupt,
 )
 from emulator.isa import (
+    NO_OPERATION,
     XER_WRITABLE,
     Chosen,
     Emitter,
     InstructionSpec,
     Semantics,
     SupervisorCpu,
+    handler_builder,
     template_emitter,
 )
 from emulator.models import MSR_EE, MSR_FE0, MSR_FE1, MSR_PR, MSR_SPE, MSR_UCLE
@@ -207,10 +209,12 @@ def build_sc(word: int) -> SystemHandler:
 
 
 # --- no-ops: synchronisation and cache hints ------------------------------------------------------
-def build_nop(word: int) -> SystemHandler:
-    def no_operation(cpu: SupervisorCpu, pc: int) -> int:
-        return (pc + 4) & 0xFFFFFFFF
-    return no_operation
+def _select_nop(word: int) -> Chosen:
+    return NO_OPERATION, {}
+
+
+build_nop = handler_builder(_select_nop)
+_emit_nop = template_emitter(_select_nop)
 
 
 def build_dcbz(word: int) -> SystemHandler:
@@ -391,18 +395,18 @@ SPECS: list[InstructionSpec] = [
     _x("rfmci", 38, _build_return(_SPR_MCSRR0, _SPR_MCSRR1), primary=19, privileged=True, cycles=2),
     InstructionSpec(mnemonic="sc", primary=17, xo=None, xo_bits=0, build=build_sc,  # type: ignore[arg-type]
                     cycles=2),
-    _x("isync", 150, build_nop, primary=19),
-    _x("msync", 598, build_nop),
-    _x("mbar", 854, build_nop),
+    _x("isync", 150, build_nop, primary=19, emit=_emit_nop),
+    _x("msync", 598, build_nop, emit=_emit_nop),
+    _x("mbar", 854, build_nop, emit=_emit_nop),
     _x("dcbz", 1014, build_dcbz),
-    _x("dcbf", 86, build_nop),
-    _x("dcbst", 54, build_nop),
+    _x("dcbf", 86, build_nop, emit=_emit_nop),
+    _x("dcbst", 54, build_nop, emit=_emit_nop),
     _x("dcbi", 470, build_nop, privileged=True),
-    _x("dcbt", 278, build_nop),
-    _x("dcbtst", 246, build_nop),
-    _x("dcba", 758, build_nop),
+    _x("dcbt", 278, build_nop, emit=_emit_nop),
+    _x("dcbtst", 246, build_nop, emit=_emit_nop),
+    _x("dcba", 758, build_nop, emit=_emit_nop),
     _x("icbi", 982, build_icbi),
-    _x("icbt", 22, build_nop),
+    _x("icbt", 22, build_nop, emit=_emit_nop),
     _x("dcbtls", 166, _build_cache_lock(ESR_DLK)),
     _x("dcbtstls", 134, _build_cache_lock(ESR_DLK)),
     _x("dcblc", 390, _build_cache_lock(ESR_DLK)),

@@ -47,6 +47,9 @@ _M32 = 0xFFFFFFFF
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
+_WORDS = [struct.Struct(f">{count}I") for count in range(33)]   # lmw/stmw: 1 to 32 words at once
+_WORD_UNPACKS = tuple(words.unpack_from for words in _WORDS)
+_WORD_PACKS = tuple(words.pack_into for words in _WORDS)
 
 # The user registers a block keeps in locals: loaded at entry, written back before every exit and
 # every handler call (reloaded after it), so handlers and faults always see the architectural values.
@@ -242,6 +245,45 @@ def _memory_lines(macro: str, argument: str, suffix: list[str], handler: str, in
     return lines
 
 
+_WORD_MACROS = ("LOADWORDS", "STOREWORDS")
+_WHOLE_REGISTERS = re.compile(r"gpr\[(\d+):\]")
+
+
+def _words_lines(is_load: bool, argument: str, suffix: list[str], handler: str, index: int,
+                 instruction: Instruction, cycles_before: int) -> list[str]:
+    """lmw/stmw inline: all the words as one unpack or pack where they lie on one cached page and EA
+    is word aligned; anywhere else (a page not cached, watched or holding code, the end of a page,
+    an unaligned EA) the handler, whose word-by-word path is the precise one.
+
+    The registers are named one by one (``gpr[F:]`` becomes ``gpr[F], ..., gpr[31]``), so that the
+    registers a block keeps in locals are read and written as such."""
+    if is_load:
+        count = int(argument.split(",", 1)[1])
+        first = 32 - count
+    else:
+        match = _WHOLE_REGISTERS.search(argument)
+        assert match is not None, argument
+        first = int(match[1])
+        count = 32 - first
+    names = [f"gpr[{register}]" for register in range(first, 32)]
+    offset = f"b | (ea & {PAGE_MASK})"
+    lines = [f"b = {'rp' if is_load else 'wp'}(ea >> 12)",
+             f"if b is not None and not ea & 3 and ea & {PAGE_MASK} <= {0x1000 - 4 * count}:"]
+    if is_load:
+        lines.append(f"    v = uw[{count}](ram, {offset})")
+        for line in suffix:
+            if _WHOLE_REGISTERS.match(line.strip()):
+                lines += [f"    {name} = v[{number}]" for number, name in enumerate(names)]
+            else:
+                lines.append("    " + line)
+    else:
+        lines.append(f"    pw[{count}](ram, {offset}, {', '.join(names)})")
+        lines += ["    " + line for line in suffix]
+    lines.append("else:")
+    lines += _miss_exit(handler, index, instruction, cycles_before, "    ")
+    return lines
+
+
 def _instruction_lines(handler: str, index: int, instruction: Instruction, template: list[str] | None,
                        cycles_before: int, last: bool) -> list[str]:
     if template is None:
@@ -255,6 +297,10 @@ def _instruction_lines(handler: str, index: int, instruction: Instruction, templ
         return _exits(template if last else template[:-1], index + 1, cycles_before + instruction.cycles)
     for position, line in enumerate(template):
         head = line.split("(", 1)[0].replace("v = ", "").strip()
+        if head in _WORD_MACROS:
+            argument = line[line.index("(") + 1:line.rindex(")")]
+            return template[:position] + _words_lines(head == "LOADWORDS", argument, template[position + 1:],
+                                                      handler, index, instruction, cycles_before)
         if head in _MACROS:
             argument = line[line.index("(") + 1:line.rindex(")")]
             return template[:position] + _memory_lines(head, argument, template[position + 1:], handler,
@@ -376,7 +422,8 @@ def compile_region(superblocks: Sequence[Superblock], cpu: Any, read_pages: dict
     exec(code, namespace)
     handlers = [i.handler for instructions, _ in superblocks for i in instructions]
     run = namespace["bind"](cpu, read_pages.get, write_pages.get, code_write_pages.get, code_index, ram,
-                            _U16.unpack_from, _U32.unpack_from, _U16.pack_into, _U32.pack_into, *handlers)
+                            _U16.unpack_from, _U32.unpack_from, _U16.pack_into, _U32.pack_into,
+                            _WORD_UNPACKS, _WORD_PACKS, *handlers)
     entries = []
     for number, (instructions, _) in enumerate(superblocks):   # the same function, entered at each
         start = instructions[0].pc
@@ -582,7 +629,7 @@ def _generate(superblocks: Sequence[Superblock]) -> CodeType:
     body = _keep_registers_local(["count = 0", "f = None", *body, *_EPILOGUE], loops)
     handler_names = [f"h{index}" for index in range(handler_count)]
     source = "\n".join([
-        f"def bind(cpu, rp, wp, cwp, code, ram, u16, u32, p16, p32, {', '.join(handler_names)}):",
+        f"def bind(cpu, rp, wp, cwp, code, ram, u16, u32, p16, p32, uw, pw, {', '.join(handler_names)}):",
         f"    def block(gpr, cycles, event_at, budget, label={superblocks[0][0][0].pc}):",
         *("        " + line for line in body),
         "    return block",

@@ -21,6 +21,7 @@ import pytest
 from emulator.board import Machine
 from emulator.cpu import SPR_IVPR, StopKind
 from emulator.debug import DataWatch, HostDebug
+from emulator.exceptions import ESR_ST, IVOR_ALIGNMENT, Interrupt
 from emulator.models import MSR_EE
 from emulator.timers import SPR_DEC, SPR_DECAR, SPR_TBL_READ, SPR_TBU_READ, SPR_TCR, SPR_TSR
 
@@ -527,9 +528,13 @@ def test_bulk_loops_match_decoded_path(kind: str, scenario: str, monkeypatch: py
 def _word_by_word(cpu: Any) -> None:
     """Give ``cpu`` the per-word lmw/stmw/dcbz memory access the slice paths must equal."""
     def load_words(ea: int, count: int) -> list[int]:
+        if ea & 3:
+            raise Interrupt(IVOR_ALIGNMENT, esr=0, dear=ea)
         return [cpu.load32((ea + 4 * index) & 0xFFFFFFFF) for index in range(count)]
 
     def store_words(ea: int, values: list[int]) -> None:
+        if ea & 3:
+            raise Interrupt(IVOR_ALIGNMENT, esr=ESR_ST, dear=ea)
         for index, value in enumerate(values):
             cpu.store32((ea + 4 * index) & 0xFFFFFFFF, value)
 
@@ -576,6 +581,44 @@ def test_multiple_word_accesses_match_word_by_word(name: str, where: str) -> Non
         stops = [machine.cpu.step() if budget == 1 else machine.cpu.run(budget) for machine, _ in machines]
         assert stops[0] == stops[1], f"{name} {where}"
         assert_same(machines[0], machines[1], f"{name} {where}, budget {budget}")
+
+
+@pytest.mark.parametrize("where", ["in_page", "page_end", "crossing", "unmapped", "watched", "code_page",
+                                   "misaligned"])
+@pytest.mark.parametrize("name", sorted(MULTIPLE))
+def test_translated_multiple_word_accesses_match_the_decoded_path(name: str, where: str) -> None:
+    """lmw/stmw/dcbz inside translated blocks (between instructions that keep r28 and r31 in block
+    locals) equal the decoded path: registers, memory, the stop (a DTLB miss, a watch hit, an
+    alignment interrupt) and where it happens."""
+    base = {"in_page": 0x00300100, "page_end": 0x00300FE0 - 8, "crossing": 0x00300FF0 - 8,
+            "unmapped": 0x03FFFFF0 - 8, "watched": 0x00300100, "code_page": RANDOM_CODE + 0x800,
+            "misaligned": 0x00300102}[where]
+    addi_r28, addi_r31 = 0x3B9C0001, 0x3BFF0001
+    word = MULTIPLE[name][0]
+    program = [addi_r28, addi_r31, word, addi_r28, addi_r31, word, addi_r28, 0x48000000]
+    machines = []
+    for fast in (True, False):
+        machine, output = _machine(EXAMPLES[0].parent / "loop-e500v2.elf", fast)
+        cpu = machine.cpu
+        cpu.translate_after = 0
+        _install_handlers(machine)
+        ram = machine.bus.ram
+        ram[0x00300000:0x00302000] = random.Random(where).randbytes(0x2000)
+        for index, instruction in enumerate(program):
+            ram[RANDOM_CODE + 4 * index:RANDOM_CODE + 4 * index + 4] = instruction.to_bytes(4, "big")
+        cpu.pc = RANDOM_CODE
+        cpu.gpr[:] = _random_registers(random.Random(name))
+        cpu.gpr[3] = base
+        if where == "watched":
+            cpu.set_host_debug(HostDebug(enabled=True, dac=[DataWatch(base + 20, base + 24, True, True)]))
+        machines.append((machine, output))
+    translated = machines[0][0].cpu
+    for budget in (60, 50):   # a block is only translated where a whole one fits the budget
+        stops = [machine.cpu.run(budget) for machine, _ in machines]
+        assert stops[0] == stops[1], f"{name} {where}"
+        assert_same(machines[0], machines[1], f"{name} {where}, budget {budget}")
+    assert any(block.start == RANDOM_CODE for block in translated._blocks.values()
+               if block.run is not None), "the program was never translated"
 
 
 def _mtspr(spr: int, register: int) -> int:

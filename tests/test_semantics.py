@@ -24,7 +24,7 @@ from emulator.ops_integer import SPECS
 from tests.support.flatcpu import FlatCpu
 
 M = 0xFFFFFFFF
-HANDLER_ONLY = {"twi", "tw", "lmw", "stmw", "lwarx", "stwcx."}
+HANDLER_ONLY = {"twi", "tw", "lwarx", "stwcx."}
 
 
 def _bits(word: int, first: int, last: int) -> int:

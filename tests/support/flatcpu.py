@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from emulator.decoder import decode
-from emulator.exceptions import ESR_PTR, IVOR_DATA_STORAGE, IVOR_PROGRAM, Interrupt
+from emulator.exceptions import ESR_PTR, ESR_ST, IVOR_ALIGNMENT, IVOR_DATA_STORAGE, IVOR_PROGRAM, Interrupt
 
 
 class FlatCpu:
@@ -66,9 +66,13 @@ class FlatCpu:
         self.memory[offset:offset + 4] = (value & 0xFFFFFFFF).to_bytes(4, "big")
 
     def load_words(self, ea: int, count: int) -> list[int]:
+        if ea & 3:
+            raise Interrupt(IVOR_ALIGNMENT, esr=0, dear=ea)
         return [self.load32((ea + 4 * index) & 0xFFFFFFFF) for index in range(count)]
 
     def store_words(self, ea: int, values: list[int]) -> None:
+        if ea & 3:
+            raise Interrupt(IVOR_ALIGNMENT, esr=ESR_ST, dear=ea)
         for index, value in enumerate(values):
             self.store32((ea + 4 * index) & 0xFFFFFFFF, value)
 
