@@ -158,11 +158,7 @@ class CodeCache(CoreRoom):
                     del users[tag]
                 if not users:
                     del code_index[pa]
-                    remaining = self._code_pages.get(pa_page, 0) - 1
-                    if remaining <= 0:
-                        self._code_pages.pop(pa_page, None)
-                    else:
-                        self._code_pages[pa_page] = remaining
+                    self._uncount_code_word(pa_page)
 
     def invalidate_physical(self, pa: int, length: int) -> None:
         """Drop decoded instructions overlapping [pa, pa+length) (debugger/DMA writes, icbi)."""
@@ -203,7 +199,10 @@ class CodeCache(CoreRoom):
                 invalidations[ea] = times
                 misses[ea] = wait - (wait << min(times, _RETRANSLATE_BACKOFF))
         self._event_at = 0   # a running translated block must not go on with stale code
-        page = pa_word >> PAGE_SHIFT
+        self._uncount_code_word(pa_word >> PAGE_SHIFT)
+
+    def _uncount_code_word(self, page: int) -> None:
+        """A word of PA ``page`` left the code index: the page holds one code word fewer."""
         remaining = self._code_pages.get(page, 0) - 1
         if remaining <= 0:
             self._code_pages.pop(page, None)
