@@ -552,67 +552,56 @@ MULTIPLE = {
 }
 
 
+# Where r3 points for the MULTIPLE tests.
+MULTIPLE_BASES = {"in_page": 0x00300100, "page_end": 0x00300FE0 - 8, "crossing": 0x00300FF0 - 8,
+                  "unmapped": 0x03FFFFF0 - 8, "watched": 0x00300100, "code_page": RANDOM_CODE + 0x800,
+                  "misaligned": 0x00300102}
+
+
+def _multiple_machine(name: str, where: str, program: list[int], fast: bool) -> tuple[Machine, bytearray]:
+    """A machine about to run ``program`` at RANDOM_CODE over random data, r3 at MULTIPLE_BASES[where]
+    (with a data watch on base + 20 for "watched")."""
+    machine, output = _machine(EXAMPLES[0].parent / "loop-e500v2.elf", fast)
+    cpu = machine.cpu
+    _install_handlers(machine)
+    ram = machine.bus.ram
+    ram[0x00300000:0x00302000] = random.Random(where).randbytes(0x2000)
+    for index, word in enumerate(program):
+        ram[RANDOM_CODE + 4 * index:RANDOM_CODE + 4 * index + 4] = word.to_bytes(4, "big")
+    cpu.pc = RANDOM_CODE
+    cpu.gpr[:] = _random_registers(random.Random(name))
+    base = cpu.gpr[3] = MULTIPLE_BASES[where]
+    if where == "watched":
+        cpu.set_host_debug(HostDebug(enabled=True, dac=[DataWatch(base + 20, base + 24, True, True)]))
+    return machine, output
+
+
 @pytest.mark.parametrize("where", ["in_page", "page_end", "crossing", "unmapped", "watched", "code_page"])
 @pytest.mark.parametrize("name", sorted(MULTIPLE))
 def test_multiple_word_accesses_match_word_by_word(name: str, where: str) -> None:
     """lmw/stmw/dcbz as one slice (a cached page) equal the same instruction done word by word: memory,
     registers, faults (a DTLB miss part way), watches and code-page stores."""
-    base = {"in_page": 0x00300100, "page_end": 0x00300FE0 - 8, "crossing": 0x00300FF0 - 8,
-            "unmapped": 0x03FFFFF0 - 8, "watched": 0x00300100, "code_page": RANDOM_CODE + 0x800}[where]
-    machines = []
-    for reference in (False, True):
-        machine, output = _machine(EXAMPLES[0].parent / "loop-e500v2.elf", True)
-        cpu = machine.cpu
-        _install_handlers(machine)
-        ram = machine.bus.ram
-        ram[0x00300000:0x00302000] = random.Random(where).randbytes(0x2000)
-        program = [*MULTIPLE[name], *MULTIPLE[name], 0x48000000]
-        for index, word in enumerate(program):
-            ram[RANDOM_CODE + 4 * index:RANDOM_CODE + 4 * index + 4] = word.to_bytes(4, "big")
-        cpu.pc = RANDOM_CODE
-        cpu.gpr[:] = _random_registers(random.Random(name))
-        cpu.gpr[3] = base
-        if where == "watched":
-            cpu.set_host_debug(HostDebug(enabled=True, dac=[DataWatch(base + 20, base + 24, True, True)]))
-        if reference:
-            _word_by_word(cpu)
-        machines.append((machine, output))
+    program = [*MULTIPLE[name], *MULTIPLE[name], 0x48000000]
+    machines = [_multiple_machine(name, where, program, True) for _ in range(2)]
+    _word_by_word(machines[1][0].cpu)
     for budget in (1, 1, 1, 50):
         stops = [machine.cpu.step() if budget == 1 else machine.cpu.run(budget) for machine, _ in machines]
         assert stops[0] == stops[1], f"{name} {where}"
         assert_same(machines[0], machines[1], f"{name} {where}, budget {budget}")
 
 
-@pytest.mark.parametrize("where", ["in_page", "page_end", "crossing", "unmapped", "watched", "code_page",
-                                   "misaligned"])
+@pytest.mark.parametrize("where", sorted(MULTIPLE_BASES))
 @pytest.mark.parametrize("name", sorted(MULTIPLE))
 def test_translated_multiple_word_accesses_match_the_decoded_path(name: str, where: str) -> None:
     """lmw/stmw/dcbz inside translated blocks (between instructions that keep r28 and r31 in block
     locals) equal the decoded path: registers, memory, the stop (a DTLB miss, a watch hit, an
     alignment interrupt) and where it happens."""
-    base = {"in_page": 0x00300100, "page_end": 0x00300FE0 - 8, "crossing": 0x00300FF0 - 8,
-            "unmapped": 0x03FFFFF0 - 8, "watched": 0x00300100, "code_page": RANDOM_CODE + 0x800,
-            "misaligned": 0x00300102}[where]
     addi_r28, addi_r31 = 0x3B9C0001, 0x3BFF0001
     word = MULTIPLE[name][0]
     program = [addi_r28, addi_r31, word, addi_r28, addi_r31, word, addi_r28, 0x48000000]
-    machines = []
-    for fast in (True, False):
-        machine, output = _machine(EXAMPLES[0].parent / "loop-e500v2.elf", fast)
-        cpu = machine.cpu
-        cpu.translate_after = 0
-        _install_handlers(machine)
-        ram = machine.bus.ram
-        ram[0x00300000:0x00302000] = random.Random(where).randbytes(0x2000)
-        for index, instruction in enumerate(program):
-            ram[RANDOM_CODE + 4 * index:RANDOM_CODE + 4 * index + 4] = instruction.to_bytes(4, "big")
-        cpu.pc = RANDOM_CODE
-        cpu.gpr[:] = _random_registers(random.Random(name))
-        cpu.gpr[3] = base
-        if where == "watched":
-            cpu.set_host_debug(HostDebug(enabled=True, dac=[DataWatch(base + 20, base + 24, True, True)]))
-        machines.append((machine, output))
+    machines = [_multiple_machine(name, where, program, fast) for fast in (True, False)]
     translated = machines[0][0].cpu
+    translated.translate_after = 0
     for budget in (60, 50):   # a block is only translated where a whole one fits the budget
         stops = [machine.cpu.run(budget) for machine, _ in machines]
         assert stops[0] == stops[1], f"{name} {where}"
