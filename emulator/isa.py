@@ -89,7 +89,8 @@ Handler = Callable[[HandlerCpu, int], int]
 # word has no template and the block must call the handler. Lines use the locals ``cpu`` and ``gpr``,
 # scratch names, and at most one memory macro line: ``v = LOAD8|16|32(ea)`` or ``STORE8|16|32(ea, v)``,
 # or the multi-word pair ``v = LOADWORDS(ea, N)`` followed by ``gpr[F:] = v`` and ``STOREWORDS(ea, gpr[F:])``
-# (F..r31, lmw/stmw: the handler calls cpu.load_words/store_words).
+# (F..r31, lmw/stmw: the handler calls cpu.load_words/store_words), and ``ZEROS(ea, s)`` (dcbz: s zero
+# bytes from ea, aligned to s, the cache line size; the handler calls cpu.store_zeros).
 # Lines before the macro may only compute scratch locals (no guest state written); a line starting with
 # ``return`` makes the instruction end its block, and such a template's last line is a ``return`` (a
 # conditional branch ends with the fall-through one).
@@ -120,7 +121,8 @@ _FIELD = re.compile(r"{(\w+)}")
 _CONSTANT_EXPRESSION = re.compile(r"[0-9()+\-&|^ ]+")   # what a return's target is once fields are numbers
 _MEMORY_MACROS = {**{f"{kind}{bits}(": f"cpu.{kind.lower()}{bits}(" for kind in ("LOAD", "STORE")
                      for bits in (8, 16, 32)},
-                  "LOADWORDS(": "cpu.load_words(", "STOREWORDS(": "cpu.store_words("}
+                  "LOADWORDS(": "cpu.load_words(", "STOREWORDS(": "cpu.store_words(",
+                  "ZEROS(": "cpu.store_zeros("}
 _NEXT_PC = "((pc + 4) & 4294967295)"
 
 

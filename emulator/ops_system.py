@@ -40,6 +40,7 @@ from emulator.exceptions import (
     Interrupt,
 )
 from emulator.isa import (
+    MASK32,
     NO_OPERATION,
     XER_WRITABLE,
     Chosen,
@@ -217,14 +218,19 @@ build_nop = handler_builder(_select_nop)
 _emit_nop = template_emitter(_select_nop)
 
 
-def build_dcbz(word: int) -> SystemHandler:
-    effective_address = _x_form_ea(word)
+# dcbz zeroes the cache line (the model's size) that holds EA, through ordinary stores.
+_ZERO_LINE = tuple(Semantics("dcbz", (address, "s = cpu.model.cache_line_size",
+                                      f"ea = ea & ({MASK32 + 1} - s)", "ZEROS(ea, s)"))
+                   # [rA = 0]
+                   for address in (f"ea = (gpr[{{ra}}] + gpr[{{rb}}]) & {MASK32}", "ea = gpr[{rb}]"))
 
-    def dcbz(cpu: SupervisorCpu, pc: int) -> int:
-        size = cpu.model.cache_line_size
-        cpu.store_zeros(effective_address(cpu) & ~(size - 1), size)
-        return (pc + 4) & 0xFFFFFFFF
-    return dcbz
+
+def _select_dcbz(word: int) -> Chosen:
+    ra = fields.ra(word)
+    return _ZERO_LINE[ra == 0], {"ra": ra, "rb": fields.rb(word)}
+
+
+build_dcbz = handler_builder(_select_dcbz)
 
 
 def build_icbi(word: int) -> SystemHandler:
@@ -398,7 +404,7 @@ SPECS: list[InstructionSpec] = [
     _x("isync", 150, build_nop, primary=19, emit=_emit_nop),
     _x("msync", 598, build_nop, emit=_emit_nop),
     _x("mbar", 854, build_nop, emit=_emit_nop),
-    _x("dcbz", 1014, build_dcbz),
+    _x("dcbz", 1014, build_dcbz, emit=template_emitter(_select_dcbz)),
     _x("dcbf", 86, build_nop, emit=_emit_nop),
     _x("dcbst", 54, build_nop, emit=_emit_nop),
     _x("dcbi", 470, build_nop, privileged=True),

@@ -284,6 +284,21 @@ def _words_lines(is_load: bool, argument: str, suffix: list[str], handler: str, 
     return lines
 
 
+def _zeros_lines(argument: str, suffix: list[str], handler: str, index: int, instruction: Instruction,
+                 cycles_before: int) -> list[str]:
+    """dcbz inline: ``ZEROS(ea, size)`` with ea aligned to size (a cache line, which never crosses a
+    page) as one slice on a cached writable page; a page not cached, watched or holding code: the
+    handler."""
+    size = argument.split(",", 1)[1].strip()
+    return ["b = wp(ea >> 12)",
+            "if b is not None:",
+            f"    o = b | (ea & {PAGE_MASK})",
+            f"    ram[o:o + {size}] = bytes({size})",
+            *("    " + line for line in suffix),
+            "else:",
+            *_miss_exit(handler, index, instruction, cycles_before, "    ")]
+
+
 def _instruction_lines(handler: str, index: int, instruction: Instruction, template: list[str] | None,
                        cycles_before: int, last: bool) -> list[str]:
     if template is None:
@@ -297,6 +312,10 @@ def _instruction_lines(handler: str, index: int, instruction: Instruction, templ
         return _exits(template if last else template[:-1], index + 1, cycles_before + instruction.cycles)
     for position, line in enumerate(template):
         head = line.split("(", 1)[0].replace("v = ", "").strip()
+        if head == "ZEROS":
+            argument = line[line.index("(") + 1:line.rindex(")")]
+            return template[:position] + _zeros_lines(argument, template[position + 1:], handler, index,
+                                                      instruction, cycles_before)
         if head in _WORD_MACROS:
             argument = line[line.index("(") + 1:line.rindex(")")]
             return template[:position] + _words_lines(head == "LOADWORDS", argument, template[position + 1:],

@@ -67,7 +67,7 @@ def _randomise(cpus: tuple[Cpu, Cpu], rng: random.Random) -> None:
 
 
 def _template_function(lines: list[str]) -> Any:
-    macros = "LOAD8, LOAD16, LOAD32, STORE8, STORE16, STORE32, LOADWORDS, STOREWORDS"
+    macros = "LOAD8, LOAD16, LOAD32, STORE8, STORE16, STORE32, LOADWORDS, STOREWORDS, ZEROS"
     source = "\n".join([f"def run(cpu, gpr, {macros}):",
                         "    now = cpu.cycles",     # what the translator gives a clock-reading template
                         *("    " + line for line in lines), f"    return {PC + 4}"])
@@ -108,7 +108,7 @@ def test_template_matches_handler(spec: InstructionSpec, model: str) -> None:
         expected = _outcome(handler, by_handler, PC)
         got = _outcome(run, by_template, by_template.gpr, by_template.load8, by_template.load16,
                        by_template.load32, by_template.store8, by_template.store16, by_template.store32,
-                       by_template.load_words, by_template.store_words)
+                       by_template.load_words, by_template.store_words, by_template.store_zeros)
         context = f"{spec.mnemonic} {word:#010x} on {model}:\n" + "\n".join(lines)
         returns = [index for index, line in enumerate(lines) if line.lstrip().startswith("return")]
         assert not returns or returns[-1] == len(lines) - 1, f"a return, yet not last (ends_block): {context}"
